@@ -1,0 +1,113 @@
+# mprelay: one plain Makefile. `make` builds, `make check` tests, `make demo`
+# shows it working; both install missing Debian packages first (as root).
+# Quiet by default; V=1 shows the commands.
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+
+B := build
+# Debian's libev ships no .pc file: ask pkg-config, fall back to -lev.
+EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
+EV_LIBS := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wcast-qual -Wformat=2 -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Icommon $(EV_CFLAGS) $(CFLAGS) -MMD -MP
+SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+
+Q := $(if $(V),,@)
+say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)
+
+COMMON_SRC := $(wildcard common/*.c)
+CLIENT_SRC := $(COMMON_SRC) $(wildcard mpclient/*.c)
+SERVER_SRC := $(COMMON_SRC) $(wildcard mpserver/*.c)
+UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
+
+obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+.PHONY: all deps check unit integration demo install uninstall clean
+all: $(B)/mpclient $(B)/mpserver $(B)/impair
+
+# ---- programs, normal and sanitized ---------------------------------------
+$(B)/obj/%.o: %.c
+	$(call say,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/asan/obj/%.o: %.c
+	$(call say,CC-SAN,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
+
+$(B)/mpclient: $(call obj,$(B),$(CLIENT_SRC))
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS)
+$(B)/mpserver: $(call obj,$(B),$(SERVER_SRC))
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS)
+$(B)/impair: $(B)/obj/test/tools/impair.o
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS) -lm
+
+$(B)/asan/mpclient: $(call obj,$(B)/asan,$(CLIENT_SRC))
+	$(call say,LD-SAN,$@)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(EV_LIBS)
+$(B)/asan/mpserver: $(call obj,$(B)/asan,$(SERVER_SRC))
+	$(call say,LD-SAN,$@)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(EV_LIBS)
+
+# ---- unit tests (cmocka), plain and under ASan/UBSan ----------------------
+$(B)/unit/%: test/unit/%.c $(call obj,$(B),$(COMMON_SRC))
+	$(call say,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lcmocka $(EV_LIBS)
+$(B)/asan/unit/%: test/unit/%.c $(call obj,$(B)/asan,$(COMMON_SRC))
+	$(call say,LD-SAN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ -o $@ -lcmocka $(EV_LIBS)
+
+# ---- targets people run ----------------------------------------------------
+deps:
+	$(Q)scripts/deps.sh
+
+unit: deps $(addprefix $(B)/unit/,$(UNIT_TESTS)) $(addprefix $(B)/asan/unit/,$(UNIT_TESTS))
+	$(Q)set -e; for t in $(UNIT_TESTS); do \
+		echo "== unit $$t"; $(B)/unit/$$t; \
+		echo "== unit $$t (ASan/UBSan)"; $(B)/asan/unit/$$t; \
+	done
+
+# The integration tests run the sanitized programs: a crash, a leak or
+# undefined behaviour under junk input fails the run.
+integration: deps all $(B)/asan/mpclient $(B)/asan/mpserver
+	$(Q)MP_BIN=$(CURDIR)/$(B)/asan MP_TOOLS=$(CURDIR)/$(B) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider test/integration
+
+check: unit integration
+
+demo: deps all
+	$(Q)scripts/demo.sh $(B)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/mprelay \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 $(B)/mpclient $(B)/mpserver $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 conf/mpclient.conf $(DESTDIR)$(SYSCONFDIR)/mprelay/mpclient.conf.sample
+	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpclient@.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/mpclient@.service
+	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpserver@.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/mpserver@.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/mpclient $(DESTDIR)$(PREFIX)/bin/mpserver \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/mpclient@.service \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/mpserver@.service
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,79 @@
+/* Shared option handling for mpclient and mpserver. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void cli_common_init(struct cli_common *c, unsigned max_sessions)
+{
+	*c = (struct cli_common){
+		.mode = SCHED_DUPLICATE,
+		.idle_timeout_s = CLI_IDLE_TIMEOUT_S_DEFAULT,
+		.max_sessions = max_sessions,
+		.level = LOG_INFO,
+	};
+}
+
+static int number(const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return (errno || end == s || *end || *out < min || *out > max) ? -1 : 0;
+}
+
+int cli_port(const char *s)
+{
+	long v;
+
+	return number(s, 1, 65535, &v) ? -1 : (int)v;
+}
+
+int cli_common_option(struct cli_common *c, int opt, const char *arg)
+{
+	long v;
+
+	switch (opt) {
+	case OPT_MODE:
+		if (sched_mode_parse(arg, &c->mode)) {
+			fprintf(stderr, "--mode: expected duplicate, roundrobin or weighted, got '%s'\n", arg);
+			return -1;
+		}
+		return 1;
+	case OPT_BIND:
+		c->bind = arg;
+		return 1;
+	case OPT_IDLE_TIMEOUT:
+		if (number(arg, 1, CLI_IDLE_TIMEOUT_S_MAX, &v)) {
+			fprintf(stderr, "--idle-timeout: expected 1..%d seconds, got '%s'\n",
+				CLI_IDLE_TIMEOUT_S_MAX, arg);
+			return -1;
+		}
+		c->idle_timeout_s = (unsigned)v;
+		return 1;
+	case OPT_MAX_SESSIONS:
+		if (number(arg, 1, CLI_MAX_SESSIONS_LIMIT, &v)) {
+			fprintf(stderr, "--max-sessions: expected 1..%d, got '%s'\n",
+				CLI_MAX_SESSIONS_LIMIT, arg);
+			return -1;
+		}
+		c->max_sessions = (unsigned)v;
+		return 1;
+	case 'v':
+		if (c->level < LOG_DEBUG)
+			c->level++;
+		return 1;
+	case 'q':
+		c->level = LOG_ERROR;
+		return 1;
+	case 'h':
+		c->help = 1;
+		return 1;
+	case OPT_VERSION:
+		c->version = 1;
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,317 @@
+/* Line-fed parser for the bridge list. Strict: every token is checked for
+ * form and range, unknown keys and repeated keys are errors, and an error
+ * names the line and the reason. Name resolution is not done here. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+void config_init(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+static int fail(char err[static CONFIG_ERR_MAX], const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(char err[static CONFIG_ERR_MAX], const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, CONFIG_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Parses a whole number in [min, max], decimal or (with hex set) 0x-prefixed
+ * hexadecimal; no sign, no spaces, no junk after it. */
+static int parse_number(const char *s, int hex, unsigned long long min,
+			unsigned long long max, unsigned long long *out)
+{
+	int base = 10;
+	char *end;
+
+	if (hex && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!(*s >= '0' && *s <= '9') &&
+	    !(base == 16 && strchr("abcdefABCDEF", *s) && *s))
+		return -1;
+	errno = 0;
+	*out = strtoull(s, &end, base);
+	if (errno || *end || *out < min || *out > max)
+		return -1;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long long min,
+		      unsigned long long max, unsigned long long *out)
+{
+	return parse_number(s, 0, min, max, out);
+}
+
+static int is_label_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+}
+
+static int is_label(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!is_label_char(s[i]))
+			return 0;
+	return 1;
+}
+
+/* Host names, IPv4 and bare IPv6 literals: letters, digits, '-', '.', '_',
+ * ':' and '%' (zone). "[v6]" is unwrapped. Resolution decides the rest. */
+static int parse_host(const char *tok, char out[static CONFIG_HOST_MAX + 1])
+{
+	size_t n = strlen(tok);
+
+	if (tok[0] == '[') {
+		if (n < 3 || tok[n - 1] != ']')
+			return -1;
+		tok++;
+		n -= 2;
+	}
+	if (n == 0 || n > CONFIG_HOST_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!is_label_char(tok[i]) && tok[i] != ':' && tok[i] != '%')
+			return -1;
+	memcpy(out, tok, n);
+	out[n] = '\0';
+	return 0;
+}
+
+enum key { K_WEIGHT, K_NAME, K_BIND, K_SPORT, K_DEV, K_MARK, K_MAX };
+static const char *const key_names[K_MAX] = {
+	"weight", "name", "bind", "sport", "dev", "mark",
+};
+
+static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
+			char err[static CONFIG_ERR_MAX])
+{
+	const char *eq = strchr(tok, '=');
+	unsigned long long v;
+	int k;
+
+	if (!eq)
+		return fail(err, "expected key=value, got '%s'", tok);
+	for (k = 0; k < K_MAX; k++)
+		if ((size_t)(eq - tok) == strlen(key_names[k]) &&
+		    !strncmp(tok, key_names[k], (size_t)(eq - tok)))
+			break;
+	if (k == K_MAX)
+		return fail(err, "unknown option '%.*s'", (int)(eq - tok), tok);
+	if (*seen & 1u << k)
+		return fail(err, "option '%s' given twice", key_names[k]);
+	*seen |= 1u << k;
+	const char *val = eq + 1;
+
+	switch (k) {
+	case K_WEIGHT:
+		if (parse_uint(val, 1, CONFIG_WEIGHT_MAX, &v))
+			return fail(err, "weight must be 1..%d", CONFIG_WEIGHT_MAX);
+		p->weight = (unsigned)v;
+		break;
+	case K_NAME:
+		if (!is_label(val, CONFIG_NAME_MAX))
+			return fail(err, "name must be 1..%d of [A-Za-z0-9._-]",
+				    CONFIG_NAME_MAX);
+		strcpy(p->name, val);
+		break;
+	case K_BIND:
+		if (parse_host(val, p->bind) || !strchr("0123456789:[", val[0]))
+			return fail(err, "bind must be an IP address");
+		break;
+	case K_SPORT:
+		if (parse_uint(val, 1, 65535, &v))
+			return fail(err, "sport must be 1..65535");
+		p->sport = (uint16_t)v;
+		break;
+	case K_DEV:
+		if (!is_label(val, CONFIG_IFNAME_MAX))
+			return fail(err, "dev must be an interface name (1..%d chars)",
+				    CONFIG_IFNAME_MAX);
+		strcpy(p->dev, val);
+		break;
+	case K_MARK:
+		if (parse_number(val, 1, 0, UINT32_MAX, &v))
+			return fail(err, "mark must be a 32-bit number (decimal or 0x hex)");
+		p->mark = (uint32_t)v;
+		p->has_mark = 1;
+		break;
+	}
+	return 0;
+}
+
+/* Splits s in place into whitespace-separated tokens. */
+static int tokenize(char *s, char *tok[], int max)
+{
+	int n = 0;
+
+	for (char *save = NULL, *t = strtok_r(s, " \t\r", &save); t;
+	     t = strtok_r(NULL, " \t\r", &save)) {
+		if (n == max)
+			return -1;
+		tok[n++] = t;
+	}
+	return n;
+}
+
+int config_feed(struct config *c, const char *line, size_t len,
+		char err[static CONFIG_ERR_MAX])
+{
+	char buf[CONFIG_LINE_MAX + 1];
+	char *tok[2 + K_MAX];
+	unsigned long long port;
+	unsigned seen = 0;
+
+	c->lineno++;
+	if (len && line[len - 1] == '\n')
+		len--;
+	if (len > CONFIG_LINE_MAX)
+		return fail(err, "line longer than %d bytes", CONFIG_LINE_MAX);
+	if (memchr(line, '\0', len))
+		return fail(err, "NUL byte in line");
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	char *hash = strchr(buf, '#');
+	if (hash)
+		*hash = '\0';
+
+	int n = tokenize(buf, tok, 2 + K_MAX);
+	if (n < 0)
+		return fail(err, "too many fields");
+	if (n == 0)
+		return 0;
+	if (n == 1)
+		return fail(err, "expected 'host port', got only '%s'", tok[0]);
+	if (c->npaths == MP_MAX_PATHS)
+		return fail(err, "more than %d bridges", MP_MAX_PATHS);
+
+	struct config_path *p = &c->paths[c->npaths];
+	memset(p, 0, sizeof(*p));
+	if (parse_host(tok[0], p->host))
+		return fail(err, "bad host '%s'", tok[0]);
+	if (parse_uint(tok[1], 1, 65535, &port))
+		return fail(err, "port must be 1..65535, got '%s'", tok[1]);
+	p->port = (uint16_t)port;
+	p->weight = 1;
+	p->line = c->lineno;
+	for (int i = 2; i < n; i++)
+		if (parse_option(p, tok[i], &seen, err))
+			return -1;
+	if (!p->name[0])
+		snprintf(p->name, sizeof(p->name), "path%u", c->npaths);
+	for (unsigned i = 0; i < c->npaths; i++)
+		if (!strcmp(c->paths[i].name, p->name))
+			return fail(err, "name '%s' already used on line %u",
+				    p->name, c->paths[i].line);
+	c->npaths++;
+	return 0;
+}
+
+int config_finish(struct config *c, char err[static CONFIG_ERR_MAX])
+{
+	if (c->npaths == 0) {
+		snprintf(err, CONFIG_ERR_MAX, "no bridges defined");
+		return -1;
+	}
+	return 0;
+}
+
+int config_load(struct config *c, const char *path)
+{
+	char err[CONFIG_ERR_MAX];
+	char line[CONFIG_LINE_MAX + 2];
+	FILE *f = fopen(path, "r");
+	int rc = 0;
+
+	if (!f) {
+		log_warn("%s", path);
+		return -1;
+	}
+	config_init(c);
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strlen(line);
+		/* A line that does not fit: swallow the rest, report it. */
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			int ch;
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			len = CONFIG_LINE_MAX + 1;
+		}
+		if (config_feed(c, line, len, err)) {
+			log_error("%s:%u: %s", path, c->lineno, err);
+			rc = -1;
+			break;
+		}
+	}
+	if (!rc && ferror(f)) {
+		log_error("%s: read error", path);
+		rc = -1;
+	}
+	fclose(f);
+	if (!rc && config_finish(c, err)) {
+		log_error("%s: %s", path, err);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* snprintf that appends and never runs past the end of out. */
+static void append(char *out, size_t outlen, size_t *used, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void append(char *out, size_t outlen, size_t *used, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*used >= outlen)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(out + *used, outlen - *used, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*used += (size_t)n;
+}
+
+void config_print(const struct config *c, char *out, size_t outlen)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < c->npaths; i++) {
+		const struct config_path *p = &c->paths[i];
+		int v6 = strchr(p->host, ':') != NULL;
+
+		append(out, outlen, &used, "%s%s%s %u name=%s weight=%u",
+		       v6 ? "[" : "", p->host, v6 ? "]" : "", p->port, p->name,
+		       p->weight);
+		if (p->bind[0])
+			append(out, outlen, &used, " bind=%s", p->bind);
+		if (p->sport)
+			append(out, outlen, &used, " sport=%u", p->sport);
+		if (p->dev[0])
+			append(out, outlen, &used, " dev=%s", p->dev);
+		if (p->has_mark)
+			append(out, outlen, &used, " mark=%u", p->mark);
+		append(out, outlen, &used, "\n");
+	}
+}

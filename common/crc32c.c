@@ -1,0 +1,82 @@
+/* CRC32C with the SSE4.2 instruction when the CPU has it (~20 GB/s) and a
+ * slice-by-8 table otherwise (~2 GB/s). The choice is made once. */
+#include "crc32c.h"
+
+#include <string.h>
+
+#define POLY 0x82f63b78u	/* reflected Castagnoli polynomial */
+
+static uint32_t table[8][256];
+
+static void table_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
+		table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			table[t][i] = (table[t - 1][i] >> 8) ^
+				      table[0][table[t - 1][i] & 0xff];
+}
+
+static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		w ^= crc;	/* little-endian host: the low word takes the CRC */
+		crc = table[7][w & 0xff] ^ table[6][(w >> 8) & 0xff] ^
+		      table[5][(w >> 16) & 0xff] ^ table[4][(w >> 24) & 0xff] ^
+		      table[3][(w >> 32) & 0xff] ^ table[2][(w >> 40) & 0xff] ^
+		      table[1][(w >> 48) & 0xff] ^ table[0][w >> 56];
+		p += 8;
+		len -= 8;
+	}
+	while (len--)
+		crc = (crc >> 8) ^ table[0][(crc ^ *p++) & 0xff];
+	return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		c = __builtin_ia32_crc32di(c, w);
+		p += 8;
+		len -= 8;
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#endif
+
+typedef uint32_t (*crc_fn)(uint32_t, const uint8_t *, size_t);
+
+static crc_fn choose(void)
+{
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2"))
+		return crc_hw;
+#endif
+	table_init();
+	return crc_sw;
+}
+
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
+{
+	static crc_fn fn;
+
+	if (!fn)
+		fn = choose();
+	return ~fn(~crc, buf, len);
+}

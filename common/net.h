@@ -1,0 +1,77 @@
+/* Addresses, UDP sockets and batched I/O. A loop-owned `batch` receives up
+ * to NET_BATCH datagrams with one recvmmsg; a `sendlist` collects outgoing
+ * datagrams (each as a 1-byte path id plus the shared packet bytes) and
+ * flushes them with sendmmsg. */
+#ifndef MP_NET_H
+#define MP_NET_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "wire.h"
+
+enum {
+	NET_BATCH = 32,			/* datagrams per recvmmsg */
+	NET_SOCKBUF_BYTES = 4 << 20,	/* SO_RCVBUF/SO_SNDBUF asked for */
+	NET_ADDRSTR = 64,		/* "[v6%zone]:port" fits */
+	/* A send list holds a whole batch sent on every path. */
+	NET_SENDLIST_MAX = NET_BATCH * MP_MAX_PATHS,
+};
+
+struct mp_addr {
+	socklen_t len;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in;
+		struct sockaddr_in6 in6;
+		struct sockaddr_storage ss;
+	} u;
+};
+
+/* Resolves host (name or literal; NULL or "" = any) and port. With
+ * numeric set, names are refused. Returns 0 or -1 with a reason in err. */
+int net_resolve(const char *host, uint16_t port, int numeric,
+		struct mp_addr *out, char *err, size_t errlen);
+const char *net_ntop(const struct mp_addr *a, char buf[static NET_ADDRSTR]);
+int net_addr_equal(const struct mp_addr *a, const struct mp_addr *b);
+uint64_t net_addr_hash(const struct mp_addr *a);
+
+/* Non-blocking, close-on-exec UDP socket with large buffers; IPv6 sockets
+ * are dual-stack. Returns the fd or -1 (errno set). */
+int net_udp_socket(int family);
+/* net_udp_socket + bind; logs and returns -1 on failure. */
+int net_udp_bind(const struct mp_addr *addr);
+
+/* A receive batch: slot i's bytes start at buf[i] + headroom. */
+struct batch {
+	struct mmsghdr msg[NET_BATCH];
+	struct iovec iov[NET_BATCH];
+	struct mp_addr from[NET_BATCH];
+	uint8_t *buf[NET_BATCH];
+};
+
+/* Allocates the slots once (each MP_BUF_LEN + headroom + trailer room). */
+int batch_init(struct batch *b);
+void batch_free(struct batch *b);
+/* recvmmsg into the slots at offset headroom with at most cap bytes each.
+ * Returns the count (0 when nothing is waiting) or -1 on a real error. */
+int batch_recv(int fd, struct batch *b, size_t headroom, size_t cap);
+
+struct sendlist {
+	unsigned n;
+	struct mmsghdr msg[NET_SENDLIST_MAX];
+	struct iovec iov[NET_SENDLIST_MAX][2];
+};
+
+/* Queues one datagram: the byte *first (a path id, or NULL for none) and
+ * len bytes at data, to dest (NULL on a connected socket). */
+void sendlist_add(struct sendlist *s, const struct mp_addr *dest,
+		  const uint8_t *first, const uint8_t *data, size_t len);
+/* Sends everything queued, skipping datagrams the kernel refuses (ICMP
+ * errors on connected sockets, full buffers); returns how many went out
+ * and empties the list. */
+unsigned sendlist_flush(int fd, struct sendlist *s);
+
+#endif

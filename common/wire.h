@@ -1,0 +1,73 @@
+/* The wire format: one 16-byte header, the payload, one trailer. Every size
+ * and limit of the protocol lives in the enum below; docs/PROTOCOL.md is the
+ * prose version and must stay in step with this file. */
+#ifndef MP_WIRE_H
+#define MP_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	MP_VERSION = 1,
+	MP_HDR_LEN = 16,
+	MP_CRC_LEN = 4,		/* plaintext trailer: CRC32C */
+	MP_TAG_LEN = 16,	/* sealed trailer: AES-256-GCM tag (reserved) */
+	MP_MAX_TRAILER = MP_TAG_LEN,
+	/* Largest UDP payload over IPv4: 65535 - 20 (IP) - 8 (UDP). */
+	MP_MAX_DATAGRAM = 65507,
+	/* Largest application datagram, the same with and without a key so
+	 * that turning the key on never changes what an application may send. */
+	MP_MAX_PAYLOAD = MP_MAX_DATAGRAM - MP_HDR_LEN - MP_MAX_TRAILER,
+	MP_BUF_LEN = 65536,	/* one receive slot: any UDP datagram fits */
+	MP_MAX_PATHS = 16,	/* path ids are 0..MP_MAX_PATHS-1 */
+	MP_SEQ_BITS = 48,
+};
+
+#define MP_SEQ_MAX ((UINT64_C(1) << MP_SEQ_BITS) - 1)
+
+enum mp_type {
+	MP_T_DATA = 1,		/* payload is an application datagram */
+	/* 2..7 reserved: probes, acks and handshakes come in later versions */
+};
+
+/* Byte 1: version in the high nibble, SEALED flag, type in the low 3 bits. */
+#define MP_VTS_SEALED 0x08u
+#define MP_VTS_TYPE 0x07u
+
+struct mp_hdr {
+	uint8_t path;		/* sender's path index; not covered by the check */
+	uint8_t type;		/* enum mp_type */
+	uint8_t sealed;		/* 1 = AEAD trailer, 0 = CRC32C trailer */
+	uint32_t session;	/* chosen at random by mpclient, per application flow */
+	uint32_t epoch;		/* chosen at random by the sender, per session instance */
+	uint64_t seq;		/* per session, per direction, starts at 1 */
+};
+
+/* Why a datagram was refused: each has its own counter. */
+enum wire_err {
+	WIRE_OK = 0,
+	WIRE_RUNT,		/* shorter than header + trailer */
+	WIRE_VERSION,		/* not our version */
+	WIRE_TYPE,		/* unknown type */
+	WIRE_PATH,		/* path id out of range */
+	WIRE_FIELD,		/* a zero session, epoch or sequence */
+	WIRE_SEALED,		/* sealed by a peer that has a key; we have none */
+	WIRE_CHECK,		/* CRC (or, later, tag) mismatch */
+	WIRE_ERR_MAX
+};
+
+const char *wire_err_name(enum wire_err err);
+
+/* Writes the header into buf[0..MP_HDR_LEN). */
+void wire_put_hdr(uint8_t buf[static MP_HDR_LEN], const struct mp_hdr *h);
+
+/* Parses and validates buf[0..len) as a plaintext packet of our version,
+ * CRC32C trailer included. On success fills h and *payload_len. */
+enum wire_err wire_parse(const uint8_t *buf, size_t len, struct mp_hdr *h,
+			 size_t *payload_len);
+
+/* Appends the CRC32C trailer to a plaintext packet whose header and payload
+ * fill buf[0..MP_HDR_LEN+payload_len); returns the total length. */
+size_t wire_seal_plain(uint8_t *buf, size_t payload_len);
+
+#endif

@@ -1,0 +1,516 @@
+/* mpclient's packet path and its state: the local socket, one socket per
+ * bridge path, and the sessions (one per application address).
+ *
+ * Up:   app datagram -> session (created on first sight) -> header + CRC in
+ *       place -> scheduler picks paths -> the same bytes queued per path ->
+ *       one sendmmsg per path.
+ * Down: bridge datagram -> parse -> session by id -> epoch/window check ->
+ *       payload queued to the application -> one sendmmsg.
+ * Path health and probing are not here yet: every configured path is used. */
+#include "client.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+#include "rand.h"
+#include "sched.h"
+#include "seq.h"
+#include "stats.h"
+#include "table.h"
+#include "util.h"
+#include "wire.h"
+
+enum {
+	SWEEP_INTERVAL_MS = 1000,
+	/* Batches drained per wakeup before yielding to other sockets, so one
+	 * busy socket cannot starve the rest. */
+	DRAIN_BATCHES = 8,
+};
+
+struct path_stats {
+	uint64_t tx_pkts, tx_bytes, tx_fail;
+	uint64_t rx_pkts, rx_bytes, rx_bad;
+};
+
+struct path {
+	struct client *c;
+	uint8_t id;
+	int fd;
+	ev_io io;
+	struct mp_addr peer;
+	char name[CONFIG_NAME_MAX + 1];
+	struct path_stats st;
+	struct sendlist out;		/* this batch's datagrams for the path */
+};
+
+struct session {
+	struct table_node by_app, by_id;
+	struct session *prev, *next;	/* list of all, for the sweep */
+	struct mp_addr app;
+	uint32_t id;
+	struct seq_tx tx;
+	struct seq_rx rx;
+	uint64_t last_active_ms;
+	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
+	uint64_t dup, old, stale;
+};
+
+struct client {
+	struct ev_loop *loop;
+	struct client_opts o;
+	int fd;				/* the local socket */
+	ev_io io;
+	ev_timer sweep;
+	struct mp_addr local;
+	struct path paths[MP_MAX_PATHS];
+	unsigned npaths;
+	uint32_t usable;		/* paths to schedule on */
+	unsigned weight[MP_MAX_PATHS];
+	struct sched sched;
+	struct table by_app, by_id;
+	struct session *sessions;
+	unsigned nsessions;
+	struct session *last;		/* last session looked up by address */
+	uint64_t now_ms;
+	struct drops drops;
+	uint64_t app_rx, app_tx;
+	struct batch batch;
+	struct sendlist to_app;
+};
+
+/* Path ids as bytes that outgoing iovecs can point at. */
+static const uint8_t path_ids[MP_MAX_PATHS] = {
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+};
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static struct session *find_by_app(struct client *c, const struct mp_addr *a)
+{
+	if (c->last && net_addr_equal(&c->last->app, a))
+		return c->last;
+	for (struct table_node *n = table_find(&c->by_app, net_addr_hash(a)); n;
+	     n = table_find_next(n)) {
+		struct session *s = container_of(n, struct session, by_app);
+		if (net_addr_equal(&s->app, a))
+			return c->last = s;
+	}
+	return NULL;
+}
+
+static struct session *find_by_id(struct client *c, uint32_t id)
+{
+	struct table_node *n = table_find(&c->by_id, id);
+
+	return n ? container_of(n, struct session, by_id) : NULL;
+}
+
+static struct session *session_new(struct client *c, const struct mp_addr *app)
+{
+	char str[NET_ADDRSTR];
+	struct session *s;
+	uint32_t id;
+
+	if (c->nsessions >= c->o.common.max_sessions)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	do
+		id = rand_nonzero32();
+	while (find_by_id(c, id));
+	s->id = id;
+	s->app = *app;
+	seq_tx_init(&s->tx, rand_nonzero32());
+	seq_rx_init(&s->rx);
+	s->last_active_ms = c->now_ms;
+	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
+	table_insert(&c->by_id, &s->by_id, id);
+	s->next = c->sessions;
+	if (s->next)
+		s->next->prev = s;
+	c->sessions = s;
+	c->nsessions++;
+	log_info("session %08x: new for %s", id, net_ntop(app, str));
+	return s;
+}
+
+static void session_free(struct client *c, struct session *s)
+{
+	table_remove(&c->by_app, &s->by_app);
+	table_remove(&c->by_id, &s->by_id);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (c->last == s)
+		c->last = NULL;
+	c->nsessions--;
+	free(s);
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct client *c = container_of(w, struct client, sweep);
+	uint64_t idle_ms = (uint64_t)c->o.common.idle_timeout_s * 1000;
+
+	(void)loop;
+	(void)revents;
+	c->now_ms = mono_ms();
+	for (struct session *s = c->sessions, *next; s; s = next) {
+		next = s->next;
+		if (c->now_ms - s->last_active_ms >= idle_ms) {
+			log_info("session %08x: idle %us, closed (up %llu, down %llu pkts)",
+				 s->id, c->o.common.idle_timeout_s,
+				 (unsigned long long)s->up_pkts,
+				 (unsigned long long)s->down_pkts);
+			session_free(c, s);
+		}
+	}
+}
+
+/* ---- up: application -> bridges ----------------------------------------- */
+
+static void queue_up(struct client *c, int i)
+{
+	struct mmsghdr *m = &c->batch.msg[i];
+	uint8_t *pkt = c->batch.buf[i];
+	size_t plen = m->msg_len;
+	struct session *s;
+
+	c->app_rx++;
+	if (m->msg_hdr.msg_flags & MSG_TRUNC) {
+		c->drops.n[DROP_OVERSIZE]++;
+		return;
+	}
+	s = find_by_app(c, &c->batch.from[i]);
+	if (!s && !(s = session_new(c, &c->batch.from[i]))) {
+		c->drops.n[DROP_SESSION_LIMIT]++;
+		return;
+	}
+	uint64_t seq = seq_tx_next(&s->tx);	/* may start a new epoch */
+	struct mp_hdr h = {
+		.type = MP_T_DATA,
+		.session = s->id,
+		.epoch = s->tx.epoch,
+		.seq = seq,
+	};
+	wire_put_hdr(pkt, &h);
+	size_t len = wire_seal_plain(pkt, plen);
+
+	s->up_pkts++;
+	s->up_bytes += plen;
+	s->last_active_ms = c->now_ms;
+	uint32_t mask = sched_pick(&c->sched, c->usable, c->weight);
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (mask & 1u << p)
+			sendlist_add(&c->paths[p].out, NULL, &path_ids[p], pkt + 1,
+				     len - 1);
+}
+
+static void flush_paths(struct client *c)
+{
+	for (unsigned p = 0; p < c->npaths; p++) {
+		struct path *path = &c->paths[p];
+		unsigned queued = path->out.n;
+
+		if (!queued)
+			continue;
+		for (unsigned k = 0; k < queued; k++)
+			path->st.tx_bytes += path->out.msg[k].msg_hdr.msg_iov[1].iov_len + 1;
+		unsigned sent = sendlist_flush(path->fd, &path->out);
+		path->st.tx_pkts += sent;
+		path->st.tx_fail += queued - sent;
+		c->drops.n[DROP_SEND_FAIL] += queued - sent;
+	}
+}
+
+static void on_app_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct client *c = container_of(w, struct client, io);
+	int n;
+
+	(void)loop;
+	(void)revents;
+	c->now_ms = mono_ms();
+	for (int round = 0; round < DRAIN_BATCHES; round++) {
+		n = batch_recv(c->fd, &c->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++)
+			queue_up(c, i);
+		flush_paths(c);
+		if (n < NET_BATCH)
+			break;
+	}
+}
+
+/* ---- down: bridges -> application --------------------------------------- */
+
+static void deliver_down(struct client *c, struct path *path, int i)
+{
+	const uint8_t *pkt = c->batch.buf[i];
+	size_t len = c->batch.msg[i].msg_len, plen;
+	struct mp_hdr h;
+	struct session *s;
+	enum wire_err err;
+
+	err = wire_parse(pkt, len, &h, &plen);
+	if (err) {
+		path->st.rx_bad++;
+		c->drops.n[err]++;
+		return;
+	}
+	path->st.rx_pkts++;
+	path->st.rx_bytes += len;
+	s = find_by_id(c, h.session);
+	if (!s) {
+		c->drops.n[DROP_UNKNOWN_SESSION]++;
+		return;
+	}
+	uint64_t restarts = s->rx.restarts;
+	switch (seq_rx_accept(&s->rx, h.epoch, h.seq)) {
+	case SEQ_ACCEPT:
+		break;
+	case SEQ_DUP:
+		s->dup++;
+		c->drops.n[DROP_DUP]++;
+		return;
+	case SEQ_OLD:
+		s->old++;
+		c->drops.n[DROP_OLD]++;
+		return;
+	case SEQ_STALE_EPOCH:
+		s->stale++;
+		c->drops.n[DROP_STALE_EPOCH]++;
+		return;
+	}
+	if (s->rx.restarts != restarts)
+		log_info("session %08x: server side restarted (epoch %08x), following it",
+			 s->id, h.epoch);
+	s->down_pkts++;
+	s->down_bytes += plen;
+	s->last_active_ms = c->now_ms;
+	sendlist_add(&c->to_app, &s->app, NULL, pkt + MP_HDR_LEN, plen);
+}
+
+static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct path *path = container_of(w, struct path, io);
+	struct client *c = path->c;
+	int n;
+
+	(void)loop;
+	(void)revents;
+	c->now_ms = mono_ms();
+	for (int round = 0; round < DRAIN_BATCHES; round++) {
+		n = batch_recv(path->fd, &c->batch, 0, MP_BUF_LEN);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++)
+			deliver_down(c, path, i);
+		unsigned queued = c->to_app.n;
+		unsigned sent = sendlist_flush(c->fd, &c->to_app);
+		c->app_tx += sent;
+		c->drops.n[DROP_SEND_FAIL] += queued - sent;
+		if (n < NET_BATCH)
+			break;
+	}
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+static int path_socket_options(int fd, const struct config_path *cp)
+{
+	if (cp->dev[0] &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cp->dev, (socklen_t)strlen(cp->dev))) {
+		log_warn("path %s: dev=%s", cp->name, cp->dev);
+		return -1;
+	}
+	if (cp->has_mark &&
+	    setsockopt(fd, SOL_SOCKET, SO_MARK, &cp->mark, sizeof(cp->mark))) {
+		log_warn("path %s: mark=%u", cp->name, cp->mark);
+		return -1;
+	}
+	return 0;
+}
+
+/* Binds to bind=/sport= when given: a stable source port lets a bridge that
+ * follows only its first peer (socat without fork) survive our restart. */
+static int path_bind(int fd, const struct config_path *cp, int family)
+{
+	char err[160];
+	struct mp_addr src;
+
+	if (!cp->bind[0] && !cp->sport)
+		return 0;
+	if (cp->bind[0]) {
+		if (net_resolve(cp->bind, cp->sport, 1, &src, err, sizeof(err))) {
+			log_error("path %s: bind=%s: %s", cp->name, cp->bind, err);
+			return -1;
+		}
+	} else {
+		net_resolve(family == AF_INET ? "0.0.0.0" : "::", cp->sport, 1, &src,
+			    err, sizeof(err));
+	}
+	if (src.u.sa.sa_family != family) {
+		log_error("path %s: bind=%s is not of the bridge's address family",
+			  cp->name, cp->bind);
+		return -1;
+	}
+	if (bind(fd, &src.u.sa, src.len)) {
+		log_warn("path %s: bind %s port %u", cp->name,
+			 cp->bind[0] ? cp->bind : "*", cp->sport);
+		return -1;
+	}
+	return 0;
+}
+
+static int path_open(struct client *c, unsigned id, const struct config_path *cp)
+{
+	struct path *p = &c->paths[id];
+	char err[160], str[NET_ADDRSTR];
+
+	p->c = c;
+	p->id = (uint8_t)id;
+	p->fd = -1;
+	snprintf(p->name, sizeof(p->name), "%s", cp->name);
+	if (net_resolve(cp->host, cp->port, 0, &p->peer, err, sizeof(err))) {
+		log_error("path %s (line %u): %s", cp->name, cp->line, err);
+		return -1;
+	}
+	p->fd = net_udp_socket(p->peer.u.sa.sa_family);
+	if (p->fd < 0) {
+		log_warn("path %s: socket", cp->name);
+		return -1;
+	}
+	if (path_socket_options(p->fd, cp) ||
+	    path_bind(p->fd, cp, p->peer.u.sa.sa_family))
+		return -1;
+	/* Connected: the kernel drops datagrams from anyone but the bridge. */
+	if (connect(p->fd, &p->peer.u.sa, p->peer.len)) {
+		log_warn("path %s: connect %s", cp->name, net_ntop(&p->peer, str));
+		return -1;
+	}
+	ev_io_init(&p->io, on_path_readable, p->fd, EV_READ);
+	ev_io_start(c->loop, &p->io);
+	log_info("path %s: bridge %s weight %u", p->name, net_ntop(&p->peer, str),
+		 cp->weight);
+	return 0;
+}
+
+struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
+{
+	char err[160], str[NET_ADDRSTR];
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		log_warn("calloc");
+		return NULL;
+	}
+	c->loop = loop;
+	c->o = *o;
+	c->fd = -1;
+	c->now_ms = mono_ms();
+	sched_init(&c->sched, o->common.mode);
+	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
+	    table_init(&c->by_id, o->common.max_sessions)) {
+		log_warn("allocating buffers");
+		goto fail;
+	}
+	c->npaths = o->config->npaths;
+	for (unsigned i = 0; i < c->npaths; i++)
+		c->paths[i].fd = -1;
+	for (unsigned i = 0; i < c->npaths; i++) {
+		if (path_open(c, i, &o->config->paths[i]))
+			goto fail;
+		c->weight[i] = o->config->paths[i].weight;
+		c->usable |= 1u << i;
+	}
+	if (net_resolve(o->common.bind, (uint16_t)o->port, 0, &c->local, err, sizeof(err))) {
+		log_error("--bind: %s", err);
+		goto fail;
+	}
+	c->fd = net_udp_bind(&c->local);
+	if (c->fd < 0)
+		goto fail;
+	ev_io_init(&c->io, on_app_readable, c->fd, EV_READ);
+	ev_io_start(loop, &c->io);
+	ev_timer_init(&c->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
+		      SWEEP_INTERVAL_MS / 1000.0);
+	ev_timer_start(loop, &c->sweep);
+	log_info("listening on %s, %u bridge path%s, mode %s, plaintext (no key)",
+		 net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
+		 sched_mode_name(o->common.mode));
+	return c;
+fail:
+	client_close(c);
+	return NULL;
+}
+
+void client_close(struct client *c)
+{
+	if (!c)
+		return;
+	while (c->sessions)
+		session_free(c, c->sessions);
+	for (unsigned i = 0; i < c->npaths; i++)
+		if (c->paths[i].fd >= 0) {
+			ev_io_stop(c->loop, &c->paths[i].io);
+			close(c->paths[i].fd);
+		}
+	if (c->fd >= 0) {
+		ev_io_stop(c->loop, &c->io);
+		close(c->fd);
+	}
+	ev_timer_stop(c->loop, &c->sweep);
+	table_free(&c->by_app);
+	table_free(&c->by_id);
+	batch_free(&c->batch);
+	free(c);
+}
+
+void client_log_stats(const struct client *c)
+{
+	char line[1024], str[NET_ADDRSTR];
+	uint64_t now = mono_ms();
+
+	stats_format_drops(&c->drops, line, sizeof(line));
+	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
+		 sched_mode_name(c->o.common.mode), c->nsessions,
+		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
+	for (unsigned i = 0; i < c->npaths; i++) {
+		const struct path *p = &c->paths[i];
+		log_info("stats path name=%s peer=%s tx_pkts=%llu tx_bytes=%llu "
+			 "tx_fail=%llu rx_pkts=%llu rx_bytes=%llu rx_bad=%llu",
+			 p->name, net_ntop(&p->peer, str),
+			 (unsigned long long)p->st.tx_pkts,
+			 (unsigned long long)p->st.tx_bytes,
+			 (unsigned long long)p->st.tx_fail,
+			 (unsigned long long)p->st.rx_pkts,
+			 (unsigned long long)p->st.rx_bytes,
+			 (unsigned long long)p->st.rx_bad);
+	}
+	for (const struct session *s = c->sessions; s; s = s->next)
+		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
+			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
+			 "stale=%llu peer_restarts=%llu idle_ms=%llu",
+			 s->id, net_ntop(&s->app, str),
+			 (unsigned long long)s->up_pkts,
+			 (unsigned long long)s->up_bytes,
+			 (unsigned long long)s->down_pkts,
+			 (unsigned long long)s->down_bytes,
+			 (unsigned long long)s->dup, (unsigned long long)s->old,
+			 (unsigned long long)s->stale,
+			 (unsigned long long)s->rx.restarts,
+			 (unsigned long long)(now - s->last_active_ms));
+}

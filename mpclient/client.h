@@ -1,0 +1,25 @@
+/* mpclient: application datagrams in on one local socket, out over every
+ * bridge path; replies back to the application that sent the session's
+ * first datagram. */
+#ifndef MP_CLIENT_H
+#define MP_CLIENT_H
+
+#include "cli.h"
+#include "config.h"
+
+struct ev_loop;
+struct client;
+
+struct client_opts {
+	struct cli_common common;
+	int port;			/* local listen port */
+	const struct config *config;
+};
+
+/* Opens the local socket and every path; logs and returns NULL on error. */
+struct client *client_open(struct ev_loop *loop, const struct client_opts *o);
+void client_close(struct client *c);
+/* Writes every counter to the log (SIGUSR1 and exit). */
+void client_log_stats(const struct client *c);
+
+#endif

@@ -1,0 +1,106 @@
+/* mpclient: arguments, config, signals, the event loop, and unwinding. */
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "version.h"
+
+enum { CLIENT_MAX_SESSIONS_DEFAULT = 1024 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mpclient [options] LOCAL_PORT CONFIG_FILE\n"
+		"\n"
+		"Listens on LOCAL_PORT for a UDP application and carries its datagrams\n"
+		"over the bridges listed in CONFIG_FILE (one 'host port [key=value...]'\n"
+		"per line) to an mpserver.\n"
+		"\n"
+		"options:\n"
+		"  --bind ADDR          local address to listen on (default 127.0.0.1)\n"
+		"  -n, --check-config   parse CONFIG_FILE, print it, and exit\n"
+		CLI_COMMON_USAGE);
+}
+
+static void log_stats(const void *ctx)
+{
+	client_log_stats(ctx);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CLI_COMMON_LONGOPTS,
+		{ "check-config", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct client_opts o = { 0 };
+	struct config config;
+	int check_only = 0, opt;
+
+	log_init("mpclient", LOG_INFO);
+	cli_common_init(&o.common, CLIENT_MAX_SESSIONS_DEFAULT);
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "n", longopts,
+				  NULL)) != -1) {
+		int r = cli_common_option(&o.common, opt, optarg);
+		if (r < 0)
+			goto bad_usage;
+		if (r > 0)
+			continue;
+		if (opt == 'n')
+			check_only = 1;
+		else
+			goto bad_usage;
+	}
+	if (o.common.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (o.common.version) {
+		printf("mpclient %s\n", MPRELAY_VERSION);
+		return 0;
+	}
+	if (!o.common.bind)
+		o.common.bind = "127.0.0.1";
+	log_set_level(o.common.level);
+	if (argc - optind != 2) {
+		fprintf(stderr, "mpclient: expected LOCAL_PORT CONFIG_FILE\n");
+		goto bad_usage;
+	}
+	o.port = cli_port(argv[optind]);
+	if (o.port < 0) {
+		fprintf(stderr, "mpclient: LOCAL_PORT must be 1..65535, got '%s'\n",
+			argv[optind]);
+		goto bad_usage;
+	}
+	if (config_load(&config, argv[optind + 1]))
+		return 1;
+	if (check_only) {
+		char out[MP_MAX_PATHS * 256];
+		config_print(&config, out, sizeof(out));
+		printf("%s: OK\n%s", argv[optind + 1], out);
+		return 0;
+	}
+	o.config = &config;
+
+	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+	if (!loop)
+		fatalx("cannot start the event loop");
+	struct client *c = client_open(loop, &o);
+	if (!c)
+		return 1;
+	daemon_run(loop, log_stats, c);
+	client_close(c);
+	ev_loop_destroy(loop);
+	return 0;
+
+bad_usage:
+	usage(stderr);
+	return 2;
+}

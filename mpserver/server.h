@@ -1,0 +1,23 @@
+/* mpserver: bridge datagrams in on one listening socket, one session per
+ * client flow, each with its own socket toward the target; replies go back
+ * over the paths the session was recently heard on. */
+#ifndef MP_SERVER_H
+#define MP_SERVER_H
+
+#include "cli.h"
+
+struct ev_loop;
+struct server;
+
+struct server_opts {
+	struct cli_common common;
+	int port;
+	const char *target_host;
+	int target_port;
+};
+
+struct server *server_open(struct ev_loop *loop, const struct server_opts *o);
+void server_close(struct server *s);
+void server_log_stats(const struct server *s);
+
+#endif

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mprelay needs to build, test and demo, when
+# any is missing. Fast when nothing is missing (one dpkg-query). Needs root
+# to install; otherwise it names what is missing and fails.
+set -euo pipefail
+
+BUILD=(gcc make pkg-config libev-dev)
+TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps)
+PKGS=("${BUILD[@]}" "${TEST[@]}")
+
+missing=()
+for p in "${PKGS[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: not root; install them with: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
