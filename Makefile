@@ -30,7 +30,7 @@ UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps check unit integration demo install uninstall clean
+.PHONY: all deps check unit tools-test integration demo install uninstall clean
 all: $(B)/mpclient $(B)/mpserver $(B)/impair
 
 # ---- programs, normal and sanitized ---------------------------------------
@@ -87,7 +87,11 @@ integration: deps all $(B)/asan/mpclient $(B)/asan/mpserver
 	$(Q)MP_BIN=$(CURDIR)/$(B)/asan MP_TOOLS=$(CURDIR)/$(B) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider test/integration
 
-check: unit integration
+# The impairing relay is a test instrument: it is tested before it is trusted.
+tools-test: deps $(B)/impair
+	$(Q)test/tools/test_impair.sh $(CURDIR)/$(B)/impair
+
+check: unit tools-test integration
 
 demo: deps all
 	$(Q)scripts/demo.sh $(B)

@@ -3,7 +3,9 @@
  * names the line and the reason. Name resolution is not done here. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,19 +32,21 @@ static int fail(char err[static CONFIG_ERR_MAX], const char *fmt, ...)
 }
 
 /* Parses a whole number in [min, max], decimal or (with hex set) 0x-prefixed
- * hexadecimal; no sign, no spaces, no junk after it. */
+ * hexadecimal: digits only, no sign, no spaces, no second prefix. */
 static int parse_number(const char *s, int hex, unsigned long long min,
 			unsigned long long max, unsigned long long *out)
 {
+	const char *digits = "0123456789";
 	int base = 10;
 	char *end;
 
 	if (hex && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		digits = "0123456789abcdefABCDEF";
 		base = 16;
 		s += 2;
 	}
-	if (!(*s >= '0' && *s <= '9') &&
-	    !(base == 16 && strchr("abcdefABCDEF", *s) && *s))
+	size_t n = strspn(s, digits);
+	if (n == 0 || s[n] != '\0' || n > 20)
 		return -1;
 	errno = 0;
 	*out = strtoull(s, &end, base);
@@ -97,6 +101,26 @@ static int parse_host(const char *tok, char out[static CONFIG_HOST_MAX + 1])
 	return 0;
 }
 
+/* A dotted-quad IPv4 address (not the legacy "1.2.3" forms), or an IPv6
+ * address with an optional zone (fe80::1%eth0). Never a name lookup. */
+static int is_ip_literal(const char *s)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_INET6,
+		.ai_flags = AI_NUMERICHOST,
+		.ai_socktype = SOCK_DGRAM,
+	};
+	struct addrinfo *res;
+	struct in_addr v4;
+
+	if (!strchr(s, ':'))
+		return inet_pton(AF_INET, s, &v4) == 1;
+	if (getaddrinfo(s, NULL, &hints, &res))
+		return 0;
+	freeaddrinfo(res);
+	return 1;
+}
+
 enum key { K_WEIGHT, K_NAME, K_BIND, K_SPORT, K_DEV, K_MARK, K_MAX };
 static const char *const key_names[K_MAX] = {
 	"weight", "name", "bind", "sport", "dev", "mark",
@@ -135,7 +159,7 @@ static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
 		strcpy(p->name, val);
 		break;
 	case K_BIND:
-		if (parse_host(val, p->bind) || !strchr("0123456789:[", val[0]))
+		if (parse_host(val, p->bind) || !is_ip_literal(p->bind))
 			return fail(err, "bind must be an IP address");
 		break;
 	case K_SPORT:
@@ -157,6 +181,15 @@ static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
 		break;
 	}
 	return 0;
+}
+
+static const struct config_path *find_name(const struct config *c,
+					  const char *name)
+{
+	for (unsigned i = 0; i < c->npaths; i++)
+		if (!strcmp(c->paths[i].name, name))
+			return &c->paths[i];
+	return NULL;
 }
 
 /* Splits s in place into whitespace-separated tokens. */
@@ -216,12 +249,16 @@ int config_feed(struct config *c, const char *line, size_t len,
 	for (int i = 2; i < n; i++)
 		if (parse_option(p, tok[i], &seen, err))
 			return -1;
-	if (!p->name[0])
-		snprintf(p->name, sizeof(p->name), "path%u", c->npaths);
-	for (unsigned i = 0; i < c->npaths; i++)
-		if (!strcmp(c->paths[i].name, p->name))
+	if (p->name[0]) {
+		const struct config_path *other = find_name(c, p->name);
+		if (other)
 			return fail(err, "name '%s' already used on line %u",
-				    p->name, c->paths[i].line);
+				    p->name, other->line);
+	} else {
+		/* A default name must not take one given explicitly elsewhere. */
+		for (unsigned k = c->npaths; !p->name[0] || find_name(c, p->name); k++)
+			snprintf(p->name, sizeof(p->name), "path%u", k);
+	}
 	c->npaths++;
 	return 0;
 }
@@ -238,7 +275,9 @@ int config_finish(struct config *c, char err[static CONFIG_ERR_MAX])
 int config_load(struct config *c, const char *path)
 {
 	char err[CONFIG_ERR_MAX];
-	char line[CONFIG_LINE_MAX + 2];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
 	FILE *f = fopen(path, "r");
 	int rc = 0;
 
@@ -247,16 +286,9 @@ int config_load(struct config *c, const char *path)
 		return -1;
 	}
 	config_init(c);
-	while (fgets(line, sizeof(line), f)) {
-		size_t len = strlen(line);
-		/* A line that does not fit: swallow the rest, report it. */
-		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-			int ch;
-			while ((ch = fgetc(f)) != EOF && ch != '\n')
-				;
-			len = CONFIG_LINE_MAX + 1;
-		}
-		if (config_feed(c, line, len, err)) {
+	/* getline, not fgets: the true length, so a NUL byte is seen. */
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		if (config_feed(c, line, (size_t)len, err)) {
 			log_error("%s:%u: %s", path, c->lineno, err);
 			rc = -1;
 			break;
@@ -266,6 +298,7 @@ int config_load(struct config *c, const char *path)
 		log_error("%s: read error", path);
 		rc = -1;
 	}
+	free(line);
 	fclose(f);
 	if (!rc && config_finish(c, err)) {
 		log_error("%s: %s", path, err);
@@ -296,6 +329,8 @@ void config_print(const struct config *c, char *out, size_t outlen)
 {
 	size_t used = 0;
 
+	if (outlen == 0)
+		return;
 	out[0] = '\0';
 	for (unsigned i = 0; i < c->npaths; i++) {
 		const struct config_path *p = &c->paths[i];

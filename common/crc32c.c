@@ -68,15 +68,25 @@ static crc_fn choose(void)
 	if (__builtin_cpu_supports("sse4.2"))
 		return crc_hw;
 #endif
-	table_init();
-	return crc_sw;
+	return NULL;
+}
+
+uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len)
+{
+	static int ready;
+
+	if (!ready) {
+		table_init();
+		ready = 1;
+	}
+	return ~crc_sw(~crc, buf, len);
 }
 
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	static crc_fn fn;
 
-	if (!fn)
-		fn = choose();
+	if (!fn && !(fn = choose()))
+		return crc32c_portable(crc, buf, len);
 	return ~fn(~crc, buf, len);
 }

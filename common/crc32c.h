@@ -7,5 +7,7 @@
 #include <stdint.h>
 
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+/* The table-driven version crc32c() falls back to; exposed for tests. */
+uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
 
 #endif

@@ -23,6 +23,9 @@ size_t stats_format_drops(const struct drops *d, char *buf, size_t len)
 {
 	size_t used = 0;
 
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
 	for (int r = 1; r < DROP_MAX && used < len; r++) {
 		int n = snprintf(buf + used, len - used, " drop_%s=%llu",
 				 drop_name(r), (unsigned long long)d->n[r]);
