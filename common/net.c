@@ -171,17 +171,16 @@ int batch_recv(int fd, struct batch *b, size_t headroom, size_t cap)
 		};
 	}
 	int n = recvmmsg(fd, b->msg, NET_BATCH, MSG_DONTWAIT, NULL);
-	if (n < 0) {
-		/* Connected sockets report a peer's ICMP errors here: not ours to
-		 * handle beyond trying again later. */
-		if (errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED ||
-		    errno == EHOSTUNREACH || errno == ENETUNREACH)
-			return 0;
-		return -1;
-	}
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
 	for (int i = 0; i < n; i++)
 		b->from[i].len = b->msg[i].msg_hdr.msg_namelen;
 	return n;
+}
+
+int net_peer_unreachable(int err)
+{
+	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
 }
 
 void sendlist_add(struct sendlist *s, const struct mp_addr *dest,

@@ -56,8 +56,11 @@ struct batch {
 int batch_init(struct batch *b);
 void batch_free(struct batch *b);
 /* recvmmsg into the slots at offset headroom with at most cap bytes each.
- * Returns the count (0 when nothing is waiting) or -1 on a real error. */
+ * Returns the count (0 when nothing is waiting) or -1 with errno set. */
 int batch_recv(int fd, struct batch *b, size_t headroom, size_t cap);
+/* Whether a receive error is the peer's ICMP error reported on a connected
+ * socket (the bridge or target refused): worth counting, then read on. */
+int net_peer_unreachable(int err);
 
 struct sendlist {
 	unsigned n;

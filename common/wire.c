@@ -87,7 +87,7 @@ enum wire_err wire_parse(const uint8_t *buf, size_t len, struct mp_hdr *h,
 	h->session = (uint32_t)get_be(buf + 2, 4);
 	h->epoch = (uint32_t)get_be(buf + 6, 4);
 	h->seq = get_be(buf + 10, 6);
-	if (h->type != MP_T_DATA)
+	if (h->type != MP_T_DATA && h->type != MP_T_PROBE)
 		return WIRE_TYPE;
 	if (h->path >= MP_MAX_PATHS)
 		return WIRE_PATH;

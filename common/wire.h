@@ -27,7 +27,8 @@ enum {
 
 enum mp_type {
 	MP_T_DATA = 1,		/* payload is an application datagram */
-	/* 2..7 reserved: probes, acks and handshakes come in later versions */
+	MP_T_PROBE = 2,		/* sent on one path alone; payload ignored */
+	/* 0, 3..7 reserved: acks and handshakes come in later versions */
 };
 
 /* Byte 1: version in the high nibble, SEALED flag, type in the low 3 bits. */

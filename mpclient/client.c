@@ -29,6 +29,11 @@
 
 enum {
 	SWEEP_INTERVAL_MS = 1000,
+	/* Every active session probes each path alone this often: see
+	 * probe_paths(). A session is active if it carried traffic within
+	 * PROBE_ACTIVE_MS. */
+	PROBE_INTERVAL_MS = 1000,
+	PROBE_ACTIVE_MS = 10000,
 	/* Batches drained per wakeup before yielding to other sockets, so one
 	 * busy socket cannot starve the rest. */
 	DRAIN_BATCHES = 8,
@@ -37,6 +42,8 @@ enum {
 struct path_stats {
 	uint64_t tx_pkts, tx_bytes, tx_fail;
 	uint64_t rx_pkts, rx_bytes, rx_bad;
+	uint64_t unreachable;		/* ICMP errors: the bridge refused */
+	uint64_t probes;		/* probes sent (also in tx_pkts) */
 };
 
 struct path {
@@ -58,6 +65,7 @@ struct session {
 	struct seq_tx tx;
 	struct seq_rx rx;
 	uint64_t last_active_ms;
+	uint64_t last_probe_ms;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
 	uint64_t dup, old, stale;
 };
@@ -112,6 +120,38 @@ static struct session *find_by_id(struct client *c, uint32_t id)
 	return n ? container_of(n, struct session, by_id) : NULL;
 }
 
+/* Sends one probe on each path, each with its own sequence number. In
+ * duplicate mode the slower paths deliver only second copies, and mpserver
+ * learns or moves a path only on a packet the window accepts (so that a
+ * replay cannot steal one): a packet carried by one path alone is fresh
+ * when it arrives, so every path is known to mpserver within a probe. */
+static void probe_paths(struct client *c, struct session *s)
+{
+	uint8_t pkt[MP_HDR_LEN + MP_CRC_LEN];
+
+	for (unsigned p = 0; p < c->npaths; p++) {
+		struct path *path = &c->paths[p];
+		uint64_t seq = seq_tx_next(&s->tx);
+		struct mp_hdr h = {
+			.path = (uint8_t)p,
+			.type = MP_T_PROBE,
+			.session = s->id,
+			.epoch = s->tx.epoch,
+			.seq = seq,
+		};
+		wire_put_hdr(pkt, &h);
+		size_t len = wire_seal_plain(pkt, 0);
+		if (send(path->fd, pkt, len, MSG_DONTWAIT) == (ssize_t)len) {
+			path->st.tx_pkts++;
+			path->st.tx_bytes += len;
+			path->st.probes++;
+		} else {
+			path->st.tx_fail++;
+		}
+	}
+	s->last_probe_ms = c->now_ms;
+}
+
 static struct session *session_new(struct client *c, const struct mp_addr *app)
 {
 	char str[NET_ADDRSTR];
@@ -139,6 +179,7 @@ static struct session *session_new(struct client *c, const struct mp_addr *app)
 	c->sessions = s;
 	c->nsessions++;
 	log_info("session %08x: new for %s", id, net_ntop(app, str));
+	probe_paths(c, s);
 	return s;
 }
 
@@ -168,7 +209,11 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	c->now_ms = mono_ms();
 	for (struct session *s = c->sessions, *next; s; s = next) {
 		next = s->next;
-		if (c->now_ms - s->last_active_ms >= idle_ms) {
+		uint64_t idle_for_ms = c->now_ms - s->last_active_ms;
+		if (idle_for_ms < PROBE_ACTIVE_MS &&
+		    c->now_ms - s->last_probe_ms >= PROBE_INTERVAL_MS)
+			probe_paths(c, s);
+		if (idle_for_ms >= idle_ms) {
 			log_info("session %08x: idle %us, closed (up %llu, down %llu pkts)",
 				 s->id, c->o.common.idle_timeout_s,
 				 (unsigned long long)s->up_pkts,
@@ -297,9 +342,11 @@ static void deliver_down(struct client *c, struct path *path, int i)
 	if (s->rx.restarts != restarts)
 		log_info("session %08x: server side restarted (epoch %08x), following it",
 			 s->id, h.epoch);
+	s->last_active_ms = c->now_ms;
+	if (h.type != MP_T_DATA)
+		return;		/* mpserver sends no probes yet */
 	s->down_pkts++;
 	s->down_bytes += plen;
-	s->last_active_ms = c->now_ms;
 	sendlist_add(&c->to_app, &s->app, NULL, pkt + MP_HDR_LEN, plen);
 }
 
@@ -314,6 +361,10 @@ static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
 	c->now_ms = mono_ms();
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		n = batch_recv(path->fd, &c->batch, 0, MP_BUF_LEN);
+		if (n < 0 && net_peer_unreachable(errno)) {
+			path->st.unreachable++;
+			continue;
+		}
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++)
@@ -491,14 +542,17 @@ void client_log_stats(const struct client *c)
 	for (unsigned i = 0; i < c->npaths; i++) {
 		const struct path *p = &c->paths[i];
 		log_info("stats path name=%s peer=%s tx_pkts=%llu tx_bytes=%llu "
-			 "tx_fail=%llu rx_pkts=%llu rx_bytes=%llu rx_bad=%llu",
+			 "tx_fail=%llu probes=%llu rx_pkts=%llu rx_bytes=%llu "
+			 "rx_bad=%llu unreachable=%llu",
 			 p->name, net_ntop(&p->peer, str),
 			 (unsigned long long)p->st.tx_pkts,
 			 (unsigned long long)p->st.tx_bytes,
 			 (unsigned long long)p->st.tx_fail,
+			 (unsigned long long)p->st.probes,
 			 (unsigned long long)p->st.rx_pkts,
 			 (unsigned long long)p->st.rx_bytes,
-			 (unsigned long long)p->st.rx_bad);
+			 (unsigned long long)p->st.rx_bad,
+			 (unsigned long long)p->st.unreachable);
 	}
 	for (const struct session *s = c->sessions; s; s = s->next)
 		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "

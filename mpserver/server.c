@@ -34,9 +34,6 @@ enum {
 	/* A path silent this much longer than the session's freshest path is
 	 * taken as gone (a dead bridge, or an address NAT has replaced). */
 	PATH_LIVE_MS = 3000,
-	/* How long a path's address must be silent before a duplicate (not
-	 * only a fresh packet) may move the path elsewhere. */
-	PATH_MOVE_SILENT_MS = 1000,
 	WEIGHT_MAX = 1 << 20,		/* keeps credits far from overflow */
 };
 
@@ -64,7 +61,8 @@ struct session {
 	unsigned weight[MP_MAX_PATHS];
 	uint64_t last_active_ms;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
-	uint64_t dup, old;
+	uint64_t dup, old, probes;
+	uint64_t unreachable;		/* ICMP errors: the target refused */
 };
 
 struct server {
@@ -212,13 +210,12 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- up: bridges -> target ----------------------------------------------- */
 
-/* Records that path p of session s was heard from `from`, for a packet the
- * window did not find too old. Any such packet may make an unknown path
- * known, or refresh a path from its known address: in duplicate mode the
- * slower paths deliver almost nothing but duplicates. Moving a path to a new
- * address (NAT rebinding, a restarted bridge) takes a fresh packet, or the
- * path's old address having gone silent: a replayed duplicate cannot steal
- * a path that is still alive. */
+/* Records that path p of session s was heard from `from`. Only a fresh
+ * packet (one the window accepted) may make a path known or move it to a new
+ * address (NAT rebinding, a restarted bridge), as WireGuard updates its
+ * endpoint: a replayed duplicate, whatever path id it claims, changes
+ * nothing. A duplicate from the known address does show that the path is
+ * alive: in duplicate mode the slower paths deliver mostly duplicates. */
 static void note_path(struct server *srv, struct session *s, unsigned p,
 		      const struct mp_addr *from, size_t len, int fresh)
 {
@@ -226,11 +223,13 @@ static void note_path(struct server *srv, struct session *s, unsigned p,
 	char a[NET_ADDRSTR], b[NET_ADDRSTR];
 
 	if (!(s->known & 1u << p)) {
+		if (!fresh)
+			return;
 		s->known |= 1u << p;
 		log_info("session %08x: path %u heard from %s", s->id, p,
 			 net_ntop(from, a));
 	} else if (!net_addr_equal(&sp->addr, from)) {
-		if (!fresh && srv->now_ms - sp->last_rx_ms < PATH_MOVE_SILENT_MS)
+		if (!fresh)
 			return;
 		sp->addr_changes++;
 		log_info("session %08x: path %u moved from %s to %s", s->id, p,
@@ -287,6 +286,10 @@ static struct session *accept_up(struct server *srv, int i)
 		s->old++;
 		srv->drops.n[DROP_OLD]++;
 		return NULL;
+	}
+	if (h.type == MP_T_PROBE) {
+		s->probes++;
+		return NULL;	/* it has done its job: note_path() */
 	}
 	s->up_pkts++;
 	s->up_bytes += plen;
@@ -390,6 +393,10 @@ static void on_target_readable(struct ev_loop *loop, ev_io *w, int revents)
 	s->last_active_ms = srv->now_ms;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		n = batch_recv(s->fd, &srv->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
+		if (n < 0 && net_peer_unreachable(errno)) {
+			s->unreachable++;
+			continue;
+		}
 		if (n <= 0)
 			break;
 		uint32_t live = live_paths(s);
@@ -482,13 +489,15 @@ void server_log_stats(const struct server *srv)
 	for (const struct session *s = srv->sessions; s; s = s->next) {
 		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
 			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
-			 "old=%llu idle_ms=%llu",
+			 "old=%llu probes=%llu target_unreachable=%llu idle_ms=%llu",
 			 s->id, s->client_epoch, s->local_port,
 			 (unsigned long long)s->up_pkts,
 			 (unsigned long long)s->up_bytes,
 			 (unsigned long long)s->down_pkts,
 			 (unsigned long long)s->down_bytes,
 			 (unsigned long long)s->dup, (unsigned long long)s->old,
+			 (unsigned long long)s->probes,
+			 (unsigned long long)s->unreachable,
 			 (unsigned long long)(now - s->last_active_ms));
 		for (int p = 0; p < MP_MAX_PATHS; p++) {
 			const struct spath *sp = &s->paths[p];

@@ -241,7 +241,8 @@ static const struct field_case field_cases[] = {
 	{ "zero seq", { 1, MP_T_DATA, 0, 5, 5, 0 }, WIRE_FIELD },
 	{ "all zero", { 0, MP_T_DATA, 0, 0, 0, 0 }, WIRE_FIELD },
 	{ "type 0", { 1, 0, 0, 5, 5, 5 }, WIRE_TYPE },
-	{ "type 2", { 1, 2, 0, 5, 5, 5 }, WIRE_TYPE },
+	{ "probe", { 1, MP_T_PROBE, 0, 5, 5, 5 }, WIRE_OK },
+	{ "probe, zero seq", { 1, MP_T_PROBE, 0, 5, 5, 0 }, WIRE_FIELD },
 	{ "type 3", { 1, 3, 0, 5, 5, 5 }, WIRE_TYPE },
 	{ "type 4", { 1, 4, 0, 5, 5, 5 }, WIRE_TYPE },
 	{ "type 5", { 1, 5, 0, 5, 5, 5 }, WIRE_TYPE },
@@ -250,7 +251,7 @@ static const struct field_case field_cases[] = {
 	{ "sealed", { 1, MP_T_DATA, 1, 5, 5, 5 }, WIRE_SEALED },
 	/* precedence: type before path before fields */
 	{ "type+path", { 16, 0, 0, 5, 5, 5 }, WIRE_TYPE },
-	{ "type+field", { 1, 2, 0, 0, 0, 0 }, WIRE_TYPE },
+	{ "type+field", { 1, 3, 0, 0, 0, 0 }, WIRE_TYPE },
 	{ "path+field", { 255, MP_T_DATA, 0, 0, 5, 5 }, WIRE_PATH },
 	{ "path 16", { 16, MP_T_DATA, 0, 5, 5, 5 }, WIRE_PATH },
 	{ "path 15", { 15, MP_T_DATA, 0, 5, 5, 5 }, WIRE_OK },
