@@ -12,11 +12,14 @@ B := build
 # Debian's libev ships no .pc file: ask pkg-config, fall back to -lev.
 EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
 EV_LIBS := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
+CRYPTO_CFLAGS := $(shell pkg-config --cflags libcrypto 2>/dev/null)
+CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+LIBS := $(EV_LIBS) $(CRYPTO_LIBS)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Icommon $(EV_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -iquote common $(EV_CFLAGS) $(CRYPTO_CFLAGS) $(CFLAGS) -MMD -MP
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 
@@ -46,30 +49,30 @@ $(B)/asan/obj/%.o: %.c
 
 $(B)/mpclient: $(call obj,$(B),$(CLIENT_SRC))
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
 $(B)/mpserver: $(call obj,$(B),$(SERVER_SRC))
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
 $(B)/impair: $(B)/obj/test/tools/impair.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS) -lm
 
 $(B)/asan/mpclient: $(call obj,$(B)/asan,$(CLIENT_SRC))
 	$(call say,LD-SAN,$@)
-	$(Q)$(CC) $(SAN) $^ -o $@ $(EV_LIBS)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
 $(B)/asan/mpserver: $(call obj,$(B)/asan,$(SERVER_SRC))
 	$(call say,LD-SAN,$@)
-	$(Q)$(CC) $(SAN) $^ -o $@ $(EV_LIBS)
+	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
 
 # ---- unit tests (cmocka), plain and under ASan/UBSan ----------------------
 $(B)/unit/%: test/unit/%.c $(call obj,$(B),$(COMMON_SRC))
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lcmocka $(EV_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lcmocka $(LIBS)
 $(B)/asan/unit/%: test/unit/%.c $(call obj,$(B)/asan,$(COMMON_SRC))
 	$(call say,LD-SAN,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ -o $@ -lcmocka $(EV_LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ -o $@ -lcmocka $(LIBS)
 
 # ---- targets people run ----------------------------------------------------
 deps:

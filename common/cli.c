@@ -61,6 +61,15 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 		}
 		c->max_sessions = (unsigned)v;
 		return 1;
+	case OPT_KEY_FILE:
+		c->key_file = arg;
+		return 1;
+	case OPT_GENKEY:
+		c->genkey = arg;
+		return 1;
+	case OPT_USER:
+		c->user = arg;
+		return 1;
 	case 'v':
 		if (c->level < LOG_DEBUG)
 			c->level++;

@@ -22,6 +22,9 @@ enum {
 	OPT_MAX_SESSIONS,
 	OPT_VERSION,
 	OPT_HELP,
+	OPT_KEY_FILE,
+	OPT_GENKEY,
+	OPT_USER,
 };
 
 #define CLI_COMMON_LONGOPTS                                          \
@@ -29,6 +32,9 @@ enum {
 	{ "bind", required_argument, NULL, OPT_BIND },               \
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT }, \
 	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS }, \
+	{ "key-file", required_argument, NULL, OPT_KEY_FILE },       \
+	{ "genkey", required_argument, NULL, OPT_GENKEY },           \
+	{ "user", required_argument, NULL, OPT_USER },               \
 	{ "verbose", no_argument, NULL, 'v' },                       \
 	{ "quiet", no_argument, NULL, 'q' },                         \
 	{ "version", no_argument, NULL, OPT_VERSION },               \
@@ -40,6 +46,9 @@ enum {
 	"  --mode M             duplicate (default), roundrobin or weighted\n"    \
 	"  --idle-timeout SEC   forget a session idle this long (default 120)\n"  \
 	"  --max-sessions N     at most N sessions at once\n"                     \
+	"  --key-file FILE      AES-256-GCM with the shared key in FILE (both sides)\n" \
+	"  --genkey FILE        write a new random key to FILE (mode 0600), exit\n" \
+	"  --user NAME          drop root for user NAME once the sockets are open\n" \
 	"  -v, --verbose        more log (repeat for debug)\n"                    \
 	"  -q, --quiet          errors only\n"                                    \
 	"  -h, --help           this text\n"                                      \
@@ -51,6 +60,9 @@ struct cli_common {
 	unsigned idle_timeout_s;
 	unsigned max_sessions;
 	enum log_level level;
+	const char *key_file;		/* NULL = plaintext */
+	const char *genkey;		/* write a key there and exit */
+	const char *user;		/* drop privileges to this user */
 	int version, help;
 };
 

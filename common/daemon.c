@@ -1,8 +1,15 @@
 /* Signal handling around ev_run, shared by mpclient and mpserver. */
 #include "daemon.h"
 
+#include <errno.h>
 #include <ev.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "log.h"
 
@@ -45,4 +52,70 @@ void daemon_run(struct ev_loop *loop, daemon_stats_fn log_stats, const void *ctx
 	ev_signal_stop(loop, &sigterm);
 	ev_signal_stop(loop, &sigusr1);
 	log_stats(ctx);
+}
+
+int daemon_genkey(const char *path)
+{
+	char err[CRYPTO_ERR_MAX];
+
+	if (crypto_key_generate(path, err)) {
+		log_error("%s", err);
+		return 1;
+	}
+	printf("wrote a new key to %s (mode 0600): copy it to the other side\n", path);
+	return 0;
+}
+
+int daemon_load_key(const struct cli_common *c, struct crypto_master *m,
+		    const struct crypto_master **key)
+{
+	uint8_t raw[CRYPTO_KEY_LEN];
+	char err[CRYPTO_ERR_MAX];
+	int rc;
+
+	*key = NULL;
+	if (!c->key_file) {
+		log_warnx("no --key-file: packets are checked for damage but not "
+			  "authenticated or encrypted; anyone who can reach the "
+			  "relay can use it");
+		return 0;
+	}
+	if (crypto_key_load(c->key_file, raw, err)) {
+		log_error("%s", err);
+		return -1;
+	}
+	rc = crypto_master_init(m, raw);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if (rc) {
+		log_error("cannot derive keys from %s", c->key_file);
+		return -1;
+	}
+	*key = m;
+	return 0;
+}
+
+int daemon_drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	if (!user)
+		return 0;
+	errno = 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		log_error("--user %s: no such user", user);
+		return -1;
+	}
+	if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		log_warn("--user %s: cannot switch to uid %u", user, (unsigned)pw->pw_uid);
+		return -1;
+	}
+	/* For good: getting root back must be impossible. */
+	if (pw->pw_uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		log_error("--user %s: could regain root; refusing to run", user);
+		return -1;
+	}
+	log_info("running as %s (uid %u, gid %u)", user, (unsigned)pw->pw_uid,
+		 (unsigned)pw->pw_gid);
+	return 0;
 }

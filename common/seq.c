@@ -46,6 +46,14 @@ static void follow_epoch(struct seq_rx *rx, uint32_t epoch)
 	window_reset(&rx->win);
 }
 
+void seq_rx_start(struct seq_rx *rx, uint32_t epoch)
+{
+	if (epoch != rx->epoch)
+		follow_epoch(rx, epoch);
+	else
+		window_reset(&rx->win);
+}
+
 enum seq_verdict seq_rx_accept(struct seq_rx *rx, uint32_t epoch, uint64_t seq)
 {
 	if (epoch != rx->epoch) {

@@ -37,6 +37,9 @@ void seq_tx_init(struct seq_tx *tx, uint32_t epoch);
 uint64_t seq_tx_next(struct seq_tx *tx);
 
 void seq_rx_init(struct seq_rx *rx);
+/* Starts a fresh window for a peer epoch known in advance (a keyed
+ * session's): packets of other epochs must be refused before this. */
+void seq_rx_start(struct seq_rx *rx, uint32_t epoch);
 /* Call only for packets that passed every other check. */
 enum seq_verdict seq_rx_accept(struct seq_rx *rx, uint32_t epoch, uint64_t seq);
 

@@ -13,6 +13,10 @@ static const char *drop_name(int reason)
 		[DROP_OVERSIZE] = "oversize",
 		[DROP_SESSION_LIMIT] = "session_limit",
 		[DROP_SEND_FAIL] = "send_fail",
+		[DROP_BAD_TAG] = "bad_tag",
+		[DROP_BAD_HANDSHAKE] = "bad_handshake",
+		[DROP_KEYS_WAIT] = "keys_wait",
+		[DROP_RATE_LIMITED] = "rate_limited",
 	};
 
 	return reason < WIRE_ERR_MAX ? wire_err_name((enum wire_err)reason)

@@ -17,6 +17,10 @@ enum drop {
 	DROP_OVERSIZE,			/* application datagram > MP_MAX_PAYLOAD */
 	DROP_SESSION_LIMIT,		/* new session refused: table full */
 	DROP_SEND_FAIL,			/* the kernel refused to send it */
+	DROP_BAD_TAG,			/* sealed packet did not authenticate */
+	DROP_BAD_HANDSHAKE,		/* handshake message: bad MAC or stale */
+	DROP_KEYS_WAIT,			/* no room while keys are being agreed */
+	DROP_RATE_LIMITED,		/* over a limit that bounds our work */
 	DROP_MAX
 };
 

@@ -66,33 +66,45 @@ size_t wire_seal_plain(uint8_t *buf, size_t payload_len)
 	return end + MP_CRC_LEN;
 }
 
+static int type_ok(unsigned type, int keyed)
+{
+	if (type == MP_T_DATA || type == MP_T_PROBE)
+		return 1;
+	return keyed && (type == MP_T_HELLO || type == MP_T_WELCOME || type == MP_T_RESET);
+}
+
 /* The order matters: nothing from the header is believed before the check
  * has passed, so a corrupted packet is reported as bad_check, not as
- * whatever its damaged fields happen to say. */
-enum wire_err wire_parse(const uint8_t *buf, size_t len, struct mp_hdr *h,
-			 size_t *payload_len)
+ * whatever its damaged fields happen to say. (A sealed packet's check is
+ * its tag, which needs the session's key: the caller's job.) */
+enum wire_err wire_parse(const uint8_t *buf, size_t len, int keyed,
+			 struct mp_hdr *h, size_t *payload_len)
 {
+	size_t trailer = keyed ? MP_TAG_LEN : MP_CRC_LEN;
+
 	if (len < MP_HDR_LEN + MP_CRC_LEN)
 		return WIRE_RUNT;
 	if (buf[1] >> 4 != MP_VERSION)
 		return WIRE_VERSION;
-	if (buf[1] & MP_VTS_SEALED)
-		return WIRE_SEALED;	/* the peer has a key and we have none */
-	if (get_be(buf + len - MP_CRC_LEN, MP_CRC_LEN) !=
-	    packet_crc(buf, len - MP_CRC_LEN))
+	if (!(buf[1] & MP_VTS_SEALED) != !keyed)
+		return WIRE_SEALED;	/* one side has a key, the other not */
+	if (len < MP_HDR_LEN + trailer)
+		return WIRE_RUNT;
+	if (!keyed && get_be(buf + len - MP_CRC_LEN, MP_CRC_LEN) !=
+			      packet_crc(buf, len - MP_CRC_LEN))
 		return WIRE_CHECK;
 	h->path = buf[0];
 	h->type = buf[1] & MP_VTS_TYPE;
-	h->sealed = 0;
+	h->sealed = (uint8_t)!!keyed;
 	h->session = (uint32_t)get_be(buf + 2, 4);
 	h->epoch = (uint32_t)get_be(buf + 6, 4);
 	h->seq = get_be(buf + 10, 6);
-	if (h->type != MP_T_DATA && h->type != MP_T_PROBE)
+	if (!type_ok(h->type, keyed))
 		return WIRE_TYPE;
 	if (h->path >= MP_MAX_PATHS)
 		return WIRE_PATH;
 	if (!h->session || !h->epoch || !h->seq)
 		return WIRE_FIELD;
-	*payload_len = len - MP_HDR_LEN - MP_CRC_LEN;
+	*payload_len = len - MP_HDR_LEN - trailer;
 	return WIRE_OK;
 }

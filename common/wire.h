@@ -28,7 +28,11 @@ enum {
 enum mp_type {
 	MP_T_DATA = 1,		/* payload is an application datagram */
 	MP_T_PROBE = 2,		/* sent on one path alone; payload ignored */
-	/* 0, 3..7 reserved: acks and handshakes come in later versions */
+	/* The key handshake (sealed packets only): see handshake.h. */
+	MP_T_HELLO = 3,		/* client -> server: start a keyed session */
+	MP_T_WELCOME = 4,	/* server -> client: its half of the keys */
+	MP_T_RESET = 5,		/* server -> client: no such session here */
+	/* 0, 6, 7 reserved */
 };
 
 /* Byte 1: version in the high nibble, SEALED flag, type in the low 3 bits. */
@@ -52,7 +56,7 @@ enum wire_err {
 	WIRE_TYPE,		/* unknown type */
 	WIRE_PATH,		/* path id out of range */
 	WIRE_FIELD,		/* a zero session, epoch or sequence */
-	WIRE_SEALED,		/* sealed by a peer that has a key; we have none */
+	WIRE_SEALED,		/* sealed, and we have no key; or the reverse */
 	WIRE_CHECK,		/* CRC (or, later, tag) mismatch */
 	WIRE_ERR_MAX
 };
@@ -62,10 +66,13 @@ const char *wire_err_name(enum wire_err err);
 /* Writes the header into buf[0..MP_HDR_LEN). */
 void wire_put_hdr(uint8_t buf[static MP_HDR_LEN], const struct mp_hdr *h);
 
-/* Parses and validates buf[0..len) as a plaintext packet of our version,
- * CRC32C trailer included. On success fills h and *payload_len. */
-enum wire_err wire_parse(const uint8_t *buf, size_t len, struct mp_hdr *h,
-			 size_t *payload_len);
+/* Parses and validates buf[0..len) as a packet of our version. Without a
+ * key (keyed = 0) the packet must be plaintext and its CRC32C is checked;
+ * with one it must be sealed, and the caller must authenticate it before
+ * believing anything beyond the ids it uses to find the key. On success
+ * fills h and *payload_len (the bytes between header and trailer). */
+enum wire_err wire_parse(const uint8_t *buf, size_t len, int keyed,
+			 struct mp_hdr *h, size_t *payload_len);
 
 /* Appends the CRC32C trailer to a plaintext packet whose header and payload
  * fill buf[0..MP_HDR_LEN+payload_len); returns the total length. */

@@ -1,260 +1,76 @@
-/* mpclient's packet path and its state: the local socket, one socket per
- * bridge path, and the sessions (one per application address).
+/* mpclient's packet path and setup: the local socket, one socket per bridge
+ * path, and the two directions.
  *
- * Up:   app datagram -> session (created on first sight) -> header + CRC in
- *       place -> scheduler picks paths -> the same bytes queued per path ->
- *       one sendmmsg per path.
- * Down: bridge datagram -> parse -> session by id -> epoch/window check ->
+ * Up:   app datagram -> its session (session.c) -> header, then CRC or AEAD
+ *       seal in place -> the scheduler picks paths -> the same bytes queued
+ *       per path (each with its own path byte) -> one sendmmsg per path.
+ * Down: bridge datagram -> parse -> handshake messages to keying.c ->
+ *       session by id -> (keyed) epoch check, then decrypt -> window ->
  *       payload queued to the application -> one sendmmsg.
- * Path health and probing are not here yet: every configured path is used. */
+ * Path health is not here yet: every configured path is used. */
 #include "client.h"
 
 #include <errno.h>
-#include <ev.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "log.h"
-#include "net.h"
-#include "rand.h"
-#include "sched.h"
-#include "seq.h"
-#include "stats.h"
-#include "table.h"
 #include "util.h"
-#include "wire.h"
-
-enum {
-	SWEEP_INTERVAL_MS = 1000,
-	/* Every active session probes each path alone this often: see
-	 * probe_paths(). A session is active if it carried traffic within
-	 * PROBE_ACTIVE_MS. */
-	PROBE_INTERVAL_MS = 1000,
-	PROBE_ACTIVE_MS = 10000,
-	/* Batches drained per wakeup before yielding to other sockets, so one
-	 * busy socket cannot starve the rest. */
-	DRAIN_BATCHES = 8,
-};
-
-struct path_stats {
-	uint64_t tx_pkts, tx_bytes, tx_fail;
-	uint64_t rx_pkts, rx_bytes, rx_bad;
-	uint64_t unreachable;		/* ICMP errors: the bridge refused */
-	uint64_t probes;		/* probes sent (also in tx_pkts) */
-};
-
-struct path {
-	struct client *c;
-	uint8_t id;
-	int fd;
-	ev_io io;
-	struct mp_addr peer;
-	char name[CONFIG_NAME_MAX + 1];
-	struct path_stats st;
-	struct sendlist out;		/* this batch's datagrams for the path */
-};
-
-struct session {
-	struct table_node by_app, by_id;
-	struct session *prev, *next;	/* list of all, for the sweep */
-	struct mp_addr app;
-	uint32_t id;
-	struct seq_tx tx;
-	struct seq_rx rx;
-	uint64_t last_active_ms;
-	uint64_t last_probe_ms;
-	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
-	uint64_t dup, old, stale;
-};
-
-struct client {
-	struct ev_loop *loop;
-	struct client_opts o;
-	int fd;				/* the local socket */
-	ev_io io;
-	ev_timer sweep;
-	struct mp_addr local;
-	struct path paths[MP_MAX_PATHS];
-	unsigned npaths;
-	uint32_t usable;		/* paths to schedule on */
-	unsigned weight[MP_MAX_PATHS];
-	struct sched sched;
-	struct table by_app, by_id;
-	struct session *sessions;
-	unsigned nsessions;
-	struct session *last;		/* last session looked up by address */
-	uint64_t now_ms;
-	struct drops drops;
-	uint64_t app_rx, app_tx;
-	struct batch batch;
-	struct sendlist to_app;
-};
 
 /* Path ids as bytes that outgoing iovecs can point at. */
 static const uint8_t path_ids[MP_MAX_PATHS] = {
 	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
 };
 
-/* ---- sessions ---------------------------------------------------------- */
-
-static struct session *find_by_app(struct client *c, const struct mp_addr *a)
-{
-	if (c->last && net_addr_equal(&c->last->app, a))
-		return c->last;
-	for (struct table_node *n = table_find(&c->by_app, net_addr_hash(a)); n;
-	     n = table_find_next(n)) {
-		struct session *s = container_of(n, struct session, by_app);
-		if (net_addr_equal(&s->app, a))
-			return c->last = s;
-	}
-	return NULL;
-}
-
-static struct session *find_by_id(struct client *c, uint32_t id)
-{
-	struct table_node *n = table_find(&c->by_id, id);
-
-	return n ? container_of(n, struct session, by_id) : NULL;
-}
-
-/* Sends one probe on each path, each with its own sequence number. In
- * duplicate mode the slower paths deliver only second copies, and mpserver
- * learns or moves a path only on a packet the window accepts (so that a
- * replay cannot steal one): a packet carried by one path alone is fresh
- * when it arrives, so every path is known to mpserver within a probe. */
-static void probe_paths(struct client *c, struct session *s)
-{
-	uint8_t pkt[MP_HDR_LEN + MP_CRC_LEN];
-
-	for (unsigned p = 0; p < c->npaths; p++) {
-		struct path *path = &c->paths[p];
-		uint64_t seq = seq_tx_next(&s->tx);
-		struct mp_hdr h = {
-			.path = (uint8_t)p,
-			.type = MP_T_PROBE,
-			.session = s->id,
-			.epoch = s->tx.epoch,
-			.seq = seq,
-		};
-		wire_put_hdr(pkt, &h);
-		size_t len = wire_seal_plain(pkt, 0);
-		if (send(path->fd, pkt, len, MSG_DONTWAIT) == (ssize_t)len) {
-			path->st.tx_pkts++;
-			path->st.tx_bytes += len;
-			path->st.probes++;
-		} else {
-			path->st.tx_fail++;
-		}
-	}
-	s->last_probe_ms = c->now_ms;
-}
-
-static struct session *session_new(struct client *c, const struct mp_addr *app)
-{
-	char str[NET_ADDRSTR];
-	struct session *s;
-	uint32_t id;
-
-	if (c->nsessions >= c->o.common.max_sessions)
-		return NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
-	do
-		id = rand_nonzero32();
-	while (find_by_id(c, id));
-	s->id = id;
-	s->app = *app;
-	seq_tx_init(&s->tx, rand_nonzero32());
-	seq_rx_init(&s->rx);
-	s->last_active_ms = c->now_ms;
-	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
-	table_insert(&c->by_id, &s->by_id, id);
-	s->next = c->sessions;
-	if (s->next)
-		s->next->prev = s;
-	c->sessions = s;
-	c->nsessions++;
-	log_info("session %08x: new for %s", id, net_ntop(app, str));
-	probe_paths(c, s);
-	return s;
-}
-
-static void session_free(struct client *c, struct session *s)
-{
-	table_remove(&c->by_app, &s->by_app);
-	table_remove(&c->by_id, &s->by_id);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		c->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
-	if (c->last == s)
-		c->last = NULL;
-	c->nsessions--;
-	free(s);
-}
-
 static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct client *c = container_of(w, struct client, sweep);
-	uint64_t idle_ms = (uint64_t)c->o.common.idle_timeout_s * 1000;
 
 	(void)loop;
 	(void)revents;
 	c->now_ms = mono_ms();
-	for (struct session *s = c->sessions, *next; s; s = next) {
-		next = s->next;
-		uint64_t idle_for_ms = c->now_ms - s->last_active_ms;
-		if (idle_for_ms < PROBE_ACTIVE_MS &&
-		    c->now_ms - s->last_probe_ms >= PROBE_INTERVAL_MS)
-			probe_paths(c, s);
-		if (idle_for_ms >= idle_ms) {
-			log_info("session %08x: idle %us, closed (up %llu, down %llu pkts)",
-				 s->id, c->o.common.idle_timeout_s,
-				 (unsigned long long)s->up_pkts,
-				 (unsigned long long)s->down_pkts);
-			session_free(c, s);
-		}
+	session_sweep(c);
+}
+
+void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len)
+{
+	struct path *path = &c->paths[p];
+
+	if (send(path->fd, pkt, len, MSG_DONTWAIT) == (ssize_t)len) {
+		path->st.tx_pkts++;
+		path->st.tx_bytes += len;
+	} else {
+		path->st.tx_fail++;
 	}
 }
 
 /* ---- up: application -> bridges ----------------------------------------- */
 
-static void queue_up(struct client *c, int i)
+void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
 {
-	struct mmsghdr *m = &c->batch.msg[i];
-	uint8_t *pkt = c->batch.buf[i];
-	size_t plen = m->msg_len;
-	struct session *s;
-
-	c->app_rx++;
-	if (m->msg_hdr.msg_flags & MSG_TRUNC) {
-		c->drops.n[DROP_OVERSIZE]++;
-		return;
-	}
-	s = find_by_app(c, &c->batch.from[i]);
-	if (!s && !(s = session_new(c, &c->batch.from[i]))) {
-		c->drops.n[DROP_SESSION_LIMIT]++;
-		return;
-	}
-	uint64_t seq = seq_tx_next(&s->tx);	/* may start a new epoch */
+	uint64_t seq = seq_tx_next(&s->tx);
 	struct mp_hdr h = {
 		.type = MP_T_DATA,
+		.sealed = c->key != NULL,
 		.session = s->id,
 		.epoch = s->tx.epoch,
 		.seq = seq,
 	};
-	wire_put_hdr(pkt, &h);
-	size_t len = wire_seal_plain(pkt, plen);
+	size_t len;
 
+	wire_put_hdr(pkt, &h);
+	len = c->key ? aead_seal(&s->seal, pkt, plen) : wire_seal_plain(pkt, plen);
+	if (!len) {
+		c->drops.n[DROP_SEND_FAIL]++;
+		return;
+	}
 	s->up_pkts++;
 	s->up_bytes += plen;
-	s->last_active_ms = c->now_ms;
+	/* Sealed once, sent on every chosen path: the path byte is outside
+	 * the check, so each copy carries its own without a second seal. */
 	uint32_t mask = sched_pick(&c->sched, c->usable, c->weight);
 	for (unsigned p = 0; p < c->npaths; p++)
 		if (mask & 1u << p)
@@ -262,7 +78,7 @@ static void queue_up(struct client *c, int i)
 				     len - 1);
 }
 
-static void flush_paths(struct client *c)
+void client_flush_paths(struct client *c)
 {
 	for (unsigned p = 0; p < c->npaths; p++) {
 		struct path *path = &c->paths[p];
@@ -279,21 +95,44 @@ static void flush_paths(struct client *c)
 	}
 }
 
+static void accept_up(struct client *c, int i)
+{
+	struct mmsghdr *m = &c->batch.msg[i];
+	uint8_t *pkt = c->batch.buf[i];
+	size_t plen = m->msg_len;
+	struct session *s;
+
+	c->app_rx++;
+	if (m->msg_hdr.msg_flags & MSG_TRUNC) {
+		c->drops.n[DROP_OVERSIZE]++;
+		return;
+	}
+	s = session_by_app(c, &c->batch.from[i]);
+	if (!s && !(s = session_new(c, &c->batch.from[i]))) {
+		c->drops.n[DROP_SESSION_LIMIT]++;
+		return;
+	}
+	s->last_active_ms = c->now_ms;
+	if (c->key && s->keying != KEYS_READY)
+		keying_hold(c, s, pkt + MP_HDR_LEN, plen);
+	else
+		client_queue_up(c, s, pkt, plen);
+}
+
 static void on_app_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct client *c = container_of(w, struct client, io);
-	int n;
 
 	(void)loop;
 	(void)revents;
 	c->now_ms = mono_ms();
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
-		n = batch_recv(c->fd, &c->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
+		int n = batch_recv(c->fd, &c->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++)
-			queue_up(c, i);
-		flush_paths(c);
+			accept_up(c, i);
+		client_flush_paths(c);
 		if (n < NET_BATCH)
 			break;
 	}
@@ -301,44 +140,71 @@ static void on_app_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- down: bridges -> application --------------------------------------- */
 
-static void deliver_down(struct client *c, struct path *path, int i)
+static void count_verdict(struct client *c, struct session *s, enum seq_verdict v)
 {
-	const uint8_t *pkt = c->batch.buf[i];
-	size_t len = c->batch.msg[i].msg_len, plen;
-	struct mp_hdr h;
-	struct session *s;
-	enum wire_err err;
-
-	err = wire_parse(pkt, len, &h, &plen);
-	if (err) {
-		path->st.rx_bad++;
-		c->drops.n[err]++;
-		return;
-	}
-	path->st.rx_pkts++;
-	path->st.rx_bytes += len;
-	s = find_by_id(c, h.session);
-	if (!s) {
-		c->drops.n[DROP_UNKNOWN_SESSION]++;
-		return;
-	}
-	uint64_t restarts = s->rx.restarts;
-	switch (seq_rx_accept(&s->rx, h.epoch, h.seq)) {
+	switch (v) {
 	case SEQ_ACCEPT:
 		break;
 	case SEQ_DUP:
 		s->dup++;
 		c->drops.n[DROP_DUP]++;
-		return;
+		break;
 	case SEQ_OLD:
 		s->old++;
 		c->drops.n[DROP_OLD]++;
-		return;
+		break;
 	case SEQ_STALE_EPOCH:
 		s->stale++;
 		c->drops.n[DROP_STALE_EPOCH]++;
+		break;
+	}
+}
+
+static void deliver_down(struct client *c, struct path *path, int i)
+{
+	uint8_t *pkt = c->batch.buf[i];
+	size_t len = c->batch.msg[i].msg_len, plen;
+	struct mp_hdr h;
+	struct session *s;
+	enum wire_err err;
+
+	err = wire_parse(pkt, len, c->key != NULL, &h, &plen);
+	if (err) {
+		path->st.rx_bad++;
+		c->drops.n[err]++;
 		return;
 	}
+	if (h.type >= MP_T_HELLO) {
+		keying_input(c, path, pkt, len, &h);
+		return;
+	}
+	s = session_by_id(c, h.session);
+	if (!s) {
+		c->drops.n[DROP_UNKNOWN_SESSION]++;
+		return;
+	}
+	if (c->key) {
+		/* Only the current server epoch has a key; anything else is
+		 * refused before it costs a decryption. */
+		if (s->keying != KEYS_READY || h.epoch != s->server_epoch) {
+			s->stale++;
+			c->drops.n[DROP_STALE_EPOCH]++;
+			return;
+		}
+		if (aead_open(&s->open, pkt, len)) {
+			s->bad_tag++;
+			path->st.rx_bad++;
+			c->drops.n[DROP_BAD_TAG]++;
+			return;
+		}
+	}
+	path->st.rx_pkts++;
+	path->st.rx_bytes += len;
+	uint64_t restarts = s->rx.restarts;
+	enum seq_verdict v = seq_rx_accept(&s->rx, h.epoch, h.seq);
+	count_verdict(c, s, v);
+	if (v != SEQ_ACCEPT)
+		return;
 	if (s->rx.restarts != restarts)
 		log_info("session %08x: server side restarted (epoch %08x), following it",
 			 s->id, h.epoch);
@@ -354,13 +220,12 @@ static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct path *path = container_of(w, struct path, io);
 	struct client *c = path->c;
-	int n;
 
 	(void)loop;
 	(void)revents;
 	c->now_ms = mono_ms();
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
-		n = batch_recv(path->fd, &c->batch, 0, MP_BUF_LEN);
+		int n = batch_recv(path->fd, &c->batch, 0, MP_BUF_LEN);
 		if (n < 0 && net_peer_unreachable(errno)) {
 			path->st.unreachable++;
 			continue;
@@ -470,6 +335,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	}
 	c->loop = loop;
 	c->o = *o;
+	c->key = o->key;
 	c->fd = -1;
 	c->now_ms = mono_ms();
 	sched_init(&c->sched, o->common.mode);
@@ -499,9 +365,10 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	ev_timer_init(&c->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
 		      SWEEP_INTERVAL_MS / 1000.0);
 	ev_timer_start(loop, &c->sweep);
-	log_info("listening on %s, %u bridge path%s, mode %s, plaintext (no key)",
+	log_info("listening on %s, %u bridge path%s, mode %s, %s",
 		 net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
-		 sched_mode_name(o->common.mode));
+		 sched_mode_name(o->common.mode),
+		 c->key ? "AES-256-GCM" : "plaintext (no key)");
 	return c;
 fail:
 	client_close(c);
@@ -557,14 +424,18 @@ void client_log_stats(const struct client *c)
 	for (const struct session *s = c->sessions; s; s = s->next)
 		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
 			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
-			 "stale=%llu peer_restarts=%llu idle_ms=%llu",
+			 "stale=%llu bad_tag=%llu peer_restarts=%llu handshakes=%llu "
+			 "resets=%llu keys=%s idle_ms=%llu",
 			 s->id, net_ntop(&s->app, str),
 			 (unsigned long long)s->up_pkts,
 			 (unsigned long long)s->up_bytes,
 			 (unsigned long long)s->down_pkts,
 			 (unsigned long long)s->down_bytes,
 			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->stale,
+			 (unsigned long long)s->stale, (unsigned long long)s->bad_tag,
 			 (unsigned long long)s->rx.restarts,
+			 (unsigned long long)s->handshakes,
+			 (unsigned long long)s->resets,
+			 !c->key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting",
 			 (unsigned long long)(now - s->last_active_ms));
 }

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "config.h"
+#include "crypto.h"
 
 struct ev_loop;
 struct client;
@@ -14,6 +15,7 @@ struct client_opts {
 	struct cli_common common;
 	int port;			/* local listen port */
 	const struct config *config;
+	const struct crypto_master *key;	/* NULL = plaintext */
 };
 
 /* Opens the local socket and every path; logs and returns NULL on error. */

@@ -42,6 +42,7 @@ int main(int argc, char **argv)
 	};
 	struct client_opts o = { 0 };
 	struct config config;
+	struct crypto_master master;
 	int check_only = 0, opt;
 
 	log_init("mpclient", LOG_INFO);
@@ -66,6 +67,8 @@ int main(int argc, char **argv)
 		printf("mpclient %s\n", MPRELAY_VERSION);
 		return 0;
 	}
+	if (o.common.genkey)
+		return daemon_genkey(o.common.genkey);
 	if (!o.common.bind)
 		o.common.bind = "127.0.0.1";
 	log_set_level(o.common.level);
@@ -88,17 +91,22 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	o.config = &config;
+	if (daemon_load_key(&o.common, &master, &o.key))
+		return 1;
 
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	if (!loop)
 		fatalx("cannot start the event loop");
 	struct client *c = client_open(loop, &o);
-	if (!c)
-		return 1;
-	daemon_run(loop, log_stats, c);
+	int rc = 1;
+	if (c && !daemon_drop_privileges(o.common.user)) {
+		daemon_run(loop, log_stats, c);
+		rc = 0;
+	}
 	client_close(c);
 	ev_loop_destroy(loop);
-	return 0;
+	crypto_master_wipe(&master);
+	return rc;
 
 bad_usage:
 	usage(stderr);

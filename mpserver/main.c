@@ -61,6 +61,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_opts o = { 0 };
+	struct crypto_master master;
 	int opt;
 
 	log_init("mpserver", LOG_INFO);
@@ -77,6 +78,8 @@ int main(int argc, char **argv)
 		printf("mpserver %s\n", MPRELAY_VERSION);
 		return 0;
 	}
+	if (o.common.genkey)
+		return daemon_genkey(o.common.genkey);
 	log_set_level(o.common.level);
 	if (argc - optind != 3) {
 		fprintf(stderr, "mpserver: expected LISTEN_PORT TARGET_HOST TARGET_PORT\n");
@@ -90,17 +93,22 @@ int main(int argc, char **argv)
 		goto bad_usage;
 	}
 	fit_fd_limit(&o.common.max_sessions);
+	if (daemon_load_key(&o.common, &master, &o.key))
+		return 1;
 
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	if (!loop)
 		fatalx("cannot start the event loop");
 	struct server *srv = server_open(loop, &o);
-	if (!srv)
-		return 1;
-	daemon_run(loop, log_stats, srv);
+	int rc = 1;
+	if (srv && !daemon_drop_privileges(o.common.user)) {
+		daemon_run(loop, log_stats, srv);
+		rc = 0;
+	}
 	server_close(srv);
 	ev_loop_destroy(loop);
-	return 0;
+	crypto_master_wipe(&master);
+	return rc;
 
 bad_usage:
 	usage(stderr);

@@ -5,6 +5,7 @@
 #define MP_SERVER_H
 
 #include "cli.h"
+#include "crypto.h"
 
 struct ev_loop;
 struct server;
@@ -14,6 +15,7 @@ struct server_opts {
 	int port;
 	const char *target_host;
 	int target_port;
+	const struct crypto_master *key;	/* NULL = plaintext */
 };
 
 struct server *server_open(struct ev_loop *loop, const struct server_opts *o);

@@ -4,7 +4,7 @@
 # to install; otherwise it names what is missing and fails.
 set -euo pipefail
 
-BUILD=(gcc make pkg-config libev-dev)
+BUILD=(gcc make pkg-config libev-dev libssl-dev)
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps)
 PKGS=("${BUILD[@]}" "${TEST[@]}")
 

@@ -218,7 +218,10 @@ def test_junk(net):
            f"{ {k: v for k, v in sorted(got.items()) if v} } "
            f"(duplicate includes {legit_dups} legit copies); path rx_bad "
            f"{[p['rx_bad'] for p in cst.paths]}")
-    assert sum(p["rx_pkts"] + p["rx_bad"] for p in cst.paths) == legit_down + len(cli_junk)
+    # a path counts what it received whole (rx_pkts) or damaged (rx_bad);
+    # packets of a session this client does not have are neither
+    assert (sum(p["rx_pkts"] + p["rx_bad"] for p in cst.paths) + got["unknown_session"]
+            == legit_down + len(cli_junk))
     for r in WIRE_REASONS:
         assert got[r] == exp[r], f"mpclient drop_{r}: counted {got[r]}, predicted {exp[r]}"
     assert [p["rx_bad"] for p in cst.paths] == [wire_junk, 0, 0]

@@ -99,7 +99,7 @@ def test_idle_expiry(net):
     apps[0].flow([100])
     apps[0].assert_clean()
     cli.wait_line(r"session \w+: new for ", timeout=2, since=before_c)
-    srv.wait_line(r"session \w+: new, epoch ", timeout=2, since=before_s)
+    srv.wait_line(r"session \w+: new, client epoch ", timeout=2, since=before_s)
     cst, sst = cli.stats(), srv.stats()
     new_port = echo.snapshot()[-1][0]
     figure("idle_expiry", f"next datagram: echoed, mpclient sessions={cst['sessions']} "

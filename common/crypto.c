@@ -1,0 +1,268 @@
+/* OpenSSL EVP glue: key files, HMAC, HKDF and AES-256-GCM. Nothing here
+ * keeps state between packets beyond the keyed cipher contexts, and no
+ * function allocates per packet. */
+#include "crypto.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rand.h"
+
+static int fail(char err[static CRYPTO_ERR_MAX], const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int fail(char err[static CRYPTO_ERR_MAX], const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, CRYPTO_ERR_MAX, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* ---- key files ------------------------------------------------------------ */
+
+int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
+		    char err[static CRYPTO_ERR_MAX])
+{
+	unsigned char text[CRYPTO_KEY_B64_LEN + 3], raw[36];
+	struct stat st;
+	ssize_t n;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return fail(err, "cannot open key file %s", path);
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		fail(err, "key file %s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		fail(err, "key file %s can be read by others (mode %04o): chmod 600 it",
+		     path, (unsigned)(st.st_mode & 07777));
+		goto out;
+	}
+	n = read(fd, text, sizeof(text));
+	if (n > 0 && text[n - 1] == '\n')
+		n--;
+	if (n != CRYPTO_KEY_B64_LEN || text[CRYPTO_KEY_B64_LEN - 1] != '=' ||
+	    text[CRYPTO_KEY_B64_LEN - 2] == '=') {
+		fail(err, "key file %s: expected 44 characters of base64 (use --genkey)", path);
+		goto out;
+	}
+	/* EVP_DecodeBlock pads the output: 44 chars decode to 33 bytes, the
+	 * last being the padding's zero. */
+	if (EVP_DecodeBlock(raw, text, CRYPTO_KEY_B64_LEN) != 33 || raw[32] != 0) {
+		fail(err, "key file %s: not valid base64", path);
+		goto out;
+	}
+	memcpy(key, raw, CRYPTO_KEY_LEN);
+	rc = 0;
+out:
+	OPENSSL_cleanse(text, sizeof(text));
+	OPENSSL_cleanse(raw, sizeof(raw));
+	close(fd);
+	return rc;
+}
+
+int crypto_key_generate(const char *path, char err[static CRYPTO_ERR_MAX])
+{
+	uint8_t key[CRYPTO_KEY_LEN];
+	unsigned char text[CRYPTO_KEY_B64_LEN + 2];
+	int fd, rc = 0;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? fail(err, "%s exists: not overwriting a key", path)
+				       : fail(err, "cannot create %s", path);
+	rand_bytes(key, sizeof(key));
+	EVP_EncodeBlock(text, key, sizeof(key));
+	text[CRYPTO_KEY_B64_LEN] = '\n';
+	if (write(fd, text, CRYPTO_KEY_B64_LEN + 1) != CRYPTO_KEY_B64_LEN + 1 ||
+	    fsync(fd)) {
+		rc = fail(err, "cannot write %s", path);
+		unlink(path);
+	}
+	close(fd);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(text, sizeof(text));
+	return rc;
+}
+
+/* ---- HKDF and HMAC -------------------------------------------------------- */
+
+static int hkdf(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+		size_t salt_len, const uint8_t *info, size_t info_len,
+		uint8_t *out, size_t out_len)
+{
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM params[5], *p = params;
+	int rc;
+
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						 (void *)(uintptr_t)ikm, ikm_len);
+	/* No salt means RFC 5869's default (zeros): OpenSSL wants it absent. */
+	if (salt_len)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+							 (void *)(uintptr_t)salt, salt_len);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+						 (void *)(uintptr_t)info, info_len);
+	*p = OSSL_PARAM_construct_end();
+	rc = ctx && EVP_KDF_derive(ctx, out, out_len, params) == 1 ? 0 : -1;
+	EVP_KDF_CTX_free(ctx);
+	EVP_KDF_free(kdf);
+	return rc;
+}
+
+int crypto_master_init(struct crypto_master *m, const uint8_t key[static CRYPTO_KEY_LEN])
+{
+	static const char info[] = "mprelay v1 handshake mac";
+
+	memcpy(m->key, key, CRYPTO_KEY_LEN);
+	return hkdf(key, CRYPTO_KEY_LEN, NULL, 0, (const uint8_t *)info,
+		    sizeof(info) - 1, m->mac_key, sizeof(m->mac_key));
+}
+
+void crypto_master_wipe(struct crypto_master *m)
+{
+	OPENSSL_cleanse(m, sizeof(*m));
+}
+
+void crypto_mac(const struct crypto_master *m, const uint8_t *data, size_t len,
+		uint8_t out[static CRYPTO_MAC_LEN])
+{
+	uint8_t full[32];
+	size_t full_len = 0;
+
+	if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, m->mac_key,
+		       sizeof(m->mac_key), data, len, full, sizeof(full), &full_len))
+		memset(full, 0, sizeof(full));	/* fails closed: never matches */
+	memcpy(out, full, CRYPTO_MAC_LEN);
+}
+
+int crypto_mac_check(const struct crypto_master *m, const uint8_t *data, size_t len,
+		     const uint8_t mac[static CRYPTO_MAC_LEN])
+{
+	uint8_t want[CRYPTO_MAC_LEN];
+	static const uint8_t zero[CRYPTO_MAC_LEN];
+
+	crypto_mac(m, data, len, want);
+	return CRYPTO_memcmp(want, mac, CRYPTO_MAC_LEN) || !CRYPTO_memcmp(want, zero, CRYPTO_MAC_LEN)
+		       ? -1 : 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+int crypto_session_keys(const struct crypto_master *m,
+			const uint8_t client_random[static CRYPTO_RANDOM_LEN],
+			const uint8_t server_random[static CRYPTO_RANDOM_LEN],
+			uint32_t session, uint32_t client_epoch, uint32_t server_epoch,
+			struct session_keys *out)
+{
+	static const char label[] = "mprelay v1 session keys";
+	uint8_t salt[2 * CRYPTO_RANDOM_LEN];
+	uint8_t info[sizeof(label) - 1 + 12];
+	uint8_t both[2 * CRYPTO_KEY_LEN];
+	int rc;
+
+	memcpy(salt, client_random, CRYPTO_RANDOM_LEN);
+	memcpy(salt + CRYPTO_RANDOM_LEN, server_random, CRYPTO_RANDOM_LEN);
+	memcpy(info, label, sizeof(label) - 1);
+	put32(info + sizeof(label) - 1, session);
+	put32(info + sizeof(label) + 3, client_epoch);
+	put32(info + sizeof(label) + 7, server_epoch);
+	rc = hkdf(m->key, CRYPTO_KEY_LEN, salt, sizeof(salt), info, sizeof(info),
+		  both, sizeof(both));
+	memcpy(out->c2s, both, CRYPTO_KEY_LEN);
+	memcpy(out->s2c, both + CRYPTO_KEY_LEN, CRYPTO_KEY_LEN);
+	OPENSSL_cleanse(both, sizeof(both));
+	return rc;
+}
+
+/* ---- AES-256-GCM ------------------------------------------------------------ */
+
+int aead_init(struct aead *a, const uint8_t key[static CRYPTO_KEY_LEN], int encrypt)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	a->ctx = ctx;
+	if (!ctx || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, NULL,
+				      encrypt) != 1) {
+		aead_free(a);
+		return -1;
+	}
+	return 0;
+}
+
+void aead_free(struct aead *a)
+{
+	EVP_CIPHER_CTX_free(a->ctx);	/* wipes the key schedule */
+	a->ctx = NULL;
+}
+
+/* Nonce = epoch (4) || 0 (2) || sequence (6), straight from header bytes
+ * 6..15. A key belongs to one session direction and one handshake, and the
+ * sequence never repeats under it: no nonce is ever used twice. */
+static void nonce_of(const uint8_t *hdr, uint8_t nonce[static CRYPTO_NONCE_LEN])
+{
+	memcpy(nonce, hdr + 6, 4);
+	nonce[4] = nonce[5] = 0;
+	memcpy(nonce + 6, hdr + 10, 6);
+}
+
+size_t aead_seal(struct aead *a, uint8_t *buf, size_t plen)
+{
+	EVP_CIPHER_CTX *ctx = a->ctx;
+	uint8_t nonce[CRYPTO_NONCE_LEN];
+	uint8_t *p = buf + MP_HDR_LEN;
+	int n;
+
+	nonce_of(buf, nonce);
+	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, buf + 1, MP_HDR_LEN - 1) != 1 ||
+	    (plen && EVP_EncryptUpdate(ctx, p, &n, p, (int)plen) != 1) ||
+	    EVP_EncryptFinal_ex(ctx, p + plen, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, MP_TAG_LEN, p + plen) != 1)
+		return 0;
+	return MP_HDR_LEN + plen + MP_TAG_LEN;
+}
+
+int aead_open(struct aead *a, uint8_t *buf, size_t len)
+{
+	EVP_CIPHER_CTX *ctx = a->ctx;
+	uint8_t nonce[CRYPTO_NONCE_LEN];
+	uint8_t *p = buf + MP_HDR_LEN;
+	size_t plen;
+	int n;
+
+	if (len < MP_HDR_LEN + MP_TAG_LEN)
+		return -1;
+	plen = len - MP_HDR_LEN - MP_TAG_LEN;
+	nonce_of(buf, nonce);
+	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, buf + 1, MP_HDR_LEN - 1) != 1 ||
+	    (plen && EVP_DecryptUpdate(ctx, p, &n, p, (int)plen) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, MP_TAG_LEN, p + plen) != 1 ||
+	    EVP_DecryptFinal_ex(ctx, p + plen, &n) != 1)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,142 @@
+/* mpclient's state, shared by its files: client.c (the packet path and
+ * setup), session.c (the session table, probes, expiry) and keying.c (the
+ * key handshake and what waits for it). Nothing outside mpclient/ sees it. */
+#ifndef MP_CLIENT_INTERNAL_H
+#define MP_CLIENT_INTERNAL_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "config.h"
+#include "crypto.h"
+#include "net.h"
+#include "sched.h"
+#include "seq.h"
+#include "stats.h"
+#include "table.h"
+#include "wire.h"
+
+enum {
+	SWEEP_INTERVAL_MS = 250,
+	/* Every active session probes each path alone this often (see
+	 * session_probe); a session is active if it carried traffic within
+	 * PROBE_ACTIVE_MS. */
+	PROBE_INTERVAL_MS = 1000,
+	PROBE_ACTIVE_MS = 10000,
+	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
+	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
+	HELLO_RETRY_MS = 250,
+	HELLO_RETRY_MAX_MS = 2000,
+	/* After this many unanswered HELLOs (about 5 s), say so once. */
+	HELLO_WARN_AFTER = 6,
+	/* What an application sends while its session's keys are being agreed
+	 * waits here (a WireGuard handshake initiation, typically), up to
+	 * HOLD_SLOTS datagrams of up to HOLD_SLOT_BYTES each. */
+	HOLD_SLOTS = 8,
+	HOLD_SLOT_BYTES = 2048,
+	/* A RESET is believed only if it echoes one of the last
+	 * RESET_SEQ_WINDOW sequence numbers we sent. */
+	RESET_SEQ_WINDOW = 1 << 16,
+	/* Batches drained per wakeup before yielding to other sockets, so one
+	 * busy socket cannot starve the rest. */
+	DRAIN_BATCHES = 8,
+};
+
+struct path_stats {
+	uint64_t tx_pkts, tx_bytes, tx_fail;
+	uint64_t rx_pkts, rx_bytes, rx_bad;
+	uint64_t unreachable;		/* ICMP errors: the bridge refused */
+	uint64_t probes;		/* probes sent (also in tx_pkts) */
+};
+
+struct path {
+	struct client *c;
+	uint8_t id;
+	int fd;
+	ev_io io;
+	struct mp_addr peer;
+	char name[CONFIG_NAME_MAX + 1];
+	struct path_stats st;
+	struct sendlist out;		/* this batch's datagrams for the path */
+};
+
+enum keying { KEYS_NONE = 0, KEYS_WAIT, KEYS_READY };
+
+struct hold {
+	unsigned n;
+	uint16_t len[HOLD_SLOTS];
+	/* payload at MP_HDR_LEN, so it is sealed in place when keys come */
+	uint8_t data[HOLD_SLOTS][MP_HDR_LEN + HOLD_SLOT_BYTES + MP_MAX_TRAILER];
+};
+
+struct session {
+	struct table_node by_app, by_id;
+	struct session *prev, *next;	/* list of all, for the sweep */
+	struct mp_addr app;
+	uint32_t id;
+	struct seq_tx tx;
+	struct seq_rx rx;
+	uint64_t last_active_ms;
+	uint64_t last_probe_ms;
+	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
+	uint64_t dup, old, stale, bad_tag;
+	/* keyed mode only */
+	enum keying keying;
+	uint8_t client_random[CRYPTO_RANDOM_LEN];
+	uint32_t server_epoch;
+	struct aead seal, open;
+	uint64_t hello_sent_ms, hello_retry_ms, hello_started_ms;
+	uint64_t handshakes, resets;
+	struct hold *hold;		/* while keys are being agreed */
+};
+
+struct client {
+	struct ev_loop *loop;
+	struct client_opts o;
+	const struct crypto_master *key;	/* NULL = plaintext */
+	int fd;				/* the local socket */
+	ev_io io;
+	ev_timer sweep;
+	struct mp_addr local;
+	struct path paths[MP_MAX_PATHS];
+	unsigned npaths;
+	uint32_t usable;		/* paths to schedule on */
+	unsigned weight[MP_MAX_PATHS];
+	struct sched sched;
+	struct table by_app, by_id;
+	struct session *sessions;
+	unsigned nsessions;
+	struct session *last;		/* last session looked up by address */
+	uint64_t now_ms;
+	struct drops drops;
+	uint64_t app_rx, app_tx;
+	struct batch batch;
+	struct sendlist to_app;
+};
+
+/* session.c */
+struct session *session_by_app(struct client *c, const struct mp_addr *app);
+struct session *session_by_id(struct client *c, uint32_t id);
+struct session *session_new(struct client *c, const struct mp_addr *app);
+void session_free(struct client *c, struct session *s);
+void session_probe(struct client *c, struct session *s);
+void session_sweep(struct client *c);
+
+/* keying.c */
+void keying_start(struct client *c, struct session *s);
+void keying_hold(struct client *c, struct session *s, const uint8_t *payload, size_t len);
+void keying_input(struct client *c, struct path *p, const uint8_t *pkt, size_t len,
+		  const struct mp_hdr *h);
+void keying_sweep(struct client *c, struct session *s);
+void keying_free(struct session *s);
+
+/* client.c */
+/* Numbers, seals and queues one datagram (payload at pkt + MP_HDR_LEN) on
+ * the paths the scheduler picks; flush_paths() sends what is queued. */
+void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen);
+void client_flush_paths(struct client *c);
+/* Sends one already built packet on one path now (handshakes, probes). */
+void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len);
+
+#endif

@@ -1,0 +1,163 @@
+/* mpclient's side of the key handshake. A new session sends HELLO (its
+ * random) on every path and resends it until a WELCOME (the server's
+ * random) arrives; both randoms and the shared key give the session's two
+ * AES-256-GCM keys. A RESET (the server has no such session: it restarted)
+ * starts the session over under a new epoch. What the application sends
+ * meanwhile waits in a small hold. Plaintext mode never comes here. */
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handshake.h"
+#include "internal.h"
+#include "log.h"
+#include "rand.h"
+
+static void send_hello(struct client *c, struct session *s)
+{
+	uint8_t pkt[HS_HELLO_LEN];
+	struct mp_hdr h = {
+		.session = s->id,
+		.epoch = s->tx.epoch,
+		.seq = ++s->handshakes,	/* attempts, for the logs; never 0 */
+	};
+	size_t len = hs_hello_build(pkt, c->key, &h, s->client_random);
+
+	/* The MAC leaves out byte 0: one message, every path. */
+	for (unsigned p = 0; p < c->npaths; p++) {
+		pkt[0] = (uint8_t)p;
+		client_send_on(c, p, pkt, len);
+	}
+	s->hello_sent_ms = c->now_ms;
+}
+
+void keying_start(struct client *c, struct session *s)
+{
+	s->keying = KEYS_WAIT;
+	rand_bytes(s->client_random, sizeof(s->client_random));
+	s->hello_retry_ms = HELLO_RETRY_MS;
+	s->hello_started_ms = c->now_ms;
+	send_hello(c, s);
+}
+
+void keying_sweep(struct client *c, struct session *s)
+{
+	if (s->keying != KEYS_WAIT || c->now_ms - s->hello_sent_ms < s->hello_retry_ms)
+		return;
+	send_hello(c, s);
+	if (s->handshakes == HELLO_WARN_AFTER)
+		log_warnx("session %08x: no answer to %u HELLOs in %llu ms: is mpserver "
+			  "running, reachable through the bridges, with the same key?",
+			  s->id, HELLO_WARN_AFTER,
+			  (unsigned long long)(c->now_ms - s->hello_started_ms));
+	s->hello_retry_ms = s->hello_retry_ms * 2 > HELLO_RETRY_MAX_MS
+				    ? HELLO_RETRY_MAX_MS : s->hello_retry_ms * 2;
+}
+
+void keying_hold(struct client *c, struct session *s, const uint8_t *payload, size_t len)
+{
+	if (len > HOLD_SLOT_BYTES || (s->hold && s->hold->n == HOLD_SLOTS)) {
+		c->drops.n[DROP_KEYS_WAIT]++;
+		return;
+	}
+	if (!s->hold && !(s->hold = calloc(1, sizeof(*s->hold)))) {
+		c->drops.n[DROP_KEYS_WAIT]++;
+		return;
+	}
+	memcpy(s->hold->data[s->hold->n] + MP_HDR_LEN, payload, len);
+	s->hold->len[s->hold->n++] = (uint16_t)len;
+}
+
+/* Sends what waited for the keys, in order, then lets the hold go. */
+static void release_hold(struct client *c, struct session *s)
+{
+	struct hold *hold = s->hold;
+
+	if (!hold)
+		return;
+	for (unsigned i = 0; i < hold->n; i++)
+		client_queue_up(c, s, hold->data[i], hold->len[i]);
+	client_flush_paths(c);	/* before the buffers go */
+	free(hold);
+	s->hold = NULL;
+}
+
+static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
+		       size_t len, const struct mp_hdr *h)
+{
+	uint8_t client_random[CRYPTO_RANDOM_LEN], server_random[CRYPTO_RANDOM_LEN];
+	struct session_keys keys;
+	int rc;
+
+	if (hs_welcome_check(pkt, len, c->key, client_random, server_random) ||
+	    CRYPTO_memcmp(client_random, s->client_random, CRYPTO_RANDOM_LEN)) {
+		c->drops.n[DROP_BAD_HANDSHAKE]++;
+		return;
+	}
+	if (s->keying == KEYS_READY) {
+		c->drops.n[DROP_DUP]++;	/* the WELCOME for another path's HELLO */
+		return;
+	}
+	rc = crypto_session_keys(c->key, client_random, server_random, s->id,
+				 s->tx.epoch, h->epoch, &keys) ||
+	     aead_init(&s->seal, keys.c2s, 1) || aead_init(&s->open, keys.s2c, 0);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	if (rc) {
+		log_warnx("session %08x: cannot set up its keys", s->id);
+		return;
+	}
+	s->keying = KEYS_READY;
+	s->server_epoch = h->epoch;
+	seq_rx_start(&s->rx, h->epoch);
+	log_info("session %08x: keys agreed in %llu ms (server epoch %08x)", s->id,
+		 (unsigned long long)(c->now_ms - s->hello_started_ms), h->epoch);
+	release_hold(c, s);
+	session_probe(c, s);
+}
+
+/* The server does not know this session (it restarted, or never saw the
+ * HELLO). Believed only if it answers one of our recent packets. */
+static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
+		     size_t len, const struct mp_hdr *h)
+{
+	if (h->epoch != s->tx.epoch || h->seq >= s->tx.next ||
+	    h->seq + RESET_SEQ_WINDOW < s->tx.next ||
+	    hs_reset_check(pkt, len, c->key)) {
+		c->drops.n[DROP_BAD_HANDSHAKE]++;
+		return;
+	}
+	s->resets++;
+	log_info("session %08x: the server does not know it (restarted?): new keys",
+		 s->id);
+	keying_free(s);
+	seq_tx_init(&s->tx, rand_nonzero32());
+	keying_start(c, s);
+}
+
+void keying_input(struct client *c, struct path *p, const uint8_t *pkt, size_t len,
+		  const struct mp_hdr *h)
+{
+	struct session *s = session_by_id(c, h->session);
+
+	(void)p;
+	if (!s) {
+		c->drops.n[DROP_UNKNOWN_SESSION]++;
+		return;
+	}
+	if (h->type == MP_T_WELCOME)
+		on_welcome(c, s, pkt, len, h);
+	else if (h->type == MP_T_RESET)
+		on_reset(c, s, pkt, len, h);
+	else
+		c->drops.n[WIRE_TYPE]++;	/* a HELLO, sent the wrong way */
+}
+
+void keying_free(struct session *s)
+{
+	aead_free(&s->seal);
+	aead_free(&s->open);
+	free(s->hold);
+	s->hold = NULL;
+	s->keying = KEYS_NONE;
+	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
+}

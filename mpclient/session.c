@@ -1,0 +1,136 @@
+/* mpclient's sessions: one per application address, found by that address
+ * (up) or by id (down); created on first sight, probed while active, and
+ * forgotten when idle. Memory is allocated here and only here. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "log.h"
+#include "rand.h"
+#include "util.h"
+
+struct session *session_by_app(struct client *c, const struct mp_addr *app)
+{
+	if (c->last && net_addr_equal(&c->last->app, app))
+		return c->last;
+	for (struct table_node *n = table_find(&c->by_app, net_addr_hash(app)); n;
+	     n = table_find_next(n)) {
+		struct session *s = container_of(n, struct session, by_app);
+		if (net_addr_equal(&s->app, app))
+			return c->last = s;
+	}
+	return NULL;
+}
+
+struct session *session_by_id(struct client *c, uint32_t id)
+{
+	struct table_node *n = table_find(&c->by_id, id);
+
+	return n ? container_of(n, struct session, by_id) : NULL;
+}
+
+struct session *session_new(struct client *c, const struct mp_addr *app)
+{
+	char str[NET_ADDRSTR];
+	struct session *s;
+	uint32_t id;
+
+	if (c->nsessions >= c->o.common.max_sessions)
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	do
+		id = rand_nonzero32();
+	while (session_by_id(c, id));
+	s->id = id;
+	s->app = *app;
+	seq_tx_init(&s->tx, rand_nonzero32());
+	seq_rx_init(&s->rx);
+	s->last_active_ms = c->now_ms;
+	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
+	table_insert(&c->by_id, &s->by_id, id);
+	s->next = c->sessions;
+	if (s->next)
+		s->next->prev = s;
+	c->sessions = s;
+	c->nsessions++;
+	log_info("session %08x: new for %s", id, net_ntop(app, str));
+	if (c->key)
+		keying_start(c, s);
+	else
+		session_probe(c, s);
+	return s;
+}
+
+void session_free(struct client *c, struct session *s)
+{
+	keying_free(s);
+	table_remove(&c->by_app, &s->by_app);
+	table_remove(&c->by_id, &s->by_id);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		c->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (c->last == s)
+		c->last = NULL;
+	c->nsessions--;
+	free(s);
+}
+
+/* Sends one probe on each path, each with its own sequence number. In
+ * duplicate mode the slower paths deliver only second copies, and mpserver
+ * learns or moves a path only on a packet the window accepts (so that a
+ * replay cannot steal one): a packet carried by one path alone is fresh
+ * when it arrives, so every path is known to mpserver within a probe. */
+void session_probe(struct client *c, struct session *s)
+{
+	uint8_t pkt[MP_HDR_LEN + MP_MAX_TRAILER];
+
+	if (c->key && s->keying != KEYS_READY)
+		return;
+	for (unsigned p = 0; p < c->npaths; p++) {
+		uint64_t seq = seq_tx_next(&s->tx);
+		struct mp_hdr h = {
+			.path = (uint8_t)p,
+			.type = MP_T_PROBE,
+			.sealed = c->key != NULL,
+			.session = s->id,
+			.epoch = s->tx.epoch,
+			.seq = seq,
+		};
+		wire_put_hdr(pkt, &h);
+		size_t len = c->key ? aead_seal(&s->seal, pkt, 0) : wire_seal_plain(pkt, 0);
+		if (len) {
+			client_send_on(c, p, pkt, len);
+			c->paths[p].st.probes++;
+		}
+	}
+	s->last_probe_ms = c->now_ms;
+}
+
+void session_sweep(struct client *c)
+{
+	uint64_t idle_ms = (uint64_t)c->o.common.idle_timeout_s * 1000;
+
+	for (struct session *s = c->sessions, *next; s; s = next) {
+		uint64_t idle_for_ms = c->now_ms - s->last_active_ms;
+
+		next = s->next;
+		if (idle_for_ms >= idle_ms) {
+			log_info("session %08x: idle %us, closed (up %llu, down %llu pkts)",
+				 s->id, c->o.common.idle_timeout_s,
+				 (unsigned long long)s->up_pkts,
+				 (unsigned long long)s->down_pkts);
+			session_free(c, s);
+			continue;
+		}
+		if (c->key)
+			keying_sweep(c, s);
+		if (idle_for_ms < PROBE_ACTIVE_MS &&
+		    c->now_ms - s->last_probe_ms >= PROBE_INTERVAL_MS)
+			session_probe(c, s);
+	}
+}

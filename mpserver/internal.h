@@ -1,0 +1,119 @@
+/* mpserver's state, shared by its files: server.c (the packet path and
+ * setup), session.c (the session table, paths, expiry) and keying.c (the
+ * key handshake). Nothing outside mpserver/ sees it. */
+#ifndef MP_SERVER_INTERNAL_H
+#define MP_SERVER_INTERNAL_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "net.h"
+#include "ratelimit.h"
+#include "sched.h"
+#include "seq.h"
+#include "server.h"
+#include "stats.h"
+#include "table.h"
+#include "wire.h"
+
+enum {
+	SWEEP_INTERVAL_MS = 1000,
+	DRAIN_BATCHES = 8,
+	/* A path silent this much longer than the session's freshest path is
+	 * taken as gone (a dead bridge, or an address NAT has replaced). */
+	PATH_LIVE_MS = 3000,
+	WEIGHT_MAX = 1 << 20,		/* keeps credits far from overflow */
+	/* A keyed session that has not carried one authenticated packet this
+	 * long after its HELLO (a replayed HELLO, or a client gone) is freed
+	 * well before the idle timeout. */
+	UNCONFIRMED_TIMEOUT_MS = 10000,
+	/* What unauthenticated input may cost: HELLOs checked (a MAC each,
+	 * and a key derivation for a new session) and RESETs sent. */
+	HELLO_PER_S = 2000,
+	HELLO_BURST = 200,
+	RESET_PER_S = 200,
+	RESET_BURST = 50,
+	/* Failed handshakes are summed up in the log at most this often. */
+	REPORT_INTERVAL_MS = 10000,
+};
+
+struct spath {
+	struct mp_addr addr;		/* where this path's packets come from */
+	uint64_t last_rx_ms;
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+	uint64_t rx_recent;		/* since the last sweep, for weights */
+	uint64_t addr_changes;
+};
+
+struct session {
+	struct table_node node;
+	struct session *prev, *next;
+	struct server *srv;
+	uint32_t id, client_epoch;
+	int fd;				/* to the target, once there is data */
+	ev_io io;
+	uint16_t local_port;		/* what the target sees */
+	struct seq_tx tx;		/* tx.epoch is the server epoch */
+	struct seq_rx rx;
+	struct sched sched;
+	struct spath paths[MP_MAX_PATHS];
+	uint32_t known;			/* paths heard at least once */
+	unsigned weight[MP_MAX_PATHS];
+	uint64_t created_ms, last_active_ms;
+	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
+	uint64_t dup, old, probes, bad_tag;
+	uint64_t unreachable;		/* ICMP errors: the target refused */
+	/* keyed mode only */
+	int confirmed;			/* an authenticated packet has come */
+	uint8_t client_random[CRYPTO_RANDOM_LEN];
+	uint8_t server_random[CRYPTO_RANDOM_LEN];
+	struct aead seal, open;
+};
+
+struct server {
+	struct ev_loop *loop;
+	struct server_opts o;
+	const struct crypto_master *key;	/* NULL = plaintext */
+	int fd;				/* listening socket */
+	ev_io io;
+	ev_timer sweep;
+	struct mp_addr listen, target;
+	struct table table;
+	struct session *sessions;
+	unsigned nsessions;
+	uint64_t now_ms;
+	struct drops drops;
+	uint64_t rx_pkts, sessions_opened;
+	uint64_t welcomes_sent, resets_sent;
+	struct ratelimit hello_limit, reset_limit;
+	/* for the failed-handshake report */
+	struct mp_addr bad_hello_from;
+	uint64_t bad_hellos_reported, last_report_ms;
+	struct batch batch;
+	struct sendlist out;		/* to the bridges, or to one target */
+};
+
+/* session.c */
+struct session *session_find(struct server *srv, uint32_t id, uint32_t epoch);
+struct session *session_new(struct server *srv, const struct mp_hdr *h);
+void session_free(struct server *srv, struct session *s);
+/* Opens the session's socket toward the target (on its first datagram). */
+int session_connect(struct server *srv, struct session *s);
+void session_note_path(struct server *srv, struct session *s, unsigned p,
+		       const struct mp_addr *from, size_t len, int fresh);
+uint32_t session_live_paths(const struct session *s);
+void session_sweep(struct server *srv);
+
+/* keying.c */
+void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
+		  const struct mp_hdr *h, const struct mp_addr *from);
+void keying_reset(struct server *srv, const struct mp_hdr *h, const struct mp_addr *from);
+/* Logs, at most every REPORT_INTERVAL_MS, handshakes that failed. */
+void keying_report(struct server *srv);
+void keying_free(struct session *s);
+
+/* server.c */
+void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
+
+#endif
