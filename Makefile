@@ -36,6 +36,8 @@ obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 .PHONY: all deps check unit tools-test integration demo install uninstall clean
 all: $(B)/mpclient $(B)/mpserver $(B)/impair
 
+.SECONDEXPANSION:
+
 # ---- programs, normal and sanitized ---------------------------------------
 $(B)/obj/%.o: %.c
 	$(call say,CC,$<)
@@ -94,7 +96,7 @@ integration: deps all $(B)/asan/mpclient $(B)/asan/mpserver
 tools-test: deps $(B)/impair
 	$(Q)test/tools/test_impair.sh $(CURDIR)/$(B)/impair
 
-check: unit tools-test integration
+check: unit tools-test fuzz-regress integration
 
 demo: deps all
 	$(Q)scripts/demo.sh $(B)
@@ -116,5 +118,8 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+include test/fuzz/fuzz.mk
+fuzz-regress fuzz: deps
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -33,6 +33,8 @@ static int fail(char err[static CRYPTO_ERR_MAX], const char *fmt, ...)
 
 /* ---- key files ------------------------------------------------------------ */
 
+#define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
 int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		    char err[static CRYPTO_ERR_MAX])
 {
@@ -41,7 +43,8 @@ int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 	ssize_t n;
 	int fd, rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO at the path must not hang us before the check. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return fail(err, "cannot open key file %s", path);
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
@@ -56,8 +59,10 @@ int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 	n = read(fd, text, sizeof(text));
 	if (n > 0 && text[n - 1] == '\n')
 		n--;
+	/* 43 characters of the alphabet and one '=': EVP_DecodeBlock alone
+	 * would take a stray '=' for a zero digit. */
 	if (n != CRYPTO_KEY_B64_LEN || text[CRYPTO_KEY_B64_LEN - 1] != '=' ||
-	    text[CRYPTO_KEY_B64_LEN - 2] == '=') {
+	    strspn((const char *)text, B64_ALPHABET) != CRYPTO_KEY_B64_LEN - 1) {
 		fail(err, "key file %s: expected 44 characters of base64 (use --genkey)", path);
 		goto out;
 	}

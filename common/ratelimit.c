@@ -16,8 +16,14 @@ int ratelimit_allow(struct ratelimit *r, uint64_t now_ms)
 	uint64_t cap = (uint64_t)r->burst * 1000;
 
 	if (now_ms > r->last_ms) {
-		uint64_t add = (now_ms - r->last_ms) * r->per_s;
-		r->milli_tokens = r->milli_tokens + add > cap ? cap : r->milli_tokens + add;
+		uint64_t elapsed_ms = now_ms - r->last_ms;
+		uint64_t room = cap - r->milli_tokens;
+
+		/* Compare before multiplying: no overflow however long the gap. */
+		if (r->per_s == 0 || elapsed_ms < room / r->per_s + 1)
+			r->milli_tokens += elapsed_ms * r->per_s > room ? room : elapsed_ms * r->per_s;
+		else
+			r->milli_tokens = cap;
 		r->last_ms = now_ms;
 	}
 	if (r->milli_tokens < 1000) {

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
-TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps)
+TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev)
 PKGS=("${BUILD[@]}" "${TEST[@]}")
 
 missing=()

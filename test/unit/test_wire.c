@@ -88,7 +88,7 @@ static void test_golden_packet(void **state)
 	memcpy(pkt + MP_HDR_LEN, "hi", 2);
 	assert_int_equal(wire_seal_plain(pkt, 2), sizeof(want));
 	assert_memory_equal(pkt, want, sizeof(want));
-	assert_int_equal(wire_parse(want, sizeof(want), &h, &plen), WIRE_OK);
+	assert_int_equal(wire_parse(want, sizeof(want), 0, &h, &plen), WIRE_OK);
 	assert_int_equal(plen, 2);
 	assert_int_equal(h.path, 3);
 	assert_int_equal(h.type, MP_T_DATA);
@@ -124,7 +124,7 @@ static void test_round_trip(void **state)
 
 				assert_int_equal(len, MP_HDR_LEN + lens[l] + MP_CRC_LEN);
 				memset(&out, 0x5a, sizeof(out));
-				assert_int_equal(wire_parse(pkt, len, &out, &plen),
+				assert_int_equal(wire_parse(pkt, len, 0, &out, &plen),
 						 WIRE_OK);
 				assert_int_equal(plen, lens[l]);
 				assert_int_equal(out.path, in.path);
@@ -150,10 +150,10 @@ static void test_runt(void **state)
 	build(pkt, &h, 0);
 	/* every length below header + trailer, whatever the bytes say */
 	for (size_t len = 0; len < MP_HDR_LEN + MP_CRC_LEN; len++) {
-		assert_int_equal(wire_parse(pkt, len, &out, &plen), WIRE_RUNT);
+		assert_int_equal(wire_parse(pkt, len, 0, &out, &plen), WIRE_RUNT);
 		assert_int_equal(plen, 777);
 	}
-	assert_int_equal(wire_parse(pkt, MP_HDR_LEN + MP_CRC_LEN, &out, &plen),
+	assert_int_equal(wire_parse(pkt, MP_HDR_LEN + MP_CRC_LEN, 0, &out, &plen),
 			 WIRE_OK);
 	assert_int_equal(plen, 0);
 }
@@ -166,13 +166,13 @@ static void test_truncate_and_extend(void **state)
 	(void)state;
 	size_t len = build(pkt, &h, 40);
 	for (size_t cut = 1; cut <= len; cut++) {
-		enum wire_err e = wire_parse(pkt, len - cut, &out, &plen);
+		enum wire_err e = wire_parse(pkt, len - cut, 0, &out, &plen);
 		assert_int_equal(e, len - cut < MP_HDR_LEN + MP_CRC_LEN ?
 				    WIRE_RUNT : WIRE_CHECK);
 	}
 	for (size_t extra = 1; extra <= 8; extra++) {
 		pkt[len + extra - 1] = (uint8_t)extra;
-		assert_int_equal(wire_parse(pkt, len + extra, &out, &plen),
+		assert_int_equal(wire_parse(pkt, len + extra, 0, &out, &plen),
 				 WIRE_CHECK);
 	}
 }
@@ -202,7 +202,7 @@ static void test_bit_flips(void **state)
 				want = WIRE_VERSION;
 			else if (byte == 1 && bit == 3)
 				want = WIRE_SEALED;
-			enum wire_err got = wire_parse(buf, sizeof(buf), &out, &plen);
+			enum wire_err got = wire_parse(buf, sizeof(buf), 0, &out, &plen);
 			if (got != want)
 				fail_msg("flip byte %zu bit %u: %s, expected %s", byte,
 					 bit, wire_err_name(got), wire_err_name(want));
@@ -220,7 +220,7 @@ static void test_every_path_byte(void **state)
 	size_t len = build(pkt, &h, 5);
 	for (unsigned p = 0; p < 256; p++) {
 		pkt[0] = (uint8_t)p;	/* the CRC stays valid */
-		enum wire_err e = wire_parse(pkt, len, &out, &plen);
+		enum wire_err e = wire_parse(pkt, len, 0, &out, &plen);
 		assert_int_equal(e, p < MP_MAX_PATHS ? WIRE_OK : WIRE_PATH);
 		if (e == WIRE_OK)
 			assert_int_equal(out.path, p);
@@ -266,7 +266,7 @@ static void test_fields(void **state)
 		struct mp_hdr out;
 		size_t plen = 4242;
 		size_t len = build(pkt, &fc->h, 3);
-		enum wire_err got = wire_parse(pkt, len, &out, &plen);
+		enum wire_err got = wire_parse(pkt, len, 0, &out, &plen);
 
 		if (got != fc->want)
 			fail_msg("%s: %s, expected %s", fc->what, wire_err_name(got),
@@ -289,7 +289,7 @@ static void test_versions(void **state)
 			pkt[1] = (uint8_t)(v << 4 | (pkt[1] & 0x0f));
 			if (fix_crc)
 				wire_seal_plain(pkt, 8);
-			assert_int_equal(wire_parse(pkt, len, &out, &plen),
+			assert_int_equal(wire_parse(pkt, len, 0, &out, &plen),
 					 v == MP_VERSION ? WIRE_OK : WIRE_VERSION);
 		}
 }

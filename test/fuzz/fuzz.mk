@@ -1,0 +1,96 @@
+# test/fuzz/fuzz.mk: libFuzzer harnesses for the parsers in common/.
+# Included by the top-level Makefile (after B, WARN, Q and say are defined):
+#
+#   make fuzz-regress       replay the committed corpora once (seconds; part
+#                           of `make check`); fails on any crash
+#   make fuzz               fuzz each target FUZZ_SECONDS (default 60) on a
+#                           scratch copy of its corpus under $(B)/fuzz/
+#   make fuzz FUZZ_SECONDS=600 FUZZ_FLAGS=-fork=4   (longer, on 4 cores)
+#
+# Needs clang with its libFuzzer runtime (Debian: clang, libclang-rt-dev or
+# libclang-rt-14-dev). Crash inputs land in $(B)/fuzz/artifacts/; replay one
+# with `$(B)/fuzz/fuzz_wire FILE`. The committed corpora are only ever read.
+# Every path is relative to the repository root, where make runs.
+
+CLANG ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
+
+FUZZ_DIR := test/fuzz
+FUZZ_OUT := $(B)/fuzz
+# The project's warnings apply, minus one clang-only complaint: clang flags
+# vsnprintf(fmt, ap) inside a function without a format attribute
+# (log.c's emit), which gcc's -Wformat=2 accepts. common/ is searched for
+# "quoted" includes only, as in ALL_CFLAGS: common/sched.h must not stand
+# in for <sched.h>.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -iquote common -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer $(WARN) -Wno-format-nonliteral
+FUZZ_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# Each harness is compiled together with the common/ sources it needs
+# (clang, instrumented; the gcc objects under $(B)/obj are not reused).
+FUZZ_wire_SRC := $(addprefix common/,wire.c crc32c.c seq.c window.c rand.c log.c)
+FUZZ_config_SRC := $(addprefix common/,config.c log.c)
+FUZZ_sealed_SRC := $(addprefix common/,wire.c crc32c.c crypto.c handshake.c rand.c log.c)
+FUZZ_wire_MAXLEN := 70000
+FUZZ_config_MAXLEN := 4096
+FUZZ_sealed_MAXLEN := 70000
+FUZZ_sealed_LIBS := $(CRYPTO_LIBS)
+
+FUZZ_NAMES := wire config sealed
+FUZZERS := $(foreach n,$(FUZZ_NAMES),$(FUZZ_OUT)/fuzz_$(n))
+
+.PHONY: fuzzers fuzz fuzz-regress
+fuzzers: $(FUZZERS)
+
+FUZZ_DEPS := $(wildcard common/*.h) $(FUZZ_DIR)/fuzz.mk
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DEPS) $$(FUZZ_$$*_SRC)
+	$(call say,FUZZ-LD,$@)
+	@command -v $(CLANG) >/dev/null || { echo "fuzz: '$(CLANG)' not found:" \
+		"install clang and its libFuzzer runtime (Debian 12: clang" \
+		"libclang-rt-14-dev), or set CLANG=" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@ $(FUZZ_$*_LIBS)
+
+# One target's replay of its committed corpus (no mutation, nothing written
+# there); its output goes to $(B)/fuzz/regress-NAME.log, shown on failure.
+define fuzz_regress_one
+	log=$(FUZZ_OUT)/regress-$(1).log; \
+	if $(FUZZ_ENV) $(FUZZ_OUT)/fuzz_$(1) -runs=0 -max_len=$(FUZZ_$(1)_MAXLEN) \
+		-timeout=10 -artifact_prefix=$(FUZZ_OUT)/artifacts/$(1)- \
+		$(FUZZ_DIR)/corpus/$(1) >$$log 2>&1; then \
+		echo "== fuzz-regress $(1): $$(ls $(FUZZ_DIR)/corpus/$(1) | wc -l) inputs ok"; \
+	else \
+		tail -n 60 $$log; echo "== fuzz-regress $(1): FAILED (log: $$log)"; rc=1; \
+	fi;
+endef
+
+# One target fuzzed for FUZZ_SECONDS on $(B)/fuzz/corpus/NAME, a scratch
+# corpus seeded from (and growing beyond) the committed one.
+define fuzz_one
+	work=$(FUZZ_OUT)/corpus/$(1); log=$(FUZZ_OUT)/fuzz-$(1).log; \
+	mkdir -p $$work && cp -R $(FUZZ_DIR)/corpus/$(1)/. $$work/ || exit 1; \
+	echo "== fuzz $(1): $(FUZZ_SECONDS)s, corpus $$work, log $$log"; \
+	if $(FUZZ_ENV) $(FUZZ_OUT)/fuzz_$(1) $$work \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_$(1)_MAXLEN) \
+		-timeout=10 -print_final_stats=1 \
+		$(if $(wildcard $(FUZZ_DIR)/$(1).dict),-dict=$(FUZZ_DIR)/$(1).dict) \
+		-artifact_prefix=$(FUZZ_OUT)/artifacts/$(1)- \
+		$(FUZZ_FLAGS) >$$log 2>&1; then \
+		grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' $$log; \
+		echo "== fuzz $(1): no crash; $$(ls $$work | wc -l) files in $$work"; \
+	else \
+		tail -n 80 $$log; \
+		echo "== fuzz $(1): CRASH, input in $(FUZZ_OUT)/artifacts/ (log: $$log)"; rc=1; \
+	fi;
+endef
+
+fuzz-regress: $(FUZZERS)
+	$(Q)mkdir -p $(FUZZ_OUT)/artifacts; rc=0; \
+	$(foreach n,$(FUZZ_NAMES),$(call fuzz_regress_one,$(n))) exit $$rc
+
+fuzz: $(FUZZERS)
+	$(Q)mkdir -p $(FUZZ_OUT)/artifacts; rc=0; \
+	$(foreach n,$(FUZZ_NAMES),$(call fuzz_one,$(n))) exit $$rc
