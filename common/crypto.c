@@ -46,7 +46,9 @@ int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 	/* O_NONBLOCK: a FIFO at the path must not hang us before the check. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return fail(err, "cannot open key file %s", path);
+		return errno == ELOOP
+			? fail(err, "key file %s is a symbolic link: give the file itself", path)
+			: fail(err, "cannot open key file %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		fail(err, "key file %s is not a regular file", path);
 		goto out;
@@ -90,13 +92,13 @@ int crypto_key_generate(const char *path, char err[static CRYPTO_ERR_MAX])
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return errno == EEXIST ? fail(err, "%s exists: not overwriting a key", path)
-				       : fail(err, "cannot create %s", path);
+				       : fail(err, "cannot create %s: %s", path, strerror(errno));
 	rand_bytes(key, sizeof(key));
 	EVP_EncodeBlock(text, key, sizeof(key));
 	text[CRYPTO_KEY_B64_LEN] = '\n';
 	if (write(fd, text, CRYPTO_KEY_B64_LEN + 1) != CRYPTO_KEY_B64_LEN + 1 ||
 	    fsync(fd)) {
-		rc = fail(err, "cannot write %s", path);
+		rc = fail(err, "cannot write %s: %s", path, strerror(errno));
 		unlink(path);
 	}
 	close(fd);

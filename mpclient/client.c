@@ -424,8 +424,8 @@ void client_log_stats(const struct client *c)
 	for (const struct session *s = c->sessions; s; s = s->next)
 		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
 			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
-			 "stale=%llu bad_tag=%llu peer_restarts=%llu handshakes=%llu "
-			 "resets=%llu keys=%s idle_ms=%llu",
+			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
+			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
 			 s->id, net_ntop(&s->app, str),
 			 (unsigned long long)s->up_pkts,
 			 (unsigned long long)s->up_bytes,
@@ -434,6 +434,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)s->dup, (unsigned long long)s->old,
 			 (unsigned long long)s->stale, (unsigned long long)s->bad_tag,
 			 (unsigned long long)s->rx.restarts,
+			 (unsigned long long)s->hellos,
 			 (unsigned long long)s->handshakes,
 			 (unsigned long long)s->resets,
 			 !c->key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting",

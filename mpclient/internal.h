@@ -18,7 +18,9 @@
 #include "wire.h"
 
 enum {
-	SWEEP_INTERVAL_MS = 250,
+	/* Session timers (HELLO resends, probes, expiry) are checked this
+	 * often, to within half a tick. */
+	SWEEP_INTERVAL_MS = 50,
 	/* Every active session probes each path alone this often (see
 	 * session_probe); a session is active if it carried traffic within
 	 * PROBE_ACTIVE_MS. */
@@ -87,7 +89,7 @@ struct session {
 	uint32_t server_epoch;
 	struct aead seal, open;
 	uint64_t hello_sent_ms, hello_retry_ms, hello_started_ms;
-	uint64_t handshakes, resets;
+	uint64_t hellos, handshakes, resets;	/* sent, completed, received */
 	struct hold *hold;		/* while keys are being agreed */
 };
 

@@ -19,7 +19,7 @@ static void send_hello(struct client *c, struct session *s)
 	struct mp_hdr h = {
 		.session = s->id,
 		.epoch = s->tx.epoch,
-		.seq = ++s->handshakes,	/* attempts, for the logs; never 0 */
+		.seq = ++s->hellos,	/* attempts, for the logs; never 0 */
 	};
 	size_t len = hs_hello_build(pkt, c->key, &h, s->client_random);
 
@@ -42,10 +42,12 @@ void keying_start(struct client *c, struct session *s)
 
 void keying_sweep(struct client *c, struct session *s)
 {
-	if (s->keying != KEYS_WAIT || c->now_ms - s->hello_sent_ms < s->hello_retry_ms)
+	/* Half a sweep early rather than most of one late. */
+	if (s->keying != KEYS_WAIT ||
+	    c->now_ms - s->hello_sent_ms + SWEEP_INTERVAL_MS / 2 < s->hello_retry_ms)
 		return;
 	send_hello(c, s);
-	if (s->handshakes == HELLO_WARN_AFTER)
+	if (s->hellos == HELLO_WARN_AFTER)
 		log_warnx("session %08x: no answer to %u HELLOs in %llu ms: is mpserver "
 			  "running, reachable through the bridges, with the same key?",
 			  s->id, HELLO_WARN_AFTER,
@@ -107,6 +109,7 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 		return;
 	}
 	s->keying = KEYS_READY;
+	s->handshakes++;
 	s->server_epoch = h->epoch;
 	seq_rx_start(&s->rx, h->epoch);
 	log_info("session %08x: keys agreed in %llu ms (server epoch %08x)", s->id,

