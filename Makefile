@@ -33,8 +33,8 @@ UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps check unit tools-test integration demo install uninstall clean
-all: $(B)/mpclient $(B)/mpserver $(B)/impair
+.PHONY: all deps check unit tools-test integration demo bench install uninstall clean
+all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast
 
 .SECONDEXPANSION:
 
@@ -58,6 +58,10 @@ $(B)/mpserver: $(call obj,$(B),$(SERVER_SRC))
 $(B)/impair: $(B)/obj/test/tools/impair.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS) -lm
+
+$(B)/udpblast: $(B)/obj/test/tools/udpblast.o
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
 $(B)/asan/mpclient: $(call obj,$(B)/asan,$(CLIENT_SRC))
 	$(call say,LD-SAN,$@)
@@ -100,6 +104,11 @@ check: unit tools-test fuzz-regress integration
 
 demo: deps all
 	$(Q)scripts/demo.sh $(B)
+
+# Throughput and CPU per packet against a chain of plain batched relays,
+# plaintext and with a key (bench/README.md).
+bench: deps all
+	$(Q)bench/ratio.sh $(B)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/mprelay \
