@@ -12,24 +12,15 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 
 void config_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 }
 
-static int fail(char err[static CONFIG_ERR_MAX], const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(char err[static CONFIG_ERR_MAX], const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, CONFIG_ERR_MAX, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+/* All errors of this file go through here: err is CONFIG_ERR_MAX long. */
+#define fail(err, ...) errorf(err, CONFIG_ERR_MAX, __VA_ARGS__)
 
 /* Parses a whole number in [min, max], decimal or (with hex set) 0x-prefixed
  * hexadecimal: digits only, no sign, no spaces, no second prefix. */

@@ -4,7 +4,6 @@
 #include "crypto.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -17,19 +16,10 @@
 #include <unistd.h>
 
 #include "rand.h"
+#include "util.h"
 
-static int fail(char err[static CRYPTO_ERR_MAX], const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(char err[static CRYPTO_ERR_MAX], const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, CRYPTO_ERR_MAX, fmt, ap);
-	va_end(ap);
-	return -1;
-}
+/* All errors of this file go through here: err is CRYPTO_ERR_MAX long. */
+#define fail(err, ...) errorf(err, CRYPTO_ERR_MAX, __VA_ARGS__)
 
 /* ---- key files ------------------------------------------------------------ */
 

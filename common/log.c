@@ -2,6 +2,7 @@
  * Owns only formatting and the level filter; rate limiting of packet-path
  * events is the caller's job (they count, and report counters). */
 #include "log.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -71,4 +72,14 @@ void fatalx(const char *fmt, ...)
 {
 	LOG_BODY(LOG_ERROR, "fatal", 0);
 	exit(1);
+}
+
+int errorf(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -1;
 }

@@ -11,6 +11,11 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Formats an error message into err[0..len) and returns -1, so that
+ * "return errorf(err, len, ...);" reports and fails in one line. */
+int errorf(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Every elapsed-time decision goes through this one monotonic clock. */
 static inline uint64_t mono_ms(void)
 {

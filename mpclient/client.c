@@ -333,6 +333,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		log_warn("calloc");
 		return NULL;
 	}
+	list_init(&c->sessions);
 	c->loop = loop;
 	c->o = *o;
 	c->key = o->key;
@@ -379,8 +380,8 @@ void client_close(struct client *c)
 {
 	if (!c)
 		return;
-	while (c->sessions)
-		session_free(c, c->sessions);
+	while (!list_empty(&c->sessions))
+		session_free(c, list_entry(c->sessions.next, struct session, link));
 	for (unsigned i = 0; i < c->npaths; i++)
 		if (c->paths[i].fd >= 0) {
 			ev_io_stop(c->loop, &c->paths[i].io);
@@ -421,7 +422,8 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)p->st.rx_bad,
 			 (unsigned long long)p->st.unreachable);
 	}
-	for (const struct session *s = c->sessions; s; s = s->next)
+	const struct session *s;
+	list_for_each(s, &c->sessions, struct session, link)
 		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
 			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
 			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "

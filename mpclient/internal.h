@@ -10,6 +10,7 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "list.h"
 #include "net.h"
 #include "sched.h"
 #include "seq.h"
@@ -74,7 +75,7 @@ struct hold {
 
 struct session {
 	struct table_node by_app, by_id;
-	struct session *prev, *next;	/* list of all, for the sweep */
+	struct list link;		/* in the list of all, for the sweep */
 	struct mp_addr app;
 	uint32_t id;
 	struct seq_tx tx;
@@ -107,7 +108,7 @@ struct client {
 	unsigned weight[MP_MAX_PATHS];
 	struct sched sched;
 	struct table by_app, by_id;
-	struct session *sessions;
+	struct list sessions;
 	unsigned nsessions;
 	struct session *last;		/* last session looked up by address */
 	uint64_t now_ms;

@@ -50,10 +50,7 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	s->last_active_ms = c->now_ms;
 	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
 	table_insert(&c->by_id, &s->by_id, id);
-	s->next = c->sessions;
-	if (s->next)
-		s->next->prev = s;
-	c->sessions = s;
+	list_add(&c->sessions, &s->link);
 	c->nsessions++;
 	log_info("session %08x: new for %s", id, net_ntop(app, str));
 	if (c->key)
@@ -68,12 +65,7 @@ void session_free(struct client *c, struct session *s)
 	keying_free(s);
 	table_remove(&c->by_app, &s->by_app);
 	table_remove(&c->by_id, &s->by_id);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		c->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	list_del(&s->link);
 	if (c->last == s)
 		c->last = NULL;
 	c->nsessions--;
@@ -115,10 +107,11 @@ void session_sweep(struct client *c)
 {
 	uint64_t idle_ms = (uint64_t)c->o.common.idle_timeout_s * 1000;
 
-	for (struct session *s = c->sessions, *next; s; s = next) {
+	struct session *s;
+
+	list_for_each(s, &c->sessions, struct session, link) {
 		uint64_t idle_for_ms = c->now_ms - s->last_active_ms;
 
-		next = s->next;
 		if (idle_for_ms >= idle_ms) {
 			log_info("session %08x: idle %us, closed (up %llu, down %llu pkts)",
 				 s->id, c->o.common.idle_timeout_s,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "list.h"
 #include "net.h"
 #include "ratelimit.h"
 #include "sched.h"
@@ -48,7 +49,7 @@ struct spath {
 
 struct session {
 	struct table_node node;
-	struct session *prev, *next;
+	struct list link;		/* in the list of all, for the sweep */
 	struct server *srv;
 	uint32_t id, client_epoch;
 	int fd;				/* to the target, once there is data */
@@ -80,7 +81,7 @@ struct server {
 	ev_timer sweep;
 	struct mp_addr listen, target;
 	struct table table;
-	struct session *sessions;
+	struct list sessions;
 	unsigned nsessions;
 	uint64_t now_ms;
 	struct drops drops;

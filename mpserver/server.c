@@ -245,6 +245,7 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		log_warn("calloc");
 		return NULL;
 	}
+	list_init(&srv->sessions);
 	srv->loop = loop;
 	srv->o = *o;
 	srv->key = o->key;
@@ -292,8 +293,8 @@ void server_close(struct server *srv)
 {
 	if (!srv)
 		return;
-	while (srv->sessions)
-		session_free(srv, srv->sessions);
+	while (!list_empty(&srv->sessions))
+		session_free(srv, list_entry(srv->sessions.next, struct session, link));
 	if (srv->fd >= 0) {
 		ev_io_stop(srv->loop, &srv->io);
 		close(srv->fd);
@@ -320,7 +321,8 @@ void server_log_stats(const struct server *srv)
 		 (unsigned long long)srv->resets_sent,
 		 (unsigned long long)srv->hello_limit.refused,
 		 (unsigned long long)srv->reset_limit.refused, line);
-	for (const struct session *s = srv->sessions; s; s = s->next) {
+	const struct session *s;
+	list_for_each(s, &srv->sessions, struct session, link) {
 		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
 			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
 			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "

@@ -44,10 +44,7 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 		s->weight[p] = 1;
 	s->created_ms = s->last_active_ms = srv->now_ms;
 	table_insert(&srv->table, &s->node, session_key(s->id, s->client_epoch));
-	s->next = srv->sessions;
-	if (s->next)
-		s->next->prev = s;
-	srv->sessions = s;
+	list_add(&srv->sessions, &s->link);
 	srv->nsessions++;
 	srv->sessions_opened++;
 	log_info("session %08x: new, client epoch %08x", s->id, s->client_epoch);
@@ -83,12 +80,7 @@ void session_free(struct server *srv, struct session *s)
 	}
 	keying_free(s);
 	table_remove(&srv->table, &s->node);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		srv->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	list_del(&s->link);
 	srv->nsessions--;
 	free(s);
 }
@@ -173,10 +165,11 @@ void session_sweep(struct server *srv)
 {
 	char buf[32];
 
-	for (struct session *s = srv->sessions, *next; s; s = next) {
+	struct session *s;
+
+	list_for_each(s, &srv->sessions, struct session, link) {
 		const char *why = expired(srv, s, buf, sizeof(buf));
 
-		next = s->next;
 		if (!why) {
 			reweigh(s);
 			continue;

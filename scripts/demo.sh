@@ -21,37 +21,48 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Pick free ports from the kernel.
-read -r ECHO SRV BR1 BR2 BR3 CLI < <($PY -c '
+COUNT=2000 RATE=200
+
+# Starts everything on ports the kernel says are free; returns non-zero if
+# a process died at once (a port taken between the asking and the binding).
+start_all() {
+	read -r ECHO SRV BR1 BR2 BR3 CLI < <($PY -c '
 import socket
 socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(6)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])')
-
-COUNT=2000 RATE=200
-echo "mprelay demo: $COUNT datagrams of 1200 bytes at $RATE/s, echoed back, over three bad links"
-echo
-
-$PY "$HERE/udpflow.py" echo "$ECHO" & PIDS+=($!)
-"$B/mpserver" --bind 127.0.0.1 "$SRV" 127.0.0.1 "$ECHO" 2>"$TMP/server.log" & PIDS+=($!)
-"$B/impair" -q --seed 1 --loss 10 "$BR1" 127.0.0.1 "$SRV" 2>"$TMP/lossy.log" & PIDS+=($!); LOSSY=$!
-"$B/impair" -q --seed 2 --delay 60 --jitter 20 "$BR2" 127.0.0.1 "$SRV" 2>"$TMP/slow.log" & PIDS+=($!); SLOW=$!
-"$B/impair" -q --seed 3 --blackhole-after 4 "$BR3" 127.0.0.1 "$SRV" 2>"$TMP/dies.log" & PIDS+=($!); DIES=$!
-cat >"$TMP/mpclient.conf" <<CONF
+	$PY "$HERE/udpflow.py" echo "$ECHO" & PIDS+=($!)
+	"$B/mpserver" --bind 127.0.0.1 "$SRV" 127.0.0.1 "$ECHO" 2>"$TMP/server.log" & PIDS+=($!)
+	"$B/impair" -q --seed 1 --loss 10 "$BR1" 127.0.0.1 "$SRV" 2>"$TMP/lossy.log" & PIDS+=($!); LOSSY=$!
+	"$B/impair" -q --seed 2 --delay 60 --jitter 20 "$BR2" 127.0.0.1 "$SRV" 2>"$TMP/slow.log" & PIDS+=($!); SLOW=$!
+	"$B/impair" -q --seed 3 --blackhole-after 4 "$BR3" 127.0.0.1 "$SRV" 2>"$TMP/dies.log" & PIDS+=($!); DIES=$!
+	cat >"$TMP/mpclient.conf" <<CONF
 # host      port   options
 127.0.0.1   $BR1   name=lossy
 127.0.0.1   $BR2   name=slow
 127.0.0.1   $BR3   name=dies
 CONF
-"$B/mpclient" "$CLI" "$TMP/mpclient.conf" 2>"$TMP/client.log" & PIDS+=($!)
-sleep 0.3
-for p in "${PIDS[@]}"; do
-	if ! kill -0 "$p" 2>/dev/null; then
-		echo "demo: a process did not start (a port taken?); its log:" >&2
+	"$B/mpclient" "$CLI" "$TMP/mpclient.conf" 2>"$TMP/client.log" & PIDS+=($!)
+	sleep 0.3
+	for p in "${PIDS[@]}"; do
+		kill -0 "$p" 2>/dev/null || return 1
+	done
+}
+
+for attempt in 1 2 3; do
+	start_all && break
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	PIDS=()
+	if [ "$attempt" = 3 ]; then
+		echo "demo: a process did not start three times over; its log:" >&2
 		tail -n 3 "$TMP"/*.log >&2
 		exit 1
 	fi
 done
+
+echo "mprelay demo: $COUNT datagrams of 1200 bytes at $RATE/s, echoed back, over three bad links"
+echo
 
 $PY "$HERE/udpflow.py" send "$CLI" --count $COUNT --rate $RATE --size 1200 --settle 0.5 >"$TMP/flow.txt"
 
