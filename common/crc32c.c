@@ -61,17 +61,7 @@ static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
 
 typedef uint32_t (*crc_fn)(uint32_t, const uint8_t *, size_t);
 
-static crc_fn choose(void)
-{
-#if defined(__x86_64__)
-	__builtin_cpu_init();
-	if (__builtin_cpu_supports("sse4.2"))
-		return crc_hw;
-#endif
-	return NULL;
-}
-
-uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len)
+static uint32_t crc_sw_ready(uint32_t crc, const uint8_t *p, size_t len)
 {
 	static int ready;
 
@@ -79,14 +69,29 @@ uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len)
 		table_init();
 		ready = 1;
 	}
-	return ~crc_sw(~crc, buf, len);
+	return crc_sw(crc, p, len);
+}
+
+static crc_fn choose(void)
+{
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("sse4.2"))
+		return crc_hw;
+#endif
+	return crc_sw_ready;
+}
+
+uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len)
+{
+	return ~crc_sw_ready(~crc, buf, len);
 }
 
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	static crc_fn fn;
 
-	if (!fn && !(fn = choose()))
-		return crc32c_portable(crc, buf, len);
+	if (!fn)
+		fn = choose();
 	return ~fn(~crc, buf, len);
 }

@@ -140,12 +140,19 @@ int net_udp_bind(const struct mp_addr *addr)
 int batch_init(struct batch *b)
 {
 	memset(b, 0, sizeof(*b));
+	b->cap = SIZE_MAX;	/* no layout yet: the first batch_recv sets it */
 	for (int i = 0; i < NET_BATCH; i++) {
 		b->buf[i] = malloc(MP_BUF_LEN + MP_HDR_LEN + MP_MAX_TRAILER);
 		if (!b->buf[i]) {
 			batch_free(b);
 			return -1;
 		}
+		b->msg[i].msg_hdr = (struct msghdr){
+			.msg_name = &b->from[i].u,
+			.msg_namelen = sizeof(b->from[i].u),
+			.msg_iov = &b->iov[i],
+			.msg_iovlen = 1,
+		};
 	}
 	return 0;
 }
@@ -160,19 +167,25 @@ void batch_free(struct batch *b)
 
 int batch_recv(int fd, struct batch *b, size_t headroom, size_t cap)
 {
-	for (int i = 0; i < NET_BATCH; i++) {
-		b->iov[i].iov_base = b->buf[i] + headroom;
-		b->iov[i].iov_len = cap;
-		b->msg[i].msg_hdr = (struct msghdr){
-			.msg_name = &b->from[i].u,
-			.msg_namelen = sizeof(b->from[i].u),
-			.msg_iov = &b->iov[i],
-			.msg_iovlen = 1,
-		};
+	/* The message headers were built once (batch_init); the kernel only
+	 * writes msg_namelen, msg_flags and msg_len, and the iovecs change
+	 * only when a caller with another layout uses the batch. */
+	if (headroom != b->headroom || cap != b->cap) {
+		for (int i = 0; i < NET_BATCH; i++)
+			b->iov[i] = (struct iovec){ b->buf[i] + headroom, cap };
+		b->headroom = headroom;
+		b->cap = cap;
+	}
+	for (int i = 0; i < b->used; i++) {
+		b->msg[i].msg_hdr.msg_namelen = sizeof(b->from[i].u);
+		b->msg[i].msg_hdr.msg_flags = 0;
 	}
 	int n = recvmmsg(fd, b->msg, NET_BATCH, MSG_DONTWAIT, NULL);
-	if (n < 0)
+	if (n < 0) {
+		b->used = 0;
 		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	}
+	b->used = n;
 	for (int i = 0; i < n; i++)
 		b->from[i].len = b->msg[i].msg_hdr.msg_namelen;
 	return n;
@@ -183,15 +196,20 @@ int net_peer_unreachable(int err)
 	return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH;
 }
 
-void sendlist_add(struct sendlist *s, const struct mp_addr *dest,
-		  const uint8_t *first, const uint8_t *data, size_t len)
+/* Path ids as bytes that outgoing iovecs can point at. */
+static const uint8_t path_ids[MP_MAX_PATHS] = {
+	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+};
+
+void sendlist_add(struct sendlist *s, const struct mp_addr *dest, int path,
+		  const uint8_t *data, size_t len)
 {
 	unsigned i = s->n++;
 	struct iovec *iov = s->iov[i];
 	int k = 0;
 
-	if (first)
-		iov[k++] = (struct iovec){ (void *)(uintptr_t)first, 1 };
+	if (path != SENDLIST_NO_PATH)
+		iov[k++] = (struct iovec){ (void *)(uintptr_t)&path_ids[path], 1 };
 	iov[k++] = (struct iovec){ (void *)(uintptr_t)data, len };
 	s->msg[i].msg_hdr = (struct msghdr){
 		.msg_name = dest ? (void *)(uintptr_t)&dest->u : NULL,

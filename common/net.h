@@ -50,6 +50,8 @@ struct batch {
 	struct iovec iov[NET_BATCH];
 	struct mp_addr from[NET_BATCH];
 	uint8_t *buf[NET_BATCH];
+	size_t headroom, cap;		/* the iovecs' current layout */
+	int used;			/* slots the last receive filled */
 };
 
 /* Allocates the slots once (each MP_BUF_LEN + headroom + trailer room). */
@@ -68,10 +70,13 @@ struct sendlist {
 	struct iovec iov[NET_SENDLIST_MAX][2];
 };
 
-/* Queues one datagram: the byte *first (a path id, or NULL for none) and
- * len bytes at data, to dest (NULL on a connected socket). */
-void sendlist_add(struct sendlist *s, const struct mp_addr *dest,
-		  const uint8_t *first, const uint8_t *data, size_t len);
+enum { SENDLIST_NO_PATH = -1 };
+
+/* Queues one datagram to dest (NULL on a connected socket): the path id
+ * byte (unless SENDLIST_NO_PATH), then len bytes at data. The same data
+ * may be queued for several paths: only the first byte differs. */
+void sendlist_add(struct sendlist *s, const struct mp_addr *dest, int path,
+		  const uint8_t *data, size_t len);
 /* Sends everything queued, skipping datagrams the kernel refuses (ICMP
  * errors on connected sockets, full buffers); returns how many went out
  * and empties the list. */

@@ -20,11 +20,6 @@
 #include "log.h"
 #include "util.h"
 
-/* Path ids as bytes that outgoing iovecs can point at. */
-static const uint8_t path_ids[MP_MAX_PATHS] = {
-	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-};
-
 static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct client *c = container_of(w, struct client, sweep);
@@ -74,7 +69,7 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 	uint32_t mask = sched_pick(&c->sched, c->usable, c->weight);
 	for (unsigned p = 0; p < c->npaths; p++)
 		if (mask & 1u << p)
-			sendlist_add(&c->paths[p].out, NULL, &path_ids[p], pkt + 1,
+			sendlist_add(&c->paths[p].out, NULL, (int)p, pkt + 1,
 				     len - 1);
 }
 
@@ -213,7 +208,7 @@ static void deliver_down(struct client *c, struct path *path, int i)
 		return;		/* mpserver sends no probes yet */
 	s->down_pkts++;
 	s->down_bytes += plen;
-	sendlist_add(&c->to_app, &s->app, NULL, pkt + MP_HDR_LEN, plen);
+	sendlist_add(&c->to_app, &s->app, SENDLIST_NO_PATH, pkt + MP_HDR_LEN, plen);
 }
 
 static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)

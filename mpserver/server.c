@@ -23,10 +23,6 @@
 #include "log.h"
 #include "util.h"
 
-static const uint8_t path_ids[MP_MAX_PATHS] = {
-	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-};
-
 static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *srv = container_of(w, struct server, sweep);
@@ -157,7 +153,7 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			size_t trailer = srv->key ? MP_TAG_LEN : MP_CRC_LEN;
 			size_t plen = srv->batch.msg[i].msg_len - MP_HDR_LEN - trailer;
-			sendlist_add(&srv->out, NULL, NULL, srv->batch.buf[i] + MP_HDR_LEN,
+			sendlist_add(&srv->out, NULL, SENDLIST_NO_PATH, srv->batch.buf[i] + MP_HDR_LEN,
 				     plen);
 		}
 		if (run)
@@ -200,7 +196,7 @@ static void queue_down(struct server *srv, struct session *s, int i, uint32_t li
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		if (!(mask & 1u << p))
 			continue;
-		sendlist_add(&srv->out, &s->paths[p].addr, &path_ids[p], pkt + 1,
+		sendlist_add(&srv->out, &s->paths[p].addr, (int)p, pkt + 1,
 			     len - 1);
 		s->paths[p].tx_pkts++;
 		s->paths[p].tx_bytes += len;
