@@ -194,6 +194,16 @@ def test_schema_may_grow_or_shrink(serve):
     assert len(section(r.stdout, "sessions (3)")) == 3
     assert "up -" in r.stdout.splitlines()[0]
 
+    # Control characters in a name never reach the terminal.
+    srv3 = CannedServer(srv.path + ".3", [{"paths": [{"name": "a\x1b[2Jb\x01c"}]}])
+    try:
+        r = mpstat(srv3.path)
+        assert r.returncode == 0, r.stderr
+        assert "\x1b" not in r.stdout and "\x01" not in r.stdout
+        assert "a?[2Jb?c" in r.stdout
+    finally:
+        srv3.close()
+
     srv2 = CannedServer(srv.path + ".2", [{}])
     try:
         r = mpstat(srv2.path)
