@@ -131,6 +131,8 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 	/* Sealed once, sent on every chosen path: the path byte is outside
 	 * the check, so each copy carries its own without a second seal. */
 	int critical = plen <= c->o.common.small_bytes;
+	if (s->view_dirty)
+		paths_view(c, s);
 	uint32_t mask = sched_choose(&s->sched, &s->view, critical);
 	if (c->paced)
 		mask = pace_filter(c, s, mask, pkt, len, critical);
@@ -411,6 +413,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	c->fd = -1;
 	c->now_us = mono_us();
 	c->now_ms = c->now_us / 1000;
+	c->started_ms = c->now_ms;
 	hook_init(&c->hook, o->common.path_script);
 	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
 	    table_init(&c->by_id, o->common.max_sessions)) {
@@ -444,6 +447,11 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	ev_timer_init(&c->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
 		      SWEEP_INTERVAL_MS / 1000.0);
 	ev_timer_start(loop, &c->sweep);
+	if (o->common.status_path &&
+	    !(c->status = status_open(loop, o->common.status_path, client_status_fill, c, err))) {
+		log_error("--status: %s", err);
+		goto fail;
+	}
 	log_info("listening on %s, %u bridge path%s, mode %s, %s",
 		 net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
 		 sched_mode_name(o->common.mode),
@@ -458,6 +466,7 @@ void client_close(struct client *c)
 {
 	if (!c)
 		return;
+	status_close(c->status);
 	while (!list_empty(&c->sessions))
 		session_free(c, list_entry(c->sessions.next, struct session, link));
 	for (unsigned i = 0; i < c->npaths; i++) {
@@ -477,49 +486,4 @@ void client_close(struct client *c)
 	table_free(&c->by_id);
 	batch_free(&c->batch);
 	free(c);
-}
-
-void client_log_stats(const struct client *c)
-{
-	char line[1024], str[NET_ADDRSTR];
-	uint64_t now = mono_ms();
-
-	stats_format_drops(&c->drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
-		 sched_mode_name(c->o.common.mode), c->nsessions,
-		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
-	for (unsigned i = 0; i < c->npaths; i++) {
-		const struct path *p = &c->paths[i];
-		log_info("stats path name=%s peer=%s tx_pkts=%llu tx_bytes=%llu "
-			 "tx_fail=%llu probes=%llu rx_pkts=%llu rx_bytes=%llu "
-			 "rx_bad=%llu unreachable=%llu",
-			 p->name, net_ntop(&p->peer, str),
-			 (unsigned long long)p->st.tx_pkts,
-			 (unsigned long long)p->st.tx_bytes,
-			 (unsigned long long)p->st.tx_fail,
-			 (unsigned long long)p->st.probes,
-			 (unsigned long long)p->st.rx_pkts,
-			 (unsigned long long)p->st.rx_bytes,
-			 (unsigned long long)p->st.rx_bad,
-			 (unsigned long long)p->st.unreachable);
-	}
-	const struct session *s;
-	list_for_each(s, &c->sessions, struct session, link)
-		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
-			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
-			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
-			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
-			 s->id, net_ntop(&s->app, str),
-			 (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->up_bytes,
-			 (unsigned long long)s->down_pkts,
-			 (unsigned long long)s->down_bytes,
-			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->stale, (unsigned long long)s->bad_tag,
-			 (unsigned long long)s->rx.restarts,
-			 (unsigned long long)s->hellos,
-			 (unsigned long long)s->handshakes,
-			 (unsigned long long)s->resets,
-			 !c->key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting",
-			 (unsigned long long)(now - s->last_active_ms));
 }

@@ -16,6 +16,7 @@
 #include "net.h"
 #include "pace.h"
 #include "sched.h"
+#include "status.h"
 #include "seq.h"
 #include "stats.h"
 #include "table.h"
@@ -56,6 +57,7 @@ struct path_stats {
 	uint64_t rx_pkts, rx_bytes, rx_bad;
 	uint64_t unreachable;		/* ICMP errors: the bridge refused */
 	uint64_t probes;		/* probes sent (also in tx_pkts) */
+	uint64_t acks;			/* their answers (also in rx_pkts) */
 	uint64_t paced_skip;		/* copies not sent: the path was at its rate */
 	uint64_t changes;		/* state changes */
 };
@@ -130,6 +132,8 @@ struct client {
 	unsigned weight[MP_MAX_PATHS];
 	int paced;			/* some path has a rate= */
 	struct hook hook;		/* --path-script */
+	struct status *status;		/* --status */
+	uint64_t started_ms;
 	struct table by_app, by_id;
 	struct list sessions;
 	unsigned nsessions;
@@ -153,10 +157,15 @@ void paths_probe(struct client *c, struct session *s);
 /* Takes in a PROBE answer (ACK) for session s that came by path p. */
 void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
 	       size_t len);
+/* Rebuilds the scheduler's view of s (when s->view_dirty). */
+void paths_view(struct client *c, struct session *s);
 /* Timeouts, states, probes and the scheduler's view of one session. */
 void paths_tick(struct client *c, struct session *s);
 /* Aggregate path states, logs and scripts, after every session's tick. */
 void paths_aggregate(struct client *c);
+
+/* report.c */
+void client_status_fill(void *ctx, struct json *j);
 
 /* keying.c */
 void keying_start(struct client *c, struct session *s);

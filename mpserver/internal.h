@@ -17,6 +17,7 @@
 #include "seq.h"
 #include "server.h"
 #include "stats.h"
+#include "status.h"
 #include "table.h"
 #include "wire.h"
 
@@ -87,6 +88,8 @@ struct server {
 	uint64_t last_sweep_ms;
 	struct mp_addr listen, target;
 	struct hook hook;		/* --path-script */
+	struct status *status;		/* --status */
+	uint64_t started_ms;
 	struct table table;
 	struct list sessions;
 	unsigned nsessions;
@@ -116,8 +119,13 @@ void session_sweep(struct server *srv);
 /* Takes in a PROBE that came by path p of s, and answers it on that path. */
 void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		    const uint8_t *body, size_t len);
+/* Rebuilds the scheduler's view of s (when s->view_dirty). */
+void paths_view(struct session *s);
 /* Re-derives the states of s's paths (logs, scripts) and its view. */
 void paths_tick(struct server *srv, struct session *s);
+
+/* report.c */
+void server_status_fill(void *ctx, struct json *j);
 
 /* keying.c */
 void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,

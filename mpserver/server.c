@@ -203,6 +203,8 @@ static void queue_down(struct server *srv, struct session *s, int i)
 		srv->drops.n[DROP_SEND_FAIL]++;
 		return;
 	}
+	if (s->view_dirty)
+		paths_view(s);
 	uint32_t mask = sched_choose(&s->sched, &s->view, plen <= srv->o.common.small_bytes);
 
 	s->down_pkts++;
@@ -261,6 +263,7 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	srv->fd = -1;
 	clock_now(srv);
 	srv->last_sweep_ms = srv->now_ms;
+	srv->started_ms = srv->now_ms;
 	hook_init(&srv->hook, o->common.path_script);
 	ratelimit_init(&srv->hello_limit, HELLO_PER_S, HELLO_BURST, srv->now_ms);
 	ratelimit_init(&srv->reset_limit, RESET_PER_S, RESET_BURST, srv->now_ms);
@@ -289,6 +292,12 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	ev_io_start(loop, &srv->io);
 	ev_timer_init(&srv->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
 	ev_timer_start(loop, &srv->tick);
+	if (o->common.status_path &&
+	    !(srv->status = status_open(loop, o->common.status_path, server_status_fill, srv,
+					err))) {
+		log_error("--status: %s", err);
+		goto fail;
+	}
 	log_info("listening on %s, target %s, mode %s, up to %u sessions, %s",
 		 net_ntop(&srv->listen, a), net_ntop(&srv->target, b),
 		 sched_mode_name(o->common.mode), o->common.max_sessions,
@@ -303,6 +312,7 @@ void server_close(struct server *srv)
 {
 	if (!srv)
 		return;
+	status_close(srv->status);
 	while (!list_empty(&srv->sessions))
 		session_free(srv, list_entry(srv->sessions.next, struct session, link));
 	if (srv->fd >= 0) {
@@ -313,53 +323,4 @@ void server_close(struct server *srv)
 	table_free(&srv->table);
 	batch_free(&srv->batch);
 	free(srv);
-}
-
-void server_log_stats(const struct server *srv)
-{
-	char line[1024], str[NET_ADDRSTR];
-	uint64_t now = mono_ms();
-
-	stats_format_drops(&srv->drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
-		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
-		 "reset_limited=%llu%s",
-		 sched_mode_name(srv->o.common.mode), srv->nsessions,
-		 (unsigned long long)srv->sessions_opened,
-		 (unsigned long long)srv->rx_pkts,
-		 (unsigned long long)srv->welcomes_sent,
-		 (unsigned long long)srv->resets_sent,
-		 (unsigned long long)srv->hello_limit.refused,
-		 (unsigned long long)srv->reset_limit.refused, line);
-	const struct session *s;
-	list_for_each(s, &srv->sessions, struct session, link) {
-		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
-			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
-			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "
-			 "idle_ms=%llu",
-			 s->id, s->client_epoch, s->local_port,
-			 (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->up_bytes,
-			 (unsigned long long)s->down_pkts,
-			 (unsigned long long)s->down_bytes,
-			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->probes, (unsigned long long)s->bad_tag,
-			 (unsigned long long)s->unreachable,
-			 (unsigned long long)(now - s->last_active_ms));
-		for (int p = 0; p < MP_MAX_PATHS; p++) {
-			const struct spath *sp = &s->paths[p];
-			if (!(s->known & 1u << p))
-				continue;
-			log_info("stats session_path id=%08x path=%d addr=%s rx_pkts=%llu "
-				 "rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
-				 "addr_changes=%llu last_rx_ms=%llu",
-				 s->id, p, net_ntop(&sp->addr, str),
-				 (unsigned long long)sp->rx_pkts,
-				 (unsigned long long)sp->rx_bytes,
-				 (unsigned long long)sp->tx_pkts,
-				 (unsigned long long)sp->tx_bytes,
-				 (unsigned long long)sp->addr_changes,
-				 (unsigned long long)(now - sp->last_rx_ms));
-		}
-	}
 }
