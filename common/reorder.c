@@ -199,26 +199,27 @@ void reorder_push(struct reorder *r, uint64_t seq, const uint8_t *payload, size_
 		r->stats.dup++;
 		return;
 	}
-	if (seq > r->next && (hold_us == 0 || len > r->slot_bytes)) {
-		/* Cannot or need not wait: what is before seq goes now (with no
-		 * hold, the expiry above has already released all of it). */
-		r->stats.overflow += skip_to(r, seq, deliver, ctx);
-		if (hold_us == 0)
-			r->stats.in_order++;
-		else
-			r->stats.bypass++;
-	} else if (seq > r->next) {
+	if (seq > r->next && hold_us && len <= r->slot_bytes) {
 		/* More than a ring ahead: give up the oldest to make room. */
 		if (seq - r->next > r->slots) {
 			r->stats.overflow += skip_to(r, seq - r->slots, deliver, ctx);
 			r->stats.overflow += drain(r, deliver, ctx);
 		}
 		if (seq > r->next) {
+			order_trim(r);	/* a live head keeps the FIFO bound */
 			hold(r, seq, payload, len, now_us);
-			order_trim(r);
 			return;
 		}
-		r->stats.in_order++;
+	}
+	if (seq > r->next) {
+		/* Cannot (too big for a slot) or need not (no hold) wait: what
+		 * is before seq goes now; with no hold, the expiry above has
+		 * already released all of it. */
+		r->stats.overflow += skip_to(r, seq, deliver, ctx);
+		if (hold_us)
+			r->stats.bypass++;
+		else
+			r->stats.in_order++;
 	} else {
 		r->stats.in_order++;
 	}
