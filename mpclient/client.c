@@ -224,6 +224,85 @@ static void count_verdict(struct client *c, struct session *s, enum seq_verdict 
 	}
 }
 
+void client_flush_app(struct client *c)
+{
+	unsigned queued = c->to_app.n;
+	unsigned sent = sendlist_flush(c->fd, &c->to_app);
+
+	c->app_tx += sent;
+	c->drops.n[DROP_SEND_FAIL] += queued - sent;
+	c->stage.used = 0;
+}
+
+struct release {
+	struct client *c;
+	struct session *s;
+	const uint8_t *inplace;		/* the datagram being pushed, if any */
+};
+
+/* Queues one datagram for the application; one from a reorder slot is
+ * copied first (its slot may be reused before the flush). */
+static void to_app(void *ctx, const uint8_t *data, size_t len)
+{
+	struct release *r = ctx;
+	struct client *c = r->c;
+
+	if (c->to_app.n == NET_SENDLIST_MAX ||
+	    (data != r->inplace && c->stage.used == NET_STAGE_SLOTS))
+		client_flush_app(c);
+	if (data != r->inplace)
+		data = memcpy(c->stage.buf[c->stage.used++], data, len);
+	r->s->down_pkts++;
+	r->s->down_bytes += len;
+	sendlist_add(&c->to_app, &r->s->app, SENDLIST_NO_PATH, data, len);
+}
+
+static void arm_reorder(struct client *c, struct session *s)
+{
+	uint64_t deadline = reorder_deadline(s->ro, s->hold_us);
+
+	if (deadline == s->ro_deadline_us)
+		return;
+	s->ro_deadline_us = deadline;
+	ev_timer_stop(c->loop, &s->ro_timer);
+	if (deadline == UINT64_MAX)
+		return;
+	ev_timer_set(&s->ro_timer,
+		     deadline > c->now_us ? (deadline - c->now_us) / 1e6 : 0, 0);
+	ev_timer_start(c->loop, &s->ro_timer);
+}
+
+void client_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = container_of(w, struct session, ro_timer);
+	struct client *c = s->c;
+	struct release r = { c, s, NULL };
+
+	(void)loop;
+	(void)revents;
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
+	s->ro_deadline_us = 0;
+	reorder_expire(s->ro, c->now_us, s->hold_us, to_app, &r);
+	client_flush_app(c);
+	arm_reorder(c, s);
+}
+
+/* In order, through the reorder buffer when there is one (a payload of
+ * NULL: a control packet that only fills its sequence number). */
+static void deliver(struct client *c, struct session *s, uint64_t seq,
+		    const uint8_t *payload, size_t plen)
+{
+	struct release r = { c, s, payload };
+
+	if (s->ro && s->hold_us) {
+		reorder_push(s->ro, seq, payload, plen, c->now_us, s->hold_us, to_app, &r);
+		arm_reorder(c, s);
+	} else if (payload) {
+		to_app(&r, payload, plen);
+	}
+}
+
 static void deliver_down(struct client *c, struct path *path, int i)
 {
 	uint8_t *pkt = c->batch.buf[i];
@@ -273,19 +352,21 @@ static void deliver_down(struct client *c, struct path *path, int i)
 	count_verdict(c, s, v);
 	if (v != SEQ_ACCEPT)
 		return;
-	if (s->rx.restarts != restarts)
+	if (s->rx.restarts != restarts) {
 		log_info("session %08x: server side restarted (epoch %08x), following it",
 			 s->id, h.epoch);
+		if (s->ro)
+			reorder_reset(s->ro);
+	}
 	if (h.type == MP_T_ACK) {
 		paths_ack(c, s, path->id, pkt + MP_HDR_LEN, plen);
+		deliver(c, s, h.seq, NULL, 0);
 		return;
 	}
 	if (h.type != MP_T_DATA)
 		return;		/* mpserver sends no PROBE */
 	s->last_active_ms = c->now_ms;
-	s->down_pkts++;
-	s->down_bytes += plen;
-	sendlist_add(&c->to_app, &s->app, SENDLIST_NO_PATH, pkt + MP_HDR_LEN, plen);
+	deliver(c, s, h.seq, pkt + MP_HDR_LEN, plen);
 }
 
 static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -307,10 +388,7 @@ static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		for (int i = 0; i < n; i++)
 			deliver_down(c, path, i);
-		unsigned queued = c->to_app.n;
-		unsigned sent = sendlist_flush(c->fd, &c->to_app);
-		c->app_tx += sent;
-		c->drops.n[DROP_SEND_FAIL] += queued - sent;
+		client_flush_app(c);
 		if (n < NET_BATCH)
 			break;
 	}

@@ -15,6 +15,7 @@
 #include "list.h"
 #include "net.h"
 #include "pace.h"
+#include "reorder.h"
 #include "sched.h"
 #include "status.h"
 #include "seq.h"
@@ -33,6 +34,10 @@ enum {
 	PROBE_IDLE_MS = 1000,
 	/* A latency cut-off is left again below this share of it (%). */
 	CUTOFF_LEAVE_PCT = 80,
+	/* Reorder buffer per session: slots of NET_STAGE_BYTES (larger
+	 * datagrams pass it, in order with what is before them). Pages are
+	 * touched only while the session actually reorders. */
+	REORDER_SLOTS = 256,
 	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
 	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
 	HELLO_RETRY_MS = 250,
@@ -96,6 +101,7 @@ struct hold {
 };
 
 struct session {
+	struct client *c;
 	struct table_node by_app, by_id;
 	struct list link;		/* in the list of all, for the sweep */
 	struct mp_addr app;
@@ -107,6 +113,11 @@ struct session {
 	struct sched sched;
 	struct sched_view view;
 	int view_dirty;
+	/* --reorder-ms: what comes down waits here for what is missing */
+	struct reorder *ro;
+	uint64_t hold_us;
+	ev_timer ro_timer;
+	uint64_t ro_deadline_us;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
 	uint64_t dup, old, stale, bad_tag;
 	/* keyed mode only */
@@ -143,6 +154,7 @@ struct client {
 	uint64_t app_rx, app_tx;
 	struct batch batch;
 	struct sendlist to_app;
+	struct stage stage;		/* released by reorder buffers */
 };
 
 /* session.c */
@@ -180,6 +192,10 @@ void keying_free(struct session *s);
  * the paths the scheduler picks; flush_paths() sends what is queued. */
 void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen);
 void client_flush_paths(struct client *c);
+/* Sends what is queued for the applications. */
+void client_flush_app(struct client *c);
+/* Releases what waited too long in s's reorder buffer. */
+void client_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
 /* Sends one already built packet on one path now (handshakes, probes). */
 void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len);
 /* Numbers and seals a packet of type `type` for session s (payload at

@@ -136,6 +136,21 @@ static uint32_t usable_paths(const struct client *c, const struct session *s)
 	return c->npaths >= 32 ? UINT32_MAX : (1u << c->npaths) - 1;
 }
 
+/* --reorder-ms auto: from the RTT spread of the paths in use (see
+ * reorder_auto_hold_us). */
+static uint64_t auto_hold(unsigned npaths, uint32_t usable, const struct session_path *sp)
+{
+	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < npaths; p++)
+		if (usable & 1u << p && sp[p].h.has_rtt) {
+			srtt[n] = sp[p].h.srtt_us;
+			rttvar[n++] = sp[p].h.rttvar_us;
+		}
+	return reorder_auto_hold_us(srtt, rttvar, n);
+}
+
 void paths_view(struct client *c, struct session *s)
 {
 	struct sched_path in[MP_MAX_PATHS] = { 0 };
@@ -149,6 +164,8 @@ void paths_view(struct client *c, struct session *s)
 	}
 	sched_view_build(&s->view, &s->sched, usable_paths(c, s), in);
 	s->view_dirty = 0;
+	if (s->ro && c->o.common.reorder_ms == CLI_REORDER_AUTO)
+		s->hold_us = auto_hold(c->npaths, s->view.usable, s->sp);
 }
 
 void paths_tick(struct client *c, struct session *s)

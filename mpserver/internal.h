@@ -13,6 +13,7 @@
 #include "list.h"
 #include "net.h"
 #include "ratelimit.h"
+#include "reorder.h"
 #include "sched.h"
 #include "seq.h"
 #include "server.h"
@@ -40,6 +41,7 @@ enum {
 	RESET_BURST = 50,
 	/* Failed handshakes are summed up in the log at most this often. */
 	REPORT_INTERVAL_MS = 10000,
+	REORDER_SLOTS = 256,		/* as mpclient's */
 };
 
 struct spath {
@@ -64,6 +66,11 @@ struct session {
 	struct sched sched;
 	struct sched_view view;
 	int view_dirty;
+	/* --reorder-ms: what comes up waits here for what is missing */
+	struct reorder *ro;
+	uint64_t hold_us;
+	ev_timer ro_timer;
+	uint64_t ro_deadline_us;
 	struct spath paths[MP_MAX_PATHS];
 	uint32_t known;			/* paths heard at least once */
 	unsigned weight[MP_MAX_PATHS];
@@ -103,6 +110,8 @@ struct server {
 	uint64_t bad_hellos_reported, last_report_ms;
 	struct batch batch;
 	struct sendlist out;		/* to the bridges, or to one target */
+	struct session *run;		/* whose target `out` holds datagrams for */
+	struct stage stage;		/* released by reorder buffers */
 };
 
 /* session.c */
@@ -137,5 +146,6 @@ void keying_free(struct session *s);
 
 /* server.c */
 void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
+void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 #endif

@@ -135,4 +135,14 @@ void paths_view(struct session *s)
 	}
 	sched_view_build(&s->view, &s->sched, usable_paths(s), in);
 	s->view_dirty = 0;
+	if (s->ro && s->srv->o.common.reorder_ms == CLI_REORDER_AUTO) {
+		uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
+		unsigned n = 0;
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+			if (s->view.usable & 1u << p && s->paths[p].h.has_rtt) {
+				srtt[n] = s->paths[p].h.srtt_us;
+				rttvar[n++] = s->paths[p].h.rttvar_us;
+			}
+		s->hold_us = reorder_auto_hold_us(srtt, rttvar, n);
+	}
 }

@@ -50,13 +50,90 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- up: bridges -> target ----------------------------------------------- */
 
-static void flush_to_target(struct server *srv, struct session *s)
+static void flush_to_target(struct server *srv)
 {
 	unsigned queued = srv->out.n;
 
+	srv->stage.used = 0;
 	if (!queued)
 		return;
-	srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(s->fd, &srv->out);
+	srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->run->fd, &srv->out);
+}
+
+struct release {
+	struct server *srv;
+	struct session *s;
+	const uint8_t *inplace;		/* the datagram being pushed, if any */
+};
+
+/* Queues one datagram for the session's target (srv->run); one from a
+ * reorder slot is copied first (its slot may be reused before the flush). */
+static void to_target(void *ctx, const uint8_t *data, size_t len)
+{
+	struct release *r = ctx;
+	struct server *srv = r->srv;
+
+	if (srv->out.n == NET_SENDLIST_MAX ||
+	    (data != r->inplace && srv->stage.used == NET_STAGE_SLOTS))
+		flush_to_target(srv);
+	if (data != r->inplace)
+		data = memcpy(srv->stage.buf[srv->stage.used++], data, len);
+	r->s->up_pkts++;
+	r->s->up_bytes += len;
+	sendlist_add(&srv->out, NULL, SENDLIST_NO_PATH, data, len);
+}
+
+static void arm_reorder(struct server *srv, struct session *s)
+{
+	uint64_t deadline = reorder_deadline(s->ro, s->hold_us);
+
+	if (deadline == s->ro_deadline_us)
+		return;
+	s->ro_deadline_us = deadline;
+	ev_timer_stop(srv->loop, &s->ro_timer);
+	if (deadline == UINT64_MAX)
+		return;
+	ev_timer_set(&s->ro_timer,
+		     deadline > srv->now_us ? (deadline - srv->now_us) / 1e6 : 0, 0);
+	ev_timer_start(srv->loop, &s->ro_timer);
+}
+
+void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = container_of(w, struct session, ro_timer);
+	struct server *srv = s->srv;
+	struct release r = { srv, s, NULL };
+
+	(void)loop;
+	(void)revents;
+	clock_now(srv);
+	s->ro_deadline_us = 0;
+	srv->run = s;
+	reorder_expire(s->ro, srv->now_us, s->hold_us, to_target, &r);
+	flush_to_target(srv);
+	srv->run = NULL;
+	arm_reorder(srv, s);
+}
+
+/* In order, through the reorder buffer when there is one (a payload of
+ * NULL: a control packet that only fills its sequence number). What is
+ * queued is flushed per run of packets of one session. */
+static void deliver_up(struct server *srv, struct session *s, uint64_t seq,
+		       const uint8_t *payload, size_t plen)
+{
+	struct release r = { srv, s, payload };
+
+	if (srv->run != s) {
+		if (srv->run)
+			flush_to_target(srv);
+		srv->run = s;
+	}
+	if (s->ro && s->hold_us) {
+		reorder_push(s->ro, seq, payload, plen, srv->now_us, s->hold_us, to_target, &r);
+		arm_reorder(srv, s);
+	} else if (payload) {
+		to_target(&r, payload, plen);
+	}
 }
 
 /* Authenticates a sealed packet for session s (or finds it has none). */
@@ -77,8 +154,7 @@ static int authenticate(struct server *srv, struct session *s, uint8_t *pkt,
 	return -1;
 }
 
-/* Returns the session the packet is to be delivered for, or NULL. */
-static struct session *accept_up(struct server *srv, int i)
+static void accept_up(struct server *srv, int i)
 {
 	uint8_t *pkt = srv->batch.buf[i];
 	const struct mp_addr *from = &srv->batch.from[i];
@@ -90,28 +166,28 @@ static struct session *accept_up(struct server *srv, int i)
 	err = wire_parse(pkt, len, srv->key != NULL, &h, &plen);
 	if (err) {
 		srv->drops.n[err]++;
-		return NULL;
+		return;
 	}
 	if (h.type == MP_T_HELLO) {
 		keying_hello(srv, pkt, len, &h, from);
-		return NULL;
+		return;
 	}
 	if (h.type != MP_T_DATA && h.type != MP_T_PROBE) {
 		srv->drops.n[WIRE_TYPE]++;	/* a WELCOME, RESET or ACK, the wrong way */
-		return NULL;
+		return;
 	}
 	s = session_find(srv, h.session, h.epoch);
 	if (!s && srv->key) {
 		srv->drops.n[DROP_UNKNOWN_SESSION]++;
 		keying_reset(srv, &h, from);
-		return NULL;
+		return;
 	}
 	if (!s && !(s = session_new(srv, &h))) {
 		srv->drops.n[DROP_SESSION_LIMIT]++;
-		return NULL;
+		return;
 	}
 	if (srv->key && authenticate(srv, s, pkt, len, &h, from))
-		return NULL;
+		return;
 	enum seq_verdict v = seq_rx_accept(&s->rx, h.epoch, h.seq);
 	if (v != SEQ_OLD)
 		session_note_path(srv, s, h.path, from, len, v == SEQ_ACCEPT);
@@ -123,24 +199,23 @@ static struct session *accept_up(struct server *srv, int i)
 	case SEQ_STALE_EPOCH:	/* the epoch is part of the key: cannot happen */
 		s->dup++;
 		srv->drops.n[DROP_DUP]++;
-		return NULL;
+		return;
 	case SEQ_OLD:
 		s->old++;
 		srv->drops.n[DROP_OLD]++;
-		return NULL;
+		return;
 	}
 	if (h.type == MP_T_PROBE) {
 		s->probes++;
 		paths_probe_in(srv, s, h.path, pkt + MP_HDR_LEN, plen);
-		return NULL;
+		deliver_up(srv, s, h.seq, NULL, 0);
+		return;
 	}
 	if (s->fd < 0 && session_connect(srv, s)) {
 		srv->drops.n[DROP_SEND_FAIL]++;
-		return NULL;
+		return;
 	}
-	s->up_pkts++;
-	s->up_bytes += plen;
-	return s;
+	deliver_up(srv, s, h.seq, pkt + MP_HDR_LEN, plen);
 }
 
 static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -155,23 +230,11 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 		if (n <= 0)
 			break;
 		srv->rx_pkts += (unsigned)n;
-		struct session *run = NULL;
-		for (int i = 0; i < n; i++) {
-			struct session *s = accept_up(srv, i);
-			if (!s)
-				continue;
-			if (s != run) {
-				if (run)
-					flush_to_target(srv, run);
-				run = s;
-			}
-			size_t trailer = srv->key ? MP_TAG_LEN : MP_CRC_LEN;
-			size_t plen = srv->batch.msg[i].msg_len - MP_HDR_LEN - trailer;
-			sendlist_add(&srv->out, NULL, SENDLIST_NO_PATH, srv->batch.buf[i] + MP_HDR_LEN,
-				     plen);
-		}
-		if (run)
-			flush_to_target(srv, run);
+		for (int i = 0; i < n; i++)
+			accept_up(srv, i);
+		if (srv->run)
+			flush_to_target(srv);
+		srv->run = NULL;
 		if (n < NET_BATCH)
 			break;
 	}
