@@ -307,3 +307,213 @@ def test_failover(net):
             f"{name} not up within 2 s of the restore: {r['state_2s']}; {window}")
     cli.stop()
     srv.stop()
+
+
+# ---------------------------------------------------------------- 9. path script
+
+
+def test_path_script(net):
+    """--path-script on both sides: a blackholed path gives 'down' lines
+    with the path's name and bridge address, its restore an 'up' line."""
+    require_impair()
+    out_c = net.tmp / "client-events"
+    out_s = net.tmp / "server-events"
+    scripts = []
+    for out in (out_c, out_s):
+        sc = net.tmp / f"hook-{out.name}.sh"
+        sc.write_text(f'#!/bin/sh\necho "$@" >> {out}\n')
+        sc.chmod(0o755)
+        scripts.append(sc)
+    echo = net.echo()
+    srv = net.server(echo.port, mode="roundrobin", args=["--path-script", scripts[1]])
+    bridges = [net.impair(srv.port) for _ in range(3)]
+    cli = net.client(bridges, mode="roundrobin", args=["--path-script", scripts[0]])
+    app = net.app(1, cli)
+    stream = net.stream(app, 100)
+    wait_recv(app, 30)
+    time.sleep(0.5)
+    b = bridges[1]
+    addr = f"127.0.0.1:{b.port}"
+
+    def lines(path):
+        return path.read_text().splitlines() if path.exists() else []
+
+    def wait_for(path, rx, timeout):
+        """The first line from the blackhole on matching rx, and when."""
+        start = n0c if path == out_c else n0s
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            hit = [l for l in lines(path)[start:] if re.match(rx, l)]
+            if hit:
+                return hit[0], time.time()
+            time.sleep(0.02)
+        return None, None
+
+    n0c, n0s = len(lines(out_c)), len(lines(out_s))
+    b.signal(signal.SIGUSR1)
+    t_bh = time.time()
+    down_c, tdc = wait_for(out_c, rf"down b1 {re.escape(addr)} .*probes lost", 2.0)
+    down_s, tds = wait_for(out_s, r"down [0-9a-f]{8} 1 127\.0\.0\.1:\d+ ", 2.0)
+    time.sleep(max(0.0, t_bh + 0.6 - time.time()))
+    b.signal(signal.SIGUSR1)
+    t_up = time.time()
+    # back: "up" (or first "degraded" while the outage's loss decays)
+    back_c, tbc = wait_for(out_c, r"(up|degraded) b1 ", 2.0)
+    up_c, tuc = wait_for(out_c, r"up b1 ", 8.0)
+    up_s, tus = wait_for(out_s, r"up [0-9a-f]{8} 1 ", 1.0)
+    stream.finish(drain=0.5)
+    lc, ls = lines(out_c), lines(out_s)
+    figure("path_script", f"mpclient script lines: {lc}")
+    figure("path_script", f"mpserver script lines: {ls}")
+
+    def ms(t, base):
+        return "never" if t is None else f"{1000 * (t - base):.0f} ms"
+    figure("path_script", f"down seen by the client script {ms(tdc, t_bh)}, server "
+           f"{ms(tds, t_bh)} after the blackhole; back (up/degraded) {ms(tbc, t_up)}, "
+           f"'up' {ms(tuc, t_up)} after the restore (server 'up' {ms(tus, t_up)})")
+    # at start every path came up once: the first lines are "up bN ADDR"
+    assert sorted(l.split()[1] for l in lc[:3]) == ["b0", "b1", "b2"], lc
+    assert down_c is not None, lc
+    assert down_c.split()[:3] == ["down", "b1", addr]
+    assert down_s is not None, ls
+    assert back_c is not None, lc
+    assert up_c is not None, lc
+    # only b1 changed after the start
+    assert all(l.split()[1] == "b1" for l in lc[n0c:]), lc
+    assert all(l.split()[2] == "1" for l in ls[n0s:]), ls
+    assert up_s is not None, ls
+    cli.stop()
+    srv.stop()
+
+
+# ---------------------------------------------------------------- 7. backup
+
+
+def test_backup(net):
+    echo = net.echo()
+    srv, cli, bridges, cs, ss = stat_paths(net, echo, options=["", "", "backup"])
+    app = net.app(1, cli)
+    stream = net.stream(app, 200)
+    wait_recv(app, 50)
+    time.sleep(0.5)
+
+    def window(secs):
+        a = status(cs)
+        k0 = app.next_k
+        time.sleep(secs)
+        b = status(cs)
+        return [y - x for x, y in zip(data_pkts(a), data_pkts(b))], k0, app.next_k
+
+    normal, _, _ = window(1.5)
+    for b in bridges[:2]:
+        b.signal(signal.SIGUSR1)
+    t_bh = time.time()
+    doc, t_det = wait_status(cs, lambda d: all(p["state"] == "down" for p in d["paths"][:2]),
+                             timeout=2.0, fail=False)
+    time.sleep(0.3)
+    failed, k_a, k_b = window(1.5)
+    fail_lost = app.lost(range(k_a, k_b))
+    for b in bridges[:2]:
+        b.signal(signal.SIGUSR1)
+    t_up = time.time()
+    wait_status(cs, lambda d: all(p["state"] != "down" for p in d["paths"][:2]),
+                timeout=2.0, fail=False)
+    time.sleep(1.0)
+    restored, _, _ = window(1.5)
+    doc = status(cs)
+    stream.finish(drain=1.0)
+    figure("backup", f"data packets per path over 1.5 s at 200 pps: all up {normal}; "
+           f"b0+b1 blackholed {failed} (lost {len(fail_lost)} of {k_b - k_a} after "
+           f"detection); restored {restored}; states after "
+           f"{[(p['state'], p['backup']) for p in doc['paths']]}")
+    figure("backup", f"both main paths down in status "
+           f"{'never' if t_det is None else f'{1000 * (t_det - t_bh):.0f} ms'} after "
+           f"the blackhole")
+    assert doc["paths"][2]["backup"] is True
+    assert normal[2] == 0 and normal[0] > 100 and normal[1] > 100, normal
+    assert t_det is not None
+    assert failed[2] >= 0.9 * (k_b - k_a) and failed[0] == failed[1] == 0, failed
+    assert len(fail_lost) <= 0.01 * (k_b - k_a), fail_lost
+    assert restored[2] == 0 and restored[0] > 100 and restored[1] > 100, restored
+    cli.stop()
+    srv.stop()
+
+
+# ---------------------------------------------------------------- 2. adaptive
+
+
+@pytest.mark.parametrize("dead", ["from_start", "after_warmup"])
+def test_adaptive(net, dead):
+    """Adaptive mode over a clean path, a 10 %-loss path and a dead one
+    (blackholed from the start, or after 1 s of traffic): after convergence
+    the clean path carries more than the lossy one (weights ~
+    1/(rtt*sqrt(loss)): sqrt(10/0.5) = 4.5 times as much, both RTTs at the
+    5 ms floor) and the dead one nothing but probes."""
+    echo = net.echo()
+    bh = ("--blackhole-for", 1000) if dead == "from_start" else (
+        "--blackhole-after", 1.5, "--blackhole-for", 1000)
+    srv, cli, bridges, cs, ss = stat_paths(
+        net, echo, mode="adaptive",
+        impair_opts=[(), ("--loss", 10, "--seed", 7), bh])
+    app = net.app(1, cli)
+    stream = net.stream(app, 300)
+    wait_recv(app, 50)
+    time.sleep(3.0)
+    a = status(cs)
+    k0 = app.next_k
+    time.sleep(3.0)
+    b = status(cs)
+    k1 = app.next_k
+    stream.finish(drain=1.0)
+    d = [y - x for x, y in zip(data_pkts(a), data_pkts(b))]
+    tot = sum(d)
+    lost = app.lost(range(k0, k1))
+    figure(f"adaptive[{dead}]", f"data packets per path over the last 3 s (clean, 10 % loss, "
+           f"dead): {d} = " + " ".join(f"{100 * x / tot:.1f}%" for x in d) +
+           f"; loss est {[p.get('loss_pct') for p in b['paths']]}, states "
+           f"{[p['state'] for p in b['paths']]}; dead path probes {b['paths'][2]['probes']} "
+           f"probes_lost {b['paths'][2].get('probes_lost')}; round-trip loss {len(lost)} "
+           f"of {k1 - k0}")
+    assert d[0] > d[1] > 0, d
+    assert d[0] >= 2 * d[1], d
+    assert d[2] == 0, d
+    assert b["paths"][2]["state"] == "down"
+    cli.stop()
+    srv.stop()
+
+
+# ---------------------------------------------------------------- 8. small
+
+
+def test_small_datagrams(net):
+    """Roundrobin over paths with 5/30/60 ms one-way delay: datagrams up to
+    160 bytes all take the fastest path, larger ones are spread."""
+    echo = net.echo()
+    srv, cli, bridges, cs, ss = stat_paths(
+        net, echo, impair_opts=[("--delay", 5), ("--delay", 30), ("--delay", 60)])
+    app = net.app(1, cli)
+    # warm up: RTTs measured on every path
+    stream = net.stream(app, 100, size=400)
+    wait_status(cs, lambda d: all(p["rtt_ms"] and p["state"] == "up" for p in d["paths"]),
+                timeout=5)
+    time.sleep(1.0)
+    rtts = [p["rtt_ms"] for p in status(cs)["paths"]]
+    stream.size = 100
+    time.sleep(0.3)  # what was in flight is counted in neither window
+    a = status(cs)
+    time.sleep(2.0)
+    b = status(cs)
+    small = [y - x for x, y in zip(data_pkts(a), data_pkts(b))]
+    stream.size = 400
+    time.sleep(0.3)
+    a = status(cs)
+    time.sleep(2.0)
+    b = status(cs)
+    large = [y - x for x, y in zip(data_pkts(a), data_pkts(b))]
+    stream.finish(drain=1.0)
+    figure("small", f"rtt_ms {rtts}; 100-byte datagrams per path {small}, "
+           f"400-byte {large}")
+    assert small[0] > 150 and small[1] == 0 and small[2] == 0, small
+    assert min(large) > 0.2 * sum(large), large
+    cli.stop()
+    srv.stop()
