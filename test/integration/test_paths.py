@@ -517,3 +517,171 @@ def test_small_datagrams(net):
     assert min(large) > 0.2 * sum(large), large
     cli.stop()
     srv.stop()
+
+
+# ---------------------------------------------------------------- 6. rate
+
+
+def test_rate(net):
+    """rate=2mbit on path b0, roundrobin, ~7 Mbit/s of 1000-byte datagrams
+    offered (more than a third of it is over b0's rate): b0 carries its
+    rate and no more, the others the rest, nothing is lost."""
+    echo = net.echo()
+    srv, cli, bridges, cs, ss = stat_paths(net, echo, options=["rate=2mbit", "", ""])
+    app = net.app(1, cli)
+    stream = net.stream(app, 900, size=1000)
+    wait_recv(app, 100)
+    time.sleep(1.0)
+    a, ia, k0, ta = status(cs), [impair_live(b) for b in bridges], app.next_k, time.time()
+    time.sleep(3.0)
+    b, ib, k1, tb = status(cs), [impair_live(b) for b in bridges], app.next_k, time.time()
+    stream.finish(drain=1.5)
+    dt = tb - ta
+    offered = (k1 - k0) * 1000 * 8 / dt / 1e6
+    st_mbit = [(y["tx_bytes"] - x["tx_bytes"]) * 8 / dt / 1e6
+               for x, y in zip(a["paths"], b["paths"])]
+    br_mbit = [(y["up"]["rx_bytes"] - x["up"]["rx_bytes"]) * 8 / dt / 1e6
+               for x, y in zip(ia, ib)]
+    lost = app.lost(range(k0, k1))
+    loss = 100 * len(lost) / max(1, k1 - k0)
+    p0 = b["paths"][0]
+    figure("rate", f"offered {offered:.2f} Mbit/s of payload; per path Mbit/s (mpclient "
+           f"tx_bytes) {[round(x, 2) for x in st_mbit]}, at the bridges "
+           f"{[round(x, 2) for x in br_mbit]}; b0 rate_bps {p0['rate_bps']} "
+           f"paced_skip {p0.get('paced_skip')} paced_dropped {p0.get('paced_dropped')} "
+           f"drops.paced {b['drops'].get('paced')}; round-trip loss {len(lost)} of "
+           f"{k1 - k0} ({loss:.2f}%)")
+    assert p0["rate_bps"] == 2000000
+    assert offered >= 5.0, "the test could not offer enough load"
+    assert 1.8 <= br_mbit[0] <= 2.2, br_mbit
+    assert 1.8 <= st_mbit[0] <= 2.2, st_mbit
+    # the rest went on the others
+    assert sum(br_mbit[1:]) >= offered - br_mbit[0] - 0.3, br_mbit
+    assert loss < 1.0, lost[:20]
+    cli.stop()
+    srv.stop()
+
+
+# ---------------------------------------------------------------- 3. copies
+
+LOSSY = (10, 20, 30)
+SEEDS = (11, 22, 33)
+
+
+@pytest.mark.parametrize("case", ["copies2", "duplicate", "auto", "auto_2_5_30"])
+def test_copies(net, case):
+    """3 paths with 10/20/30 % loss each way (auto_2_5_30: 2/5/30 %).
+    --copies 2 (the mode's pick plus the best other): per direction about
+    (0.1*0.2 + 0.2*0.1 + 0.3*0.1)/3 = 2.3 %, at most 3 %; duplicate:
+    0.6 %, at most 1 %; --copies auto --target-loss 1: under ~1.5 %, with
+    fewer copies than duplicate's 3 when two paths are enough (2/5/30)."""
+    losses = (2, 5, 30) if case == "auto_2_5_30" else LOSSY
+    if case == "copies2":
+        mode, extra = "roundrobin", ["--copies", "2"]
+    elif case == "duplicate":
+        mode, extra = "duplicate", []
+    else:
+        mode, extra = "roundrobin", ["--copies", "auto", "--target-loss", "1"]
+    target = Target()
+    echo = net.echo(reply=target)
+    srv, cli, bridges, cs, ss = stat_paths(
+        net, echo, mode=mode, cargs=extra, sargs=extra,
+        impair_opts=[("--loss", l, "--seed", s) for l, s in zip(losses, SEEDS)])
+    app = net.app(1, cli)
+    stream = net.stream(app, 500)
+    wait_recv(app, 100)
+    time.sleep(1.5)  # loss estimates settle
+    a, sa, k0 = status(cs), status(ss), app.next_k
+    while app.next_k < k0 + 3000:
+        time.sleep(0.05)
+    b, sb, k1 = status(cs), status(ss), app.next_k
+    stream.finish(drain=1.0)
+    ks = range(k0, k1)
+    at_target = {k for _, k in target.snapshot()} & set(ks)
+    up_loss = 100 * (len(ks) - len(at_target)) / len(ks)
+    down_lost = [k for k in at_target if k not in app.recv_time]
+    down_loss = 100 * len(down_lost) / len(at_target)
+    up_copies = (sum(data_pkts(b)) - sum(data_pkts(a))) / (
+        b["counters"]["app_rx"] - a["counters"]["app_rx"])
+
+    def srv_data(doc):
+        s = doc["sessions"][0]
+        return sum(p["tx_pkts"] for p in s["paths"]) - s["probes"], s["down_pkts"]
+    (t0, d0), (t1, d1) = srv_data(sa), srv_data(sb)
+    down_copies = (t1 - t0) / max(1, d1 - d0)
+    figure(f"copies[{case}]", f"paths {losses} % each way; {len(ks)} datagrams: "
+           f"up loss {up_loss:.2f}%, down loss {down_loss:.2f}% "
+           f"({len(down_lost)}/{len(at_target)}); copies per datagram up {up_copies:.2f} "
+           f"down {down_copies:.2f}; client loss est "
+           f"{[p['loss_pct'] for p in b['paths']]}")
+    assert not app.dups and not app.corrupt and not app.foreign
+    limit = {"copies2": 3.0, "duplicate": 1.0, "auto": 1.5, "auto_2_5_30": 1.5}[case]
+    assert up_loss <= limit and down_loss <= limit
+    if case == "copies2":
+        assert 1.95 <= up_copies <= 2.05 and 1.9 <= down_copies <= 2.1
+    elif case == "duplicate":
+        assert up_copies >= 2.95 and down_copies >= 2.9
+    elif case == "auto_2_5_30":
+        # two paths make 2 % x 5 % = 0.1 %: never all three
+        assert up_copies <= 2.3 and down_copies <= 2.3
+    else:
+        assert up_copies < 3.0 and down_copies < 3.0
+    cli.stop()
+    srv.stop()
+
+
+# ---------------------------------------------------------------- 4. reorder
+
+
+def inversions(seq):
+    """Arrivals smaller than one that arrived before them."""
+    hi, n = -1, 0
+    for k in seq:
+        if k < hi:
+            n += 1
+        else:
+            hi = k
+    return n
+
+
+@pytest.mark.parametrize("hold", [60, 0])
+def test_reorder(net, hold):
+    """Roundrobin over a 5 ms path and a 40 ms path with 3 % loss: with
+    --reorder-ms 60 both ways, the target and the app get the datagrams in
+    order, none held beyond its bound; with 0 they arrive out of order."""
+    target = Target()
+    echo = net.echo(reply=target)
+    args = ["--reorder-ms", str(hold)]
+    srv, cli, bridges, cs, ss = stat_paths(
+        net, echo, n=2, cargs=args, sargs=args,
+        impair_opts=[("--delay", 5), ("--delay", 40, "--loss", 3, "--seed", 5)])
+    app = net.app(1, cli)
+    stream = net.stream(app, 200)
+    wait_recv(app, 50)
+    time.sleep(0.5)
+    k0 = app.next_k
+    time.sleep(4.0)
+    k1 = app.next_k
+    stream.finish(drain=1.0)
+    arr = [(t, k) for t, k in target.snapshot() if k0 <= k < k1]
+    up_seq = [k for _, k in sorted(arr)]
+    down_seq = [k for t, k in sorted((t, k) for k, t in app.recv_time.items()
+                                      if k0 <= k < k1)]
+    owd = sorted(t - app.send_time[k] for t, k in arr)
+    inv_up, inv_down = inversions(up_seq), inversions(down_seq)
+    p99 = owd[int(0.99 * (len(owd) - 1))]
+    doc = status(cs)
+    figure(f"reorder[{hold}]", f"{k1 - k0} datagrams; inversions at the target "
+           f"{inv_up} (of {len(up_seq)} arrived), at the app {inv_down} (of "
+           f"{len(down_seq)}); one-way delay median {1000 * owd[len(owd) // 2]:.1f} ms "
+           f"p99 {1000 * p99:.1f} ms max {1000 * owd[-1]:.1f} ms; rtt_ms "
+           f"{[p['rtt_ms'] for p in doc['paths']]}")
+    if hold:
+        assert inv_up == 0 and inv_down == 0
+        assert owd[-1] <= (40 + 60 + 50) / 1000
+        # a hole that was only late is filled, not skipped: nearly all arrive
+        assert len(up_seq) >= 0.97 * (k1 - k0) - 5
+    else:
+        assert inv_up > 0.2 * len(up_seq) / 2 and inv_down > 0
+    cli.stop()
+    srv.stop()
