@@ -272,8 +272,10 @@ def test_failover(net):
     changes = [l for l in lines if re.search(r"path b\d (up|down|degraded): ", l)]
     slines = [l for l in srv.lines_from(slog0)[0]
               if re.search(r"session \w+: path \d .* (up|down|degraded): ", l)]
+    at_target = {k for _, k in target.snapshot()}
+    lost_up = [k for k in lost if k not in at_target]
     figure("failover", f"sent {len(sent)} at 200 pps, round-trip loss {len(lost)} "
-           f"({loss:.2f}%), longest gap at the app {1000 * rt_gap:.0f} ms, "
+           f"({loss:.2f}%: {len(lost_up)} up, {len(lost) - len(lost_up)} down), longest gap at the app {1000 * rt_gap:.0f} ms, "
            f"at the target {1000 * ow_gap:.0f} ms")
 
     def ms(v):
@@ -415,7 +417,6 @@ def test_backup(net):
     fail_lost = app.lost(range(k_a, k_b))
     for b in bridges[:2]:
         b.signal(signal.SIGUSR1)
-    t_up = time.time()
     wait_status(cs, lambda d: all(p["state"] != "down" for p in d["paths"][:2]),
                 timeout=2.0, fail=False)
     time.sleep(1.0)
@@ -494,8 +495,8 @@ def test_small_datagrams(net):
     app = net.app(1, cli)
     # warm up: RTTs measured on every path
     stream = net.stream(app, 100, size=400)
-    wait_status(cs, lambda d: all(p["rtt_ms"] and p["state"] == "up" for p in d["paths"]),
-                timeout=5)
+    wait_status(cs, lambda d: all(p.get("rtt_ms") and p["state"] == "up"
+                                  for p in d["paths"]), timeout=5)
     time.sleep(1.0)
     rtts = [p["rtt_ms"] for p in status(cs)["paths"]]
     stream.size = 100
