@@ -89,7 +89,7 @@ static uint32_t pace_filter(struct client *c, struct session *s, uint32_t mask,
 		}
 	if (!full)
 		return mask;
-	for (unsigned k = 0; k < s->view.n && s->sched.mode != SCHED_DUPLICATE; k++) {
+	for (unsigned k = 0; k < s->view.n_quality && s->sched.mode != SCHED_DUPLICATE; k++) {
 		unsigned q = s->view.by_quality[k];
 		if (__builtin_popcount(out) >= __builtin_popcount(mask))
 			break;
