@@ -63,6 +63,10 @@ $(B)/udpblast: $(B)/obj/test/tools/udpblast.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
+$(B)/micro: $(B)/obj/bench/micro.o $(call obj,$(B),$(COMMON_SRC))
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+
 $(B)/asan/mpclient: $(call obj,$(B)/asan,$(CLIENT_SRC))
 	$(call say,LD-SAN,$@)
 	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
@@ -108,7 +112,7 @@ demo: deps all
 # Throughput, CPU per packet, latency and memory against a chain of plain
 # batched relays, plaintext and with a key, into bench/results/
 # (bench/README.md). ROUNDS=N and DURATION_S=S tune it.
-bench: all
+bench: all $(B)/micro
 	$(Q)scripts/deps.sh bench
 	$(Q)$(PYTHON) bench/run.py $(B)
 
