@@ -577,8 +577,9 @@ def targets(summary, latency, sessions):
         for big in sessions["runs"]:
             if big["sessions"] != SESSION_COUNTS[-1]:
                 continue
-            add("%d sessions%s all answered, none misrouted" % (
-                big["sessions"], " with the key" if big["key"] else ""),
+            add("%d sessions%s all answered within %d s, none misrouted" % (
+                big["sessions"], " with the key (not an issue target)" if big["key"] else "",
+                big["duration_s"]),
                 big["answered"], big["sessions"],
                 big["answered"] == big["sessions"] and big["misrouted"] == 0)
     return t
@@ -675,7 +676,7 @@ def markdown(result):
         lines += ["| target | measured | limit | met |", "|---|---:|---:|:-:|"]
         for t in result["targets"]:
             lines.append("| %s | %s %s | %s | %s |" % (
-                t["target"], fmt(t["value"], ".3g"), t["unit"], t["limit"],
+                t["target"], fmt(t["value"], ".4g"), t["unit"], t["limit"],
                 {True: "yes", False: "**no**", None: "-"}[t["met"]]))
         lines.append("")
     return "\n".join(lines)
