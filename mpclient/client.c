@@ -150,7 +150,7 @@ void client_flush_paths(struct client *c)
 		if (!queued)
 			continue;
 		for (unsigned k = 0; k < queued; k++)
-			path->st.tx_bytes += path->out.msg[k].msg_hdr.msg_iov[1].iov_len + 1;
+			path->st.tx_bytes += path->out.iov[k][0].iov_len + path->out.iov[k][1].iov_len;
 		unsigned sent = sendlist_flush(path->fd, &path->out);
 		path->st.tx_pkts += sent;
 		path->st.tx_fail += queued - sent;
