@@ -123,6 +123,27 @@ int net_udp_socket(int family)
 	return fd;
 }
 
+static void set_pmtudisc(int fd, int probe)
+{
+	int v4 = probe ? IP_PMTUDISC_PROBE : IP_PMTUDISC_WANT;
+	int v6 = probe ? IPV6_PMTUDISC_PROBE : IPV6_PMTUDISC_WANT;
+
+	/* One of the two applies (dual-stack sockets take both). */
+	setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v4, sizeof(v4));
+	setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v6, sizeof(v6));
+}
+
+ssize_t net_send_df(int fd, const void *buf, size_t len, const struct mp_addr *dest)
+{
+	ssize_t n;
+
+	set_pmtudisc(fd, 1);
+	n = dest ? sendto(fd, buf, len, MSG_DONTWAIT, &dest->u.sa, dest->len)
+		 : send(fd, buf, len, MSG_DONTWAIT);
+	set_pmtudisc(fd, 0);
+	return n;
+}
+
 int net_udp_bind(const struct mp_addr *addr)
 {
 	char str[NET_ADDRSTR];

@@ -46,6 +46,10 @@ uint64_t net_addr_hash(const struct mp_addr *a);
 /* Non-blocking, close-on-exec UDP socket with large buffers; IPv6 sockets
  * are dual-stack. Returns the fd or -1 (errno set). */
 int net_udp_socket(int family);
+/* Sends one datagram with DF set and the kernel's path MTU ignored (a
+ * path MTU probe: too big must mean lost, not fragmented), then puts the
+ * socket back to the default. Returns what send/sendto returned. */
+ssize_t net_send_df(int fd, const void *buf, size_t len, const struct mp_addr *dest);
 /* net_udp_socket + bind; logs and returns -1 on failure. */
 int net_udp_bind(const struct mp_addr *addr);
 

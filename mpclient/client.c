@@ -65,8 +65,12 @@ size_t client_seal(struct client *c, struct session *s, uint8_t *pkt, size_t ple
 static void queue_on(struct client *c, struct session *s, unsigned p, const uint8_t *pkt,
 		     size_t len)
 {
-	sendlist_add(&c->paths[p].out, NULL, (int)p, pkt + 1, len - 1);
-	pace_spend(&c->paths[p].pace, len);
+	struct path *path = &c->paths[p];
+
+	sendlist_add(&path->out, NULL, (int)p, pkt + 1, len - 1);
+	pace_spend(&path->pace, len);
+	if (len > pmtu_value(&path->pmtu) && path->pmtu.rechecks)
+		path->st.over_pmtu++;
 	s->sp[p].tx_pkts++;
 	s->sp[p].tx_bytes += len;
 }

@@ -15,6 +15,7 @@
 #include "list.h"
 #include "net.h"
 #include "pace.h"
+#include "pmtu.h"
 #include "reorder.h"
 #include "sched.h"
 #include "status.h"
@@ -38,6 +39,8 @@ enum {
 	 * datagrams pass it, in order with what is before them). Pages are
 	 * touched only while the session actually reorders. */
 	REORDER_SLOTS = 256,
+	/* The link MTU path MTU discovery looks up to. */
+	PATH_MTU_DEFAULT = 1500,
 	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
 	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
 	HELLO_RETRY_MS = 250,
@@ -64,6 +67,7 @@ struct path_stats {
 	uint64_t probes;		/* probes sent (also in tx_pkts) */
 	uint64_t acks;			/* their answers (also in rx_pkts) */
 	uint64_t paced_skip;		/* copies not sent: the path was at its rate */
+	uint64_t over_pmtu;		/* sent larger than the path's known MTU */
 	uint64_t changes;		/* state changes */
 };
 
@@ -80,6 +84,8 @@ struct path {
 	 * what is logged, reported and given to --path-script. */
 	enum health_state state;
 	struct pace pace;		/* rate= */
+	struct pmtu pmtu;		/* path MTU, as UDP payload bytes */
+	unsigned pmtu_reported;
 	ev_timer pace_timer;
 	struct sendlist out;		/* this batch's datagrams for the path */
 };
@@ -155,6 +161,7 @@ struct client {
 	struct batch batch;
 	struct sendlist to_app;
 	struct stage stage;		/* released by reorder buffers */
+	uint8_t pmtu_buf[MP_BUF_LEN];	/* a padded probe being built */
 };
 
 /* session.c */

@@ -74,6 +74,60 @@ void paths_probe(struct client *c, struct session *s)
 			send_probe(c, s, p, every_us);
 }
 
+/* ---- path MTU (common/pmtu.c) ------------------------------------------ */
+
+static size_t trailer_len(const struct client *c)
+{
+	return c->key ? MP_TAG_LEN : MP_CRC_LEN;
+}
+
+/* A PROBE padded to `size` bytes of UDP payload, with DF. It is not one of
+ * the health probes (id 0: no timeout counts against the path when it is
+ * too big); mpserver answers it with an ACK of the same size, so an answer
+ * means the size went both ways. */
+static void send_pmtu_probe(struct client *c, struct session *s, unsigned p, unsigned size)
+{
+	uint8_t *pkt = c->pmtu_buf;
+	struct session_path *sp = &s->sp[p];
+	size_t plen = size - MP_HDR_LEN - trailer_len(c);
+	struct mp_probe body;
+
+	health_fill(&sp->h, &body, 1, (uint8_t)p, c->now_us, c->o.probe_ms * 1000u,
+		    (uint32_t)(sp->tx_pkts + 1));
+	body.id = 0;
+	body.state = health_state_byte(&sp->h, c->paths[p].backup);
+	body.avoid = (uint16_t)avoided(c, s);
+	wire_put_probe(pkt + MP_HDR_LEN, &body);
+	memset(pkt + MP_HDR_LEN + MP_PROBE_LEN, 0, plen - MP_PROBE_LEN);
+	size_t len = client_seal(c, s, pkt, plen, MP_T_PROBE);
+	if (!len)
+		return;
+	pkt[0] = (uint8_t)p;
+	if (net_send_df(c->paths[p].fd, pkt, len, NULL) == (ssize_t)len) {
+		c->paths[p].st.tx_pkts++;
+		c->paths[p].st.tx_bytes += len;
+	} else {
+		c->paths[p].st.tx_fail++;	/* EMSGSIZE: larger than the interface */
+	}
+	c->paths[p].st.probes++;
+	sp->tx_pkts++;
+	sp->tx_bytes += len;
+}
+
+/* One session at a time does it for the path (the first that ticks when
+ * it is due), while it carries traffic and the path works for it. */
+static void pmtu_tick(struct client *c, struct session *s)
+{
+	for (unsigned p = 0; p < c->npaths; p++) {
+		const struct health *h = &s->sp[p].h;
+		if (h->state == HEALTH_DOWN || !busy(c, s))
+			continue;
+		unsigned size = pmtu_next(&c->paths[p].pmtu, c->now_us, health_rto_us(h));
+		if (size > MP_HDR_LEN + MP_PROBE_LEN + trailer_len(c))
+			send_pmtu_probe(c, s, p, size);
+	}
+}
+
 void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
 	       size_t len)
 {
@@ -82,6 +136,11 @@ void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *b
 	if (wire_get_probe(body, len, &ack) || ack.path != p) {
 		c->drops.n[DROP_BAD_PROBE]++;
 		return;
+	}
+	if (ack.echo_len > MP_PROBE_LEN) {
+		size_t both = ack.echo_len < len ? ack.echo_len : len;
+		pmtu_answered(&c->paths[p].pmtu,
+			      (unsigned)(MP_HDR_LEN + both + trailer_len(c)), c->now_us);
 	}
 	c->paths[p].st.acks++;
 	health_input(&s->sp[p].h, &ack, 1, c->now_us, (uint32_t)s->sp[p].rx_pkts,
@@ -201,6 +260,10 @@ void paths_tick(struct client *c, struct session *s)
 			log_debug("session %08x: path %s %s: %s", s->id, c->paths[p].name,
 				  health_state_name(h->state), h->reason);
 			s->view_dirty = 1;
+			/* Newly lossy: maybe only the large datagrams go missing
+			 * (the path's MTU shrank): check at once. */
+			if (h->state == HEALTH_DEGRADED && !h->demoted)
+				pmtu_recheck(&c->paths[p].pmtu, c->now_us);
 		}
 		if (h->suspect != suspect)
 			s->view_dirty = 1;
@@ -210,6 +273,7 @@ void paths_tick(struct client *c, struct session *s)
 		for (unsigned p = 0; p < c->npaths; p++)
 			s->sp[p].h.last_probe_us = 0;
 	paths_probe(c, s);
+	pmtu_tick(c, s);
 	if (s->view_dirty)
 		paths_view(c, s);
 }
@@ -243,6 +307,12 @@ void paths_aggregate(struct client *c)
 				best = h->state;
 				why = h->reason;
 			}
+		}
+		if (path->pmtu.rechecks && pmtu_value(&path->pmtu) != path->pmtu_reported) {
+			path->pmtu_reported = pmtu_value(&path->pmtu);
+			log_info("path %s: path MTU %u (datagrams up to %u bytes)", path->name,
+				 path->pmtu_reported + (path->peer.u.sa.sa_family == AF_INET ? 28 : 48),
+				 path->pmtu_reported);
 		}
 		if (best == HEALTH_UNKNOWN || best == path->state)
 			continue;
@@ -281,6 +351,8 @@ void paths_open(struct client *c)
 {
 	for (unsigned p = 0; p < c->npaths; p++) {
 		struct path *path = &c->paths[p];
+		unsigned ip_udp = path->peer.u.sa.sa_family == AF_INET ? 28 : 48;
 		ev_timer_init(&path->pace_timer, on_pace, 0, 0);
+		pmtu_init(&path->pmtu, PATH_MTU_DEFAULT - ip_udp, c->now_us);
 	}
 }

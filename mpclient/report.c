@@ -79,6 +79,11 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_u64(j, "probes", path->st.probes);
 		json_kv_u64(j, "acks", path->st.acks);
 		json_kv_u64(j, "state_changes", path->st.changes);
+		json_kv_u64(j, "pmtu_bytes", pmtu_value(&path->pmtu));
+		json_kv_bool(j, "pmtu_searching", path->pmtu.rechecks == 0);
+		json_kv_u64(j, "pmtu_probes", path->pmtu.probes);
+		json_kv_u64(j, "pmtu_shrinks", path->pmtu.shrinks);
+		json_kv_u64(j, "over_pmtu", path->st.over_pmtu);
 		json_kv_u64(j, "rate_bps", path->pace.rate_bps);
 		json_kv_u64(j, "paced_skip", path->st.paced_skip);
 		json_kv_u64(j, "paced_queued", path->pace.queued);
@@ -180,7 +185,7 @@ void client_log_stats(const struct client *c)
 		const struct path *p = &c->paths[i];
 		log_info("stats path name=%s peer=%s state=%s backup=%d tx_pkts=%llu "
 			 "tx_bytes=%llu tx_fail=%llu probes=%llu acks=%llu rx_pkts=%llu rx_bytes=%llu "
-			 "rx_bad=%llu unreachable=%llu rate_bps=%llu paced_skip=%llu "
+			 "rx_bad=%llu unreachable=%llu pmtu=%u over_pmtu=%llu rate_bps=%llu paced_skip=%llu "
 			 "paced_queued=%llu paced_dropped=%llu",
 			 p->name, net_ntop(&p->peer, str), health_state_name(p->state),
 			 p->backup, (unsigned long long)p->st.tx_pkts,
@@ -192,6 +197,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)p->st.rx_bytes,
 			 (unsigned long long)p->st.rx_bad,
 			 (unsigned long long)p->st.unreachable,
+			 pmtu_value(&p->pmtu), (unsigned long long)p->st.over_pmtu,
 			 (unsigned long long)p->pace.rate_bps,
 			 (unsigned long long)p->st.paced_skip,
 			 (unsigned long long)p->pace.queued,

@@ -113,6 +113,7 @@ struct server {
 	struct sendlist out;		/* to the bridges, or to one target */
 	struct session *run;		/* whose target `out` holds datagrams for */
 	struct stage stage;		/* released by reorder buffers */
+	uint8_t ack_buf[MP_BUF_LEN];	/* an ACK being built */
 };
 
 /* session.c */

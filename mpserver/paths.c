@@ -11,9 +11,13 @@
 #include "log.h"
 #include "util.h"
 
-static void send_ack(struct server *srv, struct session *s, unsigned p, uint32_t id)
+/* An ACK, padded to the PROBE's length when the PROBE was padded (path
+ * MTU discovery: the answer must show that the size went both ways, so it
+ * goes with DF like the PROBE). */
+static void send_ack(struct server *srv, struct session *s, unsigned p, uint32_t id,
+		     size_t plen)
 {
-	uint8_t pkt[MP_HDR_LEN + MP_PROBE_LEN + MP_MAX_TRAILER];
+	uint8_t *pkt = srv->ack_buf;
 	struct spath *sp = &s->paths[p];
 	struct mp_probe body;
 	struct mp_hdr h = {
@@ -30,10 +34,13 @@ static void send_ack(struct server *srv, struct session *s, unsigned p, uint32_t
 	body.state = health_state_byte(&sp->h, 0);
 	wire_put_hdr(pkt, &h);
 	wire_put_probe(pkt + MP_HDR_LEN, &body);
-	size_t len = srv->key ? aead_seal(&s->seal, pkt, MP_PROBE_LEN)
-			      : wire_seal_plain(pkt, MP_PROBE_LEN);
+	memset(pkt + MP_HDR_LEN + MP_PROBE_LEN, 0, plen - MP_PROBE_LEN);
+	size_t len = srv->key ? aead_seal(&s->seal, pkt, plen) : wire_seal_plain(pkt, plen);
 	pkt[0] = (uint8_t)p;
-	if (!len || sendto(srv->fd, pkt, len, MSG_DONTWAIT, &sp->addr.u.sa, sp->addr.len) < 0) {
+	ssize_t sent = !len ? -1
+		       : plen > MP_PROBE_LEN ? net_send_df(srv->fd, pkt, len, &sp->addr)
+		       : sendto(srv->fd, pkt, len, MSG_DONTWAIT, &sp->addr.u.sa, sp->addr.len);
+	if (sent < 0) {
 		srv->drops.n[DROP_SEND_FAIL]++;
 		return;
 	}
@@ -56,7 +63,7 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		s->avoid = probe.avoid;
 		s->view_dirty = 1;
 	}
-	send_ack(srv, s, p, probe.id);
+	send_ack(srv, s, p, probe.id, len > MP_MAX_PAYLOAD ? MP_PROBE_LEN : len);
 	s->view_dirty = 1;
 }
 

@@ -73,12 +73,13 @@ enum impairment {
     IMP_RATE,
     IMP_QUEUE,
     IMP_DUP,
+    IMP_MAX_SIZE,
     IMP_COUNT
 };
 
 static const char *const imp_names[IMP_COUNT] = {
     "loss", "burst-loss", "delay", "jitter", "reorder",
-    "reorder-gap", "rate", "queue", "dup",
+    "reorder-gap", "rate", "queue", "dup", "max-size",
 };
 
 enum { VARIANT_BOTH, VARIANT_UP, VARIANT_DOWN, VARIANT_COUNT };
@@ -103,12 +104,13 @@ struct dir_cfg {
     double rate_bps; /* 0 = unlimited */
     double queue_bytes;
     double dup_pct;
+    double max_size; /* 0 = any; larger datagrams vanish (an MTU black hole) */
 };
 
 struct dir_stats {
     uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
     uint64_t lost, burst_lost, queue_drop, blackholed;
-    uint64_t dup, reordered, truncated, tx_err;
+    uint64_t dup, reordered, truncated, tx_err, too_big;
 };
 
 struct qpkt {
@@ -351,10 +353,10 @@ static void print_dir_stats(const struct direction *d)
                      " tx_pkts=%" PRIu64 " tx_bytes=%" PRIu64 " lost=%" PRIu64
                      " burst_lost=%" PRIu64 " queue_drop=%" PRIu64
                      " blackholed=%" PRIu64 " dup=%" PRIu64 " reordered=%" PRIu64
-                     " truncated=%" PRIu64 " tx_err=%" PRIu64 "\n",
+                     " truncated=%" PRIu64 " tx_err=%" PRIu64 " too_big=%" PRIu64 "\n",
                      d->name, s->rx_pkts, s->rx_bytes, s->tx_pkts, s->tx_bytes,
                      s->lost, s->burst_lost, s->queue_drop, s->blackholed, s->dup,
-                     s->reordered, s->truncated, s->tx_err);
+                     s->reordered, s->truncated, s->tx_err, s->too_big);
     /* One write per line so concurrent readers never see a torn line. */
     if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
         return;
@@ -580,6 +582,10 @@ static void handle_datagram(struct app *a, struct direction *d, unsigned i,
         d->st.blackholed++;
         return;
     }
+    if (d->cfg.max_size > 0 && len > d->cfg.max_size) {
+        d->st.too_big++;
+        return;
+    }
     if (!survives_loss(d))
         return;
     unsigned copies = 1;
@@ -705,6 +711,8 @@ static void usage(FILE *f)
         "  --queue BYTES           bottleneck queue for --rate (default 65536;\n"
         "                          k/m suffixes are KiB/MiB); tail drop\n"
         "  --dup PCT               duplicate a packet\n"
+        "  --max-size BYTES        drop datagrams larger than BYTES, silently\n"
+        "                          (a path MTU black hole)\n"
         "  --bind ADDR             listen address (default 127.0.0.1)\n"
         "  --blackhole-after SEC   start a blackhole SEC after start\n"
         "  --blackhole-for SEC     blackhole lasts SEC (from start if no -after)\n"
@@ -802,6 +810,7 @@ static bool parse_impairment(enum impairment imp, const char *arg,
     case IMP_RATE: return parse_rate_bps(arg, &v->rate_bps);
     case IMP_QUEUE: return parse_queue_bytes(arg, &v->queue_bytes);
     case IMP_DUP: return parse_double(arg, 0, 100, &v->dup_pct);
+    case IMP_MAX_SIZE: return parse_double(arg, 1, 65535, &v->max_size);
     case IMP_COUNT: break;
     }
     return false;
@@ -823,6 +832,7 @@ static void copy_impairment(enum impairment imp, struct dir_cfg *dst,
     case IMP_RATE: dst->rate_bps = src->rate_bps; break;
     case IMP_QUEUE: dst->queue_bytes = src->queue_bytes; break;
     case IMP_DUP: dst->dup_pct = src->dup_pct; break;
+    case IMP_MAX_SIZE: dst->max_size = src->max_size; break;
     case IMP_COUNT: break;
     }
 }

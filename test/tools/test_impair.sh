@@ -134,6 +134,18 @@ def cmd_big(port, size):
                 f'{[len(g) for g in got]} B, byte-exact={ok}')
 
 
+def cmd_maxsize(port, limit):
+    s, limit = client(int(port)), int(limit)
+    sizes = list(range(limit - 10, limit + 11))
+    for n in sizes:
+        send(s, bytes([n % 256]) * n)
+    got = []
+    recv_for(s, 1.0, lambda d, _t: got.append(len(d)), lambda: False)
+    want = [n for n in sizes if n <= limit]
+    verdict(sorted(got) == want, f'max-size {limit}: sent {sizes[0]}..{sizes[-1]} B, '
+                                 f'echoed {sorted(got)}')
+
+
 def seq_payload(i, size=64):
     return struct.pack('!Id', i, time.monotonic()).ljust(size, b'x')
 
@@ -267,9 +279,11 @@ def cmd_follow(port):
 STATS_RE = re.compile(
     r'^impair stats dir=(up|down) rx_pkts=(\d+) rx_bytes=(\d+) tx_pkts=(\d+) '
     r'tx_bytes=(\d+) lost=(\d+) burst_lost=(\d+) queue_drop=(\d+) '
-    r'blackholed=(\d+) dup=(\d+) reordered=(\d+) truncated=(\d+) tx_err=(\d+)$')
+    r'blackholed=(\d+) dup=(\d+) reordered=(\d+) truncated=(\d+) tx_err=(\d+) '
+    r'too_big=(\d+)$')
 KEYS = ['rx_pkts', 'rx_bytes', 'tx_pkts', 'tx_bytes', 'lost', 'burst_lost',
-        'queue_drop', 'blackholed', 'dup', 'reordered', 'truncated', 'tx_err']
+        'queue_drop', 'blackholed', 'dup', 'reordered', 'truncated', 'tx_err',
+        'too_big']
 
 
 def cmd_stats(log, *conds):
@@ -289,7 +303,7 @@ def cmd_stats(log, *conds):
         verdict(False, 'stats: ' + '; '.join(problems))
     for d, v in st.items():
         out = v['tx_pkts'] + v['lost'] + v['burst_lost'] + v['queue_drop'] + \
-            v['blackholed'] + v['truncated'] + v['tx_err']
+            v['blackholed'] + v['truncated'] + v['tx_err'] + v['too_big']
         if v['rx_pkts'] + v['dup'] != out:
             problems.append(f'{d}: rx+dup={v["rx_pkts"] + v["dup"]} != accounted {out}')
 
@@ -435,6 +449,13 @@ case_f_big() {
     stats up.tx_bytes==65000 down.tx_bytes==65000
 }
 
+case_max_size() {
+    start_impair --max-size 1000
+    tool maxsize "$IMP_PORT" 1000
+    stop_impair
+    stats up.too_big==10 down.too_big==0 up.tx_pkts==11
+}
+
 case_jitter_keeps_order() {
     start_impair --delay 5 --jitter 20 --seed 5
     tool order "$IMP_PORT" 300 1 0 0
@@ -511,7 +532,7 @@ kill_started_impairs() {
 
 T0=$SECONDS
 for c in case_a_plain case_b_loss case_c_delay case_d_rate case_e_blackhole \
-    case_e2_scheduled_blackhole case_f_big case_jitter_keeps_order case_reorder \
+    case_e2_scheduled_blackhole case_f_big case_max_size case_jitter_keeps_order case_reorder \
     case_dup case_burst_loss case_override_and_follow case_bad_args; do
     run_case "$c"
 done
