@@ -21,6 +21,12 @@ enum drop {
 	DROP_BAD_HANDSHAKE,		/* handshake message: bad MAC or stale */
 	DROP_KEYS_WAIT,			/* no room while keys are being agreed */
 	DROP_RATE_LIMITED,		/* over a limit that bounds our work */
+	/* tun mode */
+	DROP_TOO_BIG,			/* inner packet > what the paths carry */
+	DROP_NOT_IP,			/* not an IPv4 or IPv6 packet */
+	DROP_NO_ROUTE,			/* mpserver: no session has that address */
+	DROP_ROUTE_CONFLICT,		/* mpserver: source held by another session */
+	DROP_ROUTE_FULL,		/* mpserver: address table full */
 	DROP_MAX
 };
 
