@@ -92,7 +92,7 @@ enum {
 	{ "down", required_argument, NULL, OPT_DOWN }
 
 #define CLI_TUN_USAGE                                                         \
-	"tun mode (carries IP packets instead of an application's datagrams):\n" \
+	"\ntun mode (carries IP packets instead of an application's datagrams):\n" \
 	"  --tun NAME           use tun device NAME (made if absent; needs root)\n" \
 	"  --tun-addr A/PREFIX  give the device this address (IPv4 or IPv6;\n"   \
 	"                       repeat for both)\n"                              \

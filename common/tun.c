@@ -215,3 +215,12 @@ int tun_write(struct tun *t, const uint8_t *pkt, size_t len)
 {
 	return write(t->fd, pkt, len) == (ssize_t)len ? 0 : -1;
 }
+
+void tun_answer_too_big(struct tun *t, const uint8_t *pkt, size_t len)
+{
+	uint8_t icmp[ICMP6_ERR_MAX];
+	size_t n = ip_build_too_big(pkt, len, t->payload_max, icmp, sizeof(icmp));
+
+	if (n && !tun_write(t, icmp, n))
+		t->too_big_answered++;
+}

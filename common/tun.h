@@ -30,6 +30,7 @@ struct tun {
 	 * larger ones are dropped and answered with ICMP "too big". */
 	unsigned payload_max;
 	int up_ran;			/* the --up hook ran: --down runs at close */
+	uint64_t too_big_answered;	/* ICMP "too big" written back */
 };
 
 /* The largest inner packet that fits a path_mtu-sized path whose IP/UDP
@@ -58,5 +59,9 @@ void tun_follow_path_mtu(struct tun *t, unsigned path_mtu, unsigned ip_udp, int 
 ssize_t tun_read(struct tun *t, uint8_t *buf, size_t cap);
 /* Writes one packet; returns 0 or -1. */
 int tun_write(struct tun *t, const uint8_t *pkt, size_t len);
+/* Answers a packet read from the device that is larger than payload_max
+ * with ICMP "too big" for payload_max, written back into the device, where
+ * the protocol allows one (the caller counts the drop either way). */
+void tun_answer_too_big(struct tun *t, const uint8_t *pkt, size_t len);
 
 #endif

@@ -107,6 +107,11 @@ static void accept_up(struct client *c, int i)
 		c->drops.n[DROP_SESSION_LIMIT]++;
 		return;
 	}
+	client_accept_up(c, s, pkt, plen);
+}
+
+void client_accept_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
+{
 	s->last_active_ms = c->now_ms;
 	if (c->key && s->keying != KEYS_READY)
 		keying_hold(c, s, pkt + MP_HDR_LEN, plen);
@@ -208,6 +213,10 @@ static void deliver_down(struct client *c, struct path *path, int i)
 		return;		/* mpserver sends no probes yet */
 	s->down_pkts++;
 	s->down_bytes += plen;
+	if (c->tun.fd >= 0) {		/* tun mode hook */
+		tunnel_deliver(c, pkt + MP_HDR_LEN, plen);
+		return;
+	}
 	sendlist_add(&c->to_app, &s->app, SENDLIST_NO_PATH, pkt + MP_HDR_LEN, plen);
 }
 
@@ -333,6 +342,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	c->o = *o;
 	c->key = o->key;
 	c->fd = -1;
+	c->tun.fd = -1;
 	c->now_ms = mono_ms();
 	sched_init(&c->sched, o->common.mode);
 	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
@@ -349,6 +359,11 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		c->weight[i] = o->config->paths[i].weight;
 		c->usable |= 1u << i;
 	}
+	if (o->tun.name) {		/* tun mode hook: the device, no local socket */
+		if (tunnel_open(c))
+			goto fail;
+		goto started;
+	}
 	if (net_resolve(o->common.bind, (uint16_t)o->port, 0, &c->local, err, sizeof(err))) {
 		log_error("--bind: %s", err);
 		goto fail;
@@ -358,11 +373,13 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		goto fail;
 	ev_io_init(&c->io, on_app_readable, c->fd, EV_READ);
 	ev_io_start(loop, &c->io);
+started:
 	ev_timer_init(&c->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
 		      SWEEP_INTERVAL_MS / 1000.0);
 	ev_timer_start(loop, &c->sweep);
-	log_info("listening on %s, %u bridge path%s, mode %s, %s",
-		 net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
+	log_info("%s %s, %u bridge path%s, mode %s, %s",
+		 c->tun.fd >= 0 ? "tun" : "listening on",
+		 c->tun.fd >= 0 ? c->tun.name : net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
 		 sched_mode_name(o->common.mode),
 		 c->key ? "AES-256-GCM" : "plaintext (no key)");
 	return c;
@@ -386,6 +403,7 @@ void client_close(struct client *c)
 		ev_io_stop(c->loop, &c->io);
 		close(c->fd);
 	}
+	tunnel_close(c);
 	ev_timer_stop(c->loop, &c->sweep);
 	table_free(&c->by_app);
 	table_free(&c->by_id);
@@ -402,6 +420,10 @@ void client_log_stats(const struct client *c)
 	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
 		 sched_mode_name(c->o.common.mode), c->nsessions,
 		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
+	if (c->tun.fd >= 0)
+		log_info("stats tun dev=%s mtu=%u payload_max=%u too_big_answered=%llu",
+			 c->tun.name, c->tun.mtu, c->tun.payload_max,
+			 (unsigned long long)c->tun.too_big_answered);
 	for (unsigned i = 0; i < c->npaths; i++) {
 		const struct path *p = &c->paths[i];
 		log_info("stats path name=%s peer=%s tx_pkts=%llu tx_bytes=%llu "

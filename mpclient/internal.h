@@ -16,6 +16,7 @@
 #include "seq.h"
 #include "stats.h"
 #include "table.h"
+#include "tun.h"
 #include "wire.h"
 
 enum {
@@ -116,6 +117,11 @@ struct client {
 	uint64_t app_rx, app_tx;
 	struct batch batch;
 	struct sendlist to_app;
+	/* tun mode (tunnel.c): the device instead of the local socket, and
+	 * the one session that carries it (by id: sessions may expire) */
+	struct tun tun;			/* tun.fd < 0 in UDP mode */
+	ev_io tun_io;
+	uint32_t tun_session;		/* 0 = none yet */
 };
 
 /* session.c */
@@ -141,5 +147,14 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 void client_flush_paths(struct client *c);
 /* Sends one already built packet on one path now (handshakes, probes). */
 void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len);
+/* Queues one datagram of session s (payload at pkt + MP_HDR_LEN), or holds
+ * it while the session's keys are being agreed. */
+void client_accept_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen);
+
+/* tunnel.c: tun mode's hooks into the packet path */
+int tunnel_open(struct client *c);
+void tunnel_close(struct client *c);
+/* Delivers a payload from the paths to the device. */
+void tunnel_deliver(struct client *c, const uint8_t *pkt, size_t len);
 
 #endif

@@ -15,7 +15,9 @@
 #include "seq.h"
 #include "server.h"
 #include "stats.h"
+#include "route.h"
 #include "table.h"
+#include "tun.h"
 #include "wire.h"
 
 enum {
@@ -93,6 +95,12 @@ struct server {
 	uint64_t bad_hellos_reported, last_report_ms;
 	struct batch batch;
 	struct sendlist out;		/* to the bridges, or to one target */
+	/* tun mode (tunnel.c): the device instead of target sockets, and
+	 * which session each inner address belongs to */
+	struct tun tun;			/* tun.fd < 0 in UDP mode */
+	ev_io tun_io;
+	struct route_table routes;
+	uint64_t route_conflicts_logged_ms;
 };
 
 /* session.c */
@@ -116,5 +124,17 @@ void keying_free(struct session *s);
 
 /* server.c */
 void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
+/* Numbers, seals and queues batch slot i (payload at MP_HDR_LEN) for s's
+ * live paths on srv->out. */
+void server_queue_down(struct server *srv, struct session *s, int i, uint32_t live);
+
+/* tunnel.c: tun mode's hooks into the packet path */
+int tunnel_open(struct server *srv);
+void tunnel_close(struct server *srv);
+/* Delivers one payload of session s to the device (after checking that s
+ * may send from its source address). */
+void tunnel_deliver(struct server *srv, struct session *s, const uint8_t *pkt, size_t len);
+void tunnel_sweep(struct server *srv);
+void tunnel_log_stats(const struct server *srv);
 
 #endif

@@ -31,6 +31,8 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	srv->now_ms = mono_ms();
 	session_sweep(srv);
+	if (srv->tun.fd >= 0)		/* tun mode hook */
+		tunnel_sweep(srv);
 	if (srv->key)
 		keying_report(srv);
 }
@@ -120,7 +122,7 @@ static struct session *accept_up(struct server *srv, int i)
 		s->probes++;
 		return NULL;	/* it has done its job: the path is noted */
 	}
-	if (s->fd < 0 && session_connect(srv, s)) {
+	if (srv->tun.fd < 0 && s->fd < 0 && session_connect(srv, s)) {
 		srv->drops.n[DROP_SEND_FAIL]++;
 		return NULL;
 	}
@@ -146,6 +148,12 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 			struct session *s = accept_up(srv, i);
 			if (!s)
 				continue;
+			if (srv->tun.fd >= 0) {	/* tun mode hook */
+				size_t trailer = srv->key ? MP_TAG_LEN : MP_CRC_LEN;
+				tunnel_deliver(srv, s, srv->batch.buf[i] + MP_HDR_LEN,
+					       srv->batch.msg[i].msg_len - MP_HDR_LEN - trailer);
+				continue;
+			}
 			if (s != run) {
 				if (run)
 					flush_to_target(srv, run);
@@ -165,7 +173,7 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- down: target -> bridges --------------------------------------------- */
 
-static void queue_down(struct server *srv, struct session *s, int i, uint32_t live)
+void server_queue_down(struct server *srv, struct session *s, int i, uint32_t live)
 {
 	struct mmsghdr *m = &srv->batch.msg[i];
 	uint8_t *pkt = srv->batch.buf[i];
@@ -222,7 +230,7 @@ void server_target_readable(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		uint32_t live = session_live_paths(s);
 		for (int i = 0; i < n; i++)
-			queue_down(srv, s, i, live);
+			server_queue_down(srv, s, i, live);
 		unsigned queued = srv->out.n;
 		srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->fd, &srv->out);
 		if (n < NET_BATCH)
@@ -246,6 +254,7 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	srv->o = *o;
 	srv->key = o->key;
 	srv->fd = -1;
+	srv->tun.fd = -1;
 	srv->now_ms = mono_ms();
 	ratelimit_init(&srv->hello_limit, HELLO_PER_S, HELLO_BURST, srv->now_ms);
 	ratelimit_init(&srv->reset_limit, RESET_PER_S, RESET_BURST, srv->now_ms);
@@ -253,8 +262,11 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		log_warn("allocating buffers");
 		goto fail;
 	}
-	if (net_resolve(o->target_host, (uint16_t)o->target_port, 0, &srv->target,
-			err, sizeof(err))) {
+	if (o->tun.name) {		/* tun mode hook: the device, no target */
+		if (tunnel_open(srv))
+			goto fail;
+	} else if (net_resolve(o->target_host, (uint16_t)o->target_port, 0, &srv->target,
+			       err, sizeof(err))) {
 		log_error("target: %s", err);
 		goto fail;
 	}
@@ -276,7 +288,8 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		      SWEEP_INTERVAL_MS / 1000.0);
 	ev_timer_start(loop, &srv->sweep);
 	log_info("listening on %s, target %s, mode %s, up to %u sessions, %s",
-		 net_ntop(&srv->listen, a), net_ntop(&srv->target, b),
+		 net_ntop(&srv->listen, a),
+		 srv->tun.fd >= 0 ? srv->tun.name : net_ntop(&srv->target, b),
 		 sched_mode_name(o->common.mode), o->common.max_sessions,
 		 srv->key ? "AES-256-GCM" : "plaintext (no key)");
 	return srv;
@@ -295,6 +308,7 @@ void server_close(struct server *srv)
 		ev_io_stop(srv->loop, &srv->io);
 		close(srv->fd);
 	}
+	tunnel_close(srv);
 	ev_timer_stop(srv->loop, &srv->sweep);
 	table_free(&srv->table);
 	batch_free(&srv->batch);
@@ -317,6 +331,8 @@ void server_log_stats(const struct server *srv)
 		 (unsigned long long)srv->resets_sent,
 		 (unsigned long long)srv->hello_limit.refused,
 		 (unsigned long long)srv->reset_limit.refused, line);
+	if (srv->tun.fd >= 0)
+		tunnel_log_stats(srv);
 	const struct session *s;
 	list_for_each(s, &srv->sessions, struct session, link) {
 		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
