@@ -248,5 +248,5 @@ int tun_is_latency_critical(const uint8_t *ip, size_t len)
 	return in.proto == (in.src.family == 4 ? IP_PROTO_ICMP : IP_PROTO_ICMP6) ||
 	       dscp == 46 ||					/* EF */
 	       (dscp >= 24 && (dscp & 7) == 0) ||		/* CS3..CS7 */
-	       (in.src.family == 4 && (in.tclass & 0x1e) == 0x10);	/* TOS low delay */
+	       (in.src.family == 4 && (in.tclass & 0xfc) == 0x10);	/* TOS low delay */
 }
