@@ -22,10 +22,11 @@ static void put16(uint8_t *p, uint32_t v)
 static int parse4(const uint8_t *p, size_t len, struct ip_info *o)
 {
 	size_t ihl = (size_t)(p[0] & 0x0f) * 4;
-	uint16_t frag = get16(p + 6);
+	uint16_t frag;
 
 	if (len < IP4_HDR_LEN || ihl < IP4_HDR_LEN || ihl > len || get16(p + 2) != len)
 		return -1;
+	frag = get16(p + 6);
 	o->src.family = o->dst.family = 4;
 	memcpy(o->src.a, p + 12, 4);
 	memcpy(o->dst.a, p + 16, 4);
