@@ -156,5 +156,8 @@ int tunnel_open(struct client *c);
 void tunnel_close(struct client *c);
 /* Delivers a payload from the paths to the device. */
 void tunnel_deliver(struct client *c, const uint8_t *pkt, size_t len);
+/* HOOK for path MTU discovery: the smallest usable path MTU is now
+ * path_mtu (bytes, IP included). A no-op outside tun mode. */
+void tunnel_path_mtu(struct client *c, unsigned path_mtu);
 
 #endif

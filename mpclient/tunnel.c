@@ -71,16 +71,26 @@ void tunnel_deliver(struct client *c, const uint8_t *pkt, size_t len)
 		c->app_tx++;
 }
 
-/* What fits: the worst IP/UDP overhead among the paths. */
-static unsigned fit(const struct client *c)
+/* The worst IP/UDP overhead among the paths. */
+static unsigned ip_udp(const struct client *c)
 {
-	unsigned ip_udp = TUN_PATH_OVERHEAD_IP4;
-	unsigned path_mtu = c->o.tun.path_mtu ? c->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
-
 	for (unsigned p = 0; p < c->npaths; p++)
 		if (c->paths[p].peer.u.sa.sa_family == AF_INET6)
-			ip_udp = TUN_PATH_OVERHEAD_IP6;
-	return tun_mtu_fit(path_mtu, ip_udp, c->key != NULL);
+			return TUN_PATH_OVERHEAD_IP6;
+	return TUN_PATH_OVERHEAD_IP4;
+}
+
+static unsigned fit(const struct client *c)
+{
+	unsigned path_mtu = c->o.tun.path_mtu ? c->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
+
+	return tun_mtu_fit(path_mtu, ip_udp(c), c->key != NULL);
+}
+
+void tunnel_path_mtu(struct client *c, unsigned path_mtu)
+{
+	if (c->tun.fd >= 0)
+		tun_follow_path_mtu(&c->tun, path_mtu, ip_udp(c), c->key != NULL);
 }
 
 int tunnel_open(struct client *c)

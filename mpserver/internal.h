@@ -135,6 +135,9 @@ void tunnel_close(struct server *srv);
  * may send from its source address). */
 void tunnel_deliver(struct server *srv, struct session *s, const uint8_t *pkt, size_t len);
 void tunnel_sweep(struct server *srv);
+/* HOOK for path MTU discovery: the smallest usable path MTU over all
+ * sessions is now path_mtu (bytes, IP included). A no-op outside tun mode. */
+void tunnel_path_mtu(struct server *srv, unsigned path_mtu);
 void tunnel_log_stats(const struct server *srv);
 
 #endif

@@ -128,16 +128,27 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-/* What fits: our datagrams leave by the listening socket, IPv4 only when
- * --bind says so, otherwise possibly IPv6. */
-static unsigned fit(const struct server *srv)
+/* Our datagrams leave by the listening socket: IPv4 only when --bind says
+ * so, otherwise possibly IPv6. */
+static unsigned ip_udp(const struct server *srv)
 {
 	const char *bind = srv->o.common.bind;
-	unsigned ip_udp = bind && strchr(bind, '.') && !strchr(bind, ':')
-				  ? TUN_PATH_OVERHEAD_IP4 : TUN_PATH_OVERHEAD_IP6;
+
+	return bind && strchr(bind, '.') && !strchr(bind, ':') ? TUN_PATH_OVERHEAD_IP4
+							       : TUN_PATH_OVERHEAD_IP6;
+}
+
+static unsigned fit(const struct server *srv)
+{
 	unsigned path_mtu = srv->o.tun.path_mtu ? srv->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
 
-	return tun_mtu_fit(path_mtu, ip_udp, srv->key != NULL);
+	return tun_mtu_fit(path_mtu, ip_udp(srv), srv->key != NULL);
+}
+
+void tunnel_path_mtu(struct server *srv, unsigned path_mtu)
+{
+	if (srv->tun.fd >= 0)
+		tun_follow_path_mtu(&srv->tun, path_mtu, ip_udp(srv), srv->key != NULL);
 }
 
 int tunnel_open(struct server *srv)
