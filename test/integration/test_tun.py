@@ -326,6 +326,40 @@ def test_oversize_answered_with_icmp(topo):
 
 
 @needs_root
+def test_address_conflict_resolved_and_logged(topo):
+    """C2 claims C1's address: refused while C1 sends from it, logged; taken
+    over once C1 has been quiet for the hold (3 s), logged as a move."""
+    nsx(topo.c2, "ip", "addr", "add", "10.99.0.2/32", "dev", "mpt0")
+    try:
+        since = topo.server.size()
+        before = topo.server.stats().drops()["route_conflict"]
+        holder = subprocess.Popen(["ip", "netns", "exec", topo.c1, "ping", "-c", "30",
+                                   "-i", "0.1", "-W", "2", "10.99.0.1"],
+                                  stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        thief = nsx(topo.c2, "ping", "-c", "5", "-i", "0.2", "-W", "1", "-I", "10.99.0.2",
+                    "10.99.0.1", check=False)
+        held, _ = holder.communicate(timeout=30)
+        conflicts = topo.server.stats().drops()["route_conflict"] - before
+        line = topo.server.wait_line(r"inner address 10\.99\.0\.2: claimed by session "
+                                     r"\w+ but held by session \w+", since=since)
+        assert loss_pct(held) == 0.0, held
+        assert " 0 received" in thief.stdout, thief.stdout
+        assert conflicts >= 5, conflicts
+        # the holder is quiet now: after the hold, the claim succeeds
+        time.sleep(3.2)
+        moved = nsx(topo.c2, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", "10.99.0.2",
+                    "10.99.0.1", check=False)
+        assert loss_pct(moved.stdout) == 0.0, moved.stdout
+        topo.server.wait_line(r"inner address 10\.99\.0\.2: moves from session", since=since)
+        figure("tun conflict", f"C1 kept 10.99.0.2 while sending (30/30 replies), C2's "
+               f"claim refused {conflicts} times and logged; 3.2 s after C1 went quiet "
+               f"C2 got it (3/3 replies)")
+    finally:
+        nsx(topo.c2, "ip", "addr", "del", "10.99.0.2/32", "dev", "mpt0", check=False)
+
+
+@needs_root
 def test_root_dropped_and_hooks(topo):
     status = Path(f"/proc/{topo.client2.pid}/status").read_text()
     uids = re.search(r"^Uid:\s+(.*)$", status, re.M).group(1).split()
