@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "hook.h"
+#include "updown.h"
 #include "log.h"
 #include "wire.h"
 
@@ -164,7 +164,7 @@ int tun_open(struct tun *t, const struct cli_tun *o, unsigned fit)
 			  "are dropped and answered with ICMP \"too big\"", t->name, t->mtu, fit);
 	log_info("%s: up, MTU %u, packets up to %u bytes carried", t->name, t->mtu, fit);
 	if (o->up) {
-		if (hook_run(o->up, "up", t->name, t->mtu, addrs, o->naddr))
+		if (updown_run(o->up, "up", t->name, t->mtu, addrs, o->naddr))
 			goto fail;
 		t->up_ran = 1;
 	}
@@ -183,7 +183,7 @@ void tun_close(struct tun *t)
 		return;
 	if (t->up_ran && t->o->down) {
 		addr_strings(t->o, buf, addrs);
-		hook_run(t->o->down, "down", t->name, t->mtu, addrs, t->o->naddr);
+		updown_run(t->o->down, "down", t->name, t->mtu, addrs, t->o->naddr);
 	}
 	close(t->fd);
 	t->fd = -1;

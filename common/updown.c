@@ -1,7 +1,7 @@
 /* Runs the --up/--down programs: a fork and exec with arguments, never a
  * shell, so that nothing in a device name or address is ever interpreted.
  * Runs synchronously: only at start and at exit, never on the packet path. */
-#include "hook.h"
+#include "updown.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ static void child(const char *prog, const char *event, const char *dev,
 	_exit(127);
 }
 
-int hook_run(const char *prog, const char *event, const char *dev, unsigned mtu,
+int updown_run(const char *prog, const char *event, const char *dev, unsigned mtu,
 	     const char *const *addrs, unsigned naddrs)
 {
 	char mtu_str[16];
