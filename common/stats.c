@@ -17,6 +17,8 @@ static const char *drop_name(int reason)
 		[DROP_BAD_HANDSHAKE] = "bad_handshake",
 		[DROP_KEYS_WAIT] = "keys_wait",
 		[DROP_RATE_LIMITED] = "rate_limited",
+		[DROP_BAD_PROBE] = "bad_probe",
+		[DROP_PACED] = "paced",
 		[DROP_TOO_BIG] = "too_big",
 		[DROP_NOT_IP] = "not_ip",
 		[DROP_NO_ROUTE] = "no_route",

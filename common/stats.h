@@ -21,6 +21,8 @@ enum drop {
 	DROP_BAD_HANDSHAKE,		/* handshake message: bad MAC or stale */
 	DROP_KEYS_WAIT,			/* no room while keys are being agreed */
 	DROP_RATE_LIMITED,		/* over a limit that bounds our work */
+	DROP_BAD_PROBE,			/* PROBE/ACK body too short or inconsistent */
+	DROP_PACED,			/* every path at its rate= and its queue full */
 	/* tun mode */
 	DROP_TOO_BIG,			/* inner packet > what the paths carry */
 	DROP_NOT_IP,			/* not an IPv4 or IPv6 packet */

@@ -7,7 +7,8 @@
  * Down: bridge datagram -> parse -> handshake messages to keying.c ->
  *       session by id -> (keyed) epoch check, then decrypt -> window ->
  *       payload queued to the application -> one sendmmsg.
- * Path health is not here yet: every configured path is used. */
+ * Which paths a datagram takes is the scheduler's choice over the
+ * session's view of path health (paths.c). */
 #include "client.h"
 
 #include <errno.h>
@@ -26,8 +27,10 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_ms = mono_ms();
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
 	session_sweep(c);
+	paths_aggregate(c);
 }
 
 void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len)
@@ -44,20 +47,81 @@ void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len
 
 /* ---- up: application -> bridges ----------------------------------------- */
 
-void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
+size_t client_seal(struct client *c, struct session *s, uint8_t *pkt, size_t plen,
+		   unsigned type)
 {
-	uint64_t seq = seq_tx_next(&s->tx);
 	struct mp_hdr h = {
-		.type = MP_T_DATA,
+		.type = (uint8_t)type,
 		.sealed = c->key != NULL,
 		.session = s->id,
 		.epoch = s->tx.epoch,
-		.seq = seq,
+		.seq = seq_tx_next(&s->tx),
 	};
-	size_t len;
 
 	wire_put_hdr(pkt, &h);
-	len = c->key ? aead_seal(&s->seal, pkt, plen) : wire_seal_plain(pkt, plen);
+	return c->key ? aead_seal(&s->seal, pkt, plen) : wire_seal_plain(pkt, plen);
+}
+
+static void queue_on(struct client *c, struct session *s, unsigned p, const uint8_t *pkt,
+		     size_t len)
+{
+	sendlist_add(&c->paths[p].out, NULL, (int)p, pkt + 1, len - 1);
+	pace_spend(&c->paths[p].pace, len);
+	s->sp[p].tx_pkts++;
+	s->sp[p].tx_bytes += len;
+}
+
+/* rate=: a path at its rate takes no copy now. In the modes that spread,
+ * the copy goes to the best other path that has room; in duplicate it is
+ * skipped. Only if no copy at all could go does one wait in the path's
+ * queue (latency-critical ones ahead of bulk). */
+static uint32_t pace_filter(struct client *c, struct session *s, uint32_t mask,
+			    uint8_t *pkt, size_t len, int critical)
+{
+	uint32_t out = 0, full = 0;
+
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (mask & 1u << p) {
+			if (pace_ready(&c->paths[p].pace, c->now_us))
+				out |= 1u << p;
+			else
+				full |= 1u << p;
+		}
+	if (!full)
+		return mask;
+	for (unsigned k = 0; k < s->view.n && s->sched.mode != SCHED_DUPLICATE; k++) {
+		unsigned q = s->view.by_quality[k];
+		if (__builtin_popcount(out) >= __builtin_popcount(mask))
+			break;
+		if (!((mask | out) & 1u << q) && pace_ready(&c->paths[q].pace, c->now_us))
+			out |= 1u << q;
+	}
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (full & 1u << p)
+			c->paths[p].st.paced_skip++;
+	if (!out) {
+		unsigned p = (unsigned)__builtin_ctz(full);
+		struct path *path = &c->paths[p];
+		pkt[0] = (uint8_t)p;
+		if (pace_keep(&path->pace, pkt, len, critical)) {
+			c->drops.n[DROP_PACED]++;
+			return 0;
+		}
+		s->sp[p].tx_pkts++;
+		s->sp[p].tx_bytes += len;
+		if (!ev_is_active(&path->pace_timer)) {
+			ev_timer_set(&path->pace_timer,
+				     pace_wait_us(&path->pace, c->now_us) / 1e6, 0);
+			ev_timer_start(c->loop, &path->pace_timer);
+		}
+	}
+	return out;
+}
+
+void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
+{
+	size_t len = client_seal(c, s, pkt, plen, MP_T_DATA);
+
 	if (!len) {
 		c->drops.n[DROP_SEND_FAIL]++;
 		return;
@@ -66,11 +130,13 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 	s->up_bytes += plen;
 	/* Sealed once, sent on every chosen path: the path byte is outside
 	 * the check, so each copy carries its own without a second seal. */
-	uint32_t mask = sched_pick(&c->sched, c->usable, c->weight);
+	int critical = plen <= c->o.common.small_bytes;
+	uint32_t mask = sched_choose(&s->sched, &s->view, critical);
+	if (c->paced)
+		mask = pace_filter(c, s, mask, pkt, len, critical);
 	for (unsigned p = 0; p < c->npaths; p++)
 		if (mask & 1u << p)
-			sendlist_add(&c->paths[p].out, NULL, (int)p, pkt + 1,
-				     len - 1);
+			queue_on(c, s, p, pkt, len);
 }
 
 void client_flush_paths(struct client *c)
@@ -125,7 +191,8 @@ static void on_app_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_ms = mono_ms();
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(c->fd, &c->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
 		if (n <= 0)
@@ -174,7 +241,7 @@ static void deliver_down(struct client *c, struct path *path, int i)
 		c->drops.n[err]++;
 		return;
 	}
-	if (h.type >= MP_T_HELLO) {
+	if (h.type == MP_T_HELLO || h.type == MP_T_WELCOME || h.type == MP_T_RESET) {
 		keying_input(c, path, pkt, len, &h);
 		return;
 	}
@@ -200,6 +267,10 @@ static void deliver_down(struct client *c, struct path *path, int i)
 	}
 	path->st.rx_pkts++;
 	path->st.rx_bytes += len;
+	/* Every authenticated arrival counts for the path's loss, duplicates
+	 * included: the path did deliver it. */
+	s->sp[path->id].rx_pkts++;
+	s->sp[path->id].rx_bytes += len;
 	uint64_t restarts = s->rx.restarts;
 	enum seq_verdict v = seq_rx_accept(&s->rx, h.epoch, h.seq);
 	count_verdict(c, s, v);
@@ -208,9 +279,13 @@ static void deliver_down(struct client *c, struct path *path, int i)
 	if (s->rx.restarts != restarts)
 		log_info("session %08x: server side restarted (epoch %08x), following it",
 			 s->id, h.epoch);
-	s->last_active_ms = c->now_ms;
+	if (h.type == MP_T_ACK) {
+		paths_ack(c, s, path->id, pkt + MP_HDR_LEN, plen);
+		return;
+	}
 	if (h.type != MP_T_DATA)
-		return;		/* mpserver sends no probes yet */
+		return;		/* mpserver sends no PROBE */
+	s->last_active_ms = c->now_ms;
 	s->down_pkts++;
 	s->down_bytes += plen;
 	if (c->tun.fd >= 0) {		/* tun mode hook */
@@ -227,7 +302,8 @@ static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_ms = mono_ms();
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(path->fd, &c->batch, 0, MP_BUF_LEN);
 		if (n < 0 && net_peer_unreachable(errno)) {
@@ -343,8 +419,9 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	c->key = o->key;
 	c->fd = -1;
 	c->tun.fd = -1;
-	c->now_ms = mono_ms();
-	sched_init(&c->sched, o->common.mode);
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
+	hook_init(&c->hook, o->common.path_script);
 	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
 	    table_init(&c->by_id, o->common.max_sessions)) {
 		log_warn("allocating buffers");
@@ -357,8 +434,14 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		if (path_open(c, i, &o->config->paths[i]))
 			goto fail;
 		c->weight[i] = o->config->paths[i].weight;
-		c->usable |= 1u << i;
+		c->paths[i].backup = o->config->paths[i].backup;
+		if (pace_init(&c->paths[i].pace, o->config->paths[i].rate_bps, c->now_us)) {
+			log_warn("path %s: pacing queues", c->paths[i].name);
+			goto fail;
+		}
+		c->paced |= o->config->paths[i].rate_bps != 0;
 	}
+	paths_open(c);
 	if (o->tun.name) {		/* tun mode hook: the device, no local socket */
 		if (tunnel_open(c))
 			goto fail;
@@ -394,11 +477,14 @@ void client_close(struct client *c)
 		return;
 	while (!list_empty(&c->sessions))
 		session_free(c, list_entry(c->sessions.next, struct session, link));
-	for (unsigned i = 0; i < c->npaths; i++)
+	for (unsigned i = 0; i < c->npaths; i++) {
 		if (c->paths[i].fd >= 0) {
 			ev_io_stop(c->loop, &c->paths[i].io);
 			close(c->paths[i].fd);
 		}
+		ev_timer_stop(c->loop, &c->paths[i].pace_timer);
+		pace_free(&c->paths[i].pace);
+	}
 	if (c->fd >= 0) {
 		ev_io_stop(c->loop, &c->io);
 		close(c->fd);

@@ -10,8 +10,11 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "health.h"
+#include "hook.h"
 #include "list.h"
 #include "net.h"
+#include "pace.h"
 #include "sched.h"
 #include "seq.h"
 #include "stats.h"
@@ -20,14 +23,16 @@
 #include "wire.h"
 
 enum {
-	/* Session timers (HELLO resends, probes, expiry) are checked this
-	 * often, to within half a tick. */
-	SWEEP_INTERVAL_MS = 50,
-	/* Every active session probes each path alone this often (see
-	 * session_probe); a session is active if it carried traffic within
-	 * PROBE_ACTIVE_MS. */
-	PROBE_INTERVAL_MS = 1000,
-	PROBE_ACTIVE_MS = 10000,
+	/* Session timers (probe answers, probes, HELLO resends, expiry) are
+	 * checked this often: a fraction of the smallest RTO. */
+	SWEEP_INTERVAL_MS = 10,
+	/* A session that carried data within BUSY_MS probes every path at
+	 * --probe-interval (default CLI_PROBE_MS_DEFAULT); otherwise every
+	 * PROBE_IDLE_MS, until it expires. */
+	BUSY_MS = 1000,
+	PROBE_IDLE_MS = 1000,
+	/* A latency cut-off is left again below this share of it (%). */
+	CUTOFF_LEAVE_PCT = 80,
 	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
 	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
 	HELLO_RETRY_MS = 250,
@@ -52,6 +57,8 @@ struct path_stats {
 	uint64_t rx_pkts, rx_bytes, rx_bad;
 	uint64_t unreachable;		/* ICMP errors: the bridge refused */
 	uint64_t probes;		/* probes sent (also in tx_pkts) */
+	uint64_t paced_skip;		/* copies not sent: the path was at its rate */
+	uint64_t changes;		/* state changes */
 };
 
 struct path {
@@ -61,8 +68,21 @@ struct path {
 	ev_io io;
 	struct mp_addr peer;
 	char name[CONFIG_NAME_MAX + 1];
+	int backup;			/* config: only when no other is up */
 	struct path_stats st;
+	/* The path's state over the busy sessions (the best of their views):
+	 * what is logged, reported and given to --path-script. */
+	enum health_state state;
+	struct pace pace;		/* rate= */
+	ev_timer pace_timer;
 	struct sendlist out;		/* this batch's datagrams for the path */
+};
+
+/* One path as one session sees it. tx and rx count every packet of the
+ * session on the path (the PROBE/ACK counters, modulo 2^32). */
+struct session_path {
+	struct health h;
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 };
 
 enum keying { KEYS_NONE = 0, KEYS_WAIT, KEYS_READY };
@@ -81,8 +101,11 @@ struct session {
 	uint32_t id;
 	struct seq_tx tx;
 	struct seq_rx rx;
-	uint64_t last_active_ms;
-	uint64_t last_probe_ms;
+	uint64_t last_active_ms;	/* application traffic either way */
+	struct session_path sp[MP_MAX_PATHS];
+	struct sched sched;
+	struct sched_view view;
+	int view_dirty;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
 	uint64_t dup, old, stale, bad_tag;
 	/* keyed mode only */
@@ -105,14 +128,14 @@ struct client {
 	struct mp_addr local;
 	struct path paths[MP_MAX_PATHS];
 	unsigned npaths;
-	uint32_t usable;		/* paths to schedule on */
 	unsigned weight[MP_MAX_PATHS];
-	struct sched sched;
+	int paced;			/* some path has a rate= */
+	struct hook hook;		/* --path-script */
 	struct table by_app, by_id;
 	struct list sessions;
 	unsigned nsessions;
 	struct session *last;		/* last session looked up by address */
-	uint64_t now_ms;
+	uint64_t now_ms, now_us;
 	struct drops drops;
 	uint64_t app_rx, app_tx;
 	struct batch batch;
@@ -129,8 +152,17 @@ struct session *session_by_app(struct client *c, const struct mp_addr *app);
 struct session *session_by_id(struct client *c, uint32_t id);
 struct session *session_new(struct client *c, const struct mp_addr *app);
 void session_free(struct client *c, struct session *s);
-void session_probe(struct client *c, struct session *s);
 void session_sweep(struct client *c);
+/* The probe path (paths.c): */
+void paths_open(struct client *c);
+void paths_probe(struct client *c, struct session *s);
+/* Takes in a PROBE answer (ACK) for session s that came by path p. */
+void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
+	       size_t len);
+/* Timeouts, states, probes and the scheduler's view of one session. */
+void paths_tick(struct client *c, struct session *s);
+/* Aggregate path states, logs and scripts, after every session's tick. */
+void paths_aggregate(struct client *c);
 
 /* keying.c */
 void keying_start(struct client *c, struct session *s);
@@ -147,6 +179,10 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 void client_flush_paths(struct client *c);
 /* Sends one already built packet on one path now (handshakes, probes). */
 void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len);
+/* Numbers and seals a packet of type `type` for session s (payload at
+ * pkt + MP_HDR_LEN); returns its length, 0 on failure. */
+size_t client_seal(struct client *c, struct session *s, uint8_t *pkt, size_t plen,
+		   unsigned type);
 /* Queues one datagram of session s (payload at pkt + MP_HDR_LEN), or holds
  * it while the session's keys are being agreed. */
 void client_accept_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen);

@@ -47,7 +47,8 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_ms = mono_ms();
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n;
 		for (n = 0; n < NET_BATCH; n++) {

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "health.h"
+#include "hook.h"
 #include "list.h"
 #include "net.h"
 #include "ratelimit.h"
@@ -21,11 +23,11 @@
 #include "wire.h"
 
 enum {
+	/* Path states are re-derived this often (a fraction of the client's
+	 * probe interval); expiry and weights every SWEEP_INTERVAL_MS. */
+	TICK_MS = 20,
 	SWEEP_INTERVAL_MS = 1000,
 	DRAIN_BATCHES = 8,
-	/* A path silent this much longer than the session's freshest path is
-	 * taken as gone (a dead bridge, or an address NAT has replaced). */
-	PATH_LIVE_MS = 3000,
 	WEIGHT_MAX = 1 << 20,		/* keeps credits far from overflow */
 	/* A keyed session that has not carried one authenticated packet this
 	 * long after its HELLO (a replayed HELLO, or a client gone) is freed
@@ -47,6 +49,7 @@ struct spath {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
 	uint64_t rx_recent;		/* since the last sweep, for weights */
 	uint64_t addr_changes;
+	struct health h;		/* passive: from the client's probes */
 };
 
 struct session {
@@ -60,6 +63,8 @@ struct session {
 	struct seq_tx tx;		/* tx.epoch is the server epoch */
 	struct seq_rx rx;
 	struct sched sched;
+	struct sched_view view;
+	int view_dirty;
 	struct spath paths[MP_MAX_PATHS];
 	uint32_t known;			/* paths heard at least once */
 	unsigned weight[MP_MAX_PATHS];
@@ -80,12 +85,14 @@ struct server {
 	const struct crypto_master *key;	/* NULL = plaintext */
 	int fd;				/* listening socket */
 	ev_io io;
-	ev_timer sweep;
+	ev_timer tick;
+	uint64_t last_sweep_ms;
 	struct mp_addr listen, target;
+	struct hook hook;		/* --path-script */
 	struct table table;
 	struct list sessions;
 	unsigned nsessions;
-	uint64_t now_ms;
+	uint64_t now_ms, now_us;
 	struct drops drops;
 	uint64_t rx_pkts, sessions_opened;
 	uint64_t welcomes_sent, resets_sent;
@@ -111,8 +118,14 @@ void session_free(struct server *srv, struct session *s);
 int session_connect(struct server *srv, struct session *s);
 void session_note_path(struct server *srv, struct session *s, unsigned p,
 		       const struct mp_addr *from, size_t len, int fresh);
-uint32_t session_live_paths(const struct session *s);
 void session_sweep(struct server *srv);
+
+/* paths.c: the passive side of path health */
+/* Takes in a PROBE that came by path p of s, and answers it on that path. */
+void paths_probe_in(struct server *srv, struct session *s, unsigned p,
+		    const uint8_t *body, size_t len);
+/* Re-derives the states of s's paths (logs, scripts) and its view. */
+void paths_tick(struct server *srv, struct session *s);
 
 /* keying.c */
 void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
@@ -124,9 +137,9 @@ void keying_free(struct session *s);
 
 /* server.c */
 void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
-/* Numbers, seals and queues batch slot i (payload at MP_HDR_LEN) for s's
- * live paths on srv->out. */
-void server_queue_down(struct server *srv, struct session *s, int i, uint32_t live);
+/* Numbers, seals and queues batch slot i (payload at MP_HDR_LEN) on the
+ * paths the scheduler picks for s, on srv->out. */
+void server_queue_down(struct server *srv, struct session *s, int i);
 
 /* tunnel.c: tun mode's hooks into the packet path */
 int tunnel_open(struct server *srv);

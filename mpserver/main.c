@@ -89,6 +89,8 @@ int main(int argc, char **argv)
 	}
 	if (o.common.genkey)
 		return daemon_genkey(o.common.genkey);
+	if (cli_common_finish(&o.common))
+		goto bad_usage;
 	log_set_level(o.common.level);
 	if (cli_tun_check(&o.tun, "mpserver"))
 		goto bad_usage;

@@ -9,8 +9,8 @@
  * Down: target datagram -> header, CRC or AEAD seal in place -> the
  *       scheduler picks among the session's live paths -> one sendmmsg on
  *       the listening socket, each copy with its own path byte.
- * Path health is not here yet: a path is live while it is heard from
- * within PATH_LIVE_MS of the session's freshest path. */
+ * Which paths carry a reply is the scheduler's choice over the session's
+ * view of path health (paths.c). */
 #include "server.h"
 
 #include <errno.h>
@@ -23,13 +23,26 @@
 #include "log.h"
 #include "util.h"
 
-static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+static void clock_now(struct server *srv)
 {
-	struct server *srv = container_of(w, struct server, sweep);
+	srv->now_us = mono_us();
+	srv->now_ms = srv->now_us / 1000;
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = container_of(w, struct server, tick);
+	struct session *s;
 
 	(void)loop;
 	(void)revents;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
+	list_for_each(s, &srv->sessions, struct session, link)
+		paths_tick(srv, s);
+	hook_reap(&srv->hook);
+	if (srv->now_ms - srv->last_sweep_ms < SWEEP_INTERVAL_MS)
+		return;
+	srv->last_sweep_ms = srv->now_ms;
 	session_sweep(srv);
 	if (srv->tun.fd >= 0)		/* tun mode hook */
 		tunnel_sweep(srv);
@@ -86,7 +99,7 @@ static struct session *accept_up(struct server *srv, int i)
 		return NULL;
 	}
 	if (h.type != MP_T_DATA && h.type != MP_T_PROBE) {
-		srv->drops.n[WIRE_TYPE]++;	/* a WELCOME or RESET, the wrong way */
+		srv->drops.n[WIRE_TYPE]++;	/* a WELCOME, RESET or ACK, the wrong way */
 		return NULL;
 	}
 	s = session_find(srv, h.session, h.epoch);
@@ -120,7 +133,8 @@ static struct session *accept_up(struct server *srv, int i)
 	}
 	if (h.type == MP_T_PROBE) {
 		s->probes++;
-		return NULL;	/* it has done its job: the path is noted */
+		paths_probe_in(srv, s, h.path, pkt + MP_HDR_LEN, plen);
+		return NULL;
 	}
 	if (srv->tun.fd < 0 && s->fd < 0 && session_connect(srv, s)) {
 		srv->drops.n[DROP_SEND_FAIL]++;
@@ -137,7 +151,7 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(srv->fd, &srv->batch, 0, MP_BUF_LEN);
 		if (n <= 0)
@@ -173,7 +187,7 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- down: target -> bridges --------------------------------------------- */
 
-void server_queue_down(struct server *srv, struct session *s, int i, uint32_t live)
+void server_queue_down(struct server *srv, struct session *s, int i)
 {
 	struct mmsghdr *m = &srv->batch.msg[i];
 	uint8_t *pkt = srv->batch.buf[i];
@@ -197,7 +211,7 @@ void server_queue_down(struct server *srv, struct session *s, int i, uint32_t li
 		srv->drops.n[DROP_SEND_FAIL]++;
 		return;
 	}
-	uint32_t mask = sched_pick(&s->sched, live, s->weight);
+	uint32_t mask = sched_choose(&s->sched, &s->view, plen <= srv->o.common.small_bytes);
 
 	s->down_pkts++;
 	s->down_bytes += plen;
@@ -218,7 +232,7 @@ void server_target_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
 	s->last_active_ms = srv->now_ms;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(s->fd, &srv->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
@@ -228,9 +242,8 @@ void server_target_readable(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (n <= 0)
 			break;
-		uint32_t live = session_live_paths(s);
 		for (int i = 0; i < n; i++)
-			server_queue_down(srv, s, i, live);
+			server_queue_down(srv, s, i);
 		unsigned queued = srv->out.n;
 		srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->fd, &srv->out);
 		if (n < NET_BATCH)
@@ -255,7 +268,9 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	srv->key = o->key;
 	srv->fd = -1;
 	srv->tun.fd = -1;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
+	srv->last_sweep_ms = srv->now_ms;
+	hook_init(&srv->hook, o->common.path_script);
 	ratelimit_init(&srv->hello_limit, HELLO_PER_S, HELLO_BURST, srv->now_ms);
 	ratelimit_init(&srv->reset_limit, RESET_PER_S, RESET_BURST, srv->now_ms);
 	if (batch_init(&srv->batch) || table_init(&srv->table, o->common.max_sessions)) {
@@ -284,9 +299,8 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		goto fail;
 	ev_io_init(&srv->io, on_listen_readable, srv->fd, EV_READ);
 	ev_io_start(loop, &srv->io);
-	ev_timer_init(&srv->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
-		      SWEEP_INTERVAL_MS / 1000.0);
-	ev_timer_start(loop, &srv->sweep);
+	ev_timer_init(&srv->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
+	ev_timer_start(loop, &srv->tick);
 	log_info("listening on %s, target %s, mode %s, up to %u sessions, %s",
 		 net_ntop(&srv->listen, a),
 		 srv->tun.fd >= 0 ? srv->tun.name : net_ntop(&srv->target, b),
@@ -309,7 +323,7 @@ void server_close(struct server *srv)
 		close(srv->fd);
 	}
 	tunnel_close(srv);
-	ev_timer_stop(srv->loop, &srv->sweep);
+	ev_timer_stop(srv->loop, &srv->tick);
 	table_free(&srv->table);
 	batch_free(&srv->batch);
 	free(srv);

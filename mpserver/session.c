@@ -40,6 +40,8 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 	seq_tx_init(&s->tx, rand_nonzero32());
 	seq_rx_init(&s->rx);
 	sched_init(&s->sched, srv->o.common.mode);
+	s->sched.copies = srv->o.common.copies;
+	s->sched.target_loss_ppm = srv->o.common.target_loss_ppm;
 	for (int p = 0; p < MP_MAX_PATHS; p++)
 		s->weight[p] = 1;
 	s->created_ms = s->last_active_ms = srv->now_ms;
@@ -101,6 +103,8 @@ void session_note_path(struct server *srv, struct session *s, unsigned p,
 		if (!fresh)
 			return;
 		s->known |= 1u << p;
+		health_init(&sp->h, srv->now_us);
+		s->view_dirty = 1;
 		log_info("session %08x: path %u heard from %s", s->id, p,
 			 net_ntop(from, a));
 	} else if (!net_addr_equal(&sp->addr, from)) {
@@ -117,21 +121,6 @@ void session_note_path(struct server *srv, struct session *s, unsigned p,
 	sp->rx_recent++;
 }
 
-uint32_t session_live_paths(const struct session *s)
-{
-	uint64_t freshest = 0;
-	uint32_t live = 0;
-
-	for (int p = 0; p < MP_MAX_PATHS; p++)
-		if (s->known & 1u << p && s->paths[p].last_rx_ms > freshest)
-			freshest = s->paths[p].last_rx_ms;
-	for (int p = 0; p < MP_MAX_PATHS; p++)
-		if (s->known & 1u << p &&
-		    s->paths[p].last_rx_ms + PATH_LIVE_MS >= freshest)
-			live |= 1u << p;
-	return live;
-}
-
 /* Weighted mode mirrors the client: each path's weight is its share of
  * what arrived over the last sweep interval. */
 static void reweigh(struct session *s)
@@ -143,6 +132,7 @@ static void reweigh(struct session *s)
 								  : (unsigned)recent;
 		s->paths[p].rx_recent = 0;
 	}
+	s->view_dirty = 1;
 }
 
 /* Why s should go now, or NULL. */

@@ -105,7 +105,8 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	srv->now_ms = mono_ms();
+	srv->now_us = mono_us();
+	srv->now_ms = srv->now_us / 1000;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n;
 		for (n = 0; n < NET_BATCH; n++) {
@@ -119,7 +120,7 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 			s->last_active_ms = srv->now_ms;
 			srv->batch.msg[n].msg_len = (unsigned)len;
 			srv->batch.msg[n].msg_hdr.msg_flags = 0;
-			server_queue_down(srv, s, n, session_live_paths(s));
+			server_queue_down(srv, s, n);
 		}
 		unsigned queued = srv->out.n;
 		srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->fd, &srv->out);
