@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-static const char *drop_name(int reason)
+const char *stats_drop_name(int reason)
 {
 	static const char *const names[DROP_MAX] = {
 		[DROP_UNKNOWN_SESSION] = "unknown_session",
@@ -39,7 +39,7 @@ size_t stats_format_drops(const struct drops *d, char *buf, size_t len)
 	buf[0] = '\0';
 	for (int r = 1; r < DROP_MAX && used < len; r++) {
 		int n = snprintf(buf + used, len - used, " drop_%s=%llu",
-				 drop_name(r), (unsigned long long)d->n[r]);
+				 stats_drop_name(r), (unsigned long long)d->n[r]);
 		if (n < 0)
 			break;
 		used += (size_t)n;

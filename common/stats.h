@@ -36,6 +36,9 @@ struct drops {
 	uint64_t n[DROP_MAX];
 };
 
+/* The reason's name, as in drop_<name>=N ("runt", "duplicate", ...). */
+const char *stats_drop_name(int reason);
+
 /* Appends " drop_<reason>=N" for every reason; returns bytes written. */
 size_t stats_format_drops(const struct drops *d, char *buf, size_t len);
 

@@ -131,6 +131,8 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 	/* Sealed once, sent on every chosen path: the path byte is outside
 	 * the check, so each copy carries its own without a second seal. */
 	int critical = plen <= c->o.common.small_bytes;
+	if (s->view_dirty)
+		paths_view(c, s);
 	uint32_t mask = sched_choose(&s->sched, &s->view, critical);
 	if (c->paced)
 		mask = pace_filter(c, s, mask, pkt, len, critical);
@@ -227,6 +229,91 @@ static void count_verdict(struct client *c, struct session *s, enum seq_verdict 
 	}
 }
 
+void client_flush_app(struct client *c)
+{
+	unsigned queued = c->to_app.n;
+	unsigned sent = sendlist_flush(c->fd, &c->to_app);
+
+	c->app_tx += sent;
+	c->drops.n[DROP_SEND_FAIL] += queued - sent;
+	c->stage.used = 0;
+}
+
+struct release {
+	struct client *c;
+	struct session *s;
+	const uint8_t *inplace;		/* the datagram being pushed, if any */
+};
+
+/* Queues one datagram for the application; one from a reorder slot is
+ * copied first (its slot may be reused before the flush). */
+static void to_app(void *ctx, const uint8_t *data, size_t len)
+{
+	struct release *r = ctx;
+	struct client *c = r->c;
+
+	if (c->tun.fd >= 0) {		/* tun mode hook: the device, no app socket */
+		r->s->down_pkts++;
+		r->s->down_bytes += len;
+		tunnel_deliver(c, data, len);
+		return;
+	}
+	if (c->to_app.n == NET_SENDLIST_MAX ||
+	    (data != r->inplace && c->stage.used == NET_STAGE_SLOTS))
+		client_flush_app(c);
+	if (data != r->inplace)
+		data = memcpy(c->stage.buf[c->stage.used++], data, len);
+	r->s->down_pkts++;
+	r->s->down_bytes += len;
+	sendlist_add(&c->to_app, &r->s->app, SENDLIST_NO_PATH, data, len);
+}
+
+static void arm_reorder(struct client *c, struct session *s)
+{
+	uint64_t deadline = reorder_deadline(s->ro, s->hold_us);
+
+	if (deadline == s->ro_deadline_us)
+		return;
+	s->ro_deadline_us = deadline;
+	ev_timer_stop(c->loop, &s->ro_timer);
+	if (deadline == UINT64_MAX)
+		return;
+	ev_timer_set(&s->ro_timer,
+		     deadline > c->now_us ? (deadline - c->now_us) / 1e6 : 0, 0);
+	ev_timer_start(c->loop, &s->ro_timer);
+}
+
+void client_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = container_of(w, struct session, ro_timer);
+	struct client *c = s->c;
+	struct release r = { c, s, NULL };
+
+	(void)loop;
+	(void)revents;
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
+	s->ro_deadline_us = 0;
+	reorder_expire(s->ro, c->now_us, s->hold_us, to_app, &r);
+	client_flush_app(c);
+	arm_reorder(c, s);
+}
+
+/* In order, through the reorder buffer when there is one (a payload of
+ * NULL: a control packet that only fills its sequence number). */
+static void deliver(struct client *c, struct session *s, uint64_t seq,
+		    const uint8_t *payload, size_t plen)
+{
+	struct release r = { c, s, payload };
+
+	if (s->ro && s->hold_us) {
+		reorder_push(s->ro, seq, payload, plen, c->now_us, s->hold_us, to_app, &r);
+		arm_reorder(c, s);
+	} else if (payload) {
+		to_app(&r, payload, plen);
+	}
+}
+
 static void deliver_down(struct client *c, struct path *path, int i)
 {
 	uint8_t *pkt = c->batch.buf[i];
@@ -276,23 +363,21 @@ static void deliver_down(struct client *c, struct path *path, int i)
 	count_verdict(c, s, v);
 	if (v != SEQ_ACCEPT)
 		return;
-	if (s->rx.restarts != restarts)
+	if (s->rx.restarts != restarts) {
 		log_info("session %08x: server side restarted (epoch %08x), following it",
 			 s->id, h.epoch);
+		if (s->ro)
+			reorder_reset(s->ro);
+	}
 	if (h.type == MP_T_ACK) {
 		paths_ack(c, s, path->id, pkt + MP_HDR_LEN, plen);
+		deliver(c, s, h.seq, NULL, 0);
 		return;
 	}
 	if (h.type != MP_T_DATA)
 		return;		/* mpserver sends no PROBE */
 	s->last_active_ms = c->now_ms;
-	s->down_pkts++;
-	s->down_bytes += plen;
-	if (c->tun.fd >= 0) {		/* tun mode hook */
-		tunnel_deliver(c, pkt + MP_HDR_LEN, plen);
-		return;
-	}
-	sendlist_add(&c->to_app, &s->app, SENDLIST_NO_PATH, pkt + MP_HDR_LEN, plen);
+	deliver(c, s, h.seq, pkt + MP_HDR_LEN, plen);
 }
 
 static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -314,10 +399,7 @@ static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		for (int i = 0; i < n; i++)
 			deliver_down(c, path, i);
-		unsigned queued = c->to_app.n;
-		unsigned sent = sendlist_flush(c->fd, &c->to_app);
-		c->app_tx += sent;
-		c->drops.n[DROP_SEND_FAIL] += queued - sent;
+		client_flush_app(c);
 		if (n < NET_BATCH)
 			break;
 	}
@@ -421,6 +503,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	c->tun.fd = -1;
 	c->now_us = mono_us();
 	c->now_ms = c->now_us / 1000;
+	c->started_ms = c->now_ms;
 	hook_init(&c->hook, o->common.path_script);
 	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
 	    table_init(&c->by_id, o->common.max_sessions)) {
@@ -460,6 +543,11 @@ started:
 	ev_timer_init(&c->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
 		      SWEEP_INTERVAL_MS / 1000.0);
 	ev_timer_start(loop, &c->sweep);
+	if (o->common.status_path &&
+	    !(c->status = status_open(loop, o->common.status_path, client_status_fill, c, err))) {
+		log_error("--status: %s", err);
+		goto fail;
+	}
 	log_info("%s %s, %u bridge path%s, mode %s, %s",
 		 c->tun.fd >= 0 ? "tun" : "listening on",
 		 c->tun.fd >= 0 ? c->tun.name : net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
@@ -475,6 +563,7 @@ void client_close(struct client *c)
 {
 	if (!c)
 		return;
+	status_close(c->status);
 	while (!list_empty(&c->sessions))
 		session_free(c, list_entry(c->sessions.next, struct session, link));
 	for (unsigned i = 0; i < c->npaths; i++) {
@@ -495,53 +584,4 @@ void client_close(struct client *c)
 	table_free(&c->by_id);
 	batch_free(&c->batch);
 	free(c);
-}
-
-void client_log_stats(const struct client *c)
-{
-	char line[1024], str[NET_ADDRSTR];
-	uint64_t now = mono_ms();
-
-	stats_format_drops(&c->drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
-		 sched_mode_name(c->o.common.mode), c->nsessions,
-		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
-	if (c->tun.fd >= 0)
-		log_info("stats tun dev=%s mtu=%u payload_max=%u too_big_answered=%llu",
-			 c->tun.name, c->tun.mtu, c->tun.payload_max,
-			 (unsigned long long)c->tun.too_big_answered);
-	for (unsigned i = 0; i < c->npaths; i++) {
-		const struct path *p = &c->paths[i];
-		log_info("stats path name=%s peer=%s tx_pkts=%llu tx_bytes=%llu "
-			 "tx_fail=%llu probes=%llu rx_pkts=%llu rx_bytes=%llu "
-			 "rx_bad=%llu unreachable=%llu",
-			 p->name, net_ntop(&p->peer, str),
-			 (unsigned long long)p->st.tx_pkts,
-			 (unsigned long long)p->st.tx_bytes,
-			 (unsigned long long)p->st.tx_fail,
-			 (unsigned long long)p->st.probes,
-			 (unsigned long long)p->st.rx_pkts,
-			 (unsigned long long)p->st.rx_bytes,
-			 (unsigned long long)p->st.rx_bad,
-			 (unsigned long long)p->st.unreachable);
-	}
-	const struct session *s;
-	list_for_each(s, &c->sessions, struct session, link)
-		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
-			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
-			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
-			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
-			 s->id, net_ntop(&s->app, str),
-			 (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->up_bytes,
-			 (unsigned long long)s->down_pkts,
-			 (unsigned long long)s->down_bytes,
-			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->stale, (unsigned long long)s->bad_tag,
-			 (unsigned long long)s->rx.restarts,
-			 (unsigned long long)s->hellos,
-			 (unsigned long long)s->handshakes,
-			 (unsigned long long)s->resets,
-			 !c->key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting",
-			 (unsigned long long)(now - s->last_active_ms));
 }

@@ -15,7 +15,9 @@
 #include "list.h"
 #include "net.h"
 #include "pace.h"
+#include "reorder.h"
 #include "sched.h"
+#include "status.h"
 #include "seq.h"
 #include "stats.h"
 #include "table.h"
@@ -33,6 +35,10 @@ enum {
 	PROBE_IDLE_MS = 1000,
 	/* A latency cut-off is left again below this share of it (%). */
 	CUTOFF_LEAVE_PCT = 80,
+	/* Reorder buffer per session: slots of NET_STAGE_BYTES (larger
+	 * datagrams pass it, in order with what is before them). Pages are
+	 * touched only while the session actually reorders. */
+	REORDER_SLOTS = 256,
 	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
 	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
 	HELLO_RETRY_MS = 250,
@@ -57,6 +63,7 @@ struct path_stats {
 	uint64_t rx_pkts, rx_bytes, rx_bad;
 	uint64_t unreachable;		/* ICMP errors: the bridge refused */
 	uint64_t probes;		/* probes sent (also in tx_pkts) */
+	uint64_t acks;			/* their answers (also in rx_pkts) */
 	uint64_t paced_skip;		/* copies not sent: the path was at its rate */
 	uint64_t changes;		/* state changes */
 };
@@ -95,6 +102,7 @@ struct hold {
 };
 
 struct session {
+	struct client *c;
 	struct table_node by_app, by_id;
 	struct list link;		/* in the list of all, for the sweep */
 	struct mp_addr app;
@@ -106,6 +114,11 @@ struct session {
 	struct sched sched;
 	struct sched_view view;
 	int view_dirty;
+	/* --reorder-ms: what comes down waits here for what is missing */
+	struct reorder *ro;
+	uint64_t hold_us;
+	ev_timer ro_timer;
+	uint64_t ro_deadline_us;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
 	uint64_t dup, old, stale, bad_tag;
 	/* keyed mode only */
@@ -131,6 +144,8 @@ struct client {
 	unsigned weight[MP_MAX_PATHS];
 	int paced;			/* some path has a rate= */
 	struct hook hook;		/* --path-script */
+	struct status *status;		/* --status */
+	uint64_t started_ms;
 	struct table by_app, by_id;
 	struct list sessions;
 	unsigned nsessions;
@@ -140,6 +155,7 @@ struct client {
 	uint64_t app_rx, app_tx;
 	struct batch batch;
 	struct sendlist to_app;
+	struct stage stage;		/* released by reorder buffers */
 	/* tun mode (tunnel.c): the device instead of the local socket, and
 	 * the one session that carries it (by id: sessions may expire) */
 	struct tun tun;			/* tun.fd < 0 in UDP mode */
@@ -159,10 +175,15 @@ void paths_probe(struct client *c, struct session *s);
 /* Takes in a PROBE answer (ACK) for session s that came by path p. */
 void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
 	       size_t len);
+/* Rebuilds the scheduler's view of s (when s->view_dirty). */
+void paths_view(struct client *c, struct session *s);
 /* Timeouts, states, probes and the scheduler's view of one session. */
 void paths_tick(struct client *c, struct session *s);
 /* Aggregate path states, logs and scripts, after every session's tick. */
 void paths_aggregate(struct client *c);
+
+/* report.c */
+void client_status_fill(void *ctx, struct json *j);
 
 /* keying.c */
 void keying_start(struct client *c, struct session *s);
@@ -177,6 +198,10 @@ void keying_free(struct session *s);
  * the paths the scheduler picks; flush_paths() sends what is queued. */
 void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen);
 void client_flush_paths(struct client *c);
+/* Sends what is queued for the applications. */
+void client_flush_app(struct client *c);
+/* Releases what waited too long in s's reorder buffer. */
+void client_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
 /* Sends one already built packet on one path now (handshakes, probes). */
 void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len);
 /* Numbers and seals a packet of type `type` for session s (payload at
@@ -195,5 +220,6 @@ void tunnel_deliver(struct client *c, const uint8_t *pkt, size_t len);
 /* HOOK for path MTU discovery: the smallest usable path MTU is now
  * path_mtu (bytes, IP included). A no-op outside tun mode. */
 void tunnel_path_mtu(struct client *c, unsigned path_mtu);
+void tunnel_log_stats(const struct client *c);
 
 #endif

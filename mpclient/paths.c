@@ -17,7 +17,11 @@ static int busy(const struct client *c, const struct session *s)
 
 static uint32_t interval_us(const struct client *c, const struct session *s)
 {
-	return (busy(c, s) ? c->o.probe_ms : PROBE_IDLE_MS) * 1000u;
+	unsigned ms = c->o.probe_ms;
+
+	if (!busy(c, s) && ms < PROBE_IDLE_MS)
+		ms = PROBE_IDLE_MS;
+	return ms * 1000u;
 }
 
 static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t every_us)
@@ -65,6 +69,7 @@ void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *b
 		c->drops.n[DROP_BAD_PROBE]++;
 		return;
 	}
+	c->paths[p].st.acks++;
 	health_input(&s->sp[p].h, &ack, 1, c->now_us, (uint32_t)s->sp[p].rx_pkts,
 		     (uint32_t)len);
 	s->view_dirty = 1;
@@ -104,8 +109,9 @@ static void apply_cutoff(struct client *c, struct session *s)
 /* The paths to spread over, best tier first: healthy primaries; then
  * primaries whose answer is overdue; then backups (config or cut-off);
  * then anything not down; then everything (nothing is known to work, so
- * keep trying all). Duplicate mode does not wait for overdue answers: a
- * copy on a path that may be lossy is what it is for. */
+ * keep trying all). Duplicate mode uses every primary whatever its state:
+ * a copy on a path that may be lossy, or not quite dead, is what it is
+ * for; backups join only when every primary is down. */
 static uint32_t usable_paths(const struct client *c, const struct session *s)
 {
 	int dup = s->sched.mode == SCHED_DUPLICATE;
@@ -116,6 +122,8 @@ static uint32_t usable_paths(const struct client *c, const struct session *s)
 		int backup = c->paths[p].backup || h->demoted;
 		int suspect = h->suspect && !dup;
 
+		if (dup && !backup)
+			tier[0] |= 1u << p;
 		if (h->state == HEALTH_DOWN)
 			continue;
 		if (!backup)
@@ -128,7 +136,22 @@ static uint32_t usable_paths(const struct client *c, const struct session *s)
 	return c->npaths >= 32 ? UINT32_MAX : (1u << c->npaths) - 1;
 }
 
-static void build_view(struct client *c, struct session *s)
+/* --reorder-ms auto: from the RTT spread of the paths in use (see
+ * reorder_auto_hold_us). */
+static uint64_t auto_hold(unsigned npaths, uint32_t usable, const struct session_path *sp)
+{
+	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < npaths; p++)
+		if (usable & 1u << p && sp[p].h.has_rtt) {
+			srtt[n] = sp[p].h.srtt_us;
+			rttvar[n++] = sp[p].h.rttvar_us;
+		}
+	return reorder_auto_hold_us(srtt, rttvar, n);
+}
+
+void paths_view(struct client *c, struct session *s)
 {
 	struct sched_path in[MP_MAX_PATHS] = { 0 };
 
@@ -141,6 +164,8 @@ static void build_view(struct client *c, struct session *s)
 	}
 	sched_view_build(&s->view, &s->sched, usable_paths(c, s), in);
 	s->view_dirty = 0;
+	if (s->ro && c->o.common.reorder_ms == CLI_REORDER_AUTO)
+		s->hold_us = auto_hold(c->npaths, s->view.usable, s->sp);
 }
 
 void paths_tick(struct client *c, struct session *s)
@@ -163,7 +188,7 @@ void paths_tick(struct client *c, struct session *s)
 	}
 	paths_probe(c, s);
 	if (s->view_dirty)
-		build_view(c, s);
+		paths_view(c, s);
 }
 
 static void run_script(struct client *c, const struct path *path, const char *why)

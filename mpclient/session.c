@@ -54,6 +54,18 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	s->sched.copies = c->o.common.copies;
 	s->sched.target_loss_ppm = c->o.common.target_loss_ppm;
 	s->view_dirty = 1;
+	s->c = c;
+	if (c->o.common.reorder_ms) {
+		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
+		if (!s->ro) {
+			free(s);
+			return NULL;
+		}
+		s->hold_us = c->o.common.reorder_ms > 0 ? c->o.common.reorder_ms * 1000ull
+							 : REORDER_AUTO_MIN_US;
+		ev_timer_init(&s->ro_timer, client_reorder_timer, 0, 0);
+		s->ro_deadline_us = UINT64_MAX;
+	}
 	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
 	table_insert(&c->by_id, &s->by_id, id);
 	list_add(&c->sessions, &s->link);
@@ -68,6 +80,10 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 
 void session_free(struct client *c, struct session *s)
 {
+	if (s->ro) {
+		ev_timer_stop(c->loop, &s->ro_timer);
+		reorder_free(s->ro);
+	}
 	keying_free(s);
 	table_remove(&c->by_app, &s->by_app);
 	table_remove(&c->by_id, &s->by_id);

@@ -116,3 +116,10 @@ void tunnel_close(struct client *c)
 	ev_io_stop(c->loop, &c->tun_io);
 	tun_close(&c->tun);
 }
+
+void tunnel_log_stats(const struct client *c)
+{
+	log_info("stats tun dev=%s mtu=%u payload_max=%u too_big_answered=%llu",
+		 c->tun.name, c->tun.mtu, c->tun.payload_max,
+		 (unsigned long long)c->tun.too_big_answered);
+}

@@ -13,10 +13,12 @@
 #include "list.h"
 #include "net.h"
 #include "ratelimit.h"
+#include "reorder.h"
 #include "sched.h"
 #include "seq.h"
 #include "server.h"
 #include "stats.h"
+#include "status.h"
 #include "route.h"
 #include "table.h"
 #include "tun.h"
@@ -41,6 +43,7 @@ enum {
 	RESET_BURST = 50,
 	/* Failed handshakes are summed up in the log at most this often. */
 	REPORT_INTERVAL_MS = 10000,
+	REORDER_SLOTS = 256,		/* as mpclient's */
 };
 
 struct spath {
@@ -65,6 +68,11 @@ struct session {
 	struct sched sched;
 	struct sched_view view;
 	int view_dirty;
+	/* --reorder-ms: what comes up waits here for what is missing */
+	struct reorder *ro;
+	uint64_t hold_us;
+	ev_timer ro_timer;
+	uint64_t ro_deadline_us;
 	struct spath paths[MP_MAX_PATHS];
 	uint32_t known;			/* paths heard at least once */
 	unsigned weight[MP_MAX_PATHS];
@@ -89,6 +97,8 @@ struct server {
 	uint64_t last_sweep_ms;
 	struct mp_addr listen, target;
 	struct hook hook;		/* --path-script */
+	struct status *status;		/* --status */
+	uint64_t started_ms;
 	struct table table;
 	struct list sessions;
 	unsigned nsessions;
@@ -102,6 +112,8 @@ struct server {
 	uint64_t bad_hellos_reported, last_report_ms;
 	struct batch batch;
 	struct sendlist out;		/* to the bridges, or to one target */
+	struct session *run;		/* whose target `out` holds datagrams for */
+	struct stage stage;		/* released by reorder buffers */
 	/* tun mode (tunnel.c): the device instead of target sockets, and
 	 * which session each inner address belongs to */
 	struct tun tun;			/* tun.fd < 0 in UDP mode */
@@ -124,8 +136,13 @@ void session_sweep(struct server *srv);
 /* Takes in a PROBE that came by path p of s, and answers it on that path. */
 void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		    const uint8_t *body, size_t len);
+/* Rebuilds the scheduler's view of s (when s->view_dirty). */
+void paths_view(struct session *s);
 /* Re-derives the states of s's paths (logs, scripts) and its view. */
 void paths_tick(struct server *srv, struct session *s);
+
+/* report.c */
+void server_status_fill(void *ctx, struct json *j);
 
 /* keying.c */
 void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
@@ -137,6 +154,7 @@ void keying_free(struct session *s);
 
 /* server.c */
 void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
+void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
 /* Numbers, seals and queues batch slot i (payload at MP_HDR_LEN) on the
  * paths the scheduler picks for s, on srv->out. */
 void server_queue_down(struct server *srv, struct session *s, int i);

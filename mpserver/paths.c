@@ -58,8 +58,8 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 
 /* The paths for the replies, best tier first: healthy primaries, then
  * primaries the client finds overdue, then what the client calls backup,
- * then anything not down, then every path heard from. Duplicate mode does
- * not wait for overdue answers (as in mpclient). */
+ * then anything not down, then every path heard from. Duplicate mode uses
+ * every primary whatever its state (as in mpclient). */
 static uint32_t usable_paths(const struct session *s)
 {
 	int dup = s->sched.mode == SCHED_DUPLICATE;
@@ -69,7 +69,11 @@ static uint32_t usable_paths(const struct session *s)
 		const struct health *h = &s->paths[p].h;
 		int suspect = h->suspect && !dup;
 
-		if (!(s->known & 1u << p) || h->state == HEALTH_DOWN)
+		if (!(s->known & 1u << p))
+			continue;
+		if (dup && !(h->peer_state & MP_PROBE_BACKUP))
+			tier[0] |= 1u << p;
+		if (h->state == HEALTH_DOWN)
 			continue;
 		if (!(h->peer_state & MP_PROBE_BACKUP))
 			tier[suspect ? 1 : 0] |= 1u << p;
@@ -115,8 +119,12 @@ void paths_tick(struct server *srv, struct session *s)
 		if (sp->h.suspect != suspect)
 			s->view_dirty = 1;
 	}
-	if (!s->view_dirty)
-		return;
+	if (s->view_dirty)
+		paths_view(s);
+}
+
+void paths_view(struct session *s)
+{
 	struct sched_path in[MP_MAX_PATHS] = { 0 };
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct health *h = &s->paths[p].h;
@@ -127,4 +135,14 @@ void paths_tick(struct server *srv, struct session *s)
 	}
 	sched_view_build(&s->view, &s->sched, usable_paths(s), in);
 	s->view_dirty = 0;
+	if (s->ro && s->srv->o.common.reorder_ms == CLI_REORDER_AUTO) {
+		uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
+		unsigned n = 0;
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+			if (s->view.usable & 1u << p && s->paths[p].h.has_rtt) {
+				srtt[n] = s->paths[p].h.srtt_us;
+				rttvar[n++] = s->paths[p].h.rttvar_us;
+			}
+		s->hold_us = reorder_auto_hold_us(srtt, rttvar, n);
+	}
 }

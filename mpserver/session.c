@@ -42,6 +42,17 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 	sched_init(&s->sched, srv->o.common.mode);
 	s->sched.copies = srv->o.common.copies;
 	s->sched.target_loss_ppm = srv->o.common.target_loss_ppm;
+	if (srv->o.common.reorder_ms) {
+		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
+		if (!s->ro) {
+			free(s);
+			return NULL;
+		}
+		s->hold_us = srv->o.common.reorder_ms > 0 ? srv->o.common.reorder_ms * 1000ull
+							   : REORDER_AUTO_MIN_US;
+		ev_timer_init(&s->ro_timer, server_reorder_timer, 0, 0);
+		s->ro_deadline_us = UINT64_MAX;
+	}
 	for (int p = 0; p < MP_MAX_PATHS; p++)
 		s->weight[p] = 1;
 	s->created_ms = s->last_active_ms = srv->now_ms;
@@ -76,6 +87,10 @@ int session_connect(struct server *srv, struct session *s)
 
 void session_free(struct server *srv, struct session *s)
 {
+	if (s->ro) {
+		ev_timer_stop(srv->loop, &s->ro_timer);
+		reorder_free(s->ro);
+	}
 	if (s->fd >= 0) {
 		ev_io_stop(srv->loop, &s->io);
 		close(s->fd);
