@@ -62,6 +62,8 @@ unsigned health_down_after(const struct health *h)
 
 	if (p <= 0.001)
 		return HEALTH_DOWN_AFTER_MIN;
+	if (p >= 0.42)		/* 0.42^8 ~ 1e-3: beyond, the cap anyway */
+		return HEALTH_DOWN_AFTER_MAX;
 	k = (unsigned)ceil(log(1e-3) / log(p));
 	if (k < HEALTH_DOWN_AFTER_MIN)
 		k = HEALTH_DOWN_AFTER_MIN;

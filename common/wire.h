@@ -42,7 +42,7 @@ enum mp_type {
  * are the sender's monotonic clock in microseconds, modulo 2^32. A PROBE
  * may be longer (padding); the extra bytes are ignored. */
 enum {
-	MP_PROBE_LEN = 36,
+	MP_PROBE_LEN = 40,
 	/* state byte: the sender's view of this path */
 	MP_PROBE_STATE = 0x03,	/* enum health_state */
 	MP_PROBE_SUSPECT = 0x04,	/* an answer is overdue: avoid for now */
@@ -61,6 +61,7 @@ struct mp_probe {
 	uint32_t echo_tx;	/* its tx field */
 	uint32_t echo_rx;	/* packets received on the path when it arrived, it included */
 	uint32_t echo_len;	/* its payload length (path MTU discovery) */
+	uint16_t avoid;		/* paths the sender avoids now (bit i = path i) */
 };
 
 /* Byte 1: version in the high nibble, SEALED flag, type in the low 3 bits. */

@@ -24,6 +24,19 @@ static uint32_t interval_us(const struct client *c, const struct session *s)
 	return ms * 1000u;
 }
 
+/* Paths this session avoids now (suspect or down): every probe tells
+ * mpserver, so that it stops replying on a path that died as soon as any
+ * path carries the news, not only after its own silence timeout. */
+static uint32_t avoided(const struct client *c, const struct session *s)
+{
+	uint32_t mask = 0;
+
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (s->sp[p].h.suspect || s->sp[p].h.state == HEALTH_DOWN)
+			mask |= 1u << p;
+	return mask;
+}
+
 static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t every_us)
 {
 	uint8_t pkt[MP_HDR_LEN + MP_PROBE_LEN + MP_MAX_TRAILER];
@@ -33,6 +46,7 @@ static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t
 	health_fill(&sp->h, &body, 0, (uint8_t)p, c->now_us, every_us,
 		    (uint32_t)(sp->tx_pkts + 1));
 	body.state = health_state_byte(&sp->h, c->paths[p].backup);
+	body.avoid = (uint16_t)avoided(c, s);
 	wire_put_probe(pkt + MP_HDR_LEN, &body);
 	size_t len = client_seal(c, s, pkt, MP_PROBE_LEN, MP_T_PROBE);
 	if (!len)
@@ -170,6 +184,8 @@ void paths_view(struct client *c, struct session *s)
 
 void paths_tick(struct client *c, struct session *s)
 {
+	uint32_t avoid = avoided(c, s);
+
 	if (c->key && s->keying != KEYS_READY)
 		return;
 	apply_cutoff(c, s);
@@ -186,6 +202,10 @@ void paths_tick(struct client *c, struct session *s)
 		if (h->suspect != suspect)
 			s->view_dirty = 1;
 	}
+	/* A path newly avoided (or back): tell mpserver now, on the others. */
+	if (avoided(c, s) != avoid)
+		for (unsigned p = 0; p < c->npaths; p++)
+			s->sp[p].h.last_probe_us = 0;
 	paths_probe(c, s);
 	if (s->view_dirty)
 		paths_view(c, s);

@@ -75,6 +75,7 @@ struct session {
 	uint64_t ro_deadline_us;
 	struct spath paths[MP_MAX_PATHS];
 	uint32_t known;			/* paths heard at least once */
+	uint16_t avoid;			/* paths the client avoids (its last probe) */
 	unsigned weight[MP_MAX_PATHS];
 	uint64_t created_ms, last_active_ms;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;

@@ -52,12 +52,17 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		return;
 	}
 	health_input(&sp->h, &probe, 0, srv->now_us, (uint32_t)sp->rx_pkts, (uint32_t)len);
+	if (probe.avoid != s->avoid) {
+		s->avoid = probe.avoid;
+		s->view_dirty = 1;
+	}
 	send_ack(srv, s, p, probe.id);
 	s->view_dirty = 1;
 }
 
 /* The paths for the replies, best tier first: healthy primaries, then
- * primaries the client finds overdue, then what the client calls backup,
+ * primaries the client finds overdue (or avoids, as its latest probe on
+ * any path says), then what the client calls backup,
  * then anything not down, then every path heard from. Duplicate mode uses
  * every primary whatever its state (as in mpclient). */
 static uint32_t usable_paths(const struct session *s)
@@ -67,7 +72,7 @@ static uint32_t usable_paths(const struct session *s)
 
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct health *h = &s->paths[p].h;
-		int suspect = h->suspect && !dup;
+		int suspect = (h->suspect || (s->avoid >> p & 1)) && !dup;
 
 		if (!(s->known & 1u << p))
 			continue;
