@@ -626,7 +626,10 @@ def test_copies(net, case):
         # two paths make 2 % x 5 % = 0.1 %: never all three
         assert up_copies <= 2.3 and down_copies <= 2.3
     else:
-        assert up_copies < 3.0 and down_copies < 3.0
+        # 10 x 20 % = 2 % misses the 1 % target: auto needs all three
+        # paths for most datagrams (the pick 20 % or 30 % first, and 10 x 20
+        # after a 10 % pick), as the estimates say
+        assert up_copies >= 2.6 and down_copies >= 2.6
     cli.stop()
     srv.stop()
 
