@@ -84,6 +84,11 @@ $(B)/asan/unit/%: test/unit/%.c $(call obj,$(B)/asan,$(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ -o $@ -lcmocka $(LIBS)
 
+# Unit tests of mpserver's own files link them too.
+$(B)/unit/test_route: $(B)/obj/mpserver/route.o
+$(B)/asan/unit/test_route: $(B)/asan/obj/mpserver/route.o
+$(B)/unit/test_route $(B)/asan/unit/test_route: ALL_CFLAGS += -iquote mpserver
+
 # ---- targets people run ----------------------------------------------------
 deps:
 	$(Q)scripts/deps.sh

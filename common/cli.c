@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <unistd.h>
+
+#include "wire.h"
 
 void cli_common_init(struct cli_common *c, unsigned max_sessions)
 {
@@ -154,6 +157,71 @@ int cli_common_finish(struct cli_common *c)
 		c->reorder_ms = c->mode == SCHED_DUPLICATE ? 0 : CLI_REORDER_AUTO;
 	if (c->path_script && access(c->path_script, X_OK)) {
 		fprintf(stderr, "--path-script: %s: %s\n", c->path_script, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- tun mode ------------------------------------------------------------ */
+
+int cli_tun_option(struct cli_tun *t, int opt, const char *arg)
+{
+	long v;
+
+	switch (opt) {
+	case OPT_TUN:
+		if (!*arg || strlen(arg) >= IFNAMSIZ || strchr(arg, '/')) {
+			fprintf(stderr, "--tun: expected an interface name (1..%d characters), got '%s'\n",
+				IFNAMSIZ - 1, arg);
+			return -1;
+		}
+		t->name = arg;
+		return 1;
+	case OPT_TUN_ADDR:
+		if (t->naddr == CLI_TUN_MAX_ADDRS) {
+			fprintf(stderr, "--tun-addr: at most %d\n", CLI_TUN_MAX_ADDRS);
+			return -1;
+		}
+		if (ip_parse_prefix(arg, &t->addr[t->naddr])) {
+			fprintf(stderr, "--tun-addr: expected ADDR/PREFIX (10.0.0.1/24, fd00::1/64), got '%s'\n",
+				arg);
+			return -1;
+		}
+		t->naddr++;
+		return 1;
+	case OPT_MTU:
+		if (number(arg, CLI_MTU_MIN, MP_MAX_PAYLOAD, &v)) {
+			fprintf(stderr, "--mtu: expected %d..%d, got '%s'\n", CLI_MTU_MIN,
+				MP_MAX_PAYLOAD, arg);
+			return -1;
+		}
+		t->mtu = (unsigned)v;
+		return 1;
+	case OPT_PATH_MTU:
+		if (number(arg, CLI_PATH_MTU_MIN, CLI_PATH_MTU_MAX, &v)) {
+			fprintf(stderr, "--path-mtu: expected %d..%d, got '%s'\n",
+				CLI_PATH_MTU_MIN, CLI_PATH_MTU_MAX, arg);
+			return -1;
+		}
+		t->path_mtu = (unsigned)v;
+		return 1;
+	case OPT_UP:
+		t->up = arg;
+		return 1;
+	case OPT_DOWN:
+		t->down = arg;
+		return 1;
+	}
+	return 0;
+}
+
+int cli_tun_check(const struct cli_tun *t, const char *prog)
+{
+	if (t->name)
+		return 0;
+	if (t->naddr || t->mtu || t->path_mtu || t->up || t->down) {
+		fprintf(stderr, "%s: --tun-addr, --mtu, --path-mtu, --up and --down "
+			"need --tun\n", prog);
 		return -1;
 	}
 	return 0;

@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 
+#include "ip.h"
 #include "log.h"
 #include "sched.h"
 
@@ -38,6 +39,13 @@ enum {
 	OPT_SMALL_BYTES,
 	OPT_STATUS,
 	OPT_PATH_SCRIPT,
+	/* tun mode (struct cli_tun) */
+	OPT_TUN,
+	OPT_TUN_ADDR,
+	OPT_MTU,
+	OPT_PATH_MTU,
+	OPT_UP,
+	OPT_DOWN,
 };
 
 #define CLI_COMMON_LONGOPTS                                          \
@@ -102,6 +110,48 @@ struct cli_common {
 	const char *path_script;
 	int version, help;
 };
+
+/* ---- tun mode: options both programs take ------------------------------ */
+
+enum {
+	CLI_TUN_MAX_ADDRS = 4,		/* --tun-addr given at most this often */
+	CLI_MTU_MIN = 68,		/* IPv4's minimum (RFC 791) */
+	CLI_PATH_MTU_MIN = 576,
+	CLI_PATH_MTU_MAX = 65535,
+};
+
+#define CLI_TUN_LONGOPTS                                             \
+	{ "tun", required_argument, NULL, OPT_TUN },                 \
+	{ "tun-addr", required_argument, NULL, OPT_TUN_ADDR },       \
+	{ "mtu", required_argument, NULL, OPT_MTU },                 \
+	{ "path-mtu", required_argument, NULL, OPT_PATH_MTU },       \
+	{ "up", required_argument, NULL, OPT_UP },                   \
+	{ "down", required_argument, NULL, OPT_DOWN }
+
+#define CLI_TUN_USAGE                                                         \
+	"\ntun mode (carries IP packets instead of an application's datagrams):\n" \
+	"  --tun NAME           use tun device NAME (made if absent; needs root)\n" \
+	"  --tun-addr A/PREFIX  give the device this address (IPv4 or IPv6;\n"   \
+	"                       repeat for both)\n"                              \
+	"  --mtu N              device MTU (default: what fits the paths)\n"     \
+	"  --path-mtu N         MTU of the paths (default 1500)\n"               \
+	"  --up PROG            run PROG DEV MTU ADDR... once the device is up\n" \
+	"  --down PROG          run PROG DEV MTU ADDR... at exit\n"
+
+struct cli_tun {
+	const char *name;		/* NULL = not tun mode */
+	struct ip_prefix addr[CLI_TUN_MAX_ADDRS];
+	unsigned naddr;
+	unsigned mtu;			/* 0 = what fits */
+	unsigned path_mtu;		/* 0 = TUN_PATH_MTU_DEFAULT */
+	const char *up, *down;		/* hook programs, or NULL */
+};
+
+/* Like cli_common_option, for the tun options. */
+int cli_tun_option(struct cli_tun *t, int opt, const char *arg);
+/* Refuses tun options given without --tun. Returns 0, or -1 after printing
+ * why (prog names the program). */
+int cli_tun_check(const struct cli_tun *t, const char *prog);
 
 void cli_common_init(struct cli_common *c, unsigned max_sessions);
 /* Handles one getopt result. Returns 1 if it was a common option, 0 if

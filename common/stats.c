@@ -19,6 +19,11 @@ const char *stats_drop_name(int reason)
 		[DROP_RATE_LIMITED] = "rate_limited",
 		[DROP_BAD_PROBE] = "bad_probe",
 		[DROP_PACED] = "paced",
+		[DROP_TOO_BIG] = "too_big",
+		[DROP_NOT_IP] = "not_ip",
+		[DROP_NO_ROUTE] = "no_route",
+		[DROP_ROUTE_CONFLICT] = "route_conflict",
+		[DROP_ROUTE_FULL] = "route_full",
 	};
 
 	return reason < WIRE_ERR_MAX ? wire_err_name((enum wire_err)reason)

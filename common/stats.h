@@ -23,6 +23,12 @@ enum drop {
 	DROP_RATE_LIMITED,		/* over a limit that bounds our work */
 	DROP_BAD_PROBE,			/* PROBE/ACK body too short or inconsistent */
 	DROP_PACED,			/* every path at its rate= and its queue full */
+	/* tun mode */
+	DROP_TOO_BIG,			/* inner packet > what the paths carry */
+	DROP_NOT_IP,			/* not an IPv4 or IPv6 packet */
+	DROP_NO_ROUTE,			/* mpserver: no session has that address */
+	DROP_ROUTE_CONFLICT,		/* mpserver: source held by another session */
+	DROP_ROUTE_FULL,		/* mpserver: address table full */
 	DROP_MAX
 };
 

@@ -123,7 +123,7 @@ void wire_put_probe(uint8_t buf[static MP_PROBE_LEN], const struct mp_probe *p)
 	put_be(buf + 28, p->echo_rx, 4);
 	put_be(buf + 32, p->echo_len, 4);
 	put_be(buf + 36, p->avoid, 2);
-	put_be(buf + 38, 0, 2);
+	put_be(buf + 38, p->pmtu, 2);
 }
 
 int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p)
@@ -142,5 +142,6 @@ int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p)
 	p->echo_rx = (uint32_t)get_be(buf + 28, 4);
 	p->echo_len = (uint32_t)get_be(buf + 32, 4);
 	p->avoid = (uint16_t)get_be(buf + 36, 2);
+	p->pmtu = (uint16_t)get_be(buf + 38, 2);
 	return 0;
 }

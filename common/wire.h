@@ -62,6 +62,8 @@ struct mp_probe {
 	uint32_t echo_rx;	/* packets received on the path when it arrived, it included */
 	uint32_t echo_len;	/* its payload length (path MTU discovery) */
 	uint16_t avoid;		/* paths the sender avoids now (bit i = path i) */
+	uint16_t pmtu;		/* the path's MTU as the sender found it (UDP
+				 * payload bytes), 0 = not known */
 };
 
 /* Byte 1: version in the high nibble, SEALED flag, type in the low 3 bits. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ip.h"
 #include "log.h"
 #include "util.h"
 
@@ -124,6 +125,9 @@ static uint32_t pace_filter(struct client *c, struct session *s, uint32_t mask,
 
 void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
 {
+	/* Latency-critical: small, or (tun mode) ICMP or a low-delay DSCP. */
+	int critical = plen <= c->o.common.small_bytes ||
+		       (c->tun.fd >= 0 && tun_is_latency_critical(pkt + MP_HDR_LEN, plen));
 	size_t len = client_seal(c, s, pkt, plen, MP_T_DATA);
 
 	if (!len) {
@@ -134,7 +138,6 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 	s->up_bytes += plen;
 	/* Sealed once, sent on every chosen path: the path byte is outside
 	 * the check, so each copy carries its own without a second seal. */
-	int critical = plen <= c->o.common.small_bytes;
 	if (s->view_dirty)
 		paths_view(c, s);
 	uint32_t mask = sched_choose(&s->sched, &s->view, critical);
@@ -179,6 +182,11 @@ static void accept_up(struct client *c, int i)
 		c->drops.n[DROP_SESSION_LIMIT]++;
 		return;
 	}
+	client_accept_up(c, s, pkt, plen);
+}
+
+void client_accept_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
+{
 	s->last_active_ms = c->now_ms;
 	if (c->key && s->keying != KEYS_READY)
 		keying_hold(c, s, pkt + MP_HDR_LEN, plen);
@@ -251,6 +259,12 @@ static void to_app(void *ctx, const uint8_t *data, size_t len)
 	struct release *r = ctx;
 	struct client *c = r->c;
 
+	if (c->tun.fd >= 0) {		/* tun mode hook: the device, no app socket */
+		r->s->down_pkts++;
+		r->s->down_bytes += len;
+		tunnel_deliver(c, data, len);
+		return;
+	}
 	if (c->to_app.n == NET_SENDLIST_MAX ||
 	    (data != r->inplace && c->stage.used == NET_STAGE_SLOTS))
 		client_flush_app(c);
@@ -493,6 +507,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	c->o = *o;
 	c->key = o->key;
 	c->fd = -1;
+	c->tun.fd = -1;
 	c->now_us = mono_us();
 	c->now_ms = c->now_us / 1000;
 	c->started_ms = c->now_ms;
@@ -517,6 +532,11 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		c->paced |= o->config->paths[i].rate_bps != 0;
 	}
 	paths_open(c);
+	if (o->tun.name) {		/* tun mode hook: the device, no local socket */
+		if (tunnel_open(c))
+			goto fail;
+		goto started;
+	}
 	if (net_resolve(o->common.bind, (uint16_t)o->port, 0, &c->local, err, sizeof(err))) {
 		log_error("--bind: %s", err);
 		goto fail;
@@ -526,6 +546,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		goto fail;
 	ev_io_init(&c->io, on_app_readable, c->fd, EV_READ);
 	ev_io_start(loop, &c->io);
+started:
 	ev_timer_init(&c->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
 		      SWEEP_INTERVAL_MS / 1000.0);
 	ev_timer_start(loop, &c->sweep);
@@ -534,8 +555,9 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		log_error("--status: %s", err);
 		goto fail;
 	}
-	log_info("listening on %s, %u bridge path%s, mode %s, %s",
-		 net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
+	log_info("%s %s, %u bridge path%s, mode %s, %s",
+		 c->tun.fd >= 0 ? "tun" : "listening on",
+		 c->tun.fd >= 0 ? c->tun.name : net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
 		 sched_mode_name(o->common.mode),
 		 c->key ? "AES-256-GCM" : "plaintext (no key)");
 	return c;
@@ -563,6 +585,7 @@ void client_close(struct client *c)
 		ev_io_stop(c->loop, &c->io);
 		close(c->fd);
 	}
+	tunnel_close(c);
 	ev_timer_stop(c->loop, &c->sweep);
 	table_free(&c->by_app);
 	table_free(&c->by_id);

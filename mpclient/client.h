@@ -13,7 +13,8 @@ struct client;
 
 struct client_opts {
 	struct cli_common common;
-	int port;			/* local listen port */
+	int port;			/* local listen port (UDP mode) */
+	struct cli_tun tun;		/* tun mode when tun.name is set */
 	const struct config *config;
 	const struct crypto_master *key;	/* NULL = plaintext */
 	unsigned probe_ms;		/* probe interval of busy sessions */

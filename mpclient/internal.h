@@ -22,6 +22,7 @@
 #include "seq.h"
 #include "stats.h"
 #include "table.h"
+#include "tun.h"
 #include "wire.h"
 
 enum {
@@ -39,8 +40,6 @@ enum {
 	 * datagrams pass it, in order with what is before them). Pages are
 	 * touched only while the session actually reorders. */
 	REORDER_SLOTS = 256,
-	/* The link MTU path MTU discovery looks up to. */
-	PATH_MTU_DEFAULT = 1500,
 	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
 	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
 	HELLO_RETRY_MS = 250,
@@ -162,6 +161,11 @@ struct client {
 	struct sendlist to_app;
 	struct stage stage;		/* released by reorder buffers */
 	uint8_t pmtu_buf[MP_BUF_LEN];	/* a padded probe being built */
+	/* tun mode (tunnel.c): the device instead of the local socket, and
+	 * the one session that carries it (by id: sessions may expire) */
+	struct tun tun;			/* tun.fd < 0 in UDP mode */
+	ev_io tun_io;
+	uint32_t tun_session;		/* 0 = none yet */
 };
 
 /* session.c */
@@ -209,5 +213,18 @@ void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len
  * pkt + MP_HDR_LEN); returns its length, 0 on failure. */
 size_t client_seal(struct client *c, struct session *s, uint8_t *pkt, size_t plen,
 		   unsigned type);
+/* Queues one datagram of session s (payload at pkt + MP_HDR_LEN), or holds
+ * it while the session's keys are being agreed. */
+void client_accept_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen);
+
+/* tunnel.c: tun mode's hooks into the packet path */
+int tunnel_open(struct client *c);
+void tunnel_close(struct client *c);
+/* Delivers a payload from the paths to the device. */
+void tunnel_deliver(struct client *c, const uint8_t *pkt, size_t len);
+/* HOOK for path MTU discovery: the smallest usable path MTU is now
+ * path_mtu (bytes, IP included). A no-op outside tun mode. */
+void tunnel_path_mtu(struct client *c, unsigned path_mtu);
+void tunnel_log_stats(const struct client *c);
 
 #endif

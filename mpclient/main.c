@@ -45,19 +45,23 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mpclient [options] LOCAL_PORT CONFIG_FILE\n"
+		"       mpclient [options] --tun NAME [tun options] CONFIG_FILE\n"
 		"\n"
-		"Listens on LOCAL_PORT for a UDP application and carries its datagrams\n"
-		"over the bridges listed in CONFIG_FILE (one 'host port [key=value...]'\n"
-		"per line) to an mpserver.\n"
+		"Listens on LOCAL_PORT for a UDP application (or, with --tun, takes the\n"
+		"IP packets routed into tun device NAME) and carries them over the\n"
+		"bridges listed in CONFIG_FILE (one 'host port [key=value...]' per line)\n"
+		"to an mpserver.\n"
 		"\n"
 		"options:\n"
-		"  --bind ADDR          local address to listen on (default 127.0.0.1)\n"
+		"  --bind ADDR          local address to listen on (default 127.0.0.1;\n"
+		"                       not with --tun)\n"
 		"  -n, --check-config   parse CONFIG_FILE, print it, and exit\n"
 		"  --probe-interval MS  probe every path this often while traffic flows\n"
 		"                       (default 50; 1 s when idle)\n"
 		"  --rtt-cutoff MS|Nx   demote a path to backup while its RTT is over MS\n"
 		"                       milliseconds, or over N times the best path's\n"
-		CLI_COMMON_USAGE);
+		CLI_COMMON_USAGE
+		CLI_TUN_USAGE);
 }
 
 static void log_stats(const void *ctx)
@@ -69,6 +73,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
+		CLI_TUN_LONGOPTS,
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "probe-interval", required_argument, NULL, OPT_PROBE_INTERVAL },
 		{ "rtt-cutoff", required_argument, NULL, OPT_RTT_CUTOFF },
@@ -84,6 +89,11 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "n", longopts,
 				  NULL)) != -1) {
 		int r = cli_common_option(&o.common, opt, optarg);
+		if (r < 0)
+			goto bad_usage;
+		if (r > 0)
+			continue;
+		r = cli_tun_option(&o.tun, opt, optarg);
 		if (r < 0)
 			goto bad_usage;
 		if (r > 0)
@@ -124,25 +134,40 @@ int main(int argc, char **argv)
 		return daemon_genkey(o.common.genkey);
 	if (cli_common_finish(&o.common))
 		goto bad_usage;
+	log_set_level(o.common.level);
+	if (cli_tun_check(&o.tun, "mpclient"))
+		goto bad_usage;
+	if (o.tun.name) {		/* tun mode: no local socket */
+		if (o.common.bind) {
+			fprintf(stderr, "mpclient: --bind makes no sense with --tun "
+				"(there is no local socket)\n");
+			goto bad_usage;
+		}
+		if (argc - optind != 1) {
+			fprintf(stderr, "mpclient: with --tun, expected CONFIG_FILE only\n");
+			goto bad_usage;
+		}
+	} else {
+		if (argc - optind != 2) {
+			fprintf(stderr, "mpclient: expected LOCAL_PORT CONFIG_FILE\n");
+			goto bad_usage;
+		}
+		o.port = cli_port(argv[optind]);
+		if (o.port < 0) {
+			fprintf(stderr, "mpclient: LOCAL_PORT must be 1..65535, got '%s'\n",
+				argv[optind]);
+			goto bad_usage;
+		}
+		optind++;
+	}
 	if (!o.common.bind)
 		o.common.bind = "127.0.0.1";
-	log_set_level(o.common.level);
-	if (argc - optind != 2) {
-		fprintf(stderr, "mpclient: expected LOCAL_PORT CONFIG_FILE\n");
-		goto bad_usage;
-	}
-	o.port = cli_port(argv[optind]);
-	if (o.port < 0) {
-		fprintf(stderr, "mpclient: LOCAL_PORT must be 1..65535, got '%s'\n",
-			argv[optind]);
-		goto bad_usage;
-	}
-	if (config_load(&config, argv[optind + 1]))
+	if (config_load(&config, argv[optind]))
 		return 1;
 	if (check_only) {
 		char out[MP_MAX_PATHS * 256];
 		config_print(&config, out, sizeof(out));
-		printf("%s: OK\n%s", argv[optind + 1], out);
+		printf("%s: OK\n%s", argv[optind], out);
 		return 0;
 	}
 	o.config = &config;

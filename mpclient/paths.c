@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "log.h"
+#include "tun.h"
 #include "util.h"
 
 static int busy(const struct client *c, const struct session *s)
@@ -47,6 +48,7 @@ static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t
 		    (uint32_t)(sp->tx_pkts + 1));
 	body.state = health_state_byte(&sp->h, c->paths[p].backup);
 	body.avoid = (uint16_t)avoided(c, s);
+	body.pmtu = (uint16_t)(c->paths[p].pmtu.rechecks ? pmtu_value(&c->paths[p].pmtu) : 0);
 	wire_put_probe(pkt + MP_HDR_LEN, &body);
 	size_t len = client_seal(c, s, pkt, MP_PROBE_LEN, MP_T_PROBE);
 	if (!len)
@@ -278,6 +280,29 @@ void paths_tick(struct client *c, struct session *s)
 		paths_view(c, s);
 }
 
+static unsigned ip_udp(const struct path *path)
+{
+	return path->peer.u.sa.sa_family == AF_INET ? TUN_PATH_OVERHEAD_IP4
+						     : TUN_PATH_OVERHEAD_IP6;
+}
+
+/* Tun mode: the device's MTU follows the smallest path MTU found among
+ * the paths that are not down. */
+static void follow_mtu(struct client *c)
+{
+	unsigned smallest = 0;
+
+	for (unsigned p = 0; p < c->npaths; p++) {
+		const struct path *path = &c->paths[p];
+		unsigned mtu = pmtu_value(&path->pmtu) + ip_udp(path);
+		if (path->state != HEALTH_DOWN && path->pmtu.rechecks &&
+		    (!smallest || mtu < smallest))
+			smallest = mtu;
+	}
+	if (smallest)
+		tunnel_path_mtu(c, smallest);
+}
+
 static void run_script(struct client *c, const struct path *path, const char *why)
 {
 	char peer[NET_ADDRSTR];
@@ -311,8 +336,8 @@ void paths_aggregate(struct client *c)
 		if (path->pmtu.rechecks && pmtu_value(&path->pmtu) != path->pmtu_reported) {
 			path->pmtu_reported = pmtu_value(&path->pmtu);
 			log_info("path %s: path MTU %u (datagrams up to %u bytes)", path->name,
-				 path->pmtu_reported + (path->peer.u.sa.sa_family == AF_INET ? 28 : 48),
-				 path->pmtu_reported);
+				 path->pmtu_reported + ip_udp(path), path->pmtu_reported);
+			follow_mtu(c);
 		}
 		if (best == HEALTH_UNKNOWN || best == path->state)
 			continue;
@@ -322,6 +347,7 @@ void paths_aggregate(struct client *c)
 		path->state = best;
 		path->st.changes++;
 		run_script(c, path, why);
+		follow_mtu(c);
 	}
 	hook_reap(&c->hook);
 }
@@ -349,10 +375,11 @@ static void on_pace(struct ev_loop *loop, ev_timer *w, int revents)
 
 void paths_open(struct client *c)
 {
+	unsigned link = c->o.tun.path_mtu ? c->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
+
 	for (unsigned p = 0; p < c->npaths; p++) {
 		struct path *path = &c->paths[p];
-		unsigned ip_udp = path->peer.u.sa.sa_family == AF_INET ? 28 : 48;
 		ev_timer_init(&path->pace_timer, on_pace, 0, 0);
-		pmtu_init(&path->pmtu, PATH_MTU_DEFAULT - ip_udp, c->now_us);
+		pmtu_init(&path->pmtu, link - ip_udp(path), c->now_us);
 	}
 }

@@ -181,6 +181,8 @@ void client_log_stats(const struct client *c)
 	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
 		 sched_mode_name(c->o.common.mode), c->nsessions,
 		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
+	if (c->tun.fd >= 0)		/* tun mode */
+		tunnel_log_stats(c);
 	for (unsigned i = 0; i < c->npaths; i++) {
 		const struct path *p = &c->paths[i];
 		log_info("stats path name=%s peer=%s state=%s backup=%d tx_pkts=%llu "

@@ -19,7 +19,9 @@
 #include "server.h"
 #include "stats.h"
 #include "status.h"
+#include "route.h"
 #include "table.h"
+#include "tun.h"
 #include "wire.h"
 
 enum {
@@ -51,6 +53,7 @@ struct spath {
 	uint64_t rx_recent;		/* since the last sweep, for weights */
 	uint64_t addr_changes;
 	struct health h;		/* passive: from the client's probes */
+	uint16_t pmtu;			/* as the client found it, 0 = unknown */
 };
 
 struct session {
@@ -114,6 +117,12 @@ struct server {
 	struct session *run;		/* whose target `out` holds datagrams for */
 	struct stage stage;		/* released by reorder buffers */
 	uint8_t ack_buf[MP_BUF_LEN];	/* an ACK being built */
+	/* tun mode (tunnel.c): the device instead of target sockets, and
+	 * which session each inner address belongs to */
+	struct tun tun;			/* tun.fd < 0 in UDP mode */
+	ev_io tun_io;
+	struct route_table routes;
+	uint64_t route_conflicts_logged_ms;
 };
 
 /* session.c */
@@ -149,5 +158,20 @@ void keying_free(struct session *s);
 /* server.c */
 void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
 void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
+/* Numbers, seals and queues batch slot i (payload at MP_HDR_LEN) on the
+ * paths the scheduler picks for s, on srv->out. */
+void server_queue_down(struct server *srv, struct session *s, int i);
+
+/* tunnel.c: tun mode's hooks into the packet path */
+int tunnel_open(struct server *srv);
+void tunnel_close(struct server *srv);
+/* Delivers one payload of session s to the device (after checking that s
+ * may send from its source address). */
+void tunnel_deliver(struct server *srv, struct session *s, const uint8_t *pkt, size_t len);
+void tunnel_sweep(struct server *srv);
+/* HOOK for path MTU discovery: the smallest usable path MTU over all
+ * sessions is now path_mtu (bytes, IP included). A no-op outside tun mode. */
+void tunnel_path_mtu(struct server *srv, unsigned path_mtu);
+void tunnel_log_stats(const struct server *srv);
 
 #endif

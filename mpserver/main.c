@@ -19,14 +19,18 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mpserver [options] LISTEN_PORT TARGET_HOST TARGET_PORT\n"
+		"       mpserver [options] --tun NAME [tun options] LISTEN_PORT\n"
 		"\n"
 		"Receives datagrams from mpclient over the bridges on LISTEN_PORT, drops\n"
 		"duplicates and forwards them to TARGET_HOST:TARGET_PORT, one source port\n"
-		"per session; replies go back over the bridges.\n"
+		"per session; replies go back over the bridges. With --tun, the sessions\n"
+		"carry IP packets to and from tun device NAME instead, each session\n"
+		"receiving the packets for the inner addresses it sends from.\n"
 		"\n"
 		"options:\n"
 		"  --bind ADDR          address to listen on (default: all, IPv6 and IPv4)\n"
-		CLI_COMMON_USAGE);
+		CLI_COMMON_USAGE
+		CLI_TUN_USAGE);
 }
 
 /* Each session holds a socket: make sure the limit allows them all. */
@@ -58,6 +62,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
+		CLI_TUN_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_opts o = { 0 };
@@ -67,9 +72,13 @@ int main(int argc, char **argv)
 	log_init("mpserver", LOG_INFO);
 	cli_common_init(&o.common, SERVER_MAX_SESSIONS_DEFAULT);
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts,
-				  NULL)) != -1)
-		if (cli_common_option(&o.common, opt, optarg) <= 0)
+				  NULL)) != -1) {
+		int r = cli_common_option(&o.common, opt, optarg);
+		if (r == 0)
+			r = cli_tun_option(&o.tun, opt, optarg);
+		if (r <= 0)
 			goto bad_usage;
+	}
 	if (o.common.help) {
 		usage(stdout);
 		return 0;
@@ -83,13 +92,21 @@ int main(int argc, char **argv)
 	if (cli_common_finish(&o.common))
 		goto bad_usage;
 	log_set_level(o.common.level);
-	if (argc - optind != 3) {
+	if (cli_tun_check(&o.tun, "mpserver"))
+		goto bad_usage;
+	if (o.tun.name && argc - optind != 1) {
+		fprintf(stderr, "mpserver: with --tun, expected LISTEN_PORT only (no target)\n");
+		goto bad_usage;
+	}
+	if (!o.tun.name && argc - optind != 3) {
 		fprintf(stderr, "mpserver: expected LISTEN_PORT TARGET_HOST TARGET_PORT\n");
 		goto bad_usage;
 	}
 	o.port = cli_port(argv[optind]);
-	o.target_host = argv[optind + 1];
-	o.target_port = cli_port(argv[optind + 2]);
+	if (!o.tun.name) {
+		o.target_host = argv[optind + 1];
+		o.target_port = cli_port(argv[optind + 2]);
+	}
 	if (o.port < 0 || o.target_port < 0) {
 		fprintf(stderr, "mpserver: ports must be 1..65535\n");
 		goto bad_usage;

@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "log.h"
+#include "tun.h"
 #include "util.h"
 
 /* An ACK, padded to the PROBE's length when the PROBE was padded (path
@@ -48,6 +49,29 @@ static void send_ack(struct server *srv, struct session *s, unsigned p, uint32_t
 	sp->tx_bytes += len;
 }
 
+/* Tun mode: the device's MTU follows the smallest path MTU the clients
+ * have found, over the paths that are not down. */
+static void follow_mtu(struct server *srv)
+{
+	unsigned smallest = 0;
+	const struct session *s;
+
+	if (srv->tun.fd < 0)
+		return;
+	list_for_each(s, &srv->sessions, struct session, link)
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+			const struct spath *sp = &s->paths[p];
+			unsigned mtu = sp->pmtu + (sp->addr.u.sa.sa_family == AF_INET
+							   ? TUN_PATH_OVERHEAD_IP4
+							   : TUN_PATH_OVERHEAD_IP6);
+			if (s->known & 1u << p && sp->pmtu && sp->h.state != HEALTH_DOWN &&
+			    (!smallest || mtu < smallest))
+				smallest = mtu;
+		}
+	if (smallest)
+		tunnel_path_mtu(srv, smallest);
+}
+
 void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		    const uint8_t *body, size_t len)
 {
@@ -62,6 +86,10 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 	if (probe.avoid != s->avoid) {
 		s->avoid = probe.avoid;
 		s->view_dirty = 1;
+	}
+	if (probe.pmtu != sp->pmtu) {
+		sp->pmtu = probe.pmtu;
+		follow_mtu(srv);
 	}
 	send_ack(srv, s, p, probe.id, len > MP_MAX_PAYLOAD ? MP_PROBE_LEN : len);
 	s->view_dirty = 1;

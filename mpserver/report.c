@@ -104,6 +104,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 		json_kv_u64(j, "rx_pkts", sp->rx_pkts);
 		json_kv_u64(j, "rx_bytes", sp->rx_bytes);
 		json_kv_u64(j, "addr_changes", sp->addr_changes);
+		json_kv_u64(j, "pmtu_bytes", sp->pmtu);
 		json_kv_u64(j, "last_rx_ms", srv->now_ms - sp->last_rx_ms);
 		json_obj_end(j);
 	}
@@ -164,6 +165,8 @@ void server_log_stats(const struct server *srv)
 		 (unsigned long long)srv->resets_sent,
 		 (unsigned long long)srv->hello_limit.refused,
 		 (unsigned long long)srv->reset_limit.refused, line);
+	if (srv->tun.fd >= 0)		/* tun mode */
+		tunnel_log_stats(srv);
 	const struct session *s;
 	list_for_each(s, &srv->sessions, struct session, link) {
 		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "

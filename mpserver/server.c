@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "ip.h"
 #include "log.h"
 #include "util.h"
 
@@ -44,6 +45,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	srv->last_sweep_ms = srv->now_ms;
 	session_sweep(srv);
+	if (srv->tun.fd >= 0)		/* tun mode hook */
+		tunnel_sweep(srv);
 	if (srv->key)
 		keying_report(srv);
 }
@@ -73,6 +76,12 @@ static void to_target(void *ctx, const uint8_t *data, size_t len)
 	struct release *r = ctx;
 	struct server *srv = r->srv;
 
+	if (srv->tun.fd >= 0) {		/* tun mode hook: the device, no target */
+		r->s->up_pkts++;
+		r->s->up_bytes += len;
+		tunnel_deliver(srv, r->s, data, len);
+		return;
+	}
 	if (srv->out.n == NET_SENDLIST_MAX ||
 	    (data != r->inplace && srv->stage.used == NET_STAGE_SLOTS))
 		flush_to_target(srv);
@@ -211,7 +220,7 @@ static void accept_up(struct server *srv, int i)
 		deliver_up(srv, s, h.seq, NULL, 0);
 		return;
 	}
-	if (s->fd < 0 && session_connect(srv, s)) {
+	if (srv->tun.fd < 0 && s->fd < 0 && session_connect(srv, s)) {
 		srv->drops.n[DROP_SEND_FAIL]++;
 		return;
 	}
@@ -242,7 +251,7 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- down: target -> bridges --------------------------------------------- */
 
-static void queue_down(struct server *srv, struct session *s, int i)
+void server_queue_down(struct server *srv, struct session *s, int i)
 {
 	struct mmsghdr *m = &srv->batch.msg[i];
 	uint8_t *pkt = srv->batch.buf[i];
@@ -252,6 +261,9 @@ static void queue_down(struct server *srv, struct session *s, int i)
 		srv->drops.n[DROP_OVERSIZE]++;
 		return;
 	}
+	/* Latency-critical: small, or (tun mode) ICMP or a low-delay DSCP. */
+	int critical = plen <= srv->o.common.small_bytes ||
+		       (srv->tun.fd >= 0 && tun_is_latency_critical(pkt + MP_HDR_LEN, plen));
 	uint64_t seq = seq_tx_next(&s->tx);
 	struct mp_hdr h = {
 		.type = MP_T_DATA,
@@ -268,7 +280,7 @@ static void queue_down(struct server *srv, struct session *s, int i)
 	}
 	if (s->view_dirty)
 		paths_view(s);
-	uint32_t mask = sched_choose(&s->sched, &s->view, plen <= srv->o.common.small_bytes);
+	uint32_t mask = sched_choose(&s->sched, &s->view, critical);
 
 	s->down_pkts++;
 	s->down_bytes += plen;
@@ -300,7 +312,7 @@ void server_target_readable(struct ev_loop *loop, ev_io *w, int revents)
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++)
-			queue_down(srv, s, i);
+			server_queue_down(srv, s, i);
 		unsigned queued = srv->out.n;
 		srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->fd, &srv->out);
 		if (n < NET_BATCH)
@@ -324,6 +336,7 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	srv->o = *o;
 	srv->key = o->key;
 	srv->fd = -1;
+	srv->tun.fd = -1;
 	clock_now(srv);
 	srv->last_sweep_ms = srv->now_ms;
 	srv->started_ms = srv->now_ms;
@@ -334,8 +347,11 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		log_warn("allocating buffers");
 		goto fail;
 	}
-	if (net_resolve(o->target_host, (uint16_t)o->target_port, 0, &srv->target,
-			err, sizeof(err))) {
+	if (o->tun.name) {		/* tun mode hook: the device, no target */
+		if (tunnel_open(srv))
+			goto fail;
+	} else if (net_resolve(o->target_host, (uint16_t)o->target_port, 0, &srv->target,
+			       err, sizeof(err))) {
 		log_error("target: %s", err);
 		goto fail;
 	}
@@ -362,7 +378,8 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		goto fail;
 	}
 	log_info("listening on %s, target %s, mode %s, up to %u sessions, %s",
-		 net_ntop(&srv->listen, a), net_ntop(&srv->target, b),
+		 net_ntop(&srv->listen, a),
+		 srv->tun.fd >= 0 ? srv->tun.name : net_ntop(&srv->target, b),
 		 sched_mode_name(o->common.mode), o->common.max_sessions,
 		 srv->key ? "AES-256-GCM" : "plaintext (no key)");
 	return srv;
@@ -382,6 +399,7 @@ void server_close(struct server *srv)
 		ev_io_stop(srv->loop, &srv->io);
 		close(srv->fd);
 	}
+	tunnel_close(srv);
 	ev_timer_stop(srv->loop, &srv->tick);
 	table_free(&srv->table);
 	batch_free(&srv->batch);

@@ -13,8 +13,9 @@ struct server;
 struct server_opts {
 	struct cli_common common;
 	int port;
-	const char *target_host;
+	const char *target_host;	/* UDP mode; NULL in tun mode */
 	int target_port;
+	struct cli_tun tun;		/* tun mode when tun.name is set */
 	const struct crypto_master *key;	/* NULL = plaintext */
 };
 

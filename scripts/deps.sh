@@ -6,7 +6,8 @@
 set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
-TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev)
+TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev
+	iperf3 iputils-ping)
 BENCH=(gnuplot-nox)
 PKGS=("${BUILD[@]}" "${TEST[@]}")
 [ "${1:-}" = bench ] && PKGS+=("${BENCH[@]}")

@@ -495,7 +495,7 @@ static void fuzz_health(const uint8_t *data, size_t size)
 			wire_put_probe(buf, &p);
 			CHECK(wire_get_probe(buf, sizeof(buf), &again) == 0);
 			CHECK(!memcmp(&p, &again, sizeof(p)));
-			CHECK(!memcmp(buf, data, 36) && buf[36] == data[36] && buf[37] == data[37]);
+			CHECK(!memcmp(buf, data, MP_PROBE_LEN));
 			if (p.id & 1) {
 				struct mp_probe mine;
 				health_fill(&active, &mine, 0, 0, now, 50000, rx);

@@ -267,12 +267,12 @@ static void test_probe_body(void **state)
 		.path = 15, .state = 0x0e, .interval_ms = 0xa1b2, .id = 0x01020304,
 		.ts_us = 0x05060708, .tx = 0x090a0b0c, .echo_ts_us = 0x0d0e0f10,
 		.echo_hold_us = 0x11121314, .echo_tx = 0x15161718,
-		.echo_rx = 0x191a1b1c, .echo_len = 0x1d1e1f20, .avoid = 0x2122,
+		.echo_rx = 0x191a1b1c, .echo_len = 0x1d1e1f20, .avoid = 0x2122, .pmtu = 0x2324,
 	};
 	static const uint8_t want[MP_PROBE_LEN] = {
 		15, 0x0e, 0xa1, 0xb2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
 		13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
-		29, 30, 31, 32, 33, 34, 0, 0,
+		29, 30, 31, 32, 33, 34, 35, 36,
 	};
 	uint8_t buf[MP_PROBE_LEN + 100];
 	struct mp_probe out;
