@@ -253,13 +253,16 @@ void aead_free(struct aead *a)
 	a->ctx = NULL;
 }
 
-/* Nonce = epoch (4) || 0 (2) || sequence (6), straight from header bytes
- * 6..15. A key belongs to one session direction and one handshake, and the
- * sequence never repeats under it: no nonce is ever used twice. */
+/* Nonce = epoch (4) || 0 || space (1) || sequence (6), from header bytes
+ * 6..15; space is 0 for DATA and 1 for PROBE/ACK, which are numbered in
+ * a sequence of their own. A key belongs to one session direction and one
+ * handshake, and neither sequence repeats under it: no nonce is ever used
+ * twice. */
 static void nonce_of(const uint8_t *hdr, uint8_t nonce[static CRYPTO_NONCE_LEN])
 {
 	memcpy(nonce, hdr + 6, 4);
-	nonce[4] = nonce[5] = 0;
+	nonce[4] = 0;
+	nonce[5] = (hdr[1] & MP_VTS_TYPE) != MP_T_DATA;
 	memcpy(nonce + 6, hdr + 10, 6);
 }
 

@@ -23,7 +23,7 @@ enum {
 	 * it). The floor keeps a scheduling hiccup of a busy host from
 	 * passing for a dead path; a path still needs two timeouts in a row
 	 * before it is called down. */
-	HEALTH_RTO_MIN_US = 40000,
+	HEALTH_RTO_MIN_US = 20000,
 	HEALTH_RTO_MAX_US = 2000000,
 	HEALTH_RTO_INITIAL_US = 1000000,
 	HEALTH_RING = 16,		/* probes remembered for timeouts */

@@ -56,7 +56,7 @@ size_t client_seal(struct client *c, struct session *s, uint8_t *pkt, size_t ple
 		.sealed = c->key != NULL,
 		.session = s->id,
 		.epoch = s->tx.epoch,
-		.seq = seq_tx_next(&s->tx),
+		.seq = seq_tx_next(type == MP_T_DATA ? &s->tx : &s->ctl_tx),
 	};
 
 	wire_put_hdr(pkt, &h);
@@ -306,8 +306,7 @@ void client_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_reorder(c, s);
 }
 
-/* In order, through the reorder buffer when there is one (a payload of
- * NULL: a control packet that only fills its sequence number). */
+/* In order, through the reorder buffer when there is one. */
 static void deliver(struct client *c, struct session *s, uint64_t seq,
 		    const uint8_t *payload, size_t plen)
 {
@@ -316,7 +315,7 @@ static void deliver(struct client *c, struct session *s, uint64_t seq,
 	if (s->ro && s->hold_us) {
 		reorder_push(s->ro, seq, payload, plen, c->now_us, s->hold_us, to_app, &r);
 		arm_reorder(c, s);
-	} else if (payload) {
+	} else {
 		to_app(&r, payload, plen);
 	}
 }
@@ -365,6 +364,13 @@ static void deliver_down(struct client *c, struct path *path, int i)
 	 * included: the path did deliver it. */
 	s->sp[path->id].rx_pkts++;
 	s->sp[path->id].rx_bytes += len;
+	if (h.type != MP_T_DATA) {
+		enum seq_verdict v = seq_rx_accept(&s->ctl_rx, h.epoch, h.seq);
+		count_verdict(c, s, v);
+		if (v == SEQ_ACCEPT && h.type == MP_T_ACK)
+			paths_ack(c, s, path->id, pkt + MP_HDR_LEN, plen);
+		return;		/* mpserver sends no PROBE */
+	}
 	uint64_t restarts = s->rx.restarts;
 	enum seq_verdict v = seq_rx_accept(&s->rx, h.epoch, h.seq);
 	count_verdict(c, s, v);
@@ -376,13 +382,6 @@ static void deliver_down(struct client *c, struct path *path, int i)
 		if (s->ro)
 			reorder_reset(s->ro);
 	}
-	if (h.type == MP_T_ACK) {
-		paths_ack(c, s, path->id, pkt + MP_HDR_LEN, plen);
-		deliver(c, s, h.seq, NULL, 0);
-		return;
-	}
-	if (h.type != MP_T_DATA)
-		return;		/* mpserver sends no PROBE */
 	s->last_active_ms = c->now_ms;
 	deliver(c, s, h.seq, pkt + MP_HDR_LEN, plen);
 }

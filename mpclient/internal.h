@@ -111,8 +111,10 @@ struct session {
 	struct list link;		/* in the list of all, for the sweep */
 	struct mp_addr app;
 	uint32_t id;
-	struct seq_tx tx;
-	struct seq_rx rx;
+	/* DATA and PROBE/ACK are numbered apart: a probe on a slow path must
+	 * not be a hole that the reorder buffer waits for. */
+	struct seq_tx tx, ctl_tx;
+	struct seq_rx rx, ctl_rx;
 	uint64_t last_active_ms;	/* application traffic either way */
 	struct session_path sp[MP_MAX_PATHS];
 	struct sched sched;

@@ -126,13 +126,18 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 	paths_tick(c, s);
 }
 
+static int recent(const struct seq_tx *tx, uint64_t seq)
+{
+	return seq < tx->next && seq + RESET_SEQ_WINDOW >= tx->next;
+}
+
 /* The server does not know this session (it restarted, or never saw the
- * HELLO). Believed only if it answers one of our recent packets. */
+ * HELLO). Believed only if it answers one of our recent packets (DATA or
+ * PROBE: the RESET echoes its sequence number, not its type). */
 static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
 		     size_t len, const struct mp_hdr *h)
 {
-	if (h->epoch != s->tx.epoch || h->seq >= s->tx.next ||
-	    h->seq + RESET_SEQ_WINDOW < s->tx.next ||
+	if (h->epoch != s->tx.epoch || !(recent(&s->tx, h->seq) || recent(&s->ctl_tx, h->seq)) ||
 	    hs_reset_check(pkt, len, c->key)) {
 		c->drops.n[DROP_BAD_HANDSHAKE]++;
 		return;
@@ -142,6 +147,7 @@ static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
 		 s->id);
 	keying_free(s);
 	seq_tx_init(&s->tx, rand_nonzero32());
+	seq_tx_init(&s->ctl_tx, s->tx.epoch);
 	keying_start(c, s);
 }
 

@@ -46,7 +46,9 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	s->id = id;
 	s->app = *app;
 	seq_tx_init(&s->tx, rand_nonzero32());
+	seq_tx_init(&s->ctl_tx, s->tx.epoch);
 	seq_rx_init(&s->rx);
+	seq_rx_init(&s->ctl_rx);
 	s->last_active_ms = c->now_ms;
 	for (unsigned p = 0; p < c->npaths; p++)
 		health_init(&s->sp[p].h, c->now_us);

@@ -64,8 +64,9 @@ struct session {
 	int fd;				/* to the target, once there is data */
 	ev_io io;
 	uint16_t local_port;		/* what the target sees */
-	struct seq_tx tx;		/* tx.epoch is the server epoch */
-	struct seq_rx rx;
+	/* DATA and PROBE/ACK are numbered apart (see mpclient) */
+	struct seq_tx tx, ctl_tx;	/* tx.epoch is the server epoch */
+	struct seq_rx rx, ctl_rx;
 	struct sched sched;
 	struct sched_view view;
 	int view_dirty;

@@ -27,7 +27,7 @@ static void send_ack(struct server *srv, struct session *s, unsigned p, uint32_t
 		.sealed = srv->key != NULL,
 		.session = s->id,
 		.epoch = s->tx.epoch,
-		.seq = seq_tx_next(&s->tx),
+		.seq = seq_tx_next(&s->ctl_tx),
 	};
 
 	health_fill(&sp->h, &body, 1, (uint8_t)p, srv->now_us, 0, (uint32_t)(sp->tx_pkts + 1));

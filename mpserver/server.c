@@ -124,9 +124,8 @@ void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_reorder(srv, s);
 }
 
-/* In order, through the reorder buffer when there is one (a payload of
- * NULL: a control packet that only fills its sequence number). What is
- * queued is flushed per run of packets of one session. */
+/* In order, through the reorder buffer when there is one. What is queued
+ * is flushed per run of packets of one session. */
 static void deliver_up(struct server *srv, struct session *s, uint64_t seq,
 		       const uint8_t *payload, size_t plen)
 {
@@ -140,7 +139,7 @@ static void deliver_up(struct server *srv, struct session *s, uint64_t seq,
 	if (s->ro && s->hold_us) {
 		reorder_push(s->ro, seq, payload, plen, srv->now_us, s->hold_us, to_target, &r);
 		arm_reorder(srv, s);
-	} else if (payload) {
+	} else {
 		to_target(&r, payload, plen);
 	}
 }
@@ -197,7 +196,8 @@ static void accept_up(struct server *srv, int i)
 	}
 	if (srv->key && authenticate(srv, s, pkt, len, &h, from))
 		return;
-	enum seq_verdict v = seq_rx_accept(&s->rx, h.epoch, h.seq);
+	enum seq_verdict v = seq_rx_accept(h.type == MP_T_DATA ? &s->rx : &s->ctl_rx,
+					   h.epoch, h.seq);
 	if (v != SEQ_OLD)
 		session_note_path(srv, s, h.path, from, len, v == SEQ_ACCEPT);
 	s->last_active_ms = srv->now_ms;
@@ -217,7 +217,6 @@ static void accept_up(struct server *srv, int i)
 	if (h.type == MP_T_PROBE) {
 		s->probes++;
 		paths_probe_in(srv, s, h.path, pkt + MP_HDR_LEN, plen);
-		deliver_up(srv, s, h.seq, NULL, 0);
 		return;
 	}
 	if (srv->tun.fd < 0 && s->fd < 0 && session_connect(srv, s)) {

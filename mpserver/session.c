@@ -38,7 +38,9 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 	s->id = h->session;
 	s->client_epoch = h->epoch;
 	seq_tx_init(&s->tx, rand_nonzero32());
+	seq_tx_init(&s->ctl_tx, s->tx.epoch);
 	seq_rx_init(&s->rx);
+	seq_rx_init(&s->ctl_rx);
 	sched_init(&s->sched, srv->o.common.mode);
 	s->sched.copies = srv->o.common.copies;
 	s->sched.target_loss_ppm = srv->o.common.target_loss_ppm;

@@ -85,11 +85,15 @@ def make_junk(captured, rng, side):
         add(c, "exact replay", expect_ok="duplicate")
     for d in craft_invalid(pool[0], rng):
         add(d, "crafted header")
-    # a PROBE (type 2) is valid, but one that reuses a seen sequence number
-    # is a duplicate like any replay, and must teach mpserver no path
+    # a PROBE or ACK (types 2, 6: their own sequence) is valid, but one that
+    # reuses a seen sequence number of its space is a duplicate like any
+    # replay, and must teach mpserver no path
+    # (the session's first probes, one per path, and their answers, carry
+    # control sequence numbers 1..3)
+    vts = 0x12 if side == "server" else 0x16
     for c in rng.sample(pool, 4):
-        session, epoch, seq = packet_ids(c)
-        add(make_packet(9, session, epoch, seq, b"", vts=0x12), "probe replay",
+        session, epoch, _ = packet_ids(c)
+        add(make_packet(9, session, epoch, rng.randint(1, 3), b"", vts=vts), "probe replay",
             expect_ok="duplicate")
     if side == "client":
         # valid in every way but for a session mpclient does not have

@@ -38,7 +38,7 @@ from conftest import (STEADY, HOST, MAX_PAYLOAD, MPCLIENT, MPSERVER, SAN_ENV, fi
                       udp_socket, verify_target)
 
 SEALED = 0x08
-T_DATA, T_PROBE, T_HELLO, T_WELCOME, T_RESET = 1, 2, 3, 4, 5
+T_DATA, T_PROBE, T_HELLO, T_WELCOME, T_RESET, T_ACK = 1, 2, 3, 4, 5, 6
 TAG_LEN = 16
 HS_LEN = 64          # HELLO and WELCOME
 RESET_LEN = 32
@@ -991,9 +991,10 @@ def test_nonce_uniqueness_across_restarts(net, tmp_path):
                 assert is_sealed(pkt), f"plaintext packet on the wire: {pkt[:16].hex()}"
                 t = ptype(pkt)
                 kinds[(direction, t)] += 1
-                if t not in (T_DATA, T_PROBE):
+                if t not in (T_DATA, T_PROBE, T_ACK):
                     continue  # handshake messages: HMAC, no nonce
-                nonce = (direction,) + packet_ids(pkt)
+                # DATA and PROBE/ACK are numbered apart; the nonce says which
+                nonce = (direction, t != T_DATA) + packet_ids(pkt)
                 prev = seen.get(nonce)
                 if prev is None:
                     seen[nonce] = [(bi, pkt[1:])]
@@ -1004,14 +1005,14 @@ def test_nonce_uniqueness_across_restarts(net, tmp_path):
                 if any(pb != pkt[1:] for _, pb in prev):
                     differ.append(nonce)
                 prev.append((bi, pkt[1:]))
-    keys_up = {n[1:3] for n in seen if n[0] == "up"}
-    keys_down = {n[1:3] for n in seen if n[0] == "down"}
-    total = sum(v for (d, t), v in kinds.items() if t in (T_DATA, T_PROBE))
-    figure("keyed_nonce", f"{total} sealed DATA/PROBE packets captured on 2 paths: "
-           f"{len(seen)} distinct (direction, session, epoch, seq), {len(repeats)} repeats, "
+    keys_up = {n[2:4] for n in seen if n[0] == "up"}
+    keys_down = {n[2:4] for n in seen if n[0] == "down"}
+    total = sum(v for (d, t), v in kinds.items() if t in (T_DATA, T_PROBE, T_ACK))
+    figure("keyed_nonce", f"{total} sealed DATA/PROBE/ACK packets captured on 2 paths: "
+           f"{len(seen)} distinct (direction, space, session, epoch, seq), {len(repeats)} repeats, "
            f"all cross-path copies: {not same_bridge}, byte-identical from byte 1: "
            f"{not differ}; (session, epoch) pairs up {len(keys_up)} down {len(keys_down)}; "
-           f"handshake messages { {f'{d} type {t}': v for (d, t), v in sorted(kinds.items()) if t > 2} }")
+           f"handshake messages { {f'{d} type {t}': v for (d, t), v in sorted(kinds.items()) if 2 < t < 6} }")
     assert not differ, f"{len(differ)} nonces used for different bytes: {differ[:5]}"
     assert not same_bridge, f"{len(same_bridge)} packets sent twice on one path: {same_bridge[:5]}"
     assert repeats, "duplicate mode: expected cross-path copies"

@@ -748,7 +748,8 @@ static void test_aead_round_trip(void **state)
 }
 
 /* The same packet computed with EVP directly, following the documented
- * construction: nonce = hdr[6..9] || 00 00 || hdr[10..15], AAD = hdr[1..15],
+ * construction: nonce = hdr[6..9] || 00 || space || hdr[10..15] (space 0
+ * for DATA, 1 for PROBE/ACK), AAD = hdr[1..15],
  * ciphertext in place after the header, then the 16-byte tag. */
 static size_t ref_seal(const uint8_t *key, uint8_t *buf, size_t plen)
 {
@@ -758,7 +759,8 @@ static size_t ref_seal(const uint8_t *key, uint8_t *buf, size_t plen)
 
 	assert_non_null(ctx);
 	memcpy(nonce, buf + 6, 4);
-	nonce[4] = nonce[5] = 0;
+	nonce[4] = 0;
+	nonce[5] = (buf[1] & MP_VTS_TYPE) != MP_T_DATA;
 	memcpy(nonce + 6, buf + 10, 6);
 	assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
 	assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, 12, NULL), 1);
@@ -929,6 +931,19 @@ static void test_aead_nonce(void **state)
 	make_packet(d, 3, 77, 89, 99, plen);
 	assert_int_equal(aead_seal(&enc, d, plen), len);
 	assert_memory_not_equal(a + MP_HDR_LEN, d + MP_HDR_LEN, plen);
+
+	/* the same numbers in the PROBE/ACK sequence: another nonce (space 1),
+	 * another key stream; and it matches the documented construction */
+	for (unsigned t = MP_T_PROBE; t <= MP_T_ACK; t += MP_T_ACK - MP_T_PROBE) {
+		static uint8_t f[200], g[200];
+		make_packet(f, 3, 77, 88, 99, plen);
+		f[1] = (uint8_t)((f[1] & ~MP_VTS_TYPE) | t);
+		memcpy(g, f, sizeof(g));
+		assert_int_equal(aead_seal(&enc, f, plen), len);
+		assert_memory_not_equal(a + MP_HDR_LEN, f + MP_HDR_LEN, plen);
+		assert_int_equal(ref_seal(aead_key_a, g, plen), len);
+		assert_memory_equal(f, g, len);
+	}
 
 	/* another session only (not in the nonce): the same key stream, but the
 	 * tag differs since the header is authenticated */
