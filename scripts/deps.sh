@@ -6,7 +6,9 @@ set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev)
-PKGS=("${BUILD[@]}" "${TEST[@]}")
+# test/netns/netns.sh: real applications through the relay, in namespaces.
+NETNS=(wireguard-go wireguard-tools openvpn openssl iperf3 iputils-ping jq)
+PKGS=("${BUILD[@]}" "${TEST[@]}" "${NETNS[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -27,7 +27,9 @@
 # Usage: test/netns/netns.sh BUILD_DIR [SUMMARY_FILE]   (builds nothing)
 #   BUILD_DIR holds mpclient, mpserver and impair (use the optimized build:
 #   the TCP figures are throughput). SUMMARY_FILE defaults to
-#   BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs.
+#   BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs; SEED=N seeds the
+#   bridges' losses (default 100); ONLY="wg-dup ovpn-base ..." runs only
+#   those scenarios (figures printed, not asserted).
 # Skips (exit 0, says why) when not root or without /dev/net/tun.
 set -euo pipefail
 
@@ -72,6 +74,8 @@ WG_MTU=1420
 OVPN_TUN_MTU=1350
 OVPN_MSSFIX=1300
 READY_TIMEOUT_S=20
+# The bridges' random losses are seeded, so a run's figures can be replayed.
+SEED=${SEED:-100}
 
 # Pass/fail lines. Duplicate mode must hide almost all of the loss: the three
 # paths lose 5/10/15 % each way, so a ping is lost through all of them about
@@ -153,6 +157,12 @@ cleanup() {
 		ip link show "$dev" >/dev/null 2>&1 && leaks+=("device $dev")
 		[[ -e /run/wireguard/$dev.sock ]] && leaks+=("socket /run/wireguard/$dev.sock")
 	done
+	if ((rc != 0 && FAILS == 0)); then
+		# Died before its figures: show what the last programs said.
+		for f in "$TMP/$TAG"*.log; do
+			[[ -s $f ]] && { echo "--- ${f##*/}"; tail -n 5 "$f"; }
+		done
+	fi
 	if [[ -n ${KEEP:-} ]]; then
 		say "logs kept in $TMP"
 	else
@@ -276,7 +286,7 @@ stop_ovpn() {
 # ------------------------------------------------------------ bridges and relay
 # impair_args I: path I's impairment, both directions.
 impair_args() {
-	echo "-q --seed $((100 + $1)) --loss ${PATH_LOSS_PCT[$1]} --delay ${PATH_DELAY_MS[$1]}"
+	echo "-q --seed $((SEED + $1)) --loss ${PATH_LOSS_PCT[$1]} --delay ${PATH_DELAY_MS[$1]}"
 }
 
 RELAY_ARGS=()			# extra options for mpclient and mpserver
@@ -373,7 +383,7 @@ measure() {
 		fail "no ping through the tunnel to $dest in $READY_TIMEOUT_S s"
 		return 0
 	fi
-	out=$(ip netns exec "$NSC" ping -i "$PING_INTERVAL_S" -c "$PING_COUNT" -W 1 -q "$dest" || true)
+	out=$(ip netns exec "$NSC" ping -i "$PING_INTERVAL_S" -c "$PING_COUNT" -W 1 -D "$dest" || true)
 	echo "$out" >"$(logf ping)"
 	PING_LOSS=$(sed -n 's/.* received, \([0-9.]*\)% packet loss.*/\1/p' <<<"$out")
 	RTT_AVG=$(sed -n 's|^rtt min/avg/max/mdev = [0-9.]*/\([0-9.]*\)/.*|\1|p' <<<"$out" |
