@@ -101,6 +101,8 @@ FAILS=0
 say() { printf 'netns: %s\n' "$*"; }
 fail() { printf 'netns: FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
 ok() { printf 'netns: ok: %s\n' "$*"; }
+# die: setup failed; the exit shows the logs of the programs involved.
+die() { printf 'netns: FAIL: %s\n' "$*"; exit 1; }
 
 # ------------------------------------------------------------ processes
 TAG=				# the running scenario's prefix for log names
@@ -193,7 +195,7 @@ build_topology() {
 		ip -n "$NSS" link set "s$i" up
 	done
 	# veths take a moment to leave "tentative"; IPv4 is usable at once.
-	wait_for 5 ip netns exec "$NSC" ping -c 1 -W 1 -q 10.0.3.2
+	wait_for 5 ip netns exec "$NSC" ping -c 1 -W 1 -q 10.0.3.2 || die "the veth links do not carry pings"
 }
 
 # The applications' servers stay up for the whole run: WireGuard and iperf3.
@@ -206,9 +208,8 @@ start_wireguard() {
 	for ns in "$NSC" "$NSS"; do
 		dev=$([[ $ns == "$NSC" ]] && echo "$WGC" || echo "$WGS")
 		start "$ns" "$dev" env WG_PROCESS_FOREGROUND=1 wireguard-go "$dev"
-		wait_for 5 ip -n "$ns" link show "$dev" ||
-			{ cat "$(logf "$dev")"; return 1; }
-		wait_for 5 test -S "/run/wireguard/$dev.sock"
+		wait_for 5 ip -n "$ns" link show "$dev" || die "wireguard-go did not create $dev"
+		wait_for 5 test -S "/run/wireguard/$dev.sock" || die "wireguard-go did not open its socket for $dev"
 	done
 	ip netns exec "$NSS" wg set "$WGS" private-key "$TMP/wgs.key" listen-port "$WG_PORT" \
 		peer "$cpub" allowed-ips 10.9.0.1/32
@@ -233,7 +234,7 @@ wg_endpoint() {
 
 start_iperf_server() {
 	start "$NSS" iperf3-server iperf3 -s -p 5201
-	wait_for 5 ip netns exec "$NSS" sh -c 'ss -ltn | grep -q ":5201 "'
+	wait_for 5 ip netns exec "$NSS" sh -c 'ss -ltn | grep -q ":5201 "' || die "iperf3 -s did not start"
 }
 
 # OpenVPN, peer to peer with TLS: each side has a self-signed certificate and
@@ -310,8 +311,9 @@ relay_up() {
 	start "$NSC" mpclient "$BUILD/mpclient" "${RELAY_ARGS[@]}" --mode "$mode" "$RELAY_PORT" \
 		"$TMP/mpclient.conf"
 	CLIENT_PID=$LAST_PID
-	wait_for 5 grep -q "listening on" "$(logf mpclient)"
-	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q '127.0.0.1:$SERVER_PORT '"
+	wait_for 5 grep -q "listening on" "$(logf mpclient)" || die "mpclient did not start"
+	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q '127.0.0.1:$SERVER_PORT '" ||
+		die "mpserver did not start"
 }
 
 # relay_down: stops the relay and its bridges; their counters land in the logs.
@@ -325,7 +327,8 @@ baseline_up() {
 	start "$NSS" baseline "$BUILD/impair" $(impair_args "$BEST") --bind 10.0.$((BEST + 1)).2 \
 		"$BASELINE_PORT" 127.0.0.1 "$target"
 	BASELINE_PID=$LAST_PID
-	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q ':$BASELINE_PORT '"
+	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q ':$BASELINE_PORT '" ||
+		die "the baseline bridge did not start"
 }
 
 baseline_down() {
