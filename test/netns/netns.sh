@@ -26,7 +26,8 @@
 #
 # Usage: test/netns/netns.sh BUILD_DIR [SUMMARY_FILE]   (builds nothing)
 #   BUILD_DIR holds mpclient, mpserver and impair (use the optimized build:
-#   the TCP figures are throughput). SUMMARY_FILE defaults to
+#   the TCP figures are throughput; MP_BIN=build/asan takes mpclient and
+#   mpserver from there instead, for a run under ASan/UBSan). SUMMARY_FILE defaults to
 #   BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs; SEED=N seeds the
 #   bridges' losses (default 100); ONLY="wg-dup ovpn-base ..." runs only
 #   those scenarios (figures printed, not asserted).
@@ -44,8 +45,9 @@ if [[ ! -c /dev/net/tun ]]; then
 	echo "netns: SKIP: no /dev/net/tun (wireguard-go and openvpn need it)"
 	exit 0
 fi
-for bin in mpclient mpserver impair; do
-	[[ -x $BUILD/$bin ]] || { echo "netns: not built: $BUILD/$bin" >&2; exit 2; }
+MP_BIN=$(readlink -f "${MP_BIN:-$BUILD}")
+for bin in "$MP_BIN/mpclient" "$MP_BIN/mpserver" "$BUILD/impair"; do
+	[[ -x $bin ]] || { echo "netns: not built: $bin" >&2; exit 2; }
 done
 for tool in ip wg wireguard-go openvpn openssl iperf3 ping jq; do
 	command -v "$tool" >/dev/null || { echo "netns: missing $tool (scripts/deps.sh installs it)" >&2; exit 2; }
@@ -57,7 +59,7 @@ PATH_DELAY_MS=(10 20 30)
 BEST=0				# index of the best path: the baseline runs over it alone
 PING_COUNT=500
 PING_INTERVAL_S=0.01
-TCP_SECONDS=5			# measured, after TCP_OMIT_SECONDS of slow start
+TCP_SECONDS=4			# measured each way, after TCP_OMIT_SECONDS of slow start
 TCP_OMIT_SECONDS=1
 # Debian's default; set per connection because the host's (inherited by new
 # namespaces) may be another. A loss-based one is what mprelay must help.
@@ -303,12 +305,12 @@ relay_up() {
 		start "$NSS" "bridge$i" "$BUILD/impair" $(impair_args "$i") --bind "10.0.$((i + 1)).2" \
 			"$BRIDGE_PORT" 127.0.0.1 "$SERVER_PORT"
 		BRIDGE_PIDS+=("$LAST_PID")
-		echo "10.0.$((i + 1)).2 $BRIDGE_PORT name=loss${PATH_LOSS_PCT[$i]}" >>"$TMP/mpclient.conf"
+		echo "10.0.$((i + 1)).2 $BRIDGE_PORT name=uplink$((i + 1))" >>"$TMP/mpclient.conf"
 	done
-	start "$NSS" mpserver "$BUILD/mpserver" "${RELAY_ARGS[@]}" --mode "$mode" --bind 127.0.0.1 \
+	start "$NSS" mpserver "$MP_BIN/mpserver" "${RELAY_ARGS[@]}" --mode "$mode" --bind 127.0.0.1 \
 		"$SERVER_PORT" 127.0.0.1 "$target"
 	SERVER_PID=$LAST_PID
-	start "$NSC" mpclient "$BUILD/mpclient" "${RELAY_ARGS[@]}" --mode "$mode" "$RELAY_PORT" \
+	start "$NSC" mpclient "$MP_BIN/mpclient" "${RELAY_ARGS[@]}" --mode "$mode" "$RELAY_PORT" \
 		"$TMP/mpclient.conf"
 	CLIENT_PID=$LAST_PID
 	wait_for 5 grep -q "listening on" "$(logf mpclient)" || die "mpclient did not start"
@@ -316,9 +318,17 @@ relay_up() {
 		die "mpserver did not start"
 }
 
-# relay_down: stops the relay and its bridges; their counters land in the logs.
+# relay_down: stops the relay and its bridges; their counters land in the
+# logs. A sanitizer report in the relay's logs fails the run.
 relay_down() {
+	local log
 	stop "$CLIENT_PID" "$SERVER_PID" "${BRIDGE_PIDS[@]}"
+	for log in mpclient mpserver; do
+		if grep -qE 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$(logf "$log")"; then
+			fail "$log: sanitizer report in ${TAG}$log.log:"
+			grep -m 5 -E 'Sanitizer|runtime error:' "$(logf "$log")"
+		fi
+	done
 }
 
 baseline_up() {
@@ -376,11 +386,33 @@ path_tx() {
 	sed -n 's/.* stats path .* tx_pkts=\([0-9]*\) .*/\1/p' "$(logf "$1")" | tr '\n' ' '
 }
 
-# measure DEST: ping, then iperf3 TCP, through the tunnel to DEST.
-# Sets PING_LOSS (%), RTT_AVG (ms), TCP_MBPS, TCP_RETRANS; "-" when it failed.
+# tcp DEST up|down: one iperf3 TCP run to DEST (up: the client namespace
+# sends). Sets TCP_MBPS[DIR] and TCP_RETRANS[DIR] (the sender's count).
+tcp() {
+	local dest=$1 dir=$2 out reverse=()
+	[[ $dir == down ]] && reverse=(-R)
+	# The sender's congestion control is the one that matters: -C sets it on
+	# both ends.
+	out=$(timeout $((TCP_SECONDS + TCP_OMIT_SECONDS + 20)) ip netns exec "$NSC" \
+		iperf3 -c "$dest" -p 5201 "${reverse[@]}" -C "$TCP_CC" -t "$TCP_SECONDS" \
+		-O "$TCP_OMIT_SECONDS" -J || true)
+	echo "$out" >"$(logf "iperf3-$dir")"
+	if jq -e '.end.sum_received.bits_per_second' >/dev/null 2>&1 <<<"$out"; then
+		TCP_MBPS[$dir]=$(jq -r '.end.sum_received.bits_per_second / 1e6 * 100 | round / 100' <<<"$out")
+		TCP_RETRANS[$dir]=$(jq -r '.end.sum_sent.retransmits' <<<"$out")
+	else
+		fail "iperf3 $dir to $dest: $(jq -r '.error // "no result"' <<<"$out" 2>/dev/null || echo "no JSON")"
+	fi
+}
+
+# measure DEST: ping, then iperf3 TCP each way, through the tunnel to DEST.
+# Sets PING_LOSS (%), RTT_AVG (ms), TCP_MBPS[up|down], TCP_RETRANS[up|down];
+# "-" for what failed.
+declare -A TCP_MBPS TCP_RETRANS
 measure() {
 	local dest=$1 out
-	PING_LOSS=- RTT_AVG=- TCP_MBPS=- TCP_RETRANS=-
+	PING_LOSS=- RTT_AVG=-
+	TCP_MBPS=([up]=- [down]=-) TCP_RETRANS=([up]=- [down]=-)
 	# The tunnel is up once a ping gets through (WireGuard's handshake).
 	if ! wait_for "$READY_TIMEOUT_S" ip netns exec "$NSC" ping -c 1 -W 1 -q "$dest"; then
 		fail "no ping through the tunnel to $dest in $READY_TIMEOUT_S s"
@@ -393,26 +425,24 @@ measure() {
 		awk '{ printf "%.1f", $1 }')
 	[[ -n $PING_LOSS ]] || { fail "ping to $dest printed no summary: $out"; PING_LOSS=-; }
 	[[ -n $RTT_AVG ]] || RTT_AVG=-
-	out=$(timeout $((TCP_SECONDS + TCP_OMIT_SECONDS + 20)) ip netns exec "$NSC" \
-		iperf3 -c "$dest" -p 5201 -C "$TCP_CC" -t "$TCP_SECONDS" -O "$TCP_OMIT_SECONDS" -J || true)
-	echo "$out" >"$(logf iperf3)"
-	if jq -e '.end.sum_received.bits_per_second' >/dev/null 2>&1 <<<"$out"; then
-		TCP_MBPS=$(jq -r '.end.sum_received.bits_per_second / 1e6 * 100 | round / 100' <<<"$out")
-		TCP_RETRANS=$(jq -r '.end.sum_sent.retransmits' <<<"$out")
-	else
-		fail "iperf3 to $dest: $(jq -r '.error // "no result"' <<<"$out" 2>/dev/null || echo "no JSON")"
-	fi
+	tcp "$dest" up
+	tcp "$dest" down
 }
 
 ROWS=()
+ROW_FORMAT='%-38s %-22s %-10s %6s %6s %9s %9s %8s  %s'
 # row NAME RELAY PATHS NOTES: one line of the summary table from the last measure.
 row() {
-	ROWS+=("$(printf '%-38s %-22s %-11s %10s %7s %11s %8s  %s' "$1" "$2" "$3" "$PING_LOSS" \
-		"$RTT_AVG" "$TCP_MBPS" "$TCP_RETRANS" "$4")")
+	# shellcheck disable=SC2059
+	ROWS+=("$(printf "$ROW_FORMAT" "$1" "$2" "$3" "$PING_LOSS" "$RTT_AVG" "${TCP_MBPS[up]}" \
+		"${TCP_MBPS[down]}" "${TCP_RETRANS[up]}/${TCP_RETRANS[down]}" "$4")")
 }
 row_header() {
-	printf '%-38s %-22s %-11s %10s %7s %11s %8s  %s\n' scenario relay "paths loss" \
-		"ping loss%" "rtt ms" "TCP Mbit/s" retrans "bridges' measured loss up/down %"
+	# shellcheck disable=SC2059
+	printf "$ROW_FORMAT\n" scenario relay "paths loss" "ping" "rtt" "TCP up" "TCP down" "TCP" \
+		"bridges' measured"
+	# shellcheck disable=SC2059
+	printf "$ROW_FORMAT\n" "" "" "" "loss %" "ms" "Mbit/s" "Mbit/s" "retrans" "loss up/down %"
 }
 
 # ------------------------------------------------------------ scenarios
@@ -507,7 +537,7 @@ assert_ge() {
 
 # ------------------------------------------------------------ the run
 # scenario TAG CMD...: runs one scenario (unless ONLY names others); its logs
-# are TAG.NAME.log, its figures FIG[TAG.ping], FIG[TAG.tcp].
+# are TAG.NAME.log, its figures FIG[TAG.ping], FIG[TAG.tcp], FIG[TAG.tcpdown].
 declare -A FIG
 scenario() {
 	local tag=$1
@@ -517,7 +547,8 @@ scenario() {
 	"$@"
 	TAG=
 	FIG[$tag.ping]=$PING_LOSS
-	FIG[$tag.tcp]=$TCP_MBPS
+	FIG[$tag.tcp]=${TCP_MBPS[up]}
+	FIG[$tag.tcpdown]=${TCP_MBPS[down]}
 }
 
 START_S=$SECONDS
@@ -526,7 +557,7 @@ build_topology
 start_wireguard
 start_iperf_server
 make_ovpn_certs
-"$BUILD/mpclient" --genkey "$TMP/mprelay.key" >/dev/null
+"$MP_BIN/mpclient" --genkey "$TMP/mprelay.key" >/dev/null
 
 scenario wg-dup run_relay WireGuard duplicate "$WG_PORT" 10.9.0.2
 scenario wg-rr run_relay WireGuard roundrobin "$WG_PORT" 10.9.0.2
@@ -536,39 +567,48 @@ scenario ovpn-dup run_relay OpenVPN duplicate "$OVPN_PORT" 10.8.0.2
 scenario ovpn-base run_baseline OpenVPN "$OVPN_PORT" 10.8.0.2
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.1f", a / b }'; }
-WG_GAIN=$(ratio "${FIG[wg-dup.tcp]:--}" "${FIG[wg-base.tcp]:--}")
-WG_KEY_GAIN=$(ratio "${FIG[wg-key.tcp]:--}" "${FIG[wg-base.tcp]:--}")
-OV_GAIN=$(ratio "${FIG[ovpn-dup.tcp]:--}" "${FIG[ovpn-base.tcp]:--}")
+# GAIN[TAG.DIR]: TCP through the relay in scenario TAG over the same
+# application's TCP over the best path alone.
+declare -A GAIN
+for tag in wg-dup wg-key ovpn-dup; do
+	for dir in tcp tcpdown; do
+		GAIN[$tag.$dir]=$(ratio "${FIG[$tag.$dir]:--}" "${FIG[${tag%%-*}-base.$dir]:--}")
+	done
+done
 
 if [[ -z ${ONLY:-} ]]; then
 	for tag in wg-dup wg-key ovpn-dup; do
 		assert_le "$tag: ping loss through mprelay (duplicate), %" "${FIG[$tag.ping]}" \
 			"$MAX_DUP_PING_LOSS_PCT"
+		assert_ge "$tag: TCP up through mprelay / best path alone" "${GAIN[$tag.tcp]}" "$MIN_TCP_GAIN"
+		assert_ge "$tag: TCP down through mprelay / best path alone" "${GAIN[$tag.tcpdown]}" \
+			"$MIN_TCP_GAIN"
 	done
 	for tag in wg-base ovpn-base; do
 		assert_ge "$tag: ping loss over the best path alone, %" "${FIG[$tag.ping]}" \
 			"$MIN_BASELINE_PING_LOSS_PCT"
 	done
-	assert_ge "wg-dup: TCP through mprelay / best path alone" "$WG_GAIN" "$MIN_TCP_GAIN"
-	assert_ge "wg-key: TCP through mprelay with a key / best path alone" "$WG_KEY_GAIN" "$MIN_TCP_GAIN"
-	assert_ge "ovpn-dup: TCP through mprelay / best path alone" "$OV_GAIN" "$MIN_TCP_GAIN"
 	# Round robin puts each ping on one path each way, so it loses about the
 	# paths' mean, 1 - 0.9^2 = 19 %: more than the best path alone (9.75 %),
 	# less than the worst (27.75 %). Its TCP (mean loss and the paths'
 	# reordering) is recorded, and must only have run.
 	assert_ge "wg-rr: ping loss through mprelay (roundrobin), %" "${FIG[wg-rr.ping]}" "$MIN_RR_PING_LOSS_PCT"
 	assert_le "wg-rr: ping loss through mprelay (roundrobin), %" "${FIG[wg-rr.ping]}" "$MAX_RR_PING_LOSS_PCT"
-	assert_ge "wg-rr: TCP through mprelay (roundrobin), Mbit/s" "${FIG[wg-rr.tcp]}" 0
+	assert_ge "wg-rr: TCP up through mprelay (roundrobin), Mbit/s" "${FIG[wg-rr.tcp]}" 0
+	assert_ge "wg-rr: TCP down through mprelay (roundrobin), Mbit/s" "${FIG[wg-rr.tcpdown]}" 0
 else
 	say "ONLY=$ONLY: figures printed, not asserted"
 fi
 
 {
-	echo "mprelay netns figures ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $((SECONDS - START_S)) s)"
-	echo "paths: loss ${PATH_LOSS_PCT[*]} % and delay ${PATH_DELAY_MS[*]} ms, each way; ping: $PING_COUNT at ${PING_INTERVAL_S} s; TCP: iperf3 ${TCP_SECONDS} s upload, $TCP_CC"
+	echo "mprelay netns figures ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $((SECONDS - START_S)) s, bridge seed $SEED)"
+	echo "paths: loss ${PATH_LOSS_PCT[*]} % and delay ${PATH_DELAY_MS[*]} ms, each way; ping: $PING_COUNT at ${PING_INTERVAL_S} s; TCP: iperf3 ${TCP_SECONDS} s each way, $TCP_CC"
+	echo
 	row_header
 	printf '%s\n' "${ROWS[@]}"
-	echo "TCP through mprelay (duplicate) / best path alone: WireGuard ${WG_GAIN}x (${WG_KEY_GAIN}x with a key), OpenVPN ${OV_GAIN}x"
+	echo
+	echo "TCP through mprelay (duplicate) / best path alone, up and down:"
+	echo "  WireGuard ${GAIN[wg-dup.tcp]}x ${GAIN[wg-dup.tcpdown]}x, with a key ${GAIN[wg-key.tcp]}x ${GAIN[wg-key.tcpdown]}x; OpenVPN ${GAIN[ovpn-dup.tcp]}x ${GAIN[ovpn-dup.tcpdown]}x"
 	echo "result: $([[ $FAILS -eq 0 ]] && echo PASS || echo "FAIL ($FAILS)")"
 } | tee "$SUMMARY"
 
