@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 void cli_common_init(struct cli_common *c, unsigned max_sessions)
 {
@@ -12,6 +14,9 @@ void cli_common_init(struct cli_common *c, unsigned max_sessions)
 		.idle_timeout_s = CLI_IDLE_TIMEOUT_S_DEFAULT,
 		.max_sessions = max_sessions,
 		.level = LOG_INFO,
+		.copies = 1,
+		.target_loss_ppm = CLI_TARGET_LOSS_PPM_DEFAULT,
+		.small_bytes = CLI_SMALL_BYTES_DEFAULT,
 	};
 }
 
@@ -38,7 +43,8 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 	switch (opt) {
 	case OPT_MODE:
 		if (sched_mode_parse(arg, &c->mode)) {
-			fprintf(stderr, "--mode: expected duplicate, roundrobin or weighted, got '%s'\n", arg);
+			fprintf(stderr, "--mode: expected duplicate, roundrobin, weighted or "
+				"adaptive, got '%s'\n", arg);
 			return -1;
 		}
 		return 1;
@@ -70,6 +76,56 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 	case OPT_USER:
 		c->user = arg;
 		return 1;
+	case OPT_COPIES:
+		c->copies_set = 1;
+		if (!strcmp(arg, "auto")) {
+			c->copies = SCHED_COPIES_AUTO;
+		} else if (number(arg, 1, MP_MAX_PATHS, &v)) {
+			fprintf(stderr, "--copies: expected 1..%d or auto, got '%s'\n",
+				MP_MAX_PATHS, arg);
+			return -1;
+		} else {
+			c->copies = (unsigned)v;
+		}
+		return 1;
+	case OPT_TARGET_LOSS: {
+		char *end;
+		errno = 0;
+		double pct = strtod(arg, &end);
+		if (errno || end == arg || *end || !(pct >= 0.001 && pct <= 50)) {
+			fprintf(stderr, "--target-loss: expected a percentage from 0.001 "
+				"to 50, got '%s'\n", arg);
+			return -1;
+		}
+		c->target_loss_ppm = (uint32_t)(pct * 10000 + 0.5);
+		return 1;
+	}
+	case OPT_REORDER_MS:
+		c->reorder_set = 1;
+		if (!strcmp(arg, "auto")) {
+			c->reorder_ms = CLI_REORDER_AUTO;
+		} else if (number(arg, 0, CLI_REORDER_MS_MAX, &v)) {
+			fprintf(stderr, "--reorder-ms: expected 0..%d or auto, got '%s'\n",
+				CLI_REORDER_MS_MAX, arg);
+			return -1;
+		} else {
+			c->reorder_ms = (int)v;
+		}
+		return 1;
+	case OPT_SMALL_BYTES:
+		if (number(arg, 0, MP_MAX_PAYLOAD, &v)) {
+			fprintf(stderr, "--small-bytes: expected 0..%d, got '%s'\n",
+				MP_MAX_PAYLOAD, arg);
+			return -1;
+		}
+		c->small_bytes = (unsigned)v;
+		return 1;
+	case OPT_STATUS:
+		c->status_path = arg;
+		return 1;
+	case OPT_PATH_SCRIPT:
+		c->path_script = arg;
+		return 1;
 	case 'v':
 		if (c->level < LOG_DEBUG)
 			c->level++;
@@ -83,6 +139,22 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 	case OPT_VERSION:
 		c->version = 1;
 		return 1;
+	}
+	return 0;
+}
+
+int cli_common_finish(struct cli_common *c)
+{
+	if (c->mode == SCHED_DUPLICATE && c->copies_set) {
+		fprintf(stderr, "--copies: duplicate mode already sends on every path; "
+			"use it with roundrobin, weighted or adaptive\n");
+		return -1;
+	}
+	if (!c->reorder_set)
+		c->reorder_ms = c->mode == SCHED_DUPLICATE ? 0 : CLI_REORDER_AUTO;
+	if (c->path_script && access(c->path_script, X_OK)) {
+		fprintf(stderr, "--path-script: %s: %s\n", c->path_script, strerror(errno));
+		return -1;
 	}
 	return 0;
 }

@@ -12,6 +12,13 @@ enum {
 	CLI_IDLE_TIMEOUT_S_DEFAULT = 120,
 	CLI_IDLE_TIMEOUT_S_MAX = 86400,
 	CLI_MAX_SESSIONS_LIMIT = 65536,
+	CLI_SMALL_BYTES_DEFAULT = 160,	/* a TCP ACK inside WireGuard fits */
+	CLI_REORDER_AUTO = -1,
+	CLI_REORDER_MS_MAX = 2000,
+	CLI_TARGET_LOSS_PPM_DEFAULT = 10000,	/* 1 % */
+	CLI_PROBE_MS_DEFAULT = 50,
+	CLI_PROBE_MS_MIN = 10,
+	CLI_PROBE_MS_MAX = 10000,
 };
 
 /* getopt_long codes for long-only options */
@@ -25,6 +32,12 @@ enum {
 	OPT_KEY_FILE,
 	OPT_GENKEY,
 	OPT_USER,
+	OPT_COPIES,
+	OPT_TARGET_LOSS,
+	OPT_REORDER_MS,
+	OPT_SMALL_BYTES,
+	OPT_STATUS,
+	OPT_PATH_SCRIPT,
 };
 
 #define CLI_COMMON_LONGOPTS                                          \
@@ -35,6 +48,12 @@ enum {
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },       \
 	{ "genkey", required_argument, NULL, OPT_GENKEY },           \
 	{ "user", required_argument, NULL, OPT_USER },               \
+	{ "copies", required_argument, NULL, OPT_COPIES },           \
+	{ "target-loss", required_argument, NULL, OPT_TARGET_LOSS }, \
+	{ "reorder-ms", required_argument, NULL, OPT_REORDER_MS },   \
+	{ "small-bytes", required_argument, NULL, OPT_SMALL_BYTES }, \
+	{ "status", required_argument, NULL, OPT_STATUS },           \
+	{ "path-script", required_argument, NULL, OPT_PATH_SCRIPT }, \
 	{ "verbose", no_argument, NULL, 'v' },                       \
 	{ "quiet", no_argument, NULL, 'q' },                         \
 	{ "version", no_argument, NULL, OPT_VERSION },               \
@@ -43,7 +62,17 @@ enum {
 #define CLI_COMMON_SHORTOPTS "vqh"
 
 #define CLI_COMMON_USAGE                                                      \
-	"  --mode M             duplicate (default), roundrobin or weighted\n"    \
+	"  --mode M             duplicate (default), roundrobin, weighted or adaptive\n" \
+	"  --copies N|auto      modes that spread: each datagram on N paths, the\n" \
+	"                       mode's pick plus the best others (default 1)\n"  \
+	"  --target-loss PCT    with --copies auto: as few copies as keep the\n" \
+	"                       expected loss under PCT %% (default 1)\n"        \
+	"  --reorder-ms N|auto  hold out-of-order datagrams up to N ms (default:\n" \
+	"                       auto in the modes that spread, 0 in duplicate)\n" \
+	"  --small-bytes N      datagrams up to N bytes are latency-critical: the\n" \
+	"                       fastest path first (default 160, 0 = none)\n"    \
+	"  --status PATH        answer a JSON status document on UNIX socket PATH\n" \
+	"  --path-script FILE   run FILE on path state changes (see README)\n"   \
 	"  --idle-timeout SEC   forget a session idle this long (default 120)\n"  \
 	"  --max-sessions N     at most N sessions at once\n"                     \
 	"  --key-file FILE      AES-256-GCM with the shared key in FILE (both sides)\n" \
@@ -63,6 +92,14 @@ struct cli_common {
 	const char *key_file;		/* NULL = plaintext */
 	const char *genkey;		/* write a key there and exit */
 	const char *user;		/* drop privileges to this user */
+	int copies_set;
+	unsigned copies;		/* SCHED_COPIES_AUTO or 1..MP_MAX_PATHS */
+	uint32_t target_loss_ppm;
+	int reorder_ms;			/* CLI_REORDER_AUTO, or 0.. */
+	int reorder_set;
+	unsigned small_bytes;
+	const char *status_path;
+	const char *path_script;
 	int version, help;
 };
 
@@ -70,6 +107,8 @@ void cli_common_init(struct cli_common *c, unsigned max_sessions);
 /* Handles one getopt result. Returns 1 if it was a common option, 0 if
  * not ours, -1 (after printing why) if its argument is bad. */
 int cli_common_option(struct cli_common *c, int opt, const char *arg);
+/* Checks combinations once all options are in; -1 after printing why. */
+int cli_common_finish(struct cli_common *c);
 /* Parses a port number argument; returns 0..65535 or -1. */
 int cli_port(const char *s);
 

@@ -112,10 +112,39 @@ static int is_ip_literal(const char *s)
 	return 1;
 }
 
-enum key { K_WEIGHT, K_NAME, K_BIND, K_SPORT, K_DEV, K_MARK, K_MAX };
+enum key { K_WEIGHT, K_NAME, K_BIND, K_SPORT, K_DEV, K_MARK, K_RATE, K_BACKUP, K_MAX };
 static const char *const key_names[K_MAX] = {
-	"weight", "name", "bind", "sport", "dev", "mark",
+	"weight", "name", "bind", "sport", "dev", "mark", "rate", "backup",
 };
+
+/* A rate in bits per second as tc writes it: digits, then nothing (bit/s)
+ * or one of bit, kbit, mbit, gbit (powers of 1000). */
+static int parse_rate(const char *s, uint64_t *out)
+{
+	static const struct { const char *unit; uint64_t mult; } units[] = {
+		{ "", 1 }, { "bit", 1 }, { "kbit", 1000 }, { "mbit", 1000000 },
+		{ "gbit", 1000000000 },
+	};
+	size_t n = strspn(s, "0123456789");
+	unsigned long long v;
+	char digits[21];
+
+	if (n == 0 || n >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (parse_uint(digits, 1, UINT32_MAX, &v))
+		return -1;
+	for (size_t i = 0; i < ARRAY_LEN(units); i++)
+		if (!strcmp(s + n, units[i].unit)) {
+			uint64_t bps = v * units[i].mult;
+			if (bps < CONFIG_RATE_MIN_BPS || bps > CONFIG_RATE_MAX_BPS)
+				return -1;
+			*out = bps;
+			return 0;
+		}
+	return -1;
+}
 
 static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
 			char err[static CONFIG_ERR_MAX])
@@ -124,8 +153,10 @@ static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
 	unsigned long long v;
 	int k;
 
-	if (!eq)
-		return fail(err, "expected key=value, got '%s'", tok);
+	if (!strcmp(tok, "backup"))
+		eq = tok + strlen(tok);	/* the one flag without a value */
+	else if (!eq || !strncmp(tok, "backup=", 7))
+		return fail(err, "expected key=value or 'backup', got '%s'", tok);
 	for (k = 0; k < K_MAX; k++)
 		if ((size_t)(eq - tok) == strlen(key_names[k]) &&
 		    !strncmp(tok, key_names[k], (size_t)(eq - tok)))
@@ -142,6 +173,15 @@ static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
 		if (parse_uint(val, 1, CONFIG_WEIGHT_MAX, &v))
 			return fail(err, "weight must be 1..%d", CONFIG_WEIGHT_MAX);
 		p->weight = (unsigned)v;
+		p->has_weight = 1;
+		break;
+	case K_RATE:
+		if (parse_rate(val, &p->rate_bps))
+			return fail(err, "rate must be a number with bit, kbit, mbit or "
+				    "gbit, from 8kbit to 100gbit (e.g. rate=8mbit)");
+		break;
+	case K_BACKUP:
+		p->backup = 1;
 		break;
 	case K_NAME:
 		if (!is_label(val, CONFIG_NAME_MAX))
@@ -260,6 +300,17 @@ int config_finish(struct config *c, char err[static CONFIG_ERR_MAX])
 		snprintf(err, CONFIG_ERR_MAX, "no bridges defined");
 		return -1;
 	}
+	uint64_t max_bps = 0;
+	for (unsigned i = 0; i < c->npaths; i++) {
+		if (!c->paths[i].rate_bps || c->paths[i].has_weight)
+			return 0;
+		if (c->paths[i].rate_bps > max_bps)
+			max_bps = c->paths[i].rate_bps;
+	}
+	for (unsigned i = 0; i < c->npaths; i++) {
+		uint64_t w = c->paths[i].rate_bps * CONFIG_WEIGHT_MAX / max_bps;
+		c->paths[i].weight = w ? (unsigned)w : 1;
+	}
 	return 0;
 }
 
@@ -338,6 +389,11 @@ void config_print(const struct config *c, char *out, size_t outlen)
 			append(out, outlen, &used, " dev=%s", p->dev);
 		if (p->has_mark)
 			append(out, outlen, &used, " mark=%u", p->mark);
+		if (p->rate_bps)
+			append(out, outlen, &used, " rate=%llubit",
+			       (unsigned long long)p->rate_bps);
+		if (p->backup)
+			append(out, outlen, &used, " backup");
 		append(out, outlen, &used, "\n");
 	}
 }

@@ -19,11 +19,18 @@ enum {
 	CONFIG_ERR_MAX = 160,
 };
 
+/* rate= bounds, bits per second */
+#define CONFIG_RATE_MIN_BPS 8000ull
+#define CONFIG_RATE_MAX_BPS 100000000000ull
+
 struct config_path {
 	char host[CONFIG_HOST_MAX + 1];
 	uint16_t port;
 	char name[CONFIG_NAME_MAX + 1];
 	unsigned weight;		/* 1..CONFIG_WEIGHT_MAX, default 1 */
+	int has_weight;			/* given, not defaulted */
+	uint64_t rate_bps;		/* pace sends to this, 0 = unpaced */
+	int backup;			/* used only when no other path is up */
 	char bind[CONFIG_HOST_MAX + 1];	/* source address literal, or "" */
 	uint16_t sport;			/* source port, 0 = any */
 	char dev[CONFIG_IFNAME_MAX + 1];	/* SO_BINDTODEVICE, or "" */
@@ -45,7 +52,9 @@ void config_init(struct config *c);
 int config_feed(struct config *c, const char *line, size_t len,
 		char err[static CONFIG_ERR_MAX]);
 
-/* Checks what only the whole file can tell (at least one bridge). */
+/* Checks what only the whole file can tell (at least one bridge), and
+ * when every path has a rate= and none a weight=, makes the weights
+ * follow the rates. */
 int config_finish(struct config *c, char err[static CONFIG_ERR_MAX]);
 
 /* Reads and parses a file; on error logs "FILE:LINE: reason" and returns -1. */

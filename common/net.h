@@ -82,4 +82,14 @@ void sendlist_add(struct sendlist *s, const struct mp_addr *dest, int path,
  * and empties the list. */
 unsigned sendlist_flush(int fd, struct sendlist *s);
 
+/* Copies of datagrams whose own buffer does not outlive the call that
+ * hands them over (the reorder buffer's slots), kept until the send list
+ * they are queued on is flushed. Whoever fills it flushes when it is full
+ * and then empties it. */
+enum { NET_STAGE_SLOTS = 64, NET_STAGE_BYTES = 2048 };
+struct stage {
+	unsigned used;
+	uint8_t buf[NET_STAGE_SLOTS][NET_STAGE_BYTES];
+};
+
 #endif

@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 
-static const char *drop_name(int reason)
+const char *stats_drop_name(int reason)
 {
 	static const char *const names[DROP_MAX] = {
 		[DROP_UNKNOWN_SESSION] = "unknown_session",
@@ -17,6 +17,8 @@ static const char *drop_name(int reason)
 		[DROP_BAD_HANDSHAKE] = "bad_handshake",
 		[DROP_KEYS_WAIT] = "keys_wait",
 		[DROP_RATE_LIMITED] = "rate_limited",
+		[DROP_BAD_PROBE] = "bad_probe",
+		[DROP_PACED] = "paced",
 	};
 
 	return reason < WIRE_ERR_MAX ? wire_err_name((enum wire_err)reason)
@@ -32,7 +34,7 @@ size_t stats_format_drops(const struct drops *d, char *buf, size_t len)
 	buf[0] = '\0';
 	for (int r = 1; r < DROP_MAX && used < len; r++) {
 		int n = snprintf(buf + used, len - used, " drop_%s=%llu",
-				 drop_name(r), (unsigned long long)d->n[r]);
+				 stats_drop_name(r), (unsigned long long)d->n[r]);
 		if (n < 0)
 			break;
 		used += (size_t)n;

@@ -21,12 +21,17 @@ enum drop {
 	DROP_BAD_HANDSHAKE,		/* handshake message: bad MAC or stale */
 	DROP_KEYS_WAIT,			/* no room while keys are being agreed */
 	DROP_RATE_LIMITED,		/* over a limit that bounds our work */
+	DROP_BAD_PROBE,			/* PROBE/ACK body too short or inconsistent */
+	DROP_PACED,			/* every path at its rate= and its queue full */
 	DROP_MAX
 };
 
 struct drops {
 	uint64_t n[DROP_MAX];
 };
+
+/* The reason's name, as in drop_<name>=N ("runt", "duplicate", ...). */
+const char *stats_drop_name(int reason);
 
 /* Appends " drop_<reason>=N" for every reason; returns bytes written. */
 size_t stats_format_drops(const struct drops *d, char *buf, size_t len);

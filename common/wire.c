@@ -68,7 +68,7 @@ size_t wire_seal_plain(uint8_t *buf, size_t payload_len)
 
 static int type_ok(unsigned type, int keyed)
 {
-	if (type == MP_T_DATA || type == MP_T_PROBE)
+	if (type == MP_T_DATA || type == MP_T_PROBE || type == MP_T_ACK)
 		return 1;
 	return keyed && (type == MP_T_HELLO || type == MP_T_WELCOME || type == MP_T_RESET);
 }
@@ -107,4 +107,40 @@ enum wire_err wire_parse(const uint8_t *buf, size_t len, int keyed,
 		return WIRE_FIELD;
 	*payload_len = len - MP_HDR_LEN - trailer;
 	return WIRE_OK;
+}
+
+void wire_put_probe(uint8_t buf[static MP_PROBE_LEN], const struct mp_probe *p)
+{
+	buf[0] = p->path;
+	buf[1] = p->state;
+	put_be(buf + 2, p->interval_ms, 2);
+	put_be(buf + 4, p->id, 4);
+	put_be(buf + 8, p->ts_us, 4);
+	put_be(buf + 12, p->tx, 4);
+	put_be(buf + 16, p->echo_ts_us, 4);
+	put_be(buf + 20, p->echo_hold_us, 4);
+	put_be(buf + 24, p->echo_tx, 4);
+	put_be(buf + 28, p->echo_rx, 4);
+	put_be(buf + 32, p->echo_len, 4);
+	put_be(buf + 36, p->avoid, 2);
+	put_be(buf + 38, 0, 2);
+}
+
+int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p)
+{
+	if (len < MP_PROBE_LEN || buf[0] >= MP_MAX_PATHS)
+		return -1;
+	p->path = buf[0];
+	p->state = buf[1];
+	p->interval_ms = (uint16_t)get_be(buf + 2, 2);
+	p->id = (uint32_t)get_be(buf + 4, 4);
+	p->ts_us = (uint32_t)get_be(buf + 8, 4);
+	p->tx = (uint32_t)get_be(buf + 12, 4);
+	p->echo_ts_us = (uint32_t)get_be(buf + 16, 4);
+	p->echo_hold_us = (uint32_t)get_be(buf + 20, 4);
+	p->echo_tx = (uint32_t)get_be(buf + 24, 4);
+	p->echo_rx = (uint32_t)get_be(buf + 28, 4);
+	p->echo_len = (uint32_t)get_be(buf + 32, 4);
+	p->avoid = (uint16_t)get_be(buf + 36, 2);
+	return 0;
 }

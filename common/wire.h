@@ -32,7 +32,36 @@ enum mp_type {
 	MP_T_HELLO = 3,		/* client -> server: start a keyed session */
 	MP_T_WELCOME = 4,	/* server -> client: its half of the keys */
 	MP_T_RESET = 5,		/* server -> client: no such session here */
-	/* 0, 6, 7 reserved */
+	MP_T_ACK = 6,		/* answers a PROBE on the path it came by */
+	/* 0, 7 reserved */
+};
+
+/* The body of a PROBE and of an ACK: the same fields both ways, so each
+ * side measures both directions from what it receives (docs/PROTOCOL.md,
+ * "Path health"). Counters are per session and path, modulo 2^32; times
+ * are the sender's monotonic clock in microseconds, modulo 2^32. A PROBE
+ * may be longer (padding); the extra bytes are ignored. */
+enum {
+	MP_PROBE_LEN = 40,
+	/* state byte: the sender's view of this path */
+	MP_PROBE_STATE = 0x03,	/* enum health_state */
+	MP_PROBE_SUSPECT = 0x04,	/* an answer is overdue: avoid for now */
+	MP_PROBE_BACKUP = 0x08,	/* use only when no other path is up */
+};
+
+struct mp_probe {
+	uint8_t path;		/* the path it was sent on (authenticated) */
+	uint8_t state;		/* MP_PROBE_* bits */
+	uint16_t interval_ms;	/* the sender's probe interval now */
+	uint32_t id;		/* PROBE: sender's counter; ACK: the PROBE's */
+	uint32_t ts_us;		/* sender's clock when sent */
+	uint32_t tx;		/* packets the sender sent on the path, this one included */
+	uint32_t echo_ts_us;	/* ts_us of the last PROBE/ACK received on the path; 0 = none */
+	uint32_t echo_hold_us;	/* how long ago that one arrived */
+	uint32_t echo_tx;	/* its tx field */
+	uint32_t echo_rx;	/* packets received on the path when it arrived, it included */
+	uint32_t echo_len;	/* its payload length (path MTU discovery) */
+	uint16_t avoid;		/* paths the sender avoids now (bit i = path i) */
 };
 
 /* Byte 1: version in the high nibble, SEALED flag, type in the low 3 bits. */
@@ -77,5 +106,10 @@ enum wire_err wire_parse(const uint8_t *buf, size_t len, int keyed,
 /* Appends the CRC32C trailer to a plaintext packet whose header and payload
  * fill buf[0..MP_HDR_LEN+payload_len); returns the total length. */
 size_t wire_seal_plain(uint8_t *buf, size_t payload_len);
+
+/* PROBE/ACK bodies: put writes MP_PROBE_LEN bytes; get returns -1 if len is
+ * shorter than that or the path field is out of range. */
+void wire_put_probe(uint8_t buf[static MP_PROBE_LEN], const struct mp_probe *p);
+int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p);
 
 #endif

@@ -7,7 +7,8 @@
  * Down: bridge datagram -> parse -> handshake messages to keying.c ->
  *       session by id -> (keyed) epoch check, then decrypt -> window ->
  *       payload queued to the application -> one sendmmsg.
- * Path health is not here yet: every configured path is used. */
+ * Which paths a datagram takes is the scheduler's choice over the
+ * session's view of path health (paths.c). */
 #include "client.h"
 
 #include <errno.h>
@@ -26,8 +27,10 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_ms = mono_ms();
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
 	session_sweep(c);
+	paths_aggregate(c);
 }
 
 void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len)
@@ -44,20 +47,81 @@ void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len
 
 /* ---- up: application -> bridges ----------------------------------------- */
 
-void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
+size_t client_seal(struct client *c, struct session *s, uint8_t *pkt, size_t plen,
+		   unsigned type)
 {
-	uint64_t seq = seq_tx_next(&s->tx);
 	struct mp_hdr h = {
-		.type = MP_T_DATA,
+		.type = (uint8_t)type,
 		.sealed = c->key != NULL,
 		.session = s->id,
 		.epoch = s->tx.epoch,
-		.seq = seq,
+		.seq = seq_tx_next(&s->tx),
 	};
-	size_t len;
 
 	wire_put_hdr(pkt, &h);
-	len = c->key ? aead_seal(&s->seal, pkt, plen) : wire_seal_plain(pkt, plen);
+	return c->key ? aead_seal(&s->seal, pkt, plen) : wire_seal_plain(pkt, plen);
+}
+
+static void queue_on(struct client *c, struct session *s, unsigned p, const uint8_t *pkt,
+		     size_t len)
+{
+	sendlist_add(&c->paths[p].out, NULL, (int)p, pkt + 1, len - 1);
+	pace_spend(&c->paths[p].pace, len);
+	s->sp[p].tx_pkts++;
+	s->sp[p].tx_bytes += len;
+}
+
+/* rate=: a path at its rate takes no copy now. In the modes that spread,
+ * the copy goes to the best other path that has room; in duplicate it is
+ * skipped. Only if no copy at all could go does one wait in the path's
+ * queue (latency-critical ones ahead of bulk). */
+static uint32_t pace_filter(struct client *c, struct session *s, uint32_t mask,
+			    uint8_t *pkt, size_t len, int critical)
+{
+	uint32_t out = 0, full = 0;
+
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (mask & 1u << p) {
+			if (pace_ready(&c->paths[p].pace, c->now_us))
+				out |= 1u << p;
+			else
+				full |= 1u << p;
+		}
+	if (!full)
+		return mask;
+	for (unsigned k = 0; k < s->view.n && s->sched.mode != SCHED_DUPLICATE; k++) {
+		unsigned q = s->view.by_quality[k];
+		if (__builtin_popcount(out) >= __builtin_popcount(mask))
+			break;
+		if (!((mask | out) & 1u << q) && pace_ready(&c->paths[q].pace, c->now_us))
+			out |= 1u << q;
+	}
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (full & 1u << p)
+			c->paths[p].st.paced_skip++;
+	if (!out) {
+		unsigned p = (unsigned)__builtin_ctz(full);
+		struct path *path = &c->paths[p];
+		pkt[0] = (uint8_t)p;
+		if (pace_keep(&path->pace, pkt, len, critical)) {
+			c->drops.n[DROP_PACED]++;
+			return 0;
+		}
+		s->sp[p].tx_pkts++;
+		s->sp[p].tx_bytes += len;
+		if (!ev_is_active(&path->pace_timer)) {
+			ev_timer_set(&path->pace_timer,
+				     pace_wait_us(&path->pace, c->now_us) / 1e6, 0);
+			ev_timer_start(c->loop, &path->pace_timer);
+		}
+	}
+	return out;
+}
+
+void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen)
+{
+	size_t len = client_seal(c, s, pkt, plen, MP_T_DATA);
+
 	if (!len) {
 		c->drops.n[DROP_SEND_FAIL]++;
 		return;
@@ -66,11 +130,15 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 	s->up_bytes += plen;
 	/* Sealed once, sent on every chosen path: the path byte is outside
 	 * the check, so each copy carries its own without a second seal. */
-	uint32_t mask = sched_pick(&c->sched, c->usable, c->weight);
+	int critical = plen <= c->o.common.small_bytes;
+	if (s->view_dirty)
+		paths_view(c, s);
+	uint32_t mask = sched_choose(&s->sched, &s->view, critical);
+	if (c->paced)
+		mask = pace_filter(c, s, mask, pkt, len, critical);
 	for (unsigned p = 0; p < c->npaths; p++)
 		if (mask & 1u << p)
-			sendlist_add(&c->paths[p].out, NULL, (int)p, pkt + 1,
-				     len - 1);
+			queue_on(c, s, p, pkt, len);
 }
 
 void client_flush_paths(struct client *c)
@@ -120,7 +188,8 @@ static void on_app_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_ms = mono_ms();
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(c->fd, &c->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
 		if (n <= 0)
@@ -155,6 +224,85 @@ static void count_verdict(struct client *c, struct session *s, enum seq_verdict 
 	}
 }
 
+void client_flush_app(struct client *c)
+{
+	unsigned queued = c->to_app.n;
+	unsigned sent = sendlist_flush(c->fd, &c->to_app);
+
+	c->app_tx += sent;
+	c->drops.n[DROP_SEND_FAIL] += queued - sent;
+	c->stage.used = 0;
+}
+
+struct release {
+	struct client *c;
+	struct session *s;
+	const uint8_t *inplace;		/* the datagram being pushed, if any */
+};
+
+/* Queues one datagram for the application; one from a reorder slot is
+ * copied first (its slot may be reused before the flush). */
+static void to_app(void *ctx, const uint8_t *data, size_t len)
+{
+	struct release *r = ctx;
+	struct client *c = r->c;
+
+	if (c->to_app.n == NET_SENDLIST_MAX ||
+	    (data != r->inplace && c->stage.used == NET_STAGE_SLOTS))
+		client_flush_app(c);
+	if (data != r->inplace)
+		data = memcpy(c->stage.buf[c->stage.used++], data, len);
+	r->s->down_pkts++;
+	r->s->down_bytes += len;
+	sendlist_add(&c->to_app, &r->s->app, SENDLIST_NO_PATH, data, len);
+}
+
+static void arm_reorder(struct client *c, struct session *s)
+{
+	uint64_t deadline = reorder_deadline(s->ro, s->hold_us);
+
+	if (deadline == s->ro_deadline_us)
+		return;
+	s->ro_deadline_us = deadline;
+	ev_timer_stop(c->loop, &s->ro_timer);
+	if (deadline == UINT64_MAX)
+		return;
+	ev_timer_set(&s->ro_timer,
+		     deadline > c->now_us ? (deadline - c->now_us) / 1e6 : 0, 0);
+	ev_timer_start(c->loop, &s->ro_timer);
+}
+
+void client_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = container_of(w, struct session, ro_timer);
+	struct client *c = s->c;
+	struct release r = { c, s, NULL };
+
+	(void)loop;
+	(void)revents;
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
+	s->ro_deadline_us = 0;
+	reorder_expire(s->ro, c->now_us, s->hold_us, to_app, &r);
+	client_flush_app(c);
+	arm_reorder(c, s);
+}
+
+/* In order, through the reorder buffer when there is one (a payload of
+ * NULL: a control packet that only fills its sequence number). */
+static void deliver(struct client *c, struct session *s, uint64_t seq,
+		    const uint8_t *payload, size_t plen)
+{
+	struct release r = { c, s, payload };
+
+	if (s->ro && s->hold_us) {
+		reorder_push(s->ro, seq, payload, plen, c->now_us, s->hold_us, to_app, &r);
+		arm_reorder(c, s);
+	} else if (payload) {
+		to_app(&r, payload, plen);
+	}
+}
+
 static void deliver_down(struct client *c, struct path *path, int i)
 {
 	uint8_t *pkt = c->batch.buf[i];
@@ -169,7 +317,7 @@ static void deliver_down(struct client *c, struct path *path, int i)
 		c->drops.n[err]++;
 		return;
 	}
-	if (h.type >= MP_T_HELLO) {
+	if (h.type == MP_T_HELLO || h.type == MP_T_WELCOME || h.type == MP_T_RESET) {
 		keying_input(c, path, pkt, len, &h);
 		return;
 	}
@@ -195,20 +343,30 @@ static void deliver_down(struct client *c, struct path *path, int i)
 	}
 	path->st.rx_pkts++;
 	path->st.rx_bytes += len;
+	/* Every authenticated arrival counts for the path's loss, duplicates
+	 * included: the path did deliver it. */
+	s->sp[path->id].rx_pkts++;
+	s->sp[path->id].rx_bytes += len;
 	uint64_t restarts = s->rx.restarts;
 	enum seq_verdict v = seq_rx_accept(&s->rx, h.epoch, h.seq);
 	count_verdict(c, s, v);
 	if (v != SEQ_ACCEPT)
 		return;
-	if (s->rx.restarts != restarts)
+	if (s->rx.restarts != restarts) {
 		log_info("session %08x: server side restarted (epoch %08x), following it",
 			 s->id, h.epoch);
-	s->last_active_ms = c->now_ms;
+		if (s->ro)
+			reorder_reset(s->ro);
+	}
+	if (h.type == MP_T_ACK) {
+		paths_ack(c, s, path->id, pkt + MP_HDR_LEN, plen);
+		deliver(c, s, h.seq, NULL, 0);
+		return;
+	}
 	if (h.type != MP_T_DATA)
-		return;		/* mpserver sends no probes yet */
-	s->down_pkts++;
-	s->down_bytes += plen;
-	sendlist_add(&c->to_app, &s->app, SENDLIST_NO_PATH, pkt + MP_HDR_LEN, plen);
+		return;		/* mpserver sends no PROBE */
+	s->last_active_ms = c->now_ms;
+	deliver(c, s, h.seq, pkt + MP_HDR_LEN, plen);
 }
 
 static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -218,7 +376,8 @@ static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_ms = mono_ms();
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(path->fd, &c->batch, 0, MP_BUF_LEN);
 		if (n < 0 && net_peer_unreachable(errno)) {
@@ -229,10 +388,7 @@ static void on_path_readable(struct ev_loop *loop, ev_io *w, int revents)
 			break;
 		for (int i = 0; i < n; i++)
 			deliver_down(c, path, i);
-		unsigned queued = c->to_app.n;
-		unsigned sent = sendlist_flush(c->fd, &c->to_app);
-		c->app_tx += sent;
-		c->drops.n[DROP_SEND_FAIL] += queued - sent;
+		client_flush_app(c);
 		if (n < NET_BATCH)
 			break;
 	}
@@ -333,8 +489,10 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	c->o = *o;
 	c->key = o->key;
 	c->fd = -1;
-	c->now_ms = mono_ms();
-	sched_init(&c->sched, o->common.mode);
+	c->now_us = mono_us();
+	c->now_ms = c->now_us / 1000;
+	c->started_ms = c->now_ms;
+	hook_init(&c->hook, o->common.path_script);
 	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
 	    table_init(&c->by_id, o->common.max_sessions)) {
 		log_warn("allocating buffers");
@@ -347,8 +505,14 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		if (path_open(c, i, &o->config->paths[i]))
 			goto fail;
 		c->weight[i] = o->config->paths[i].weight;
-		c->usable |= 1u << i;
+		c->paths[i].backup = o->config->paths[i].backup;
+		if (pace_init(&c->paths[i].pace, o->config->paths[i].rate_bps, c->now_us)) {
+			log_warn("path %s: pacing queues", c->paths[i].name);
+			goto fail;
+		}
+		c->paced |= o->config->paths[i].rate_bps != 0;
 	}
+	paths_open(c);
 	if (net_resolve(o->common.bind, (uint16_t)o->port, 0, &c->local, err, sizeof(err))) {
 		log_error("--bind: %s", err);
 		goto fail;
@@ -361,6 +525,11 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	ev_timer_init(&c->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
 		      SWEEP_INTERVAL_MS / 1000.0);
 	ev_timer_start(loop, &c->sweep);
+	if (o->common.status_path &&
+	    !(c->status = status_open(loop, o->common.status_path, client_status_fill, c, err))) {
+		log_error("--status: %s", err);
+		goto fail;
+	}
 	log_info("listening on %s, %u bridge path%s, mode %s, %s",
 		 net_ntop(&c->local, str), c->npaths, c->npaths == 1 ? "" : "s",
 		 sched_mode_name(o->common.mode),
@@ -375,13 +544,17 @@ void client_close(struct client *c)
 {
 	if (!c)
 		return;
+	status_close(c->status);
 	while (!list_empty(&c->sessions))
 		session_free(c, list_entry(c->sessions.next, struct session, link));
-	for (unsigned i = 0; i < c->npaths; i++)
+	for (unsigned i = 0; i < c->npaths; i++) {
 		if (c->paths[i].fd >= 0) {
 			ev_io_stop(c->loop, &c->paths[i].io);
 			close(c->paths[i].fd);
 		}
+		ev_timer_stop(c->loop, &c->paths[i].pace_timer);
+		pace_free(&c->paths[i].pace);
+	}
 	if (c->fd >= 0) {
 		ev_io_stop(c->loop, &c->io);
 		close(c->fd);
@@ -391,49 +564,4 @@ void client_close(struct client *c)
 	table_free(&c->by_id);
 	batch_free(&c->batch);
 	free(c);
-}
-
-void client_log_stats(const struct client *c)
-{
-	char line[1024], str[NET_ADDRSTR];
-	uint64_t now = mono_ms();
-
-	stats_format_drops(&c->drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
-		 sched_mode_name(c->o.common.mode), c->nsessions,
-		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
-	for (unsigned i = 0; i < c->npaths; i++) {
-		const struct path *p = &c->paths[i];
-		log_info("stats path name=%s peer=%s tx_pkts=%llu tx_bytes=%llu "
-			 "tx_fail=%llu probes=%llu rx_pkts=%llu rx_bytes=%llu "
-			 "rx_bad=%llu unreachable=%llu",
-			 p->name, net_ntop(&p->peer, str),
-			 (unsigned long long)p->st.tx_pkts,
-			 (unsigned long long)p->st.tx_bytes,
-			 (unsigned long long)p->st.tx_fail,
-			 (unsigned long long)p->st.probes,
-			 (unsigned long long)p->st.rx_pkts,
-			 (unsigned long long)p->st.rx_bytes,
-			 (unsigned long long)p->st.rx_bad,
-			 (unsigned long long)p->st.unreachable);
-	}
-	const struct session *s;
-	list_for_each(s, &c->sessions, struct session, link)
-		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
-			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
-			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
-			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
-			 s->id, net_ntop(&s->app, str),
-			 (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->up_bytes,
-			 (unsigned long long)s->down_pkts,
-			 (unsigned long long)s->down_bytes,
-			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->stale, (unsigned long long)s->bad_tag,
-			 (unsigned long long)s->rx.restarts,
-			 (unsigned long long)s->hellos,
-			 (unsigned long long)s->handshakes,
-			 (unsigned long long)s->resets,
-			 !c->key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting",
-			 (unsigned long long)(now - s->last_active_ms));
 }

@@ -16,6 +16,11 @@ struct client_opts {
 	int port;			/* local listen port */
 	const struct config *config;
 	const struct crypto_master *key;	/* NULL = plaintext */
+	unsigned probe_ms;		/* probe interval of busy sessions */
+	/* latency cut-off: a path slower than this is demoted to backup;
+	 * absolute, or a multiple of the best path's RTT; 0 = none */
+	uint32_t cutoff_us;
+	unsigned cutoff_pct;		/* 300 = 3x the best */
 };
 
 /* Opens the local socket and every path; logs and returns NULL on error. */

@@ -10,23 +10,34 @@
 #include "client.h"
 #include "config.h"
 #include "crypto.h"
+#include "health.h"
+#include "hook.h"
 #include "list.h"
 #include "net.h"
+#include "pace.h"
+#include "reorder.h"
 #include "sched.h"
+#include "status.h"
 #include "seq.h"
 #include "stats.h"
 #include "table.h"
 #include "wire.h"
 
 enum {
-	/* Session timers (HELLO resends, probes, expiry) are checked this
-	 * often, to within half a tick. */
-	SWEEP_INTERVAL_MS = 50,
-	/* Every active session probes each path alone this often (see
-	 * session_probe); a session is active if it carried traffic within
-	 * PROBE_ACTIVE_MS. */
-	PROBE_INTERVAL_MS = 1000,
-	PROBE_ACTIVE_MS = 10000,
+	/* Session timers (probe answers, probes, HELLO resends, expiry) are
+	 * checked this often: a fraction of the smallest RTO. */
+	SWEEP_INTERVAL_MS = 10,
+	/* A session that carried data within BUSY_MS probes every path at
+	 * --probe-interval (default CLI_PROBE_MS_DEFAULT); otherwise every
+	 * PROBE_IDLE_MS, until it expires. */
+	BUSY_MS = 1000,
+	PROBE_IDLE_MS = 1000,
+	/* A latency cut-off is left again below this share of it (%). */
+	CUTOFF_LEAVE_PCT = 80,
+	/* Reorder buffer per session: slots of NET_STAGE_BYTES (larger
+	 * datagrams pass it, in order with what is before them). Pages are
+	 * touched only while the session actually reorders. */
+	REORDER_SLOTS = 256,
 	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
 	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
 	HELLO_RETRY_MS = 250,
@@ -51,6 +62,9 @@ struct path_stats {
 	uint64_t rx_pkts, rx_bytes, rx_bad;
 	uint64_t unreachable;		/* ICMP errors: the bridge refused */
 	uint64_t probes;		/* probes sent (also in tx_pkts) */
+	uint64_t acks;			/* their answers (also in rx_pkts) */
+	uint64_t paced_skip;		/* copies not sent: the path was at its rate */
+	uint64_t changes;		/* state changes */
 };
 
 struct path {
@@ -60,8 +74,21 @@ struct path {
 	ev_io io;
 	struct mp_addr peer;
 	char name[CONFIG_NAME_MAX + 1];
+	int backup;			/* config: only when no other is up */
 	struct path_stats st;
+	/* The path's state over the busy sessions (the best of their views):
+	 * what is logged, reported and given to --path-script. */
+	enum health_state state;
+	struct pace pace;		/* rate= */
+	ev_timer pace_timer;
 	struct sendlist out;		/* this batch's datagrams for the path */
+};
+
+/* One path as one session sees it. tx and rx count every packet of the
+ * session on the path (the PROBE/ACK counters, modulo 2^32). */
+struct session_path {
+	struct health h;
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 };
 
 enum keying { KEYS_NONE = 0, KEYS_WAIT, KEYS_READY };
@@ -74,14 +101,23 @@ struct hold {
 };
 
 struct session {
+	struct client *c;
 	struct table_node by_app, by_id;
 	struct list link;		/* in the list of all, for the sweep */
 	struct mp_addr app;
 	uint32_t id;
 	struct seq_tx tx;
 	struct seq_rx rx;
-	uint64_t last_active_ms;
-	uint64_t last_probe_ms;
+	uint64_t last_active_ms;	/* application traffic either way */
+	struct session_path sp[MP_MAX_PATHS];
+	struct sched sched;
+	struct sched_view view;
+	int view_dirty;
+	/* --reorder-ms: what comes down waits here for what is missing */
+	struct reorder *ro;
+	uint64_t hold_us;
+	ev_timer ro_timer;
+	uint64_t ro_deadline_us;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
 	uint64_t dup, old, stale, bad_tag;
 	/* keyed mode only */
@@ -104,18 +140,21 @@ struct client {
 	struct mp_addr local;
 	struct path paths[MP_MAX_PATHS];
 	unsigned npaths;
-	uint32_t usable;		/* paths to schedule on */
 	unsigned weight[MP_MAX_PATHS];
-	struct sched sched;
+	int paced;			/* some path has a rate= */
+	struct hook hook;		/* --path-script */
+	struct status *status;		/* --status */
+	uint64_t started_ms;
 	struct table by_app, by_id;
 	struct list sessions;
 	unsigned nsessions;
 	struct session *last;		/* last session looked up by address */
-	uint64_t now_ms;
+	uint64_t now_ms, now_us;
 	struct drops drops;
 	uint64_t app_rx, app_tx;
 	struct batch batch;
 	struct sendlist to_app;
+	struct stage stage;		/* released by reorder buffers */
 };
 
 /* session.c */
@@ -123,8 +162,22 @@ struct session *session_by_app(struct client *c, const struct mp_addr *app);
 struct session *session_by_id(struct client *c, uint32_t id);
 struct session *session_new(struct client *c, const struct mp_addr *app);
 void session_free(struct client *c, struct session *s);
-void session_probe(struct client *c, struct session *s);
 void session_sweep(struct client *c);
+/* The probe path (paths.c): */
+void paths_open(struct client *c);
+void paths_probe(struct client *c, struct session *s);
+/* Takes in a PROBE answer (ACK) for session s that came by path p. */
+void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
+	       size_t len);
+/* Rebuilds the scheduler's view of s (when s->view_dirty). */
+void paths_view(struct client *c, struct session *s);
+/* Timeouts, states, probes and the scheduler's view of one session. */
+void paths_tick(struct client *c, struct session *s);
+/* Aggregate path states, logs and scripts, after every session's tick. */
+void paths_aggregate(struct client *c);
+
+/* report.c */
+void client_status_fill(void *ctx, struct json *j);
 
 /* keying.c */
 void keying_start(struct client *c, struct session *s);
@@ -139,7 +192,15 @@ void keying_free(struct session *s);
  * the paths the scheduler picks; flush_paths() sends what is queued. */
 void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t plen);
 void client_flush_paths(struct client *c);
+/* Sends what is queued for the applications. */
+void client_flush_app(struct client *c);
+/* Releases what waited too long in s's reorder buffer. */
+void client_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
 /* Sends one already built packet on one path now (handshakes, probes). */
 void client_send_on(struct client *c, unsigned p, const uint8_t *pkt, size_t len);
+/* Numbers and seals a packet of type `type` for session s (payload at
+ * pkt + MP_HDR_LEN); returns its length, 0 on failure. */
+size_t client_seal(struct client *c, struct session *s, uint8_t *pkt, size_t plen,
+		   unsigned type);
 
 #endif

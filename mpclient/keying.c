@@ -115,7 +115,7 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 	log_info("session %08x: keys agreed in %llu ms (server epoch %08x)", s->id,
 		 (unsigned long long)(c->now_ms - s->hello_started_ms), h->epoch);
 	release_hold(c, s);
-	session_probe(c, s);
+	paths_tick(c, s);
 }
 
 /* The server does not know this session (it restarted, or never saw the

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
 #include "cli.h"
 #include "client.h"
 #include "config.h"
@@ -11,7 +13,33 @@
 #include "log.h"
 #include "version.h"
 
-enum { CLIENT_MAX_SESSIONS_DEFAULT = 1024 };
+enum {
+	CLIENT_MAX_SESSIONS_DEFAULT = 1024,
+	OPT_PROBE_INTERVAL = 0x200,
+	OPT_RTT_CUTOFF,
+	CUTOFF_MS_MAX = 60000,
+};
+
+/* --rtt-cutoff: "250" (ms) or "3x" (times the best path's RTT, 1.1..100). */
+static int parse_cutoff(const char *arg, struct client_opts *o)
+{
+	size_t n = strlen(arg);
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg)
+		return -1;
+	if (n && arg[n - 1] == 'x' && end == arg + n - 1 && v >= 1.1 && v <= 100) {
+		o->cutoff_pct = (unsigned)(v * 100 + 0.5);
+		return 0;
+	}
+	if (*end || v < 1 || v > CUTOFF_MS_MAX)
+		return -1;
+	o->cutoff_us = (uint32_t)(v * 1000);
+	return 0;
+}
 
 static void usage(FILE *f)
 {
@@ -25,6 +53,10 @@ static void usage(FILE *f)
 		"options:\n"
 		"  --bind ADDR          local address to listen on (default 127.0.0.1)\n"
 		"  -n, --check-config   parse CONFIG_FILE, print it, and exit\n"
+		"  --probe-interval MS  probe every path this often while traffic flows\n"
+		"                       (default 50; 1 s when idle)\n"
+		"  --rtt-cutoff MS|Nx   demote a path to backup while its RTT is over MS\n"
+		"                       milliseconds, or over N times the best path's\n"
 		CLI_COMMON_USAGE);
 }
 
@@ -38,9 +70,11 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		CLI_COMMON_LONGOPTS,
 		{ "check-config", no_argument, NULL, 'n' },
+		{ "probe-interval", required_argument, NULL, OPT_PROBE_INTERVAL },
+		{ "rtt-cutoff", required_argument, NULL, OPT_RTT_CUTOFF },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct client_opts o = { 0 };
+	struct client_opts o = { .probe_ms = CLI_PROBE_MS_DEFAULT };
 	struct config config;
 	struct crypto_master master;
 	int check_only = 0, opt;
@@ -54,10 +88,29 @@ int main(int argc, char **argv)
 			goto bad_usage;
 		if (r > 0)
 			continue;
-		if (opt == 'n')
+		if (opt == 'n') {
 			check_only = 1;
-		else
+		} else if (opt == OPT_PROBE_INTERVAL) {
+			char *end;
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < CLI_PROBE_MS_MIN ||
+			    v > CLI_PROBE_MS_MAX) {
+				fprintf(stderr, "--probe-interval: expected %d..%d ms, got '%s'\n",
+					CLI_PROBE_MS_MIN, CLI_PROBE_MS_MAX, optarg);
+				goto bad_usage;
+			}
+			o.probe_ms = (unsigned)v;
+		} else if (opt == OPT_RTT_CUTOFF) {
+			if (parse_cutoff(optarg, &o)) {
+				fprintf(stderr, "--rtt-cutoff: expected milliseconds (1..%d) or "
+					"a multiple like 3x (1.1x..100x), got '%s'\n",
+					CUTOFF_MS_MAX, optarg);
+				goto bad_usage;
+			}
+		} else {
 			goto bad_usage;
+		}
 	}
 	if (o.common.help) {
 		usage(stdout);
@@ -69,6 +122,8 @@ int main(int argc, char **argv)
 	}
 	if (o.common.genkey)
 		return daemon_genkey(o.common.genkey);
+	if (cli_common_finish(&o.common))
+		goto bad_usage;
 	if (!o.common.bind)
 		o.common.bind = "127.0.0.1";
 	log_set_level(o.common.level);

@@ -1,5 +1,5 @@
 /* mpclient's sessions: one per application address, found by that address
- * (up) or by id (down); created on first sight, probed while active, and
+ * (up) or by id (down); created on first sight, probed (paths.c), and
  * forgotten when idle. Memory is allocated here and only here. */
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +48,24 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	seq_tx_init(&s->tx, rand_nonzero32());
 	seq_rx_init(&s->rx);
 	s->last_active_ms = c->now_ms;
+	for (unsigned p = 0; p < c->npaths; p++)
+		health_init(&s->sp[p].h, c->now_us);
+	sched_init(&s->sched, c->o.common.mode);
+	s->sched.copies = c->o.common.copies;
+	s->sched.target_loss_ppm = c->o.common.target_loss_ppm;
+	s->view_dirty = 1;
+	s->c = c;
+	if (c->o.common.reorder_ms) {
+		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
+		if (!s->ro) {
+			free(s);
+			return NULL;
+		}
+		s->hold_us = c->o.common.reorder_ms > 0 ? c->o.common.reorder_ms * 1000ull
+							 : REORDER_AUTO_MIN_US;
+		ev_timer_init(&s->ro_timer, client_reorder_timer, 0, 0);
+		s->ro_deadline_us = UINT64_MAX;
+	}
 	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
 	table_insert(&c->by_id, &s->by_id, id);
 	list_add(&c->sessions, &s->link);
@@ -56,12 +74,16 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	if (c->key)
 		keying_start(c, s);
 	else
-		session_probe(c, s);
+		paths_tick(c, s);	/* first probes, and the view */
 	return s;
 }
 
 void session_free(struct client *c, struct session *s)
 {
+	if (s->ro) {
+		ev_timer_stop(c->loop, &s->ro_timer);
+		reorder_free(s->ro);
+	}
 	keying_free(s);
 	table_remove(&c->by_app, &s->by_app);
 	table_remove(&c->by_id, &s->by_id);
@@ -70,37 +92,6 @@ void session_free(struct client *c, struct session *s)
 		c->last = NULL;
 	c->nsessions--;
 	free(s);
-}
-
-/* Sends one probe on each path, each with its own sequence number. In
- * duplicate mode the slower paths deliver only second copies, and mpserver
- * learns or moves a path only on a packet the window accepts (so that a
- * replay cannot steal one): a packet carried by one path alone is fresh
- * when it arrives, so every path is known to mpserver within a probe. */
-void session_probe(struct client *c, struct session *s)
-{
-	uint8_t pkt[MP_HDR_LEN + MP_MAX_TRAILER];
-
-	if (c->key && s->keying != KEYS_READY)
-		return;
-	for (unsigned p = 0; p < c->npaths; p++) {
-		uint64_t seq = seq_tx_next(&s->tx);
-		struct mp_hdr h = {
-			.path = (uint8_t)p,
-			.type = MP_T_PROBE,
-			.sealed = c->key != NULL,
-			.session = s->id,
-			.epoch = s->tx.epoch,
-			.seq = seq,
-		};
-		wire_put_hdr(pkt, &h);
-		size_t len = c->key ? aead_seal(&s->seal, pkt, 0) : wire_seal_plain(pkt, 0);
-		if (len) {
-			client_send_on(c, p, pkt, len);
-			c->paths[p].st.probes++;
-		}
-	}
-	s->last_probe_ms = c->now_ms;
 }
 
 void session_sweep(struct client *c)
@@ -122,8 +113,6 @@ void session_sweep(struct client *c)
 		}
 		if (c->key)
 			keying_sweep(c, s);
-		if (idle_for_ms < PROBE_ACTIVE_MS &&
-		    c->now_ms - s->last_probe_ms + SWEEP_INTERVAL_MS / 2 >= PROBE_INTERVAL_MS)
-			session_probe(c, s);
+		paths_tick(c, s);
 	}
 }

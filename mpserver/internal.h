@@ -8,22 +8,26 @@
 #include <stdint.h>
 
 #include "crypto.h"
+#include "health.h"
+#include "hook.h"
 #include "list.h"
 #include "net.h"
 #include "ratelimit.h"
+#include "reorder.h"
 #include "sched.h"
 #include "seq.h"
 #include "server.h"
 #include "stats.h"
+#include "status.h"
 #include "table.h"
 #include "wire.h"
 
 enum {
+	/* Path states are re-derived this often (a fraction of the client's
+	 * probe interval); expiry and weights every SWEEP_INTERVAL_MS. */
+	TICK_MS = 20,
 	SWEEP_INTERVAL_MS = 1000,
 	DRAIN_BATCHES = 8,
-	/* A path silent this much longer than the session's freshest path is
-	 * taken as gone (a dead bridge, or an address NAT has replaced). */
-	PATH_LIVE_MS = 3000,
 	WEIGHT_MAX = 1 << 20,		/* keeps credits far from overflow */
 	/* A keyed session that has not carried one authenticated packet this
 	 * long after its HELLO (a replayed HELLO, or a client gone) is freed
@@ -37,6 +41,7 @@ enum {
 	RESET_BURST = 50,
 	/* Failed handshakes are summed up in the log at most this often. */
 	REPORT_INTERVAL_MS = 10000,
+	REORDER_SLOTS = 256,		/* as mpclient's */
 };
 
 struct spath {
@@ -45,6 +50,7 @@ struct spath {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
 	uint64_t rx_recent;		/* since the last sweep, for weights */
 	uint64_t addr_changes;
+	struct health h;		/* passive: from the client's probes */
 };
 
 struct session {
@@ -58,8 +64,16 @@ struct session {
 	struct seq_tx tx;		/* tx.epoch is the server epoch */
 	struct seq_rx rx;
 	struct sched sched;
+	struct sched_view view;
+	int view_dirty;
+	/* --reorder-ms: what comes up waits here for what is missing */
+	struct reorder *ro;
+	uint64_t hold_us;
+	ev_timer ro_timer;
+	uint64_t ro_deadline_us;
 	struct spath paths[MP_MAX_PATHS];
 	uint32_t known;			/* paths heard at least once */
+	uint16_t avoid;			/* paths the client avoids (its last probe) */
 	unsigned weight[MP_MAX_PATHS];
 	uint64_t created_ms, last_active_ms;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
@@ -78,12 +92,16 @@ struct server {
 	const struct crypto_master *key;	/* NULL = plaintext */
 	int fd;				/* listening socket */
 	ev_io io;
-	ev_timer sweep;
+	ev_timer tick;
+	uint64_t last_sweep_ms;
 	struct mp_addr listen, target;
+	struct hook hook;		/* --path-script */
+	struct status *status;		/* --status */
+	uint64_t started_ms;
 	struct table table;
 	struct list sessions;
 	unsigned nsessions;
-	uint64_t now_ms;
+	uint64_t now_ms, now_us;
 	struct drops drops;
 	uint64_t rx_pkts, sessions_opened;
 	uint64_t welcomes_sent, resets_sent;
@@ -93,6 +111,8 @@ struct server {
 	uint64_t bad_hellos_reported, last_report_ms;
 	struct batch batch;
 	struct sendlist out;		/* to the bridges, or to one target */
+	struct session *run;		/* whose target `out` holds datagrams for */
+	struct stage stage;		/* released by reorder buffers */
 };
 
 /* session.c */
@@ -103,8 +123,19 @@ void session_free(struct server *srv, struct session *s);
 int session_connect(struct server *srv, struct session *s);
 void session_note_path(struct server *srv, struct session *s, unsigned p,
 		       const struct mp_addr *from, size_t len, int fresh);
-uint32_t session_live_paths(const struct session *s);
 void session_sweep(struct server *srv);
+
+/* paths.c: the passive side of path health */
+/* Takes in a PROBE that came by path p of s, and answers it on that path. */
+void paths_probe_in(struct server *srv, struct session *s, unsigned p,
+		    const uint8_t *body, size_t len);
+/* Rebuilds the scheduler's view of s (when s->view_dirty). */
+void paths_view(struct session *s);
+/* Re-derives the states of s's paths (logs, scripts) and its view. */
+void paths_tick(struct server *srv, struct session *s);
+
+/* report.c */
+void server_status_fill(void *ctx, struct json *j);
 
 /* keying.c */
 void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
@@ -116,5 +147,6 @@ void keying_free(struct session *s);
 
 /* server.c */
 void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
+void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
 #endif

@@ -80,6 +80,8 @@ int main(int argc, char **argv)
 	}
 	if (o.common.genkey)
 		return daemon_genkey(o.common.genkey);
+	if (cli_common_finish(&o.common))
+		goto bad_usage;
 	log_set_level(o.common.level);
 	if (argc - optind != 3) {
 		fprintf(stderr, "mpserver: expected LISTEN_PORT TARGET_HOST TARGET_PORT\n");

@@ -9,8 +9,8 @@
  * Down: target datagram -> header, CRC or AEAD seal in place -> the
  *       scheduler picks among the session's live paths -> one sendmmsg on
  *       the listening socket, each copy with its own path byte.
- * Path health is not here yet: a path is live while it is heard from
- * within PATH_LIVE_MS of the session's freshest path. */
+ * Which paths carry a reply is the scheduler's choice over the session's
+ * view of path health (paths.c). */
 #include "server.h"
 
 #include <errno.h>
@@ -23,13 +23,26 @@
 #include "log.h"
 #include "util.h"
 
-static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
+static void clock_now(struct server *srv)
 {
-	struct server *srv = container_of(w, struct server, sweep);
+	srv->now_us = mono_us();
+	srv->now_ms = srv->now_us / 1000;
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *srv = container_of(w, struct server, tick);
+	struct session *s;
 
 	(void)loop;
 	(void)revents;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
+	list_for_each(s, &srv->sessions, struct session, link)
+		paths_tick(srv, s);
+	hook_reap(&srv->hook);
+	if (srv->now_ms - srv->last_sweep_ms < SWEEP_INTERVAL_MS)
+		return;
+	srv->last_sweep_ms = srv->now_ms;
 	session_sweep(srv);
 	if (srv->key)
 		keying_report(srv);
@@ -37,13 +50,90 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- up: bridges -> target ----------------------------------------------- */
 
-static void flush_to_target(struct server *srv, struct session *s)
+static void flush_to_target(struct server *srv)
 {
 	unsigned queued = srv->out.n;
 
+	srv->stage.used = 0;
 	if (!queued)
 		return;
-	srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(s->fd, &srv->out);
+	srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->run->fd, &srv->out);
+}
+
+struct release {
+	struct server *srv;
+	struct session *s;
+	const uint8_t *inplace;		/* the datagram being pushed, if any */
+};
+
+/* Queues one datagram for the session's target (srv->run); one from a
+ * reorder slot is copied first (its slot may be reused before the flush). */
+static void to_target(void *ctx, const uint8_t *data, size_t len)
+{
+	struct release *r = ctx;
+	struct server *srv = r->srv;
+
+	if (srv->out.n == NET_SENDLIST_MAX ||
+	    (data != r->inplace && srv->stage.used == NET_STAGE_SLOTS))
+		flush_to_target(srv);
+	if (data != r->inplace)
+		data = memcpy(srv->stage.buf[srv->stage.used++], data, len);
+	r->s->up_pkts++;
+	r->s->up_bytes += len;
+	sendlist_add(&srv->out, NULL, SENDLIST_NO_PATH, data, len);
+}
+
+static void arm_reorder(struct server *srv, struct session *s)
+{
+	uint64_t deadline = reorder_deadline(s->ro, s->hold_us);
+
+	if (deadline == s->ro_deadline_us)
+		return;
+	s->ro_deadline_us = deadline;
+	ev_timer_stop(srv->loop, &s->ro_timer);
+	if (deadline == UINT64_MAX)
+		return;
+	ev_timer_set(&s->ro_timer,
+		     deadline > srv->now_us ? (deadline - srv->now_us) / 1e6 : 0, 0);
+	ev_timer_start(srv->loop, &s->ro_timer);
+}
+
+void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct session *s = container_of(w, struct session, ro_timer);
+	struct server *srv = s->srv;
+	struct release r = { srv, s, NULL };
+
+	(void)loop;
+	(void)revents;
+	clock_now(srv);
+	s->ro_deadline_us = 0;
+	srv->run = s;
+	reorder_expire(s->ro, srv->now_us, s->hold_us, to_target, &r);
+	flush_to_target(srv);
+	srv->run = NULL;
+	arm_reorder(srv, s);
+}
+
+/* In order, through the reorder buffer when there is one (a payload of
+ * NULL: a control packet that only fills its sequence number). What is
+ * queued is flushed per run of packets of one session. */
+static void deliver_up(struct server *srv, struct session *s, uint64_t seq,
+		       const uint8_t *payload, size_t plen)
+{
+	struct release r = { srv, s, payload };
+
+	if (srv->run != s) {
+		if (srv->run)
+			flush_to_target(srv);
+		srv->run = s;
+	}
+	if (s->ro && s->hold_us) {
+		reorder_push(s->ro, seq, payload, plen, srv->now_us, s->hold_us, to_target, &r);
+		arm_reorder(srv, s);
+	} else if (payload) {
+		to_target(&r, payload, plen);
+	}
 }
 
 /* Authenticates a sealed packet for session s (or finds it has none). */
@@ -64,8 +154,7 @@ static int authenticate(struct server *srv, struct session *s, uint8_t *pkt,
 	return -1;
 }
 
-/* Returns the session the packet is to be delivered for, or NULL. */
-static struct session *accept_up(struct server *srv, int i)
+static void accept_up(struct server *srv, int i)
 {
 	uint8_t *pkt = srv->batch.buf[i];
 	const struct mp_addr *from = &srv->batch.from[i];
@@ -77,28 +166,28 @@ static struct session *accept_up(struct server *srv, int i)
 	err = wire_parse(pkt, len, srv->key != NULL, &h, &plen);
 	if (err) {
 		srv->drops.n[err]++;
-		return NULL;
+		return;
 	}
 	if (h.type == MP_T_HELLO) {
 		keying_hello(srv, pkt, len, &h, from);
-		return NULL;
+		return;
 	}
 	if (h.type != MP_T_DATA && h.type != MP_T_PROBE) {
-		srv->drops.n[WIRE_TYPE]++;	/* a WELCOME or RESET, the wrong way */
-		return NULL;
+		srv->drops.n[WIRE_TYPE]++;	/* a WELCOME, RESET or ACK, the wrong way */
+		return;
 	}
 	s = session_find(srv, h.session, h.epoch);
 	if (!s && srv->key) {
 		srv->drops.n[DROP_UNKNOWN_SESSION]++;
 		keying_reset(srv, &h, from);
-		return NULL;
+		return;
 	}
 	if (!s && !(s = session_new(srv, &h))) {
 		srv->drops.n[DROP_SESSION_LIMIT]++;
-		return NULL;
+		return;
 	}
 	if (srv->key && authenticate(srv, s, pkt, len, &h, from))
-		return NULL;
+		return;
 	enum seq_verdict v = seq_rx_accept(&s->rx, h.epoch, h.seq);
 	if (v != SEQ_OLD)
 		session_note_path(srv, s, h.path, from, len, v == SEQ_ACCEPT);
@@ -110,23 +199,23 @@ static struct session *accept_up(struct server *srv, int i)
 	case SEQ_STALE_EPOCH:	/* the epoch is part of the key: cannot happen */
 		s->dup++;
 		srv->drops.n[DROP_DUP]++;
-		return NULL;
+		return;
 	case SEQ_OLD:
 		s->old++;
 		srv->drops.n[DROP_OLD]++;
-		return NULL;
+		return;
 	}
 	if (h.type == MP_T_PROBE) {
 		s->probes++;
-		return NULL;	/* it has done its job: the path is noted */
+		paths_probe_in(srv, s, h.path, pkt + MP_HDR_LEN, plen);
+		deliver_up(srv, s, h.seq, NULL, 0);
+		return;
 	}
 	if (s->fd < 0 && session_connect(srv, s)) {
 		srv->drops.n[DROP_SEND_FAIL]++;
-		return NULL;
+		return;
 	}
-	s->up_pkts++;
-	s->up_bytes += plen;
-	return s;
+	deliver_up(srv, s, h.seq, pkt + MP_HDR_LEN, plen);
 }
 
 static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -135,29 +224,17 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(srv->fd, &srv->batch, 0, MP_BUF_LEN);
 		if (n <= 0)
 			break;
 		srv->rx_pkts += (unsigned)n;
-		struct session *run = NULL;
-		for (int i = 0; i < n; i++) {
-			struct session *s = accept_up(srv, i);
-			if (!s)
-				continue;
-			if (s != run) {
-				if (run)
-					flush_to_target(srv, run);
-				run = s;
-			}
-			size_t trailer = srv->key ? MP_TAG_LEN : MP_CRC_LEN;
-			size_t plen = srv->batch.msg[i].msg_len - MP_HDR_LEN - trailer;
-			sendlist_add(&srv->out, NULL, SENDLIST_NO_PATH, srv->batch.buf[i] + MP_HDR_LEN,
-				     plen);
-		}
-		if (run)
-			flush_to_target(srv, run);
+		for (int i = 0; i < n; i++)
+			accept_up(srv, i);
+		if (srv->run)
+			flush_to_target(srv);
+		srv->run = NULL;
 		if (n < NET_BATCH)
 			break;
 	}
@@ -165,7 +242,7 @@ static void on_listen_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- down: target -> bridges --------------------------------------------- */
 
-static void queue_down(struct server *srv, struct session *s, int i, uint32_t live)
+static void queue_down(struct server *srv, struct session *s, int i)
 {
 	struct mmsghdr *m = &srv->batch.msg[i];
 	uint8_t *pkt = srv->batch.buf[i];
@@ -189,7 +266,9 @@ static void queue_down(struct server *srv, struct session *s, int i, uint32_t li
 		srv->drops.n[DROP_SEND_FAIL]++;
 		return;
 	}
-	uint32_t mask = sched_pick(&s->sched, live, s->weight);
+	if (s->view_dirty)
+		paths_view(s);
+	uint32_t mask = sched_choose(&s->sched, &s->view, plen <= srv->o.common.small_bytes);
 
 	s->down_pkts++;
 	s->down_bytes += plen;
@@ -210,7 +289,7 @@ void server_target_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
 	s->last_active_ms = srv->now_ms;
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n = batch_recv(s->fd, &srv->batch, MP_HDR_LEN, MP_MAX_PAYLOAD);
@@ -220,9 +299,8 @@ void server_target_readable(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (n <= 0)
 			break;
-		uint32_t live = session_live_paths(s);
 		for (int i = 0; i < n; i++)
-			queue_down(srv, s, i, live);
+			queue_down(srv, s, i);
 		unsigned queued = srv->out.n;
 		srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->fd, &srv->out);
 		if (n < NET_BATCH)
@@ -246,7 +324,10 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	srv->o = *o;
 	srv->key = o->key;
 	srv->fd = -1;
-	srv->now_ms = mono_ms();
+	clock_now(srv);
+	srv->last_sweep_ms = srv->now_ms;
+	srv->started_ms = srv->now_ms;
+	hook_init(&srv->hook, o->common.path_script);
 	ratelimit_init(&srv->hello_limit, HELLO_PER_S, HELLO_BURST, srv->now_ms);
 	ratelimit_init(&srv->reset_limit, RESET_PER_S, RESET_BURST, srv->now_ms);
 	if (batch_init(&srv->batch) || table_init(&srv->table, o->common.max_sessions)) {
@@ -272,9 +353,14 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		goto fail;
 	ev_io_init(&srv->io, on_listen_readable, srv->fd, EV_READ);
 	ev_io_start(loop, &srv->io);
-	ev_timer_init(&srv->sweep, on_sweep, SWEEP_INTERVAL_MS / 1000.0,
-		      SWEEP_INTERVAL_MS / 1000.0);
-	ev_timer_start(loop, &srv->sweep);
+	ev_timer_init(&srv->tick, on_tick, TICK_MS / 1000.0, TICK_MS / 1000.0);
+	ev_timer_start(loop, &srv->tick);
+	if (o->common.status_path &&
+	    !(srv->status = status_open(loop, o->common.status_path, server_status_fill, srv,
+					err))) {
+		log_error("--status: %s", err);
+		goto fail;
+	}
 	log_info("listening on %s, target %s, mode %s, up to %u sessions, %s",
 		 net_ntop(&srv->listen, a), net_ntop(&srv->target, b),
 		 sched_mode_name(o->common.mode), o->common.max_sessions,
@@ -289,63 +375,15 @@ void server_close(struct server *srv)
 {
 	if (!srv)
 		return;
+	status_close(srv->status);
 	while (!list_empty(&srv->sessions))
 		session_free(srv, list_entry(srv->sessions.next, struct session, link));
 	if (srv->fd >= 0) {
 		ev_io_stop(srv->loop, &srv->io);
 		close(srv->fd);
 	}
-	ev_timer_stop(srv->loop, &srv->sweep);
+	ev_timer_stop(srv->loop, &srv->tick);
 	table_free(&srv->table);
 	batch_free(&srv->batch);
 	free(srv);
-}
-
-void server_log_stats(const struct server *srv)
-{
-	char line[1024], str[NET_ADDRSTR];
-	uint64_t now = mono_ms();
-
-	stats_format_drops(&srv->drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
-		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
-		 "reset_limited=%llu%s",
-		 sched_mode_name(srv->o.common.mode), srv->nsessions,
-		 (unsigned long long)srv->sessions_opened,
-		 (unsigned long long)srv->rx_pkts,
-		 (unsigned long long)srv->welcomes_sent,
-		 (unsigned long long)srv->resets_sent,
-		 (unsigned long long)srv->hello_limit.refused,
-		 (unsigned long long)srv->reset_limit.refused, line);
-	const struct session *s;
-	list_for_each(s, &srv->sessions, struct session, link) {
-		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
-			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
-			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "
-			 "idle_ms=%llu",
-			 s->id, s->client_epoch, s->local_port,
-			 (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->up_bytes,
-			 (unsigned long long)s->down_pkts,
-			 (unsigned long long)s->down_bytes,
-			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->probes, (unsigned long long)s->bad_tag,
-			 (unsigned long long)s->unreachable,
-			 (unsigned long long)(now - s->last_active_ms));
-		for (int p = 0; p < MP_MAX_PATHS; p++) {
-			const struct spath *sp = &s->paths[p];
-			if (!(s->known & 1u << p))
-				continue;
-			log_info("stats session_path id=%08x path=%d addr=%s rx_pkts=%llu "
-				 "rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
-				 "addr_changes=%llu last_rx_ms=%llu",
-				 s->id, p, net_ntop(&sp->addr, str),
-				 (unsigned long long)sp->rx_pkts,
-				 (unsigned long long)sp->rx_bytes,
-				 (unsigned long long)sp->tx_pkts,
-				 (unsigned long long)sp->tx_bytes,
-				 (unsigned long long)sp->addr_changes,
-				 (unsigned long long)(now - sp->last_rx_ms));
-		}
-	}
 }

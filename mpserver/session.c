@@ -40,6 +40,19 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 	seq_tx_init(&s->tx, rand_nonzero32());
 	seq_rx_init(&s->rx);
 	sched_init(&s->sched, srv->o.common.mode);
+	s->sched.copies = srv->o.common.copies;
+	s->sched.target_loss_ppm = srv->o.common.target_loss_ppm;
+	if (srv->o.common.reorder_ms) {
+		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
+		if (!s->ro) {
+			free(s);
+			return NULL;
+		}
+		s->hold_us = srv->o.common.reorder_ms > 0 ? srv->o.common.reorder_ms * 1000ull
+							   : REORDER_AUTO_MIN_US;
+		ev_timer_init(&s->ro_timer, server_reorder_timer, 0, 0);
+		s->ro_deadline_us = UINT64_MAX;
+	}
 	for (int p = 0; p < MP_MAX_PATHS; p++)
 		s->weight[p] = 1;
 	s->created_ms = s->last_active_ms = srv->now_ms;
@@ -74,6 +87,10 @@ int session_connect(struct server *srv, struct session *s)
 
 void session_free(struct server *srv, struct session *s)
 {
+	if (s->ro) {
+		ev_timer_stop(srv->loop, &s->ro_timer);
+		reorder_free(s->ro);
+	}
 	if (s->fd >= 0) {
 		ev_io_stop(srv->loop, &s->io);
 		close(s->fd);
@@ -101,6 +118,8 @@ void session_note_path(struct server *srv, struct session *s, unsigned p,
 		if (!fresh)
 			return;
 		s->known |= 1u << p;
+		health_init(&sp->h, srv->now_us);
+		s->view_dirty = 1;
 		log_info("session %08x: path %u heard from %s", s->id, p,
 			 net_ntop(from, a));
 	} else if (!net_addr_equal(&sp->addr, from)) {
@@ -117,21 +136,6 @@ void session_note_path(struct server *srv, struct session *s, unsigned p,
 	sp->rx_recent++;
 }
 
-uint32_t session_live_paths(const struct session *s)
-{
-	uint64_t freshest = 0;
-	uint32_t live = 0;
-
-	for (int p = 0; p < MP_MAX_PATHS; p++)
-		if (s->known & 1u << p && s->paths[p].last_rx_ms > freshest)
-			freshest = s->paths[p].last_rx_ms;
-	for (int p = 0; p < MP_MAX_PATHS; p++)
-		if (s->known & 1u << p &&
-		    s->paths[p].last_rx_ms + PATH_LIVE_MS >= freshest)
-			live |= 1u << p;
-	return live;
-}
-
 /* Weighted mode mirrors the client: each path's weight is its share of
  * what arrived over the last sweep interval. */
 static void reweigh(struct session *s)
@@ -143,6 +147,7 @@ static void reweigh(struct session *s)
 								  : (unsigned)recent;
 		s->paths[p].rx_recent = 0;
 	}
+	s->view_dirty = 1;
 }
 
 /* Why s should go now, or NULL. */

@@ -119,6 +119,11 @@ static const struct { const char *line, *print; } good[] = {
 	{ "h 1 # weight=5", "h 1 name=path0 weight=1\n" },
 	{ "h\t1\r\n", "h 1 name=path0 weight=1\n" },
 	{ "h 1 weight=1000", "h 1 name=path0 weight=1000\n" },
+	{ "h 1 rate=8mbit", "h 1 name=path0 weight=1 rate=8000000bit\n" },
+	{ "h 1 rate=8000", "h 1 name=path0 weight=1 rate=8000bit\n" },
+	{ "h 1 rate=100gbit", "h 1 name=path0 weight=1 rate=100000000000bit\n" },
+	{ "h 1 rate=512kbit backup", "h 1 name=path0 weight=1 rate=512000bit backup\n" },
+	{ "h 1 backup name=x", "h 1 name=x weight=1 backup\n" },
 	{ "h 1 mark=0", "h 1 name=path0 weight=1 mark=0\n" },
 	{ "h 1 mark=4294967295", "h 1 name=path0 weight=1 mark=4294967295\n" },
 	{ "h 1 mark=0XaB", "h 1 name=path0 weight=1 mark=171\n" },
@@ -174,7 +179,19 @@ static const struct bad_case bad[] = {
 	BAD("h 1 color=red", "unknown option 'color'"),
 	BAD("h 1 Weight=2", "unknown option 'Weight'"),
 	BAD("h 1 =3", "unknown option ''"),
-	BAD("h 1 weight", "expected key=value, got 'weight'"),
+	BAD("h 1 weight", "expected key=value or 'backup', got 'weight'"),
+	BAD("h 1 backup=1", "expected key=value or 'backup', got 'backup=1'"),
+	BAD("h 1 backup backup", "option 'backup' given twice"),
+	BAD("h 1 rate=", "rate must be"),
+	BAD("h 1 rate=7999", "rate must be"),
+	BAD("h 1 rate=101gbit", "rate must be"),
+	BAD("h 1 rate=8Mbit", "rate must be"),
+	BAD("h 1 rate=8 mbit", "rate must be"),
+	BAD("h 1 rate=1.5mbit", "rate must be"),
+	BAD("h 1 rate=-8mbit", "rate must be"),
+	BAD("h 1 rate=8mbps", "rate must be"),
+	BAD("h 1 rate=4294967296kbit", "rate must be"),
+	BAD("h 1 rate=8mbit rate=9mbit", "option 'rate' given twice"),
 	BAD("h 1 weight=2 weight=2", "option 'weight' given twice"),
 	BAD("h 1 name=a dev=e name=b", "option 'name' given twice"),
 	BAD("h 1 mark=1 mark=1", "option 'mark' given twice"),
@@ -204,9 +221,9 @@ static const struct bad_case bad[] = {
 	BAD("h 1 mark=0xg", "mark must be a 32-bit number"),
 	BAD("h 1 mark=0x-1", "mark must be a 32-bit number"),
 	BAD("h 1 mark=ff", "mark must be a 32-bit number"),
-	BAD("h 1 weight=1 name=a bind=1.2.3.4 sport=1 dev=e mark=1 x",
+	BAD("h 1 weight=1 name=a bind=1.2.3.4 sport=1 dev=e mark=1 rate=1mbit backup x",
 	    "too many fields"),
-	BAD("a b c d e f g h i", "too many fields"),
+	BAD("a b c d e f g h i j k", "too many fields"),
 	BAD("127.0.0.1 4001\0 weight=2", "NUL byte in line"),
 	BAD("\0", "NUL byte in line"),
 	BAD("[::1 4002", "bad host '[::1'"),
@@ -324,6 +341,32 @@ static void test_line_lengths(void **state)
 	}
 }
 
+/* weight= defaults to the rates only when every path has a rate and no
+ * path a weight: a mix would compare bits per second with plain numbers. */
+static void test_weights_follow_rates(void **state)
+{
+	static const struct {
+		const char *lines[3];
+		unsigned w[3];
+	} cases[] = {
+		{ { "a 1 rate=8mbit", "b 2 rate=2mbit", "c 3 rate=1mbit" }, { 1000, 250, 125 } },
+		{ { "a 1 rate=8mbit", "b 2 rate=2mbit", "c 3" }, { 1, 1, 1 } },
+		{ { "a 1 rate=8mbit", "b 2 rate=2mbit weight=7", "c 3 rate=1mbit" }, { 1, 7, 1 } },
+		{ { "a 1 rate=100gbit", "b 2 rate=8kbit", "c 3 rate=50gbit" }, { 1000, 1, 500 } },
+	};
+	char err[CONFIG_ERR_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMS(cases); i++) {
+		config_init(&C);
+		for (int k = 0; k < 3; k++)
+			assert_int_equal(feed(&C, cases[i].lines[k], err), 0);
+		assert_int_equal(config_finish(&C, err), 0);
+		for (int k = 0; k < 3; k++)
+			assert_int_equal(C.paths[k].weight, cases[i].w[k]);
+	}
+}
+
 static void test_finish_and_lineno(void **state)
 {
 	static const char *const lines[] = {
@@ -363,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_line_lengths),
 		cmocka_unit_test(test_finish_and_lineno),
+		cmocka_unit_test(test_weights_follow_rates),
 		/* a known bug in common/config.c, see the message */
 		cmocka_unit_test(test_mark_double_hex_prefix),
 		cmocka_unit_test(test_default_names_unique),

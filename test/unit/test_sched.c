@@ -38,6 +38,7 @@ static void test_mode_names(void **state)
 		{ "duplicate", SCHED_DUPLICATE },
 		{ "roundrobin", SCHED_ROUNDROBIN },
 		{ "weighted", SCHED_WEIGHTED },
+		{ "adaptive", SCHED_ADAPTIVE },
 	};
 	static const char *const bad[] = {
 		"dup", "", "Duplicate", "roundrobin ", " weighted", "round-robin",
@@ -267,6 +268,178 @@ static void test_weighted_sequence(void **state)
 	}
 }
 
+/* ---- the view: ranking, adaptive weights ---------------------------------- */
+
+static struct sched_path P(uint32_t srtt_us, uint32_t loss_ppm)
+{
+	return (struct sched_path){ .weight = 1, .srtt_us = srtt_us, .loss_ppm = loss_ppm,
+				    .cap_ppm = 1000000 };
+}
+
+/* Adaptive weights follow Mathis: a 10 %-loss path is worth about a third
+ * of a clean one of the same RTT, a 4x slower path a bit more than a
+ * quarter; unusable paths rank nowhere; orders are by quality and RTT. */
+static void test_view_adaptive(void **state)
+{
+	struct sched s;
+	struct sched_view v;
+	struct sched_path p[MP_MAX_PATHS] = { 0 };
+
+	(void)state;
+	sched_init(&s, SCHED_ADAPTIVE);
+	p[0] = P(10000, 0);
+	p[1] = P(10000, 100000);
+	p[2] = P(40000, 0);
+	p[3] = P(1000, 0);	/* fastest, but not usable */
+	sched_view_build(&v, &s, 0x7, p);
+	assert_int_equal(v.n, 3);
+	assert_int_equal(v.weight[0], SCHED_WEIGHT_SCALE);
+	/* sqrt(0.005 / 0.105) = 0.218 */
+	assert_in_range(v.weight[1], 210, 226);
+	/* (0.010 + 0.005) / (0.040 + 0.005) = 0.333 */
+	assert_in_range(v.weight[2], 328, 338);
+	assert_int_equal(v.by_quality[0], 0);
+	assert_int_equal(v.by_quality[1], 2);
+	assert_int_equal(v.by_quality[2], 1);
+	assert_int_equal(v.by_rtt[0], 0);	/* ties keep index order */
+	assert_int_equal(v.by_rtt[1], 1);
+	assert_int_equal(v.by_rtt[2], 2);
+	/* the shares in 10000 picks match the weights */
+	unsigned count[MP_MAX_PATHS] = { 0 };
+	for (int i = 0; i < 10000; i++)
+		count[lowest(sched_choose(&s, &v, 0))]++;
+	unsigned total = v.weight[0] + v.weight[1] + v.weight[2];
+	for (int i = 0; i < 3; i++)
+		assert_in_range(count[i], 10000u * v.weight[i] / total - 2,
+				10000u * v.weight[i] / total + 2);
+	/* a saturated path's cap scales it down */
+	p[0].cap_ppm = 250000;
+	sched_view_build(&v, &s, 0x7, p);
+	assert_int_equal(v.weight[2], SCHED_WEIGHT_SCALE);
+	assert_in_range(v.weight[0], 740, 760);
+	/* other modes keep the configured weights */
+	sched_init(&s, SCHED_WEIGHTED);
+	p[1].weight = 7;
+	sched_view_build(&v, &s, 0x7, p);
+	assert_int_equal(v.weight[1], 7);
+	assert_int_equal(v.weight[0], 1);
+}
+
+/* --copies N: the mode's pick plus the best others, N in all (never more
+ * than there are usable paths); N = 1 is plain spreading. */
+static void test_copies(void **state)
+{
+	struct sched s;
+	struct sched_view v;
+	struct sched_path p[MP_MAX_PATHS] = { 0 };
+
+	(void)state;
+	p[0] = P(10000, 100000);
+	p[1] = P(10000, 200000);
+	p[2] = P(10000, 300000);
+	for (unsigned copies = 1; copies <= 4; copies++) {
+		unsigned seen[MP_MAX_PATHS] = { 0 };
+		sched_init(&s, SCHED_ROUNDROBIN);
+		s.copies = copies;
+		sched_view_build(&v, &s, 0x7, p);
+		for (int i = 0; i < 300; i++) {
+			uint32_t m = sched_choose(&s, &v, 0);
+			assert_int_equal(popcount(m), copies < 3 ? copies : 3);
+			for (int k = 0; k < 3; k++)
+				seen[k] += (m >> k) & 1;
+		}
+		if (copies == 2) {
+			/* rr first: 100 each; the second copy is the best other:
+			 * path 0 (for 1 and 2) or path 1 (for 0) */
+			assert_int_equal(seen[0], 300);
+			assert_int_equal(seen[1], 200);
+			assert_int_equal(seen[2], 100);
+			/* expected loss of that split: (2 + 2 + 3) / 3 % */
+			assert_int_equal(sched_loss_ppm(&v, 0x3), 20000);
+			assert_int_equal(sched_loss_ppm(&v, 0x5), 30000);
+		}
+	}
+	/* duplicate ignores copies; nothing usable gives nothing */
+	sched_init(&s, SCHED_DUPLICATE);
+	s.copies = 2;
+	sched_view_build(&v, &s, 0x7, p);
+	assert_int_equal(sched_choose(&s, &v, 0), 0x7);
+	sched_init(&s, SCHED_ROUNDROBIN);
+	s.copies = 2;
+	sched_view_build(&v, &s, 0, p);
+	assert_int_equal(sched_choose(&s, &v, 0), 0);
+}
+
+/* --copies auto: as few as keep the product of losses under the target. */
+static void test_copies_auto(void **state)
+{
+	static const struct {
+		uint32_t loss[3], target;
+		unsigned want_min, want_max;	/* copies over all first picks */
+	} cases[] = {
+		{ { 0, 0, 0 }, 10000, 1, 1 },
+		{ { 5000, 5000, 5000 }, 10000, 1, 1 },
+		{ { 100000, 200000, 300000 }, 10000, 2, 3 },
+		{ { 100000, 200000, 300000 }, 100, 3, 3 },	/* cannot: all */
+		{ { 50000, 50000, 50000 }, 10000, 2, 2 },	/* 0.25 % */
+		{ { 300000, 0, 300000 }, 10000, 1, 2 },
+	};
+	struct sched s;
+	struct sched_view v;
+	struct sched_path p[MP_MAX_PATHS] = { 0 };
+
+	(void)state;
+	for (size_t c = 0; c < N_ELEMS(cases); c++) {
+		for (int k = 0; k < 3; k++)
+			p[k] = P(10000, cases[c].loss[k]);
+		sched_init(&s, SCHED_ROUNDROBIN);
+		s.copies = SCHED_COPIES_AUTO;
+		s.target_loss_ppm = cases[c].target;
+		sched_view_build(&v, &s, 0x7, p);
+		for (int i = 0; i < 30; i++) {
+			uint32_t m = sched_choose(&s, &v, 0);
+			unsigned n = (unsigned)popcount(m);
+			assert_in_range(n, cases[c].want_min, cases[c].want_max);
+			/* fewest: one copy less would miss the target */
+			if (n < 3)
+				assert_true(sched_loss_ppm(&v, m) <= cases[c].target);
+		}
+	}
+}
+
+/* Latency-critical datagrams: the fastest usable path, whatever the mode's
+ * turn; duplicate still sends everywhere. */
+static void test_critical(void **state)
+{
+	struct sched s;
+	struct sched_view v;
+	struct sched_path p[MP_MAX_PATHS] = { 0 };
+
+	(void)state;
+	p[0] = P(60000, 0);
+	p[1] = P(5000, 0);
+	p[2] = P(30000, 0);
+	p[3] = P(1000, 0);
+	static const enum sched_mode spread[] = { SCHED_ROUNDROBIN, SCHED_WEIGHTED,
+						  SCHED_ADAPTIVE };
+	for (size_t m = 0; m < N_ELEMS(spread); m++) {
+		sched_init(&s, spread[m]);
+		sched_view_build(&v, &s, 0x7, p);
+		for (int i = 0; i < 10; i++)
+			assert_int_equal(sched_choose(&s, &v, 1), 0x2);
+		s.copies = 2;
+		assert_int_equal(sched_choose(&s, &v, 1), 0x6);
+	}
+	sched_init(&s, SCHED_DUPLICATE);
+	sched_view_build(&v, &s, 0x7, p);
+	assert_int_equal(sched_choose(&s, &v, 1), 0x7);
+	/* no RTT yet: ranks as SCHED_RTT_UNKNOWN_US */
+	p[1].srtt_us = 0;
+	sched_init(&s, SCHED_ROUNDROBIN);
+	sched_view_build(&v, &s, 0x7, p);
+	assert_int_equal(sched_choose(&s, &v, 1), 0x4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -278,6 +451,10 @@ int main(void)
 		cmocka_unit_test(test_weighted_counts),
 		cmocka_unit_test(test_weighted_121_exact),
 		cmocka_unit_test(test_weighted_sequence),
+		cmocka_unit_test(test_view_adaptive),
+		cmocka_unit_test(test_copies),
+		cmocka_unit_test(test_copies_auto),
+		cmocka_unit_test(test_critical),
 	};
 
 	return cmocka_run_group_tests_name("sched", tests, NULL, NULL);

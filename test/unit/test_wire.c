@@ -246,7 +246,7 @@ static const struct field_case field_cases[] = {
 	{ "type 3", { 1, 3, 0, 5, 5, 5 }, WIRE_TYPE },
 	{ "type 4", { 1, 4, 0, 5, 5, 5 }, WIRE_TYPE },
 	{ "type 5", { 1, 5, 0, 5, 5, 5 }, WIRE_TYPE },
-	{ "type 6", { 1, 6, 0, 5, 5, 5 }, WIRE_TYPE },
+	{ "ack", { 1, MP_T_ACK, 0, 5, 5, 5 }, WIRE_OK },
 	{ "type 7", { 1, 7, 0, 5, 5, 5 }, WIRE_TYPE },
 	{ "sealed", { 1, MP_T_DATA, 1, 5, 5, 5 }, WIRE_SEALED },
 	/* precedence: type before path before fields */
@@ -257,6 +257,43 @@ static const struct field_case field_cases[] = {
 	{ "path 15", { 15, MP_T_DATA, 0, 5, 5, 5 }, WIRE_OK },
 	{ "sealed+type", { 1, 0, 1, 5, 5, 5 }, WIRE_SEALED },
 };
+
+/* PROBE/ACK bodies: every field lands where docs/PROTOCOL.md says, in
+ * network order; short bodies and bad path ids are refused; padding is
+ * ignored. */
+static void test_probe_body(void **state)
+{
+	const struct mp_probe in = {
+		.path = 15, .state = 0x0e, .interval_ms = 0xa1b2, .id = 0x01020304,
+		.ts_us = 0x05060708, .tx = 0x090a0b0c, .echo_ts_us = 0x0d0e0f10,
+		.echo_hold_us = 0x11121314, .echo_tx = 0x15161718,
+		.echo_rx = 0x191a1b1c, .echo_len = 0x1d1e1f20, .avoid = 0x2122,
+	};
+	static const uint8_t want[MP_PROBE_LEN] = {
+		15, 0x0e, 0xa1, 0xb2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+		13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
+		29, 30, 31, 32, 33, 34, 0, 0,
+	};
+	uint8_t buf[MP_PROBE_LEN + 100];
+	struct mp_probe out;
+
+	(void)state;
+	memset(buf, 0xee, sizeof(buf));
+	wire_put_probe(buf, &in);
+	assert_memory_equal(buf, want, MP_PROBE_LEN);
+	assert_int_equal(buf[MP_PROBE_LEN], 0xee);	/* nothing past the body */
+	for (size_t len = 0; len < MP_PROBE_LEN; len++)
+		assert_int_equal(wire_get_probe(buf, len, &out), -1);
+	for (size_t len = MP_PROBE_LEN; len <= sizeof(buf); len += 50) {
+		memset(&out, 0, sizeof(out));
+		assert_int_equal(wire_get_probe(buf, len, &out), 0);
+		assert_memory_equal(&out, &in, sizeof(in));
+	}
+	buf[0] = MP_MAX_PATHS;
+	assert_int_equal(wire_get_probe(buf, MP_PROBE_LEN, &out), -1);
+	buf[0] = 255;
+	assert_int_equal(wire_get_probe(buf, MP_PROBE_LEN, &out), -1);
+}
 
 static void test_fields(void **state)
 {
@@ -375,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_bit_flips),
 		cmocka_unit_test(test_every_path_byte),
 		cmocka_unit_test(test_fields),
+		cmocka_unit_test(test_probe_body),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_err_names),
 		cmocka_unit_test(test_crc_vectors),

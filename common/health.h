@@ -1,0 +1,115 @@
+/* Path health: what one side knows of one path of one session, from the
+ * PROBE/ACK exchange (wire.h, struct mp_probe) and the path's packet
+ * counters. mpclient is the active side (it probes, and times the answers
+ * out); mpserver is passive (it answers, measures from what the probes
+ * echo, and follows the client's view plus its own ears). The state is
+ * derived in one place, health_eval, from timestamps and counters. */
+#ifndef MP_HEALTH_H
+#define MP_HEALTH_H
+
+#include <stdint.h>
+
+#include "wire.h"
+
+enum health_state {
+	HEALTH_UNKNOWN = 0,		/* nothing heard yet */
+	HEALTH_UP = 1,
+	HEALTH_DEGRADED = 2,		/* works, but lossy or too slow */
+	HEALTH_DOWN = 3,
+};
+
+enum {
+	/* Retransmission timeout bounds (RFC 6298 computes it; these clamp
+	 * it). The floor keeps a scheduling hiccup of a busy host from
+	 * passing for a dead path; a path still needs two timeouts in a row
+	 * before it is called down. */
+	HEALTH_RTO_MIN_US = 40000,
+	HEALTH_RTO_MAX_US = 2000000,
+	HEALTH_RTO_INITIAL_US = 1000000,
+	HEALTH_RING = 16,		/* probes remembered for timeouts */
+	/* Probes lost in a row before a path is down: enough that its own
+	 * random loss would do it by chance less than once in 1000 probes. */
+	HEALTH_DOWN_AFTER_MIN = 2,
+	HEALTH_DOWN_AFTER_MAX = 8,
+	/* Answers in a row before a down path is used again; doubled each
+	 * time it goes down again within HEALTH_FLAP_WINDOW_MS of coming up
+	 * (damping), and back to the minimum after a quiet window. */
+	HEALTH_GOOD_MIN = 3,
+	HEALTH_GOOD_MAX = 24,
+	HEALTH_FLAP_WINDOW_MS = 10000,
+	/* Degraded by loss: enters at 5 %, leaves below 2 % (hysteresis). */
+	HEALTH_LOSS_ENTER_PPM = 50000,
+	HEALTH_LOSS_LEAVE_PPM = 20000,
+	/* Loss is an average over about this long (EWMA time constant), and
+	 * a sample needs at least HEALTH_LOSS_MIN_PKTS sent or 500 ms. */
+	HEALTH_LOSS_TAU_MS = 2000,
+	HEALTH_LOSS_MIN_PKTS = 8,
+	HEALTH_LOSS_MIN_MS = 500,
+	HEALTH_REASON_MAX = 112,
+};
+
+/* One direction's loss, from cumulative (sent, received) counter pairs. */
+struct health_loss {
+	uint32_t base_tx, base_rx;
+	uint64_t base_us;
+	int has_base;
+	uint32_t ppm;			/* parts per million, EWMA */
+};
+
+struct health {
+	enum health_state state;
+	int suspect;			/* an answer is overdue (active side) */
+	int demoted;			/* over the latency cut-off: backup */
+	uint8_t peer_state;		/* the peer's last MP_PROBE_* byte */
+	uint16_t peer_interval_ms;
+	/* probes this side sent, for timeouts (active side) */
+	uint32_t next_id, acked_id, check_id;
+	uint64_t sent_us[HEALTH_RING];
+	uint64_t last_probe_us;
+	unsigned lost_streak, good_streak, good_needed;
+	uint64_t up_since_us, down_since_us;
+	/* round trip, RFC 6298, in microseconds */
+	int has_rtt;
+	uint32_t srtt_us, rttvar_us, min_rtt_us, last_rtt_us;
+	uint32_t last_echo_ts;		/* the echo that gave the last sample */
+	/* share cap while the path looks saturated (adaptive), ppm */
+	uint32_t cap_ppm;
+	/* loss: send = what we send and the peer gets; recv = the reverse */
+	struct health_loss send, recv;
+	/* the last PROBE/ACK from the peer, echoed in our next one */
+	int have_peer;
+	uint32_t peer_ts_us, peer_tx, peer_rx, peer_len;
+	uint64_t peer_at_us;
+	uint64_t last_heard_us;		/* last PROBE/ACK from the peer */
+	/* counters */
+	uint64_t probes, answers, lost, downs;
+	char reason[HEALTH_REASON_MAX];	/* why the last state change */
+};
+
+const char *health_state_name(enum health_state s);
+
+void health_init(struct health *h, uint64_t now_us);
+uint32_t health_rto_us(const struct health *h);
+/* Exchange loss rate either way, ppm (what decides HEALTH_DOWN_AFTER). */
+unsigned health_down_after(const struct health *h);
+
+/* Active side: whether a probe is due (the interval has passed, or an
+ * answer has just been timed out and a second opinion is wanted). */
+int health_probe_due(const struct health *h, uint64_t now_us, uint32_t interval_us);
+/* Fills a PROBE (or, with ack set, an ACK answering the last one heard)
+ * for a path whose sent-packet counter, this packet included, is tx. */
+void health_fill(struct health *h, struct mp_probe *p, int ack, uint8_t path,
+		 uint64_t now_us, uint32_t interval_us, uint32_t tx);
+/* Takes in a PROBE or ACK received; rx is the path's received counter,
+ * this packet included; len is its payload length. */
+void health_input(struct health *h, const struct mp_probe *p, int ack,
+		  uint64_t now_us, uint32_t rx, uint32_t len);
+/* Times out unanswered probes (active side). */
+void health_timeouts(struct health *h, uint64_t now_us);
+/* Recomputes the state; returns 1 if it changed (reason is then set). With
+ * passive set, follows the peer's view and times out on its silence. */
+int health_eval(struct health *h, uint64_t now_us, int passive);
+/* The MP_PROBE_* state byte for our view of the path. */
+uint8_t health_state_byte(const struct health *h, int backup);
+
+#endif

@@ -1,0 +1,60 @@
+/* Per-path pacing (rate= in the config): a token bucket with a short burst
+ * and two bounded FIFOs (latency-critical first, then bulk) for datagrams
+ * that must wait. The caller owns the timer; this file only answers "may it
+ * go now", "keep it", "what goes next" and "how long until then". Buffers
+ * are allocated once, in pace_init. */
+#ifndef MP_PACE_H
+#define MP_PACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	PACE_SLOT_BYTES = 2048,		/* a datagram larger than this is not kept */
+	PACE_PRIO_SLOTS = 64,
+	PACE_BULK_SLOTS_MIN = 16,
+	PACE_BULK_SLOTS_MAX = 1024,
+	/* The bulk queue holds about this much time at the rate: enough to
+	 * ride out a burst, short enough that waiting here stays cheaper than
+	 * the operator's queue we are trying to keep empty. */
+	PACE_QUEUE_MS = 50,
+	/* The bucket holds this much time at the rate (at least 2 datagrams
+	 * of 1500 bytes): a short burst. */
+	PACE_BURST_MS = 5,
+	PACE_BURST_MIN_BYTES = 3000,
+	/* What a datagram costs on the link beyond its UDP payload (IPv4 and
+	 * UDP headers): rates are link rates. */
+	PACE_IP_UDP_BYTES = 28,
+};
+
+struct pace_fifo {
+	unsigned head, n, cap;
+	uint16_t *len;
+	uint8_t *buf;			/* cap slots of PACE_SLOT_BYTES */
+};
+
+struct pace {
+	uint64_t rate_bps;		/* 0 = not paced */
+	double tokens, burst;		/* bytes; may go below zero */
+	uint64_t last_us;
+	struct pace_fifo prio, bulk;
+	uint64_t sent_bytes, queued, dropped;
+};
+
+/* 0, or -1 if the queues cannot be allocated. rate_bps 0 = unpaced. */
+int pace_init(struct pace *p, uint64_t rate_bps, uint64_t now_us);
+void pace_free(struct pace *p);
+/* Whether a datagram may go now, nothing waiting ahead of it. */
+int pace_ready(struct pace *p, uint64_t now_us);
+/* Accounts a datagram of len bytes (UDP payload) sent. */
+void pace_spend(struct pace *p, size_t len);
+/* Keeps a copy to send later; -1 (counted as dropped) if full or too big. */
+int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio);
+/* The next kept datagram if it may go now (then spent and removed), else
+ * NULL. The pointer is valid until the next pace_* call. */
+const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len);
+unsigned pace_waiting(const struct pace *p);
+/* Microseconds until the bucket allows a send (0 = now). */
+uint64_t pace_wait_us(struct pace *p, uint64_t now_us);
+
+#endif

@@ -1,0 +1,283 @@
+/* The reorder buffer: a ring of slots indexed by seq % slots holding the
+ * packets in (next, next + slots], plus a FIFO of held seqs in arrival order
+ * whose head is the packet that has waited longest, so the next deadline is
+ * O(1). Owns ordering and the hold bound only; dedup is window.c's, the
+ * timer and the choice of hold_us are the caller's. */
+#include "reorder.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct slot {
+	uint64_t seq;		/* 0 = empty; seqs are never 0 */
+	uint64_t arrived_us;
+	size_t len;
+	int control;		/* pushed with a NULL payload: deliver nothing */
+};
+
+struct reorder {
+	unsigned slots;
+	size_t slot_bytes;
+	uint64_t next;		/* next seq to deliver; 0 = no sequence yet */
+	unsigned held;
+	struct slot *slot;
+	uint8_t *data;		/* slots x slot_bytes */
+	/* Held seqs in arrival order, with entries already delivered left in
+	 * place and skipped lazily; the head is kept live after every call.
+	 * Capacity 2 x slots suffices: while the head A (seq a) is held, next
+	 * stays below a, so everything buffered since A arrived lies in
+	 * (next when A arrived, a + slots), fewer than 2 x slots distinct seqs
+	 * (test_fifo_full builds the fullest case). */
+	uint64_t *order;
+	unsigned order_cap, order_head, order_len;
+	struct reorder_stats stats;
+};
+
+struct reorder *reorder_new(unsigned slots, size_t slot_bytes)
+{
+	struct reorder *r;
+
+	if (slots == 0 || slot_bytes == 0 || slots > UINT32_MAX / 2 ||
+	    slot_bytes > SIZE_MAX / slots)
+		return NULL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->slots = slots;
+	r->slot_bytes = slot_bytes;
+	r->order_cap = 2 * slots;
+	r->slot = calloc(slots, sizeof(*r->slot));
+	r->data = malloc(slots * slot_bytes);
+	r->order = calloc(r->order_cap, sizeof(*r->order));
+	if (!r->slot || !r->data || !r->order) {
+		reorder_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void reorder_free(struct reorder *r)
+{
+	if (!r)
+		return;
+	free(r->slot);
+	free(r->data);
+	free(r->order);
+	free(r);
+}
+
+void reorder_reset(struct reorder *r)
+{
+	r->stats.dropped += r->held;
+	for (unsigned i = 0; i < r->slots; i++)
+		r->slot[i].seq = 0;
+	r->next = 0;
+	r->held = 0;
+	r->order_head = 0;
+	r->order_len = 0;
+}
+
+static struct slot *slot_of(const struct reorder *r, uint64_t seq)
+{
+	return &r->slot[seq % r->slots];
+}
+
+static int is_held(const struct reorder *r, uint64_t seq)
+{
+	return slot_of(r, seq)->seq == seq;
+}
+
+static void emit(reorder_deliver_fn *deliver, void *ctx, const uint8_t *p, size_t len)
+{
+	if (p)
+		deliver(ctx, p, len);
+}
+
+/* Delivers held seq and empties its slot. */
+static void release(struct reorder *r, uint64_t seq, reorder_deliver_fn *deliver, void *ctx)
+{
+	struct slot *s = slot_of(r, seq);
+	const uint8_t *p = r->data + (size_t)(seq % r->slots) * r->slot_bytes;
+
+	s->seq = 0;
+	r->held--;
+	emit(deliver, ctx, s->control ? NULL : p, s->len);
+}
+
+/* Delivers the run of held packets starting at next. */
+static uint64_t drain(struct reorder *r, reorder_deliver_fn *deliver, void *ctx)
+{
+	uint64_t n = 0;
+
+	for (; r->held && is_held(r, r->next); r->next++, n++)
+		release(r, r->next, deliver, ctx);
+	return n;
+}
+
+/* Gives up on every seq below target: delivers the held ones in order,
+ * counts the rest as holes, and leaves next at target. Stops scanning when
+ * nothing is held any more, so a far target costs at most `slots` steps.
+ * Returns how many held packets it released. */
+static uint64_t skip_to(struct reorder *r, uint64_t target, reorder_deliver_fn *deliver, void *ctx)
+{
+	uint64_t released = 0;
+
+	if (target <= r->next)
+		return 0;
+	for (uint64_t s = r->next; s < target && r->held; s++) {
+		if (is_held(r, s)) {
+			release(r, s, deliver, ctx);
+			released++;
+		}
+	}
+	r->stats.holes_skipped += target - r->next - released;
+	r->next = target;
+	return released;
+}
+
+/* Drops delivered entries from the head of the arrival FIFO. */
+static void order_trim(struct reorder *r)
+{
+	while (r->order_len && !is_held(r, r->order[r->order_head])) {
+		r->order_head = (r->order_head + 1) % r->order_cap;
+		r->order_len--;
+	}
+	if (!r->order_len)
+		r->order_head = 0;
+}
+
+static void hold(struct reorder *r, uint64_t seq, const uint8_t *payload, size_t len,
+		 uint64_t now_us)
+{
+	struct slot *s = slot_of(r, seq);
+
+	*s = (struct slot){
+		.seq = seq, .arrived_us = now_us, .len = len, .control = !payload,
+	};
+	if (payload)
+		memcpy(r->data + (size_t)(seq % r->slots) * r->slot_bytes, payload, len);
+	r->order[(r->order_head + r->order_len) % r->order_cap] = seq;
+	r->order_len++;
+	r->held++;
+	r->stats.buffered++;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+void reorder_expire(struct reorder *r, uint64_t now_us, uint64_t hold_us,
+		    reorder_deliver_fn *deliver, void *ctx)
+{
+	order_trim(r);
+	while (r->order_len) {
+		uint64_t oldest = r->order[r->order_head];
+
+		if (add_sat(slot_of(r, oldest)->arrived_us, hold_us) > now_us)
+			break;
+		/* Everything held before the oldest arrived later, so it is
+		 * released early rather than late; the run after it follows. */
+		r->stats.released_late += skip_to(r, oldest, deliver, ctx);
+		r->stats.released_late += drain(r, deliver, ctx);
+		order_trim(r);
+	}
+}
+
+void reorder_push(struct reorder *r, uint64_t seq, const uint8_t *payload, size_t len,
+		  uint64_t now_us, uint64_t hold_us, reorder_deliver_fn *deliver, void *ctx)
+{
+	reorder_expire(r, now_us, hold_us, deliver, ctx);
+	if (r->next == 0)
+		r->next = seq;
+	if (seq < r->next) {
+		r->stats.late++;
+		emit(deliver, ctx, payload, len);
+		return;
+	}
+	if (seq > r->next && is_held(r, seq)) {
+		r->stats.dup++;
+		return;
+	}
+	if (seq > r->next && hold_us && len <= r->slot_bytes) {
+		/* More than a ring ahead: give up the oldest to make room. */
+		if (seq - r->next > r->slots) {
+			r->stats.overflow += skip_to(r, seq - r->slots, deliver, ctx);
+			r->stats.overflow += drain(r, deliver, ctx);
+		}
+		if (seq > r->next) {
+			order_trim(r);	/* a live head keeps the FIFO bound */
+			hold(r, seq, payload, len, now_us);
+			return;
+		}
+	}
+	if (seq > r->next) {
+		/* Cannot (too big for a slot) or need not (no hold) wait: what
+		 * is before seq goes now; with no hold, the expiry above has
+		 * already released all of it. */
+		r->stats.overflow += skip_to(r, seq, deliver, ctx);
+		if (hold_us)
+			r->stats.bypass++;
+		else
+			r->stats.in_order++;
+	} else {
+		r->stats.in_order++;
+	}
+	emit(deliver, ctx, payload, len);
+	r->next = seq + 1;
+	r->stats.filled += drain(r, deliver, ctx);
+	order_trim(r);
+}
+
+uint64_t reorder_deadline(const struct reorder *r, uint64_t hold_us)
+{
+	if (!r->order_len)
+		return UINT64_MAX;
+	return add_sat(slot_of(r, r->order[r->order_head])->arrived_us, hold_us);
+}
+
+unsigned reorder_held(const struct reorder *r)
+{
+	return r->held;
+}
+
+uint64_t reorder_next(const struct reorder *r)
+{
+	return r->next;
+}
+
+const struct reorder_stats *reorder_stats_get(const struct reorder *r)
+{
+	return &r->stats;
+}
+
+/* A packet sent at the same moment on the fastest and the slowest path
+ * arrives about half the RTT spread later on the slow one (one-way, taking
+ * the paths as symmetric): that is how long a hole can be "in flight" rather
+ * than lost. On top, a jitter margin of 2 x the largest rttvar: TCP's RTO
+ * takes srtt + 4 x rttvar for a round trip, and half of it covers one way.
+ * Clamped to [REORDER_AUTO_MIN_US, REORDER_AUTO_MAX_US]. */
+uint64_t reorder_auto_hold_us(const uint32_t *srtt_us, const uint32_t *rttvar_us, unsigned n)
+{
+	uint32_t lo = UINT32_MAX, hi = 0, var = 0;
+	uint64_t hold_us;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (srtt_us[i] == 0)
+			continue;
+		if (srtt_us[i] < lo)
+			lo = srtt_us[i];
+		if (srtt_us[i] > hi)
+			hi = srtt_us[i];
+		if (rttvar_us[i] > var)
+			var = rttvar_us[i];
+	}
+	if (hi == 0)
+		return REORDER_AUTO_MIN_US;
+	hold_us = (uint64_t)(hi - lo) / 2 + 2 * (uint64_t)var;
+	if (hold_us < REORDER_AUTO_MIN_US)
+		return REORDER_AUTO_MIN_US;
+	if (hold_us > REORDER_AUTO_MAX_US)
+		return REORDER_AUTO_MAX_US;
+	return hold_us;
+}

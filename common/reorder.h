@@ -1,0 +1,93 @@
+/* The reorder buffer: holds packets that arrive ahead of a hole in the
+ * sequence for at most a bound, and releases them in order. Spreading one
+ * flow over paths of different latency reorders it, and TCP inside the
+ * tunnel reads reordering as loss; a lost packet must still never stall
+ * delivery for longer than the bound. One per session direction, allocated
+ * only when reordering is on; it sits after the dedup window (window.c), so
+ * every sequence number reaches it at most once.
+ *
+ * Memory: slots x slot_bytes of payload plus small per-slot bookkeeping, all
+ * allocated by reorder_new; nothing is allocated per packet. Every call is
+ * O(1) amortised and O(slots) at worst, whatever the jump in seq. */
+#ifndef MP_REORDER_H
+#define MP_REORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	/* Bounds of the automatic hold (--reorder-ms auto). Below 1 ms the
+	 * buffer would release before timer granularity lets it wait at all;
+	 * above 500 ms TCP's own RTO (>= 200 ms min on Linux) fires anyway and
+	 * holding longer only adds latency. */
+	REORDER_AUTO_MIN_US = 1000,
+	REORDER_AUTO_MAX_US = 500000,
+};
+
+struct reorder;
+
+/* Called once per packet that becomes deliverable, in order. p is valid
+ * only during the call. Control packets (pushed with a NULL payload) fill
+ * their seq but never reach it. */
+typedef void reorder_deliver_fn(void *ctx, const uint8_t *p, size_t len);
+
+/* Every pushed seq lands in exactly one of in_order, buffered, late, bypass
+ * or dup; control packets count like data ones. A buffered packet leaves by
+ * exactly one of filled, released_late, overflow or dropped (or is still
+ * held). The counters survive reorder_reset. */
+struct reorder_stats {
+	uint64_t in_order;	/* delivered at once on push, not held */
+	uint64_t buffered;	/* held in a slot */
+	uint64_t filled;	/* held, then released because its hole filled */
+	uint64_t released_late;	/* held, released by timeout (hole skipped) */
+	uint64_t holes_skipped;	/* missing seqs given up on */
+	uint64_t late;		/* arrived after its hole was skipped: delivered at once */
+	uint64_t bypass;	/* larger than a slot and out of order: delivered
+				   at once, after flushing what is before it */
+	uint64_t overflow;	/* held, released early to make room (a seq more
+				   than `slots` ahead, or a bypass packet) */
+	uint64_t dropped;	/* held, discarded by reorder_reset */
+	uint64_t dup;		/* seq already held: the caller broke the contract */
+};
+
+/* slots: how far ahead of the next expected seq a packet can be held
+ * (e.g. 256); slot_bytes: the largest payload that can be held (e.g. 2048).
+ * NULL on ENOMEM or zero/overflowing sizes. */
+struct reorder *reorder_new(unsigned slots, size_t slot_bytes);
+void reorder_free(struct reorder *r);
+
+/* Forgets the sequence (the peer restarted): held packets are discarded
+ * (counted in dropped) and the next push starts a new sequence. */
+void reorder_reset(struct reorder *r);
+
+/* Offers packet seq (>= 1; payload NULL for a control packet) that arrived
+ * at now_us, to be held at most hold_us (0 = hold nothing: skip any hole at
+ * once). The first seq after new/reset starts the sequence. First releases
+ * whatever has already waited hold_us, then: seq == next is delivered with
+ * the run of held packets after it; seq < next (its hole was skipped) is
+ * delivered at once; seq > next is held, after releasing the oldest seqs to
+ * make room if it is more than `slots` ahead. now_us must not go backwards. */
+void reorder_push(struct reorder *r, uint64_t seq, const uint8_t *payload, size_t len,
+		  uint64_t now_us, uint64_t hold_us, reorder_deliver_fn *deliver, void *ctx);
+
+/* Releases, in order, every held packet that has waited hold_us or longer,
+ * skipping the holes in front of it, and the run that follows it. */
+void reorder_expire(struct reorder *r, uint64_t now_us, uint64_t hold_us,
+		    reorder_deliver_fn *deliver, void *ctx);
+
+/* When reorder_expire should run next (absolute µs, possibly already past),
+ * or UINT64_MAX if nothing is held. O(1). */
+uint64_t reorder_deadline(const struct reorder *r, uint64_t hold_us);
+
+/* Number of packets held right now. */
+unsigned reorder_held(const struct reorder *r);
+/* The next seq to deliver in order (0 before the first push): for stats. */
+uint64_t reorder_next(const struct reorder *r);
+
+const struct reorder_stats *reorder_stats_get(const struct reorder *r);
+
+/* The automatic hold from the usable paths' smoothed RTTs and RTT
+ * variations (µs; entries with srtt 0 are unmeasured and ignored). */
+uint64_t reorder_auto_hold_us(const uint32_t *srtt_us, const uint32_t *rttvar_us, unsigned n);
+
+#endif

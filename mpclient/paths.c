@@ -1,0 +1,283 @@
+/* mpclient's path intelligence: probes each path of each session, takes in
+ * the answers, decides each path's state (common/health.c), builds the
+ * scheduler's view from it, and reports state changes once per path (log
+ * and --path-script). mpclient is the active side: mpserver only answers
+ * and follows the state each probe carries. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+
+static int busy(const struct client *c, const struct session *s)
+{
+	return c->now_ms - s->last_active_ms < BUSY_MS;
+}
+
+static uint32_t interval_us(const struct client *c, const struct session *s)
+{
+	unsigned ms = c->o.probe_ms;
+
+	if (!busy(c, s) && ms < PROBE_IDLE_MS)
+		ms = PROBE_IDLE_MS;
+	return ms * 1000u;
+}
+
+/* Paths this session avoids now (suspect or down): every probe tells
+ * mpserver, so that it stops replying on a path that died as soon as any
+ * path carries the news, not only after its own silence timeout. */
+static uint32_t avoided(const struct client *c, const struct session *s)
+{
+	uint32_t mask = 0;
+
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (s->sp[p].h.suspect || s->sp[p].h.state == HEALTH_DOWN)
+			mask |= 1u << p;
+	return mask;
+}
+
+static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t every_us)
+{
+	uint8_t pkt[MP_HDR_LEN + MP_PROBE_LEN + MP_MAX_TRAILER];
+	struct session_path *sp = &s->sp[p];
+	struct mp_probe body;
+
+	health_fill(&sp->h, &body, 0, (uint8_t)p, c->now_us, every_us,
+		    (uint32_t)(sp->tx_pkts + 1));
+	body.state = health_state_byte(&sp->h, c->paths[p].backup);
+	body.avoid = (uint16_t)avoided(c, s);
+	wire_put_probe(pkt + MP_HDR_LEN, &body);
+	size_t len = client_seal(c, s, pkt, MP_PROBE_LEN, MP_T_PROBE);
+	if (!len)
+		return;
+	pkt[0] = (uint8_t)p;
+	client_send_on(c, p, pkt, len);
+	pace_spend(&c->paths[p].pace, len);
+	c->paths[p].st.probes++;
+	sp->tx_pkts++;
+	sp->tx_bytes += len;
+}
+
+/* Each path alone: in duplicate mode the slower paths deliver only second
+ * copies, and mpserver learns or moves a path only on a packet its window
+ * accepts (a replay cannot steal one), so a packet carried by one path
+ * alone also makes every path known to mpserver within one probe. */
+void paths_probe(struct client *c, struct session *s)
+{
+	uint32_t every_us = interval_us(c, s);
+
+	if (c->key && s->keying != KEYS_READY)
+		return;
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (health_probe_due(&s->sp[p].h, c->now_us, every_us))
+			send_probe(c, s, p, every_us);
+}
+
+void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
+	       size_t len)
+{
+	struct mp_probe ack;
+
+	if (wire_get_probe(body, len, &ack) || ack.path != p) {
+		c->drops.n[DROP_BAD_PROBE]++;
+		return;
+	}
+	c->paths[p].st.acks++;
+	health_input(&s->sp[p].h, &ack, 1, c->now_us, (uint32_t)s->sp[p].rx_pkts,
+		     (uint32_t)len);
+	s->view_dirty = 1;
+}
+
+/* The latency cut-off: slower than the bound (absolute, or a multiple of
+ * the fastest non-backup path's RTT), a path is demoted to backup; it is
+ * promoted again below CUTOFF_LEAVE_PCT of the bound (hysteresis). */
+static void apply_cutoff(struct client *c, struct session *s)
+{
+	uint32_t best = UINT32_MAX;
+
+	if (!c->o.cutoff_us && !c->o.cutoff_pct)
+		return;
+	for (unsigned p = 0; p < c->npaths; p++) {
+		const struct health *h = &s->sp[p].h;
+		if (h->has_rtt && h->state != HEALTH_DOWN && !c->paths[p].backup &&
+		    h->srtt_us < best)
+			best = h->srtt_us;
+	}
+	for (unsigned p = 0; p < c->npaths; p++) {
+		struct health *h = &s->sp[p].h;
+		uint64_t bound = c->o.cutoff_us ? c->o.cutoff_us : UINT64_MAX;
+
+		if (c->o.cutoff_pct && best != UINT32_MAX &&
+		    (uint64_t)best * c->o.cutoff_pct / 100 < bound)
+			bound = (uint64_t)best * c->o.cutoff_pct / 100;
+		if (!h->has_rtt || bound == UINT64_MAX)
+			continue;
+		if (!h->demoted && h->srtt_us > bound)
+			h->demoted = 1;
+		else if (h->demoted && h->srtt_us * 100ull < bound * CUTOFF_LEAVE_PCT)
+			h->demoted = 0;
+	}
+}
+
+/* The paths to spread over, best tier first: healthy primaries; then
+ * primaries whose answer is overdue; then backups (config or cut-off);
+ * then anything not down; then everything (nothing is known to work, so
+ * keep trying all). Duplicate mode uses every primary whatever its state:
+ * a copy on a path that may be lossy, or not quite dead, is what it is
+ * for; backups join only when every primary is down. */
+static uint32_t usable_paths(const struct client *c, const struct session *s)
+{
+	int dup = s->sched.mode == SCHED_DUPLICATE;
+	uint32_t tier[4] = { 0 };
+
+	for (unsigned p = 0; p < c->npaths; p++) {
+		const struct health *h = &s->sp[p].h;
+		int backup = c->paths[p].backup || h->demoted;
+		int suspect = h->suspect && !dup;
+
+		if (dup && !backup)
+			tier[0] |= 1u << p;
+		if (h->state == HEALTH_DOWN)
+			continue;
+		if (!backup)
+			tier[suspect ? 1 : 0] |= 1u << p;
+		tier[suspect ? 3 : 2] |= 1u << p;
+	}
+	for (unsigned t = 0; t < 4; t++)
+		if (tier[t])
+			return tier[t];
+	return c->npaths >= 32 ? UINT32_MAX : (1u << c->npaths) - 1;
+}
+
+/* --reorder-ms auto: from the RTT spread of the paths in use (see
+ * reorder_auto_hold_us). */
+static uint64_t auto_hold(unsigned npaths, uint32_t usable, const struct session_path *sp)
+{
+	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < npaths; p++)
+		if (usable & 1u << p && sp[p].h.has_rtt) {
+			srtt[n] = sp[p].h.srtt_us;
+			rttvar[n++] = sp[p].h.rttvar_us;
+		}
+	return reorder_auto_hold_us(srtt, rttvar, n);
+}
+
+void paths_view(struct client *c, struct session *s)
+{
+	struct sched_path in[MP_MAX_PATHS] = { 0 };
+
+	for (unsigned p = 0; p < c->npaths; p++) {
+		const struct health *h = &s->sp[p].h;
+		in[p].weight = c->weight[p];
+		in[p].srtt_us = h->has_rtt ? h->srtt_us : 0;
+		in[p].loss_ppm = h->send.ppm;
+		in[p].cap_ppm = h->cap_ppm;
+	}
+	sched_view_build(&s->view, &s->sched, usable_paths(c, s), in);
+	s->view_dirty = 0;
+	if (s->ro && c->o.common.reorder_ms == CLI_REORDER_AUTO)
+		s->hold_us = auto_hold(c->npaths, s->view.usable, s->sp);
+}
+
+void paths_tick(struct client *c, struct session *s)
+{
+	uint32_t avoid = avoided(c, s);
+
+	if (c->key && s->keying != KEYS_READY)
+		return;
+	apply_cutoff(c, s);
+	for (unsigned p = 0; p < c->npaths; p++) {
+		struct health *h = &s->sp[p].h;
+		int suspect = h->suspect;
+
+		health_timeouts(h, c->now_us);
+		if (health_eval(h, c->now_us, 0)) {
+			log_debug("session %08x: path %s %s: %s", s->id, c->paths[p].name,
+				  health_state_name(h->state), h->reason);
+			s->view_dirty = 1;
+		}
+		if (h->suspect != suspect)
+			s->view_dirty = 1;
+	}
+	/* A path newly avoided (or back): tell mpserver now, on the others. */
+	if (avoided(c, s) != avoid)
+		for (unsigned p = 0; p < c->npaths; p++)
+			s->sp[p].h.last_probe_us = 0;
+	paths_probe(c, s);
+	if (s->view_dirty)
+		paths_view(c, s);
+}
+
+static void run_script(struct client *c, const struct path *path, const char *why)
+{
+	char peer[NET_ADDRSTR];
+	const char *args[] = {
+		health_state_name(path->state), path->name, net_ntop(&path->peer, peer),
+		why, NULL,
+	};
+
+	hook_run(&c->hook, args);
+}
+
+/* A path's state is the best any busy session sees (a path that works for
+ * one session works); with no busy session it stays as it was. */
+void paths_aggregate(struct client *c)
+{
+	for (unsigned p = 0; p < c->npaths; p++) {
+		struct path *path = &c->paths[p];
+		enum health_state best = HEALTH_UNKNOWN;
+		const char *why = "";
+		const struct session *s;
+
+		list_for_each(s, &c->sessions, struct session, link) {
+			const struct health *h = &s->sp[p].h;
+			if (!busy(c, s) || (c->key && s->keying != KEYS_READY))
+				continue;
+			if (best == HEALTH_UNKNOWN || h->state < best) {
+				best = h->state;
+				why = h->reason;
+			}
+		}
+		if (best == HEALTH_UNKNOWN || best == path->state)
+			continue;
+		if (path->state != HEALTH_UNKNOWN || best != HEALTH_UP)
+			log_info("path %s %s: %s", path->name, health_state_name(best),
+				 why[0] ? why : "first answers");
+		path->state = best;
+		path->st.changes++;
+		run_script(c, path, why);
+	}
+	hook_reap(&c->hook);
+}
+
+/* ---- pacing (rate=) ------------------------------------------------------ */
+
+static void on_pace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct path *path = container_of(w, struct path, pace_timer);
+	struct client *c = path->c;
+	const uint8_t *pkt;
+	size_t len;
+
+	(void)revents;
+	c->now_us = mono_us();
+	while ((pkt = pace_next(&path->pace, c->now_us, &len)) &&
+	       path->out.n < NET_SENDLIST_MAX)
+		sendlist_add(&path->out, NULL, SENDLIST_NO_PATH, pkt, len);
+	client_flush_paths(c);
+	if (pace_waiting(&path->pace)) {
+		ev_timer_set(w, pace_wait_us(&path->pace, c->now_us) / 1e6, 0);
+		ev_timer_start(loop, w);
+	}
+}
+
+void paths_open(struct client *c)
+{
+	for (unsigned p = 0; p < c->npaths; p++) {
+		struct path *path = &c->paths[p];
+		ev_timer_init(&path->pace_timer, on_pace, 0, 0);
+	}
+}

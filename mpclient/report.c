@@ -1,0 +1,231 @@
+/* What mpclient tells about itself: the status document (--status, read by
+ * scripts/mpstat) and the same figures as log lines (SIGUSR1 and exit).
+ * Only reads state. A path's figures at the top level are those of the
+ * session that used it last; every session also has its own. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "version.h"
+
+static const char *keys_name(const struct client *c, const struct session *s)
+{
+	return !c->key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting";
+}
+
+/* The session whose view of the paths is the freshest, or NULL. */
+static const struct session *freshest(const struct client *c)
+{
+	const struct session *s, *best = NULL;
+
+	list_for_each(s, &c->sessions, struct session, link)
+		if (!best || s->last_active_ms > best->last_active_ms)
+			best = s;
+	return best;
+}
+
+static void json_health(struct json *j, const struct health *h)
+{
+	if (h->has_rtt) {
+		json_kv_double(j, "rtt_ms", h->srtt_us / 1000.0, 3);
+		json_kv_double(j, "rttvar_ms", h->rttvar_us / 1000.0, 3);
+		json_kv_double(j, "min_rtt_ms", h->min_rtt_us / 1000.0, 3);
+	} else {
+		json_key(j, "rtt_ms");
+		json_null(j);
+	}
+	json_kv_double(j, "loss_pct", h->send.ppm / 1e4, 2);
+	json_kv_double(j, "loss_rx_pct", h->recv.ppm / 1e4, 2);
+	json_kv_bool(j, "suspect", h->suspect);
+	json_kv_bool(j, "demoted", h->demoted);
+	json_kv_u64(j, "probes_lost", h->lost);
+	json_kv_u64(j, "downs", h->downs);
+	json_kv_str(j, "reason", h->reason);
+}
+
+static void json_drops(struct json *j, const struct drops *d)
+{
+	json_kv_obj_begin(j, "drops");
+	for (int r = 1; r < DROP_MAX; r++)
+		json_kv_u64(j, stats_drop_name(r), d->n[r]);
+	json_obj_end(j);
+}
+
+static void json_paths(struct json *j, const struct client *c)
+{
+	const struct session *f = freshest(c);
+	char str[NET_ADDRSTR];
+
+	json_kv_arr_begin(j, "paths");
+	for (unsigned p = 0; p < c->npaths; p++) {
+		const struct path *path = &c->paths[p];
+		json_obj_begin(j);
+		json_kv_u64(j, "id", p);
+		json_kv_str(j, "name", path->name);
+		json_kv_str(j, "peer", net_ntop(&path->peer, str));
+		json_kv_str(j, "state", health_state_name(path->state));
+		json_kv_bool(j, "backup", path->backup);
+		if (f)
+			json_health(j, &f->sp[p].h);
+		json_kv_u64(j, "tx_pkts", path->st.tx_pkts);
+		json_kv_u64(j, "tx_bytes", path->st.tx_bytes);
+		json_kv_u64(j, "tx_fail", path->st.tx_fail);
+		json_kv_u64(j, "rx_pkts", path->st.rx_pkts);
+		json_kv_u64(j, "rx_bytes", path->st.rx_bytes);
+		json_kv_u64(j, "rx_bad", path->st.rx_bad);
+		json_kv_u64(j, "unreachable", path->st.unreachable);
+		json_kv_u64(j, "probes", path->st.probes);
+		json_kv_u64(j, "acks", path->st.acks);
+		json_kv_u64(j, "state_changes", path->st.changes);
+		json_kv_u64(j, "rate_bps", path->pace.rate_bps);
+		json_kv_u64(j, "paced_skip", path->st.paced_skip);
+		json_kv_u64(j, "paced_queued", path->pace.queued);
+		json_kv_u64(j, "paced_dropped", path->pace.dropped);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+static void json_session(struct json *j, const struct client *c, const struct session *s)
+{
+	char str[NET_ADDRSTR], id[9];
+
+	snprintf(id, sizeof(id), "%08x", s->id);
+	json_obj_begin(j);
+	json_kv_str(j, "id", id);
+	json_kv_str(j, "app", net_ntop(&s->app, str));
+	json_kv_u64(j, "up_pkts", s->up_pkts);
+	json_kv_u64(j, "up_bytes", s->up_bytes);
+	json_kv_u64(j, "down_pkts", s->down_pkts);
+	json_kv_u64(j, "down_bytes", s->down_bytes);
+	json_kv_u64(j, "dup", s->dup);
+	json_kv_u64(j, "old", s->old);
+	json_kv_u64(j, "stale", s->stale);
+	json_kv_u64(j, "bad_tag", s->bad_tag);
+	json_kv_u64(j, "peer_restarts", s->rx.restarts);
+	json_kv_str(j, "keys", keys_name(c, s));
+	json_kv_u64(j, "idle_ms", c->now_ms - s->last_active_ms);
+	json_kv_arr_begin(j, "paths");
+	for (unsigned p = 0; p < c->npaths; p++) {
+		const struct session_path *sp = &s->sp[p];
+		json_obj_begin(j);
+		json_kv_u64(j, "id", p);
+		json_kv_str(j, "state", health_state_name(sp->h.state));
+		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
+		json_health(j, &sp->h);
+		json_kv_u64(j, "tx_pkts", sp->tx_pkts);
+		json_kv_u64(j, "tx_bytes", sp->tx_bytes);
+		json_kv_u64(j, "rx_pkts", sp->rx_pkts);
+		json_kv_u64(j, "rx_bytes", sp->rx_bytes);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+void client_status_fill(void *ctx, struct json *j)
+{
+	const struct client *c = ctx;
+	const struct session *s;
+
+	json_obj_begin(j);
+	json_kv_str(j, "program", "mpclient");
+	json_kv_str(j, "version", MPRELAY_VERSION);
+	json_kv_u64(j, "pid", (uint64_t)getpid());
+	json_kv_u64(j, "uptime_s", (mono_ms() - c->started_ms) / 1000);
+	json_kv_str(j, "mode", sched_mode_name(c->o.common.mode));
+	json_kv_bool(j, "keyed", c->key != NULL);
+	json_kv_u64(j, "probe_interval_ms", c->o.probe_ms);
+	json_kv_obj_begin(j, "counters");
+	json_kv_u64(j, "app_rx", c->app_rx);
+	json_kv_u64(j, "app_tx", c->app_tx);
+	json_kv_u64(j, "sessions", c->nsessions);
+	json_kv_u64(j, "scripts_run", c->hook.started);
+	json_kv_u64(j, "scripts_failed", c->hook.failed);
+	json_obj_end(j);
+	json_drops(j, &c->drops);
+	json_paths(j, c);
+	json_kv_arr_begin(j, "sessions");
+	list_for_each(s, &c->sessions, struct session, link)
+		json_session(j, c, s);
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+/* ---- the log (SIGUSR1, exit) -------------------------------------------- */
+
+static void log_health(const char *what, const char *name, const struct health *h,
+		       const char *extra)
+{
+	log_info("stats %s %s state=%s suspect=%d rtt_ms=%.3f rttvar_ms=%.3f "
+		 "loss_pct=%.2f loss_rx_pct=%.2f probes_lost=%llu downs=%llu%s",
+		 what, name, health_state_name(h->state), h->suspect,
+		 h->srtt_us / 1000.0, h->rttvar_us / 1000.0, h->send.ppm / 1e4,
+		 h->recv.ppm / 1e4, (unsigned long long)h->lost,
+		 (unsigned long long)h->downs, extra);
+}
+
+void client_log_stats(const struct client *c)
+{
+	char line[1024], str[NET_ADDRSTR], name[64];
+	uint64_t now = mono_ms();
+
+	stats_format_drops(&c->drops, line, sizeof(line));
+	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
+		 sched_mode_name(c->o.common.mode), c->nsessions,
+		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
+	for (unsigned i = 0; i < c->npaths; i++) {
+		const struct path *p = &c->paths[i];
+		log_info("stats path name=%s peer=%s state=%s backup=%d tx_pkts=%llu "
+			 "tx_bytes=%llu tx_fail=%llu probes=%llu acks=%llu rx_pkts=%llu rx_bytes=%llu "
+			 "rx_bad=%llu unreachable=%llu rate_bps=%llu paced_skip=%llu "
+			 "paced_queued=%llu paced_dropped=%llu",
+			 p->name, net_ntop(&p->peer, str), health_state_name(p->state),
+			 p->backup, (unsigned long long)p->st.tx_pkts,
+			 (unsigned long long)p->st.tx_bytes,
+			 (unsigned long long)p->st.tx_fail,
+			 (unsigned long long)p->st.probes,
+			 (unsigned long long)p->st.acks,
+			 (unsigned long long)p->st.rx_pkts,
+			 (unsigned long long)p->st.rx_bytes,
+			 (unsigned long long)p->st.rx_bad,
+			 (unsigned long long)p->st.unreachable,
+			 (unsigned long long)p->pace.rate_bps,
+			 (unsigned long long)p->st.paced_skip,
+			 (unsigned long long)p->pace.queued,
+			 (unsigned long long)p->pace.dropped);
+	}
+	const struct session *s;
+	list_for_each(s, &c->sessions, struct session, link) {
+		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
+			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
+			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
+			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
+			 s->id, net_ntop(&s->app, str),
+			 (unsigned long long)s->up_pkts,
+			 (unsigned long long)s->up_bytes,
+			 (unsigned long long)s->down_pkts,
+			 (unsigned long long)s->down_bytes,
+			 (unsigned long long)s->dup, (unsigned long long)s->old,
+			 (unsigned long long)s->stale, (unsigned long long)s->bad_tag,
+			 (unsigned long long)s->rx.restarts,
+			 (unsigned long long)s->hellos,
+			 (unsigned long long)s->handshakes,
+			 (unsigned long long)s->resets, keys_name(c, s),
+			 (unsigned long long)(now - s->last_active_ms));
+		for (unsigned p = 0; p < c->npaths; p++) {
+			char extra[160];
+			const struct session_path *sp = &s->sp[p];
+			snprintf(name, sizeof(name), "id=%08x path=%s", s->id, c->paths[p].name);
+			snprintf(extra, sizeof(extra),
+				 " tx_pkts=%llu tx_bytes=%llu rx_pkts=%llu rx_bytes=%llu",
+				 (unsigned long long)sp->tx_pkts,
+				 (unsigned long long)sp->tx_bytes,
+				 (unsigned long long)sp->rx_pkts,
+				 (unsigned long long)sp->rx_bytes);
+			log_health("session_path", name, &sp->h, extra);
+		}
+	}
+}

@@ -1,0 +1,202 @@
+/* What mpserver tells about itself: the status document (--status, read by
+ * scripts/mpstat) and the same figures as log lines (SIGUSR1 and exit).
+ * Only reads state. Paths belong to sessions here (each client has its own
+ * addresses); the top-level paths sum them up per path id. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "log.h"
+#include "util.h"
+#include "version.h"
+
+static void json_health(struct json *j, const struct health *h)
+{
+	if (h->has_rtt) {
+		json_kv_double(j, "rtt_ms", h->srtt_us / 1000.0, 3);
+		json_kv_double(j, "rttvar_ms", h->rttvar_us / 1000.0, 3);
+	} else {
+		json_key(j, "rtt_ms");
+		json_null(j);
+	}
+	json_kv_double(j, "loss_pct", h->send.ppm / 1e4, 2);
+	json_kv_double(j, "loss_rx_pct", h->recv.ppm / 1e4, 2);
+	json_kv_bool(j, "suspect", h->suspect);
+	json_kv_bool(j, "backup", (h->peer_state & MP_PROBE_BACKUP) != 0);
+	json_kv_u64(j, "downs", h->downs);
+	json_kv_str(j, "reason", h->reason);
+}
+
+/* Per path id over all sessions: counters summed, state and figures from
+ * the most recently heard session. */
+static void json_paths(struct json *j, const struct server *srv)
+{
+	json_kv_arr_begin(j, "paths");
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct spath *fresh = NULL;
+		uint64_t tx_pkts = 0, tx_bytes = 0, rx_pkts = 0, rx_bytes = 0;
+		const struct session *s;
+		char str[NET_ADDRSTR], name[8];
+
+		list_for_each(s, &srv->sessions, struct session, link) {
+			const struct spath *sp = &s->paths[p];
+			if (!(s->known & 1u << p))
+				continue;
+			tx_pkts += sp->tx_pkts;
+			tx_bytes += sp->tx_bytes;
+			rx_pkts += sp->rx_pkts;
+			rx_bytes += sp->rx_bytes;
+			if (!fresh || sp->last_rx_ms > fresh->last_rx_ms)
+				fresh = sp;
+		}
+		if (!fresh)
+			continue;
+		snprintf(name, sizeof(name), "%u", p);
+		json_obj_begin(j);
+		json_kv_u64(j, "id", p);
+		json_kv_str(j, "name", name);
+		json_kv_str(j, "peer", net_ntop(&fresh->addr, str));
+		json_kv_str(j, "state", health_state_name(fresh->h.state));
+		json_health(j, &fresh->h);
+		json_kv_u64(j, "tx_pkts", tx_pkts);
+		json_kv_u64(j, "tx_bytes", tx_bytes);
+		json_kv_u64(j, "rx_pkts", rx_pkts);
+		json_kv_u64(j, "rx_bytes", rx_bytes);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+}
+
+static void json_session(struct json *j, const struct server *srv, const struct session *s)
+{
+	char str[NET_ADDRSTR], id[9], epoch[9];
+
+	snprintf(id, sizeof(id), "%08x", s->id);
+	snprintf(epoch, sizeof(epoch), "%08x", s->client_epoch);
+	json_obj_begin(j);
+	json_kv_str(j, "id", id);
+	json_kv_str(j, "epoch", epoch);
+	json_kv_str(j, "target", net_ntop(&srv->target, str));
+	json_kv_u64(j, "target_port", s->local_port);
+	json_kv_u64(j, "up_pkts", s->up_pkts);
+	json_kv_u64(j, "up_bytes", s->up_bytes);
+	json_kv_u64(j, "down_pkts", s->down_pkts);
+	json_kv_u64(j, "down_bytes", s->down_bytes);
+	json_kv_u64(j, "dup", s->dup);
+	json_kv_u64(j, "old", s->old);
+	json_kv_u64(j, "probes", s->probes);
+	json_kv_u64(j, "bad_tag", s->bad_tag);
+	json_kv_u64(j, "target_unreachable", s->unreachable);
+	json_kv_u64(j, "idle_ms", srv->now_ms - s->last_active_ms);
+	json_kv_arr_begin(j, "paths");
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct spath *sp = &s->paths[p];
+		if (!(s->known & 1u << p))
+			continue;
+		json_obj_begin(j);
+		json_kv_u64(j, "id", p);
+		json_kv_str(j, "addr", net_ntop(&sp->addr, str));
+		json_kv_str(j, "state", health_state_name(sp->h.state));
+		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
+		json_health(j, &sp->h);
+		json_kv_u64(j, "tx_pkts", sp->tx_pkts);
+		json_kv_u64(j, "tx_bytes", sp->tx_bytes);
+		json_kv_u64(j, "rx_pkts", sp->rx_pkts);
+		json_kv_u64(j, "rx_bytes", sp->rx_bytes);
+		json_kv_u64(j, "addr_changes", sp->addr_changes);
+		json_kv_u64(j, "last_rx_ms", srv->now_ms - sp->last_rx_ms);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+void server_status_fill(void *ctx, struct json *j)
+{
+	const struct server *srv = ctx;
+	const struct session *s;
+
+	json_obj_begin(j);
+	json_kv_str(j, "program", "mpserver");
+	json_kv_str(j, "version", MPRELAY_VERSION);
+	json_kv_u64(j, "pid", (uint64_t)getpid());
+	json_kv_u64(j, "uptime_s", (mono_ms() - srv->started_ms) / 1000);
+	json_kv_str(j, "mode", sched_mode_name(srv->o.common.mode));
+	json_kv_bool(j, "keyed", srv->key != NULL);
+	json_kv_obj_begin(j, "counters");
+	json_kv_u64(j, "rx_pkts", srv->rx_pkts);
+	json_kv_u64(j, "sessions", srv->nsessions);
+	json_kv_u64(j, "sessions_opened", srv->sessions_opened);
+	json_kv_u64(j, "welcomes_sent", srv->welcomes_sent);
+	json_kv_u64(j, "resets_sent", srv->resets_sent);
+	json_kv_u64(j, "hello_limited", srv->hello_limit.refused);
+	json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
+	json_kv_u64(j, "scripts_run", srv->hook.started);
+	json_kv_u64(j, "scripts_failed", srv->hook.failed);
+	json_obj_end(j);
+	json_kv_obj_begin(j, "drops");
+	for (int r = 1; r < DROP_MAX; r++)
+		json_kv_u64(j, stats_drop_name(r), srv->drops.n[r]);
+	json_obj_end(j);
+	json_paths(j, srv);
+	json_kv_arr_begin(j, "sessions");
+	list_for_each(s, &srv->sessions, struct session, link)
+		json_session(j, srv, s);
+	json_arr_end(j);
+	json_obj_end(j);
+}
+
+/* ---- the log (SIGUSR1, exit) -------------------------------------------- */
+
+void server_log_stats(const struct server *srv)
+{
+	char line[1024], str[NET_ADDRSTR];
+	uint64_t now = mono_ms();
+
+	stats_format_drops(&srv->drops, line, sizeof(line));
+	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
+		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
+		 "reset_limited=%llu%s",
+		 sched_mode_name(srv->o.common.mode), srv->nsessions,
+		 (unsigned long long)srv->sessions_opened,
+		 (unsigned long long)srv->rx_pkts,
+		 (unsigned long long)srv->welcomes_sent,
+		 (unsigned long long)srv->resets_sent,
+		 (unsigned long long)srv->hello_limit.refused,
+		 (unsigned long long)srv->reset_limit.refused, line);
+	const struct session *s;
+	list_for_each(s, &srv->sessions, struct session, link) {
+		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
+			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
+			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "
+			 "idle_ms=%llu",
+			 s->id, s->client_epoch, s->local_port,
+			 (unsigned long long)s->up_pkts,
+			 (unsigned long long)s->up_bytes,
+			 (unsigned long long)s->down_pkts,
+			 (unsigned long long)s->down_bytes,
+			 (unsigned long long)s->dup, (unsigned long long)s->old,
+			 (unsigned long long)s->probes, (unsigned long long)s->bad_tag,
+			 (unsigned long long)s->unreachable,
+			 (unsigned long long)(now - s->last_active_ms));
+		for (int p = 0; p < MP_MAX_PATHS; p++) {
+			const struct spath *sp = &s->paths[p];
+			if (!(s->known & 1u << p))
+				continue;
+			log_info("stats session_path id=%08x path=%d addr=%s state=%s "
+				 "suspect=%d rtt_ms=%.3f loss_pct=%.2f loss_rx_pct=%.2f "
+				 "rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
+				 "addr_changes=%llu last_rx_ms=%llu",
+				 s->id, p, net_ntop(&sp->addr, str),
+				 health_state_name(sp->h.state), sp->h.suspect,
+				 sp->h.srtt_us / 1000.0, sp->h.send.ppm / 1e4,
+				 sp->h.recv.ppm / 1e4,
+				 (unsigned long long)sp->rx_pkts,
+				 (unsigned long long)sp->rx_bytes,
+				 (unsigned long long)sp->tx_pkts,
+				 (unsigned long long)sp->tx_bytes,
+				 (unsigned long long)sp->addr_changes,
+				 (unsigned long long)(now - sp->last_rx_ms));
+		}
+	}
+}
