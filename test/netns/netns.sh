@@ -30,7 +30,8 @@
 #   mpserver from there instead, for a run under ASan/UBSan). SUMMARY_FILE defaults to
 #   BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs; SEED=N seeds the
 #   bridges' losses (default 100); ONLY="wg-dup ovpn-base ..." runs only
-#   those scenarios (figures printed, not asserted).
+#   those scenarios (figures printed, not asserted); MPRELAY_EXTRA_ARGS
+#   adds options to both mpclient and mpserver in every scenario.
 # Skips (exit 0, says why) when not root or without /dev/net/tun.
 set -euo pipefail
 
@@ -85,8 +86,10 @@ SEED=${SEED:-100}
 # 1 - 0.95^2 = 9.75 % of the pings.
 MAX_DUP_PING_LOSS_PCT=1
 MIN_BASELINE_PING_LOSS_PCT=4	# the impairment is really there
-MIN_RR_PING_LOSS_PCT=12		# round robin: about 19 %, see the assertions
-MAX_RR_PING_LOSS_PCT=26
+# The modes that spread, blind or adaptive: better than the worst path alone
+# (1 - 0.85^2 = 27.75 %).
+MAX_SPREAD_PING_LOSS_PCT=26
+TARGET_LOSS_PCT=1		# --copies auto --target-loss, each way
 # TCP through the relay vs. the best path alone: measured 4-15x on this VM
 # (see README); 2x leaves room for a loaded machine.
 MIN_TCP_GAIN=2
@@ -292,7 +295,9 @@ impair_args() {
 	echo "-q --seed $((SEED + $1)) --loss ${PATH_LOSS_PCT[$1]} --delay ${PATH_DELAY_MS[$1]}"
 }
 
-RELAY_ARGS=()			# extra options for mpclient and mpserver
+RELAY_ARGS=()			# extra options for mpclient and mpserver,
+RELAY_LABEL=			# and what they are, for the table
+read -r -a EXTRA_ARGS <<<"${MPRELAY_EXTRA_ARGS:-}"
 
 # relay_up MODE TARGET_PORT: three bridges, mpserver towards TARGET_PORT,
 # mpclient on RELAY_PORT, all in MODE.
@@ -307,10 +312,10 @@ relay_up() {
 		BRIDGE_PIDS+=("$LAST_PID")
 		echo "10.0.$((i + 1)).2 $BRIDGE_PORT name=uplink$((i + 1))" >>"$TMP/mpclient.conf"
 	done
-	start "$NSS" mpserver "$MP_BIN/mpserver" "${RELAY_ARGS[@]}" --mode "$mode" --bind 127.0.0.1 \
+	start "$NSS" mpserver "$MP_BIN/mpserver" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" --mode "$mode" --bind 127.0.0.1 \
 		"$SERVER_PORT" 127.0.0.1 "$target"
 	SERVER_PID=$LAST_PID
-	start "$NSC" mpclient "$MP_BIN/mpclient" "${RELAY_ARGS[@]}" --mode "$mode" "$RELAY_PORT" \
+	start "$NSC" mpclient "$MP_BIN/mpclient" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" --mode "$mode" "$RELAY_PORT" \
 		"$TMP/mpclient.conf"
 	CLIENT_PID=$LAST_PID
 	wait_for 5 grep -q "listening on" "$(logf mpclient)" || die "mpclient did not start"
@@ -381,9 +386,11 @@ stat() {
 	sed -n "s/.* stats mode=.* $1=\([0-9]*\).*/\1/p" "$(logf "$2")" | tail -n 1
 }
 
-# path_tx LOG: the tx_pkts of each path, space-separated.
+# path_tx LOG: the data packets each path sent (tx_pkts less the path's own
+# probes), space-separated.
 path_tx() {
-	sed -n 's/.* stats path .* tx_pkts=\([0-9]*\) .*/\1/p' "$(logf "$1")" | tr '\n' ' '
+	sed -n 's/.* stats path .* tx_pkts=\([0-9]*\) .* probes=\([0-9]*\) .*/\1 \2/p' "$(logf "$1")" |
+		awk '{ printf "%d ", $1 - $2 }'
 }
 
 # tcp DEST up|down: one iperf3 TCP run to DEST (up: the client namespace
@@ -446,26 +453,31 @@ row_header() {
 }
 
 # ------------------------------------------------------------ scenarios
-# check_relay APP MODE: the relay's counters after a run. Every path carried
-# its share (all of the flow in duplicate mode, a third in round robin),
-# duplicates were dropped on both sides, and keyed sessions agreed keys.
+# check_relay APP MODE: the relay's counters after a run. In duplicate mode
+# every path carried all of the flow and both sides dropped the copies; the
+# modes that spread used every path (1 % of the data at least: how much
+# more is the scheduler's business); keyed sessions agreed keys.
 check_relay() {
 	local app=$1 mode=$2 tx cdup sdup keys
 	read -r -a tx <<<"$(path_tx mpclient)"
 	if ((${#tx[@]} != 3)); then
 		fail "$app $mode: mpclient reported ${#tx[@]} paths, not 3"
-	elif ! awk -v a="${tx[0]}" -v b="${tx[1]}" -v c="${tx[2]}" 'BEGIN {
+	elif [[ $mode == duplicate ]] && ! awk -v a="${tx[0]}" -v b="${tx[1]}" -v c="${tx[2]}" 'BEGIN {
 		max = a; if (b > max) max = b; if (c > max) max = c
 		min = a; if (b < min) min = b; if (c < min) min = c
 		exit !(min >= 100 && max - min <= 2 + max / 100) }'; then
-		fail "$app $mode: packets sent per path ${tx[*]}: not an even share"
+		fail "$app $mode: data packets sent per path ${tx[*]}: not the same on each"
+	elif [[ $mode != duplicate ]] && ! awk -v a="${tx[0]}" -v b="${tx[1]}" -v c="${tx[2]}" 'BEGIN {
+		min = a; if (b < min) min = b; if (c < min) min = c
+		exit !(min >= 0.01 * (a + b + c)) }'; then
+		fail "$app $mode: data packets sent per path ${tx[*]}: a path left out"
 	fi
 	cdup=$(stat drop_duplicate mpclient)
 	sdup=$(stat drop_duplicate mpserver)
 	if [[ $mode == duplicate ]] && ! ((${cdup:-0} > 0 && ${sdup:-0} > 0)); then
 		fail "$app $mode: duplicates dropped: mpclient ${cdup:-?}, mpserver ${sdup:-?}"
 	fi
-	if ((${#RELAY_ARGS[@]})); then
+	if [[ " ${RELAY_ARGS[*]} " == *" --key-file "* ]]; then
 		keys=$(sed -n 's/.* stats session .* handshakes=\([0-9]*\) .*/\1/p' "$(logf mpclient)" |
 			sort -n | tail -n 1)
 		((${keys:-0} >= 1)) || fail "$app $mode with a key: no handshake in mpclient's counters"
@@ -476,7 +488,7 @@ check_relay() {
 # RELAY_ARGS), measured, then the relay's and the bridges' counters checked.
 run_relay() {
 	local app=$1 mode=$2 target=$3 dest=$4 i losses=() label
-	label="$mode${RELAY_ARGS[*]:+, with a key}"
+	label="$mode${RELAY_LABEL:+, $RELAY_LABEL}"
 	say "$app through mprelay ($label)"
 	relay_up "$mode" "$target"
 	if [[ $app == OpenVPN ]]; then
@@ -490,7 +502,8 @@ run_relay() {
 		losses+=("$BRIDGE_LOSS")
 	done
 	check_relay "$app" "$mode"
-	row "$app via mprelay" "$label" "$(IFS=/; echo "${PATH_LOSS_PCT[*]}") %" "${losses[*]}"
+	row "$app via mprelay" "$label" "$(IFS=/; echo "${PATH_LOSS_PCT[*]}") %" \
+		"${losses[*]}; data per path $(path_tx mpclient)"
 }
 
 # run_baseline APP TARGET_PORT DEST: APP over the best path alone, no relay.
@@ -517,11 +530,19 @@ run_baseline() {
 # run_keyed APP...: run_relay with mprelay's key; WireGuard's MTU shrinks by
 # the 12 bytes the key adds (a 16-byte tag instead of the 4-byte CRC).
 run_keyed() {
-	RELAY_ARGS=(--key-file "$TMP/mprelay.key")
+	RELAY_ARGS=(--key-file "$TMP/mprelay.key") RELAY_LABEL="with a key"
 	wg_mtu $((WG_MTU - 12))
 	run_relay "$@"
 	wg_mtu "$WG_MTU"
-	RELAY_ARGS=()
+	RELAY_ARGS=() RELAY_LABEL=
+}
+
+# run_copies_auto APP...: run_relay with as many copies of each datagram as
+# keep the expected loss under TARGET_LOSS_PCT, from the measured losses.
+run_copies_auto() {
+	RELAY_ARGS=(--copies auto --target-loss "$TARGET_LOSS_PCT") RELAY_LABEL="copies auto"
+	run_relay "$@"
+	RELAY_ARGS=() RELAY_LABEL=
 }
 
 # ------------------------------------------------------------ assertions
@@ -561,6 +582,8 @@ make_ovpn_certs
 
 scenario wg-dup run_relay WireGuard duplicate "$WG_PORT" 10.9.0.2
 scenario wg-rr run_relay WireGuard roundrobin "$WG_PORT" 10.9.0.2
+scenario wg-adapt run_relay WireGuard adaptive "$WG_PORT" 10.9.0.2
+scenario wg-auto run_copies_auto WireGuard adaptive "$WG_PORT" 10.9.0.2
 scenario wg-key run_keyed WireGuard duplicate "$WG_PORT" 10.9.0.2
 scenario wg-base run_baseline WireGuard "$WG_PORT" 10.9.0.2
 scenario ovpn-dup run_relay OpenVPN duplicate "$OVPN_PORT" 10.8.0.2
@@ -588,20 +611,21 @@ if [[ -z ${ONLY:-} ]]; then
 		assert_ge "$tag: ping loss over the best path alone, %" "${FIG[$tag.ping]}" \
 			"$MIN_BASELINE_PING_LOSS_PCT"
 	done
-	# Round robin puts each ping on one path each way, so it loses about the
-	# paths' mean, 1 - 0.9^2 = 19 %: more than the best path alone (9.75 %),
-	# less than the worst (27.75 %). Its TCP (mean loss and the paths'
-	# reordering) is recorded, and must only have run.
-	assert_ge "wg-rr: ping loss through mprelay (roundrobin), %" "${FIG[wg-rr.ping]}" "$MIN_RR_PING_LOSS_PCT"
-	assert_le "wg-rr: ping loss through mprelay (roundrobin), %" "${FIG[wg-rr.ping]}" "$MAX_RR_PING_LOSS_PCT"
-	assert_ge "wg-rr: TCP up through mprelay (roundrobin), Mbit/s" "${FIG[wg-rr.tcp]}" 0
-	assert_ge "wg-rr: TCP down through mprelay (roundrobin), Mbit/s" "${FIG[wg-rr.tcpdown]}" 0
+	# The modes that spread are the path scheduler's: their figures are
+	# recorded, and checked only for working at all (every path used, see
+	# check_relay; less loss than the worst path; TCP both ways).
+	for tag in wg-rr wg-adapt wg-auto; do
+		assert_le "$tag: ping loss through mprelay, %" "${FIG[$tag.ping]}" "$MAX_SPREAD_PING_LOSS_PCT"
+		assert_ge "$tag: TCP up through mprelay, Mbit/s" "${FIG[$tag.tcp]}" 0
+		assert_ge "$tag: TCP down through mprelay, Mbit/s" "${FIG[$tag.tcpdown]}" 0
+	done
 else
 	say "ONLY=$ONLY: figures printed, not asserted"
 fi
 
 {
 	echo "mprelay netns figures ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $((SECONDS - START_S)) s, bridge seed $SEED)"
+	[[ -z ${MPRELAY_EXTRA_ARGS:-} ]] || echo "mpclient and mpserver with: $MPRELAY_EXTRA_ARGS"
 	echo "paths: loss ${PATH_LOSS_PCT[*]} % and delay ${PATH_DELAY_MS[*]} ms, each way; ping: $PING_COUNT at ${PING_INTERVAL_S} s; TCP: iperf3 ${TCP_SECONDS} s each way, $TCP_CC"
 	echo
 	row_header
