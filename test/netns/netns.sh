@@ -4,20 +4,20 @@
 # ping and iperf3 TCP through the tunnels, against the same tunnels over the
 # best uplink alone (the baseline). Asserts the figures, prints them in a table.
 #
-#  client namespace mpc-PID                          server namespace mps-PID
-# +------------------------------------+            +---------------------------------------------------+
-# | ping / iperf3 -c                   |            |                        iperf3 -s    (on the tunnels)  |
-# |   wgc 10.9.0.1 (wireguard-go)      |            |   wgs 10.9.0.2 :51820 <--+                          |
-# |   ovc 10.8.0.1 (openvpn)           |            |   ovs 10.8.0.2 :1194  <--+--+                       |
-# |      |                             |            |                          |  |                       |
-# |      v          (the relay)        | c1 ---- s1 |  impair :4001 5% 10ms -+ |  |                       |
-# | mpclient 127.0.0.1:4000 --+--------|------------|-> 10.0.1.2             | |  |                       |
-# |                           +--------|-c2 ---- s2-|-> impair 10.0.2.2:4001 +-+-> mpserver 127.0.0.1:2000 |
-# |                           +--------|-c3 ---- s3-|-> impair 10.0.3.2:4001 |  10% 20ms, 15% 30ms          |
-# |                                    |            |                                                   |
-# |  (baseline: the tunnel's endpoint  | c1 ---- s1 |  impair 10.0.1.2:4002 5% 10ms --> wgs / ovs       |
-# |   is 10.0.1.2:4002 instead)        |            |  directly, no relay                               |
-# +------------------------------------+            +---------------------------------------------------+
+#    client namespace mpc-PID    |    server namespace mps-PID
+#                                 |
+#  ping, iperf3 -c                |                              iperf3 -s
+#     |                           |                                  ^
+#  wgc 10.9.0.1 (wireguard-go)    |             wgs 10.9.0.2 :51820 (wireguard-go)
+#  ovc 10.8.0.1 (openvpn)         |             ovs 10.8.0.2 :1194  (openvpn)
+#     | to 127.0.0.1:4000         |                                  ^
+#     v                           |                                  |
+#  mpclient :4000 -- c1 10.0.1.1 =veth= s1 10.0.1.2:4001 impair  5% 10 ms --+   |
+#                 -- c2 10.0.2.1 =veth= s2 10.0.2.2:4001 impair 10% 20 ms --+-> mpserver :2000
+#                 -- c3 10.0.3.1 =veth= s3 10.0.3.2:4001 impair 15% 30 ms --+
+#                                 |
+#  baseline, no relay: the tunnel goes to s1 10.0.1.2:4002, impair 5% 10 ms,
+#  straight to :51820 or :1194 (the best path alone)
 #
 # Loss and delay are per direction (the impair relay applies both ways).
 # Everything lives in the two namespaces, which are deleted at exit (also on
@@ -27,8 +27,8 @@
 # Usage: test/netns/netns.sh BUILD_DIR [SUMMARY_FILE]   (builds nothing)
 #   BUILD_DIR holds mpclient, mpserver and impair (use the optimized build:
 #   the TCP figures are throughput; MP_BIN=build/asan takes mpclient and
-#   mpserver from there instead, for a run under ASan/UBSan). SUMMARY_FILE defaults to
-#   BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs; SEED=N seeds the
+#   mpserver from there instead, for a run under ASan/UBSan). SUMMARY_FILE
+#   defaults to BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs; SEED=N seeds the
 #   bridges' losses (default 100); ONLY="wg-dup ovpn-base ..." runs only
 #   those scenarios (figures printed, not asserted); MPRELAY_EXTRA_ARGS
 #   adds options to both mpclient and mpserver in every scenario.
@@ -60,7 +60,7 @@ PATH_DELAY_MS=(10 20 30)
 BEST=0				# index of the best path: the baseline runs over it alone
 PING_COUNT=500
 PING_INTERVAL_S=0.01
-TCP_SECONDS=4			# measured each way, after TCP_OMIT_SECONDS of slow start
+TCP_SECONDS=3			# measured each way, after TCP_OMIT_SECONDS of slow start
 TCP_OMIT_SECONDS=1
 # Debian's default; set per connection because the host's (inherited by new
 # namespaces) may be another. A loss-based one is what mprelay must help.
@@ -90,7 +90,7 @@ MIN_BASELINE_PING_LOSS_PCT=4	# the impairment is really there
 # (1 - 0.85^2 = 27.75 %).
 MAX_SPREAD_PING_LOSS_PCT=26
 TARGET_LOSS_PCT=1		# --copies auto --target-loss, each way
-# TCP through the relay vs. the best path alone: measured 4-15x on this VM
+# TCP through the relay vs. the best path alone: measured 7-16x on this VM
 # (see README); 2x leaves room for a loaded machine.
 MIN_TCP_GAIN=2
 
