@@ -4,20 +4,21 @@
 # ping and iperf3 TCP through the tunnels, against the same tunnels over the
 # best uplink alone (the baseline). Asserts the figures, prints them in a table.
 #
-#    client namespace mpc-PID    |    server namespace mps-PID
-#                                 |
-#  ping, iperf3 -c                |                              iperf3 -s
-#     |                           |                                  ^
-#  wgc 10.9.0.1 (wireguard-go)    |             wgs 10.9.0.2 :51820 (wireguard-go)
-#  ovc 10.8.0.1 (openvpn)         |             ovs 10.8.0.2 :1194  (openvpn)
-#     | to 127.0.0.1:4000         |                                  ^
-#     v                           |                                  |
-#  mpclient :4000 -- c1 10.0.1.1 =veth= s1 10.0.1.2:4001 impair  5% 10 ms --+   |
-#                 -- c2 10.0.2.1 =veth= s2 10.0.2.2:4001 impair 10% 20 ms --+-> mpserver :2000
-#                 -- c3 10.0.3.1 =veth= s3 10.0.3.2:4001 impair 15% 30 ms --+
-#                                 |
-#  baseline, no relay: the tunnel goes to s1 10.0.1.2:4002, impair 5% 10 ms,
-#  straight to :51820 or :1194 (the best path alone)
+#     client namespace mpc-PID  |  server namespace mps-PID
+#                               |
+#   ping, iperf3 -c             |                             iperf3 -s
+#      |                        |                                ^
+#   wgc 10.9.0.1 (wireguard-go) |           wgs 10.9.0.2 :51820 (wireguard-go)
+#   ovc 10.8.0.1 (openvpn)      |           ovs 10.8.0.2 :1194  (openvpn)
+#      | to 127.0.0.1:4000      |                                ^
+#      v                        |                                |
+#   mpclient :4000 -- c1 ====veth==== s1 impair 10.0.1.2:4001 -+ |
+#                  -- c2 ====veth==== s2 impair 10.0.2.2:4001 -+-mpserver :2000
+#                  -- c3 ====veth==== s3 impair 10.0.3.2:4001 -+
+#                               |     (5/10/15 % loss, 10/20/30 ms each way)
+#                               |
+#   baseline, no relay: the     |     s1 impair 10.0.1.2:4002 (5 %, 10 ms)
+#   tunnel's endpoint is s1:4002|        straight to :51820 or :1194
 #
 # Loss and delay are per direction (the impair relay applies both ways).
 # Everything lives in the two namespaces, which are deleted at exit (also on
