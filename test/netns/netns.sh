@@ -151,14 +151,18 @@ wait_for() {
 }
 
 cleanup() {
-	local rc=$? leaks=()
+	local rc=$? leaks=() ns pid dev f
 	set +e
 	stop "${PIDS[@]}"
-	ip netns del "$NSC" 2>/dev/null
-	ip netns del "$NSS" 2>/dev/null
-	# The exit check: nothing this run created may outlive it.
-	for pid in "${PIDS[@]}"; do
-		kill -0 "$pid" 2>/dev/null && leaks+=("process $pid")
+	# The exit check: nothing this run created may outlive it. A process
+	# still in a namespace (one of ours, or one of theirs that forked) is a
+	# leak; it is killed so the namespace can go.
+	for ns in "$NSC" "$NSS"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			leaks+=("process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null))")
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
 	done
 	ip netns list | grep -qE "^($NSC|$NSS)( |$)" && leaks+=("namespace")
 	for dev in "$WGC" "$WGS" "$OVC" "$OVS"; do
