@@ -52,7 +52,8 @@ for bin in "$MP_BIN/mpclient" "$MP_BIN/mpserver" "$BUILD/impair"; do
 	[[ -x $bin ]] || { echo "netns: not built: $bin" >&2; exit 2; }
 done
 for tool in ip wg wireguard-go openvpn openssl iperf3 ping jq; do
-	command -v "$tool" >/dev/null || { echo "netns: missing $tool (scripts/deps.sh installs it)" >&2; exit 2; }
+	command -v "$tool" >/dev/null ||
+		{ echo "netns: missing $tool (scripts/deps.sh installs it)" >&2; exit 2; }
 done
 
 # ------------------------------------------------------------ the scenario
@@ -126,9 +127,10 @@ start() {
 	PIDS+=("$LAST_PID")
 }
 
-# stop PID...: SIGTERM, then SIGKILL after 3 s; reaps them.
+# stop PID...: SIGTERM, then SIGKILL after 3 s; reaps them and forgets them,
+# so that no later kill can reach another process that reuses the pid.
 stop() {
-	local pid i
+	local pid i left=()
 	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
 	for pid in "$@"; do
 		for ((i = 0; i < 30; i++)); do
@@ -138,6 +140,10 @@ stop() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	for pid in "${PIDS[@]}"; do
+		[[ " $* " == *" $pid "* ]] || left+=("$pid")
+	done
+	PIDS=("${left[@]}")
 }
 
 # wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
@@ -205,7 +211,8 @@ build_topology() {
 		ip -n "$NSS" link set "s$i" up
 	done
 	# veths take a moment to leave "tentative"; IPv4 is usable at once.
-	wait_for 5 ip netns exec "$NSC" ping -c 1 -W 1 -q 10.0.3.2 || die "the veth links do not carry pings"
+	wait_for 5 ip netns exec "$NSC" ping -c 1 -W 1 -q 10.0.3.2 ||
+		die "the veth links do not carry pings"
 }
 
 # The applications' servers stay up for the whole run: WireGuard and iperf3.
@@ -219,7 +226,8 @@ start_wireguard() {
 		dev=$([[ $ns == "$NSC" ]] && echo "$WGC" || echo "$WGS")
 		start "$ns" "$dev" env WG_PROCESS_FOREGROUND=1 wireguard-go "$dev"
 		wait_for 5 ip -n "$ns" link show "$dev" || die "wireguard-go did not create $dev"
-		wait_for 5 test -S "/run/wireguard/$dev.sock" || die "wireguard-go did not open its socket for $dev"
+		wait_for 5 test -S "/run/wireguard/$dev.sock" ||
+			die "wireguard-go did not open its socket for $dev"
 	done
 	ip netns exec "$NSS" wg set "$WGS" private-key "$TMP/wgs.key" listen-port "$WG_PORT" \
 		peer "$cpub" allowed-ips 10.9.0.1/32
@@ -264,8 +272,8 @@ fingerprint() {
 	openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2
 }
 
-# start_ovpn REMOTE_PORT: a fresh pair of tunnels, the client's remote being
-# 127.0.0.1:REMOTE_PORT (mpclient) or 10.0.1.2:REMOTE_PORT (the baseline bridge).
+# start_ovpn HOST PORT: a fresh pair of tunnels, the client's remote being
+# HOST:PORT (mpclient, or the baseline bridge).
 start_ovpn() {
 	local remote=$1 port=$2
 	local common=(--dev-type tun --proto udp --tun-mtu "$OVPN_TUN_MTU" --mssfix "$OVPN_MSSFIX"
@@ -317,11 +325,11 @@ relay_up() {
 		BRIDGE_PIDS+=("$LAST_PID")
 		echo "10.0.$((i + 1)).2 $BRIDGE_PORT name=uplink$((i + 1))" >>"$TMP/mpclient.conf"
 	done
-	start "$NSS" mpserver "$MP_BIN/mpserver" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" --mode "$mode" --bind 127.0.0.1 \
-		"$SERVER_PORT" 127.0.0.1 "$target"
+	start "$NSS" mpserver "$MP_BIN/mpserver" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" \
+		--mode "$mode" --bind 127.0.0.1 "$SERVER_PORT" 127.0.0.1 "$target"
 	SERVER_PID=$LAST_PID
-	start "$NSC" mpclient "$MP_BIN/mpclient" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" --mode "$mode" "$RELAY_PORT" \
-		"$TMP/mpclient.conf"
+	start "$NSC" mpclient "$MP_BIN/mpclient" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" \
+		--mode "$mode" "$RELAY_PORT" "$TMP/mpclient.conf"
 	CLIENT_PID=$LAST_PID
 	wait_for 5 grep -q "listening on" "$(logf mpclient)" || die "mpclient did not start"
 	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q '127.0.0.1:$SERVER_PORT '" ||
@@ -334,7 +342,8 @@ relay_down() {
 	local log
 	stop "$CLIENT_PID" "$SERVER_PID" "${BRIDGE_PIDS[@]}"
 	for log in mpclient mpserver; do
-		if grep -qE 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' "$(logf "$log")"; then
+		if grep -qE 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' \
+			"$(logf "$log")"; then
 			fail "$log: sanitizer report in ${TAG}$log.log:"
 			grep -m 5 -E 'Sanitizer|runtime error:' "$(logf "$log")"
 		fi
@@ -413,7 +422,8 @@ tcp() {
 		TCP_MBPS[$dir]=$(jq -r '.end.sum_received.bits_per_second / 1e6 * 100 | round / 100' <<<"$out")
 		TCP_RETRANS[$dir]=$(jq -r '.end.sum_sent.retransmits' <<<"$out")
 	else
-		fail "iperf3 $dir to $dest: $(jq -r '.error // "no result"' <<<"$out" 2>/dev/null || echo "no JSON")"
+		fail "iperf3 $dir to $dest:" \
+			"$(jq -r '.error // "no result"' <<<"$out" 2>/dev/null || echo "no JSON")"
 	fi
 }
 
@@ -514,7 +524,8 @@ run_relay() {
 # run_baseline APP TARGET_PORT DEST: APP over the best path alone, no relay.
 run_baseline() {
 	local app=$1 target=$2 dest=$3
-	say "$app over the best path alone (${PATH_LOSS_PCT[$BEST]} % loss, ${PATH_DELAY_MS[$BEST]} ms), no relay"
+	say "$app over the best path alone" \
+		"(${PATH_LOSS_PCT[$BEST]} % loss, ${PATH_DELAY_MS[$BEST]} ms), no relay"
 	baseline_up "$target"
 	if [[ $app == WireGuard ]]; then
 		wg_endpoint "10.0.$((BEST + 1)).2:$BASELINE_PORT"
@@ -578,7 +589,8 @@ scenario() {
 }
 
 START_S=$SECONDS
-say "topology: $NSC <-> $NSS, 3 veth uplinks, bridges lose ${PATH_LOSS_PCT[*]} % with ${PATH_DELAY_MS[*]} ms"
+say "topology: $NSC <-> $NSS, 3 veth uplinks," \
+	"bridges lose ${PATH_LOSS_PCT[*]} % with ${PATH_DELAY_MS[*]} ms"
 build_topology
 start_wireguard
 start_iperf_server
@@ -594,7 +606,10 @@ scenario wg-base run_baseline WireGuard "$WG_PORT" 10.9.0.2
 scenario ovpn-dup run_relay OpenVPN duplicate "$OVPN_PORT" 10.8.0.2
 scenario ovpn-base run_baseline OpenVPN "$OVPN_PORT" 10.8.0.2
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.1f", a / b }'; }
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.1f", a / b }'
+}
 # GAIN[TAG.DIR]: TCP through the relay in scenario TAG over the same
 # application's TCP over the best path alone.
 declare -A GAIN
