@@ -63,6 +63,10 @@ $(B)/udpblast: $(B)/obj/test/tools/udpblast.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
+$(B)/micro: $(B)/obj/bench/micro.o $(call obj,$(B),$(COMMON_SRC))
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+
 $(B)/asan/mpclient: $(call obj,$(B)/asan,$(CLIENT_SRC))
 	$(call say,LD-SAN,$@)
 	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
@@ -111,10 +115,12 @@ check: unit tools-test fuzz-regress integration netns
 demo: deps all
 	$(Q)scripts/demo.sh $(B)
 
-# Throughput and CPU per packet against a chain of plain batched relays,
-# plaintext and with a key (bench/README.md).
-bench: deps all
-	$(Q)bench/ratio.sh $(B)
+# Throughput, CPU per packet, latency and memory against a chain of plain
+# batched relays, plaintext and with a key, into bench/results/
+# (bench/README.md). ROUNDS=N and DURATION_S=S tune it.
+bench: all $(B)/micro
+	$(Q)scripts/deps.sh bench
+	$(Q)$(PYTHON) bench/run.py $(B)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/mprelay \

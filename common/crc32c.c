@@ -1,5 +1,6 @@
-/* CRC32C with the SSE4.2 instruction when the CPU has it (~20 GB/s) and a
- * slice-by-8 table otherwise (~2 GB/s). The choice is made once. */
+/* CRC32C with the SSE4.2 instruction when the CPU has it, three streams at
+ * once (~15 GB/s), and a slice-by-8 table otherwise (~2 GB/s). The choice
+ * is made once. */
 #include "crc32c.h"
 
 #include <string.h>
@@ -41,18 +42,62 @@ static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t len)
 }
 
 #if defined(__x86_64__)
+/* The crc32 instruction takes 3 cycles but can start every cycle: one
+ * chain of them runs at a third of the CPU's speed. So three streams, over
+ * three consecutive STRIDE_BYTES blocks, are computed at once and joined:
+ * the CRC of A||B is the CRC of A moved over len(B) zero bytes, xor B's.
+ * Moving over STRIDE_BYTES zeros is linear in the CRC's 32 bits: four table
+ * lookups (zeros_op). A 1,200-byte packet is 3 rounds and a 48-byte tail. */
+enum { STRIDE_BYTES = 128 };
+
+static uint32_t zeros_op[4][256];
+
+static void zeros_init(void)
+{
+	for (int b = 0; b < 4; b++)
+		for (uint32_t v = 0; v < 256; v++) {
+			uint32_t c = v << (8 * b);
+			for (int k = 0; k < STRIDE_BYTES; k++)
+				c = (c >> 8) ^ table[0][c & 0xff];
+			zeros_op[b][v] = c;
+		}
+}
+
+static uint32_t past_stride(uint32_t c)
+{
+	return zeros_op[0][c & 0xff] ^ zeros_op[1][(c >> 8) & 0xff] ^
+	       zeros_op[2][(c >> 16) & 0xff] ^ zeros_op[3][c >> 24];
+}
+
 __attribute__((target("sse4.2")))
 static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t len)
 {
-	uint64_t c = crc;
+	uint64_t c0 = crc;
+
+	while (len >= 3 * STRIDE_BYTES) {
+		uint64_t c1 = 0, c2 = 0;
+		for (int i = 0; i < STRIDE_BYTES; i += 8) {
+			uint64_t w0, w1, w2;
+			memcpy(&w0, p + i, 8);
+			memcpy(&w1, p + STRIDE_BYTES + i, 8);
+			memcpy(&w2, p + 2 * STRIDE_BYTES + i, 8);
+			c0 = __builtin_ia32_crc32di(c0, w0);
+			c1 = __builtin_ia32_crc32di(c1, w1);
+			c2 = __builtin_ia32_crc32di(c2, w2);
+		}
+		c0 = past_stride((uint32_t)c0) ^ c1;
+		c0 = past_stride((uint32_t)c0) ^ c2;
+		p += 3 * STRIDE_BYTES;
+		len -= 3 * STRIDE_BYTES;
+	}
 	while (len >= 8) {
 		uint64_t w;
 		memcpy(&w, p, 8);
-		c = __builtin_ia32_crc32di(c, w);
+		c0 = __builtin_ia32_crc32di(c0, w);
 		p += 8;
 		len -= 8;
 	}
-	crc = (uint32_t)c;
+	crc = (uint32_t)c0;
 	while (len--)
 		crc = __builtin_ia32_crc32qi(crc, *p++);
 	return crc;
@@ -76,8 +121,11 @@ static crc_fn choose(void)
 {
 #if defined(__x86_64__)
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("sse4.2"))
+	if (__builtin_cpu_supports("sse4.2")) {
+		table_init();
+		zeros_init();
 		return crc_hw;
+	}
 #endif
 	return crc_sw_ready;
 }

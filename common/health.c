@@ -52,8 +52,8 @@ uint32_t health_rto_us(const struct health *h)
 }
 
 /* Fewest losses in a row that the path's own loss rate explains less than
- * once in 1000 exchanges: p^k < 1e-3 with p the chance that a probe or its
- * answer is lost. A clean path: 2; 10 % each way: 5. */
+ * once in 10,000 exchanges: p^k < 1e-4 with p the chance that a probe or
+ * its answer is lost. A clean path: 2; 10 % each way: 6; 30 %: 12. */
 unsigned health_down_after(const struct health *h)
 {
 	double ok = (1 - h->send.ppm / 1e6) * (1 - h->recv.ppm / 1e6);
@@ -62,7 +62,9 @@ unsigned health_down_after(const struct health *h)
 
 	if (p <= 0.001)
 		return HEALTH_DOWN_AFTER_MIN;
-	k = (unsigned)ceil(log(1e-3) / log(p));
+	if (p >= 0.46)		/* 0.46^12 ~ 1e-4: beyond, the cap anyway */
+		return HEALTH_DOWN_AFTER_MAX;
+	k = (unsigned)ceil(log(1e-4) / log(p));
 	if (k < HEALTH_DOWN_AFTER_MIN)
 		k = HEALTH_DOWN_AFTER_MIN;
 	return k > HEALTH_DOWN_AFTER_MAX ? HEALTH_DOWN_AFTER_MAX : k;
@@ -84,6 +86,18 @@ static uint32_t ts32(uint64_t now_us)
 	return ts ? ts : 1;	/* 0 means "none" on the wire */
 }
 
+static void lose(struct health *h)
+{
+	h->check_id++;
+	h->lost++;
+	h->lost_streak++;
+	h->suspect = 1;
+	/* On the way back up, the path's ordinary loss does not reset the
+	 * answers counted so far: only a run that would call it down does. */
+	if (h->state != HEALTH_DOWN || h->lost_streak >= health_down_after(h))
+		h->good_streak = 0;
+}
+
 void health_fill(struct health *h, struct mp_probe *p, int ack, uint8_t path,
 		 uint64_t now_us, uint32_t interval_us, uint32_t tx)
 {
@@ -102,8 +116,8 @@ void health_fill(struct health *h, struct mp_probe *p, int ack, uint8_t path,
 	}
 	if (ack)
 		return;
-	if (h->next_id - h->check_id >= HEALTH_RING)
-		h->check_id = h->next_id - HEALTH_RING + 1;	/* forget the oldest */
+	while (h->next_id - h->check_id >= HEALTH_RING)
+		lose(h);	/* unanswered for HEALTH_RING intervals: lost */
 	p->id = h->next_id++;
 	h->sent_us[p->id % HEALTH_RING] = now_us;
 	h->last_probe_us = now_us;
@@ -152,6 +166,8 @@ static void loss_sample(struct health_loss *l, uint32_t tx, uint32_t rx, uint64_
 		l->base_tx = tx;
 		l->base_rx = rx;
 		l->base_us = now_us;
+		if (!l->has_base)
+			l->first_us = now_us;
 		l->has_base = 1;
 		return;
 	}
@@ -163,7 +179,12 @@ static void loss_sample(struct health_loss *l, uint32_t tx, uint32_t rx, uint64_
 	if (drx > dtx)
 		drx = dtx;	/* reordered across the probe: counted next time */
 	double sample = 1e6 * (double)(dtx - drx) / dtx;
-	double w = (double)dt_us / (HEALTH_LOSS_TAU_MS * 1000.0);
+	/* An average over the time constant, or over all there is while there
+	 * is less: a new path's first estimates are not biased towards 0. */
+	double span_us = (double)(now_us - l->first_us);
+	if (span_us > HEALTH_LOSS_TAU_MS * 1000.0)
+		span_us = HEALTH_LOSS_TAU_MS * 1000.0;
+	double w = span_us > 0 ? dt_us / span_us : 1;
 	if (w > 1)
 		w = 1;
 	l->ppm = (uint32_t)(l->ppm + w * (sample - l->ppm) + 0.5);
@@ -215,13 +236,8 @@ void health_timeouts(struct health *h, uint64_t now_us)
 	uint32_t rto = health_rto_us(h);
 
 	while (h->check_id != h->next_id &&
-	       now_us - h->sent_us[h->check_id % HEALTH_RING] >= rto) {
-		h->check_id++;
-		h->lost++;
-		h->lost_streak++;
-		h->good_streak = 0;
-		h->suspect = 1;
-	}
+	       now_us - h->sent_us[h->check_id % HEALTH_RING] >= rto)
+		lose(h);
 }
 
 static int set_state(struct health *h, enum health_state s, uint64_t now_us)
@@ -239,6 +255,8 @@ static int set_state(struct health *h, enum health_state s, uint64_t now_us)
 		else
 			h->good_needed = HEALTH_GOOD_MIN;
 		h->good_streak = 0;
+		h->send_before_down = h->send.ppm;
+		h->recv_before_down = h->recv.ppm;
 	} else if (h->state == HEALTH_DOWN) {
 		h->up_since_us = now_us;
 	}
@@ -252,7 +270,7 @@ static unsigned ms_since(uint64_t now_us, uint64_t then_us)
 }
 
 /* Active side: down after health_down_after() unanswered probes in a row;
- * up again after good_needed answers in a row. (Up here means alive:
+ * up again after good_needed answers with no such run among them. (Up here means alive:
  * health_eval decides between up and degraded.) */
 static enum health_state eval_active(struct health *h, uint64_t now_us)
 {
@@ -303,6 +321,13 @@ int health_eval(struct health *h, uint64_t now_us, int passive)
 {
 	enum health_state s = passive ? eval_passive(h, now_us) : eval_active(h, now_us);
 
+	if (h->state == HEALTH_DOWN && s != HEALTH_DOWN) {
+		/* The outage was an outage, not loss: the path comes back with
+		 * the loss it had before, measured afresh from here. */
+		h->send.ppm = h->send_before_down;
+		h->recv.ppm = h->recv_before_down;
+		h->send.has_base = h->recv.has_base = 0;
+	}
 	if (s != HEALTH_DOWN) {
 		uint32_t limit = h->state == HEALTH_DEGRADED ? HEALTH_LOSS_LEAVE_PPM
 							     : HEALTH_LOSS_ENTER_PPM;

@@ -28,9 +28,10 @@ enum {
 	HEALTH_RTO_INITIAL_US = 1000000,
 	HEALTH_RING = 16,		/* probes remembered for timeouts */
 	/* Probes lost in a row before a path is down: enough that its own
-	 * random loss would do it by chance less than once in 1000 probes. */
+	 * random loss would do it by chance less than once in 10,000 probes
+	 * (at 20 probes/s: once in 8 minutes). */
 	HEALTH_DOWN_AFTER_MIN = 2,
-	HEALTH_DOWN_AFTER_MAX = 8,
+	HEALTH_DOWN_AFTER_MAX = 12,
 	/* Answers in a row before a down path is used again; doubled each
 	 * time it goes down again within HEALTH_FLAP_WINDOW_MS of coming up
 	 * (damping), and back to the minimum after a quiet window. */
@@ -51,7 +52,7 @@ enum {
 /* One direction's loss, from cumulative (sent, received) counter pairs. */
 struct health_loss {
 	uint32_t base_tx, base_rx;
-	uint64_t base_us;
+	uint64_t base_us, first_us;	/* first_us: start of the average */
 	int has_base;
 	uint32_t ppm;			/* parts per million, EWMA */
 };
@@ -76,6 +77,7 @@ struct health {
 	uint32_t cap_ppm;
 	/* loss: send = what we send and the peer gets; recv = the reverse */
 	struct health_loss send, recv;
+	uint32_t send_before_down, recv_before_down;	/* restored on recovery */
 	/* the last PROBE/ACK from the peer, echoed in our next one */
 	int have_peer;
 	uint32_t peer_ts_us, peer_tx, peer_rx, peer_len;

@@ -1,11 +1,14 @@
 /* Socket plumbing: resolution, formatting, socket options, and the batched
- * recvmmsg/sendmmsg wrappers. Knows nothing of the protocol. */
+ * recvmmsg/sendmmsg wrappers, which also merge runs of equal datagrams to
+ * one destination into UDP GSO sends (one trip down the stack for up to 64
+ * datagrams). Knows nothing of the protocol. */
 #include "net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,28 +214,128 @@ void sendlist_add(struct sendlist *s, const struct mp_addr *dest, int path,
 	if (path != SENDLIST_NO_PATH)
 		iov[k++] = (struct iovec){ (void *)(uintptr_t)&path_ids[path], 1 };
 	iov[k++] = (struct iovec){ (void *)(uintptr_t)data, len };
+	/* Always two iovecs, the second maybe empty: then the iovecs of a run
+	 * of datagrams lie end to end, ready for one GSO send. */
+	if (k == 1)
+		iov[1] = (struct iovec){ NULL, 0 };
 	s->msg[i].msg_hdr = (struct msghdr){
 		.msg_name = dest ? (void *)(uintptr_t)&dest->u : NULL,
 		.msg_namelen = dest ? dest->len : 0,
 		.msg_iov = iov,
-		.msg_iovlen = (size_t)k,
+		.msg_iovlen = 2,
 	};
+}
+
+static size_t msg_bytes(const struct sendlist *s, unsigned i)
+{
+	return s->iov[i][0].iov_len + s->iov[i][1].iov_len;
+}
+
+/* How many datagrams from i on can go out as one GSO send: the same
+ * destination, the same length, within the kernel's limits. */
+static unsigned run_length(const struct sendlist *s, unsigned i)
+{
+	size_t len = msg_bytes(s, i);
+	unsigned k = 1;
+
+	if (s->gso_off || (s->gso_refused_len && len >= s->gso_refused_len))
+		return 1;
+	while (i + k < s->n && k < NET_GSO_SEGMENTS_MAX &&
+	       (k + 1) * len <= NET_GSO_BYTES_MAX &&
+	       s->msg[i + k].msg_hdr.msg_name == s->msg[i].msg_hdr.msg_name &&
+	       msg_bytes(s, i + k) == len)
+		k++;
+	return k;
+}
+
+/* Fills s->out: one entry per datagram, or per run of k datagrams sent as
+ * one buffer that the kernel cuts into k datagrams (UDP_SEGMENT). */
+static unsigned merge_runs(struct sendlist *s)
+{
+	unsigned nout = 0;
+
+	for (unsigned i = 0, k; i < s->n; i += k, nout++) {
+		k = run_length(s, i);
+		s->out_first[nout] = i;
+		s->out_count[nout] = k;
+		s->out[nout].msg_hdr = s->msg[i].msg_hdr;
+		if (k == 1)
+			continue;
+		struct msghdr *h = &s->out[nout].msg_hdr;
+		h->msg_iovlen = 2 * (size_t)k;
+		h->msg_control = s->ctl[nout].buf;
+		h->msg_controllen = sizeof(s->ctl[nout].buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(h);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+		uint16_t seg = (uint16_t)msg_bytes(s, i);
+		memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+	}
+	return nout;
+}
+
+/* Sends msg[0..n) one datagram each, skipping refused ones. */
+static unsigned send_each(int fd, struct mmsghdr *msg, unsigned n)
+{
+	unsigned done = 0, sent = 0;
+
+	while (done < n) {
+		int k = sendmmsg(fd, msg + done, n - done, MSG_DONTWAIT);
+		if (k < 0) {
+			if (errno != EINTR)
+				done++;		/* this one is refused: skip it */
+			continue;
+		}
+		done += (unsigned)k;
+		sent += (unsigned)k;
+	}
+	return sent;
+}
+
+/* A GSO send failed with err. Either the socket cannot do GSO at all
+ * (kernel without it, IPsec, no UDP checksums), or the segments are longer
+ * than the route's MTU, which only a fragmented datagram carries: learn
+ * which, and send the run one datagram at a time. Anything else (a full
+ * buffer, an ICMP error) is the same failure for every datagram of it. */
+static unsigned gso_refused(int fd, struct sendlist *s, unsigned o, int err)
+{
+	unsigned first = s->out_first[o], k = s->out_count[o];
+	size_t len = msg_bytes(s, first);
+
+	if (err == EINVAL || err == EMSGSIZE) {
+		if (!s->gso_refused_len || len < s->gso_refused_len)
+			s->gso_refused_len = len;
+	} else if (err == EIO || err == ENOPROTOOPT || err == EOPNOTSUPP) {
+		s->gso_off = 1;
+	} else {
+		return 0;
+	}
+	return send_each(fd, s->msg + first, k);
 }
 
 unsigned sendlist_flush(int fd, struct sendlist *s)
 {
-	unsigned done = 0, sent = 0;
+	unsigned nout = merge_runs(s), done = 0, sent = 0;
 
-	while (done < s->n) {
-		int n = sendmmsg(fd, s->msg + done, s->n - done, MSG_DONTWAIT);
+	while (done < nout) {
+		int n = sendmmsg(fd, s->out + done, nout - done, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			done++;		/* this one is refused: skip it */
+			if (s->out_count[done] > 1)
+				sent += gso_refused(fd, s, done, errno);
+			done++;		/* refused: skip it */
 			continue;
 		}
+		for (unsigned j = done; j < done + (unsigned)n; j++) {
+			sent += s->out_count[j];
+			if (s->out_count[j] > 1) {
+				s->gso_sends++;
+				s->gso_segments += s->out_count[j];
+			}
+		}
 		done += (unsigned)n;
-		sent += (unsigned)n;
 	}
 	s->n = 0;
 	return sent;

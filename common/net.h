@@ -18,6 +18,11 @@ enum {
 	NET_ADDRSTR = 64,		/* "[v6%zone]:port" fits */
 	/* A send list holds a whole batch sent on every path. */
 	NET_SENDLIST_MAX = NET_BATCH * MP_MAX_PATHS,
+	/* UDP GSO: at most 64 segments (the kernel's UDP_MAX_SEGMENTS) and
+	 * 65,000 bytes (below the 65,507 an IPv4 UDP datagram can hold) per
+	 * send. */
+	NET_GSO_SEGMENTS_MAX = 64,
+	NET_GSO_BYTES_MAX = 65000,
 };
 
 struct mp_addr {
@@ -64,10 +69,21 @@ int batch_recv(int fd, struct batch *b, size_t headroom, size_t cap);
  * socket (the bridge or target refused): worth counting, then read on. */
 int net_peer_unreachable(int err);
 
+/* Zeroed, a send list is empty and may try UDP GSO. */
 struct sendlist {
 	unsigned n;
 	struct mmsghdr msg[NET_SENDLIST_MAX];
-	struct iovec iov[NET_SENDLIST_MAX][2];
+	struct iovec iov[NET_SENDLIST_MAX][2];	/* [1] is {NULL, 0} when unused */
+	/* what sendlist_flush hands the kernel: runs merged into GSO sends */
+	struct mmsghdr out[NET_SENDLIST_MAX];
+	unsigned out_first[NET_SENDLIST_MAX], out_count[NET_SENDLIST_MAX];
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(uint16_t))];
+	} ctl[NET_SENDLIST_MAX];
+	int gso_off;			/* this socket refused GSO: never again */
+	size_t gso_refused_len;		/* segments this long or longer fail (0: none) */
+	uint64_t gso_sends, gso_segments;	/* how much went out merged */
 };
 
 enum { SENDLIST_NO_PATH = -1 };
@@ -78,7 +94,9 @@ enum { SENDLIST_NO_PATH = -1 };
 void sendlist_add(struct sendlist *s, const struct mp_addr *dest, int path,
 		  const uint8_t *data, size_t len);
 /* Sends everything queued, skipping datagrams the kernel refuses (ICMP
- * errors on connected sockets, full buffers); returns how many went out
+ * errors on connected sockets, full buffers); runs of equal-length
+ * datagrams to one destination go out as one UDP GSO send each, where the
+ * kernel takes it (else one by one, as before); returns how many went out
  * and empties the list. */
 unsigned sendlist_flush(int fd, struct sendlist *s);
 

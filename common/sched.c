@@ -110,26 +110,28 @@ static void sort_by(uint8_t *order, unsigned n, const double *key)
 }
 
 void sched_view_build(struct sched_view *v, const struct sched *s, uint32_t usable,
-		      const struct sched_path p[static MP_MAX_PATHS])
+		      uint32_t spare, const struct sched_path p[static MP_MAX_PATHS])
 {
 	double neg_q[MP_MAX_PATHS], rtt[MP_MAX_PATHS], best = 0;
 
 	memset(v, 0, sizeof(*v));
 	v->usable = usable;
+	v->spare = spare & ~usable;
 	for (unsigned i = 0; i < MP_MAX_PATHS; i++) {
 		neg_q[i] = -quality(&p[i]);
 		rtt[i] = rtt_s(&p[i]);
 		v->loss_ppm[i] = p[i].loss_ppm;
 		v->weight[i] = p[i].weight ? p[i].weight : 1;
+		if ((usable | spare) & 1u << i)
+			v->by_quality[v->n_quality++] = (uint8_t)i;
 		if (usable & 1u << i) {
-			v->by_quality[v->n] = v->by_rtt[v->n] = (uint8_t)i;
-			v->n++;
+			v->by_rtt[v->n_rtt++] = (uint8_t)i;
 			if (-neg_q[i] > best)
 				best = -neg_q[i];
 		}
 	}
-	sort_by(v->by_quality, v->n, neg_q);
-	sort_by(v->by_rtt, v->n, rtt);
+	sort_by(v->by_quality, v->n_quality, neg_q);
+	sort_by(v->by_rtt, v->n_rtt, rtt);
 	if (s->mode != SCHED_ADAPTIVE)
 		return;
 	for (unsigned i = 0; i < MP_MAX_PATHS; i++) {
@@ -148,13 +150,13 @@ uint32_t sched_loss_ppm(const struct sched_view *v, uint32_t mask)
 	return mask ? (uint32_t)(loss * 1e6 + 0.5) : 1000000;
 }
 
-/* Adds the best paths not yet in mask: `copies` in all, or with
- * SCHED_COPIES_AUTO until the expected loss is under the target. */
+/* Adds the best paths not yet in mask, spares included: `copies` in all,
+ * or with SCHED_COPIES_AUTO until the expected loss is under the target. */
 static uint32_t add_copies(const struct sched *s, const struct sched_view *v, uint32_t mask)
 {
 	unsigned have = (unsigned)__builtin_popcount(mask);
 
-	for (unsigned k = 0; k < v->n; k++) {
+	for (unsigned k = 0; k < v->n_quality; k++) {
 		if (s->copies == SCHED_COPIES_AUTO) {
 			if (sched_loss_ppm(v, mask) <= s->target_loss_ppm)
 				break;

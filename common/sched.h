@@ -32,11 +32,12 @@ struct sched_path {
 /* The choice set, rebuilt when path health changes, not per datagram. */
 struct sched_view {
 	uint32_t usable;		/* health-filtered, backups resolved */
+	uint32_t spare;			/* may also carry copies (e.g. suspect) */
 	unsigned weight[MP_MAX_PATHS];	/* what sched_pick spreads by */
 	uint32_t loss_ppm[MP_MAX_PATHS];
-	uint8_t by_quality[MP_MAX_PATHS];	/* usable paths, best first */
-	uint8_t by_rtt[MP_MAX_PATHS];		/* usable paths, fastest first */
-	unsigned n;			/* entries in both orders */
+	uint8_t by_quality[MP_MAX_PATHS];	/* usable | spare, best first */
+	uint8_t by_rtt[MP_MAX_PATHS];		/* usable, fastest first */
+	unsigned n_quality, n_rtt;
 };
 
 struct sched {
@@ -55,10 +56,11 @@ void sched_init(struct sched *s, enum sched_mode mode);
  * (the others); 0 only if usable is 0. weight[i] >= 1 for usable paths. */
 uint32_t sched_pick(struct sched *s, uint32_t usable,
 		    const unsigned weight[static MP_MAX_PATHS]);
-/* Builds the view of `usable` paths: both orders, and in adaptive mode the
- * weights (configured weights otherwise). */
+/* Builds the view: the mode picks among `usable`; copies may also go on
+ * `spare` paths (alive, but not first choice: an answer is overdue). Both
+ * orders, and in adaptive mode the weights (configured weights otherwise). */
 void sched_view_build(struct sched_view *v, const struct sched *s, uint32_t usable,
-		      const struct sched_path p[static MP_MAX_PATHS]);
+		      uint32_t spare, const struct sched_path p[static MP_MAX_PATHS]);
 /* The full choice for one datagram: the mode's pick (for a critical one in
  * a spreading mode, the fastest path instead) plus the copies. */
 uint32_t sched_choose(struct sched *s, const struct sched_view *v, int critical);

@@ -89,7 +89,7 @@ static uint32_t pace_filter(struct client *c, struct session *s, uint32_t mask,
 		}
 	if (!full)
 		return mask;
-	for (unsigned k = 0; k < s->view.n && s->sched.mode != SCHED_DUPLICATE; k++) {
+	for (unsigned k = 0; k < s->view.n_quality && s->sched.mode != SCHED_DUPLICATE; k++) {
 		unsigned q = s->view.by_quality[k];
 		if (__builtin_popcount(out) >= __builtin_popcount(mask))
 			break;
@@ -150,7 +150,7 @@ void client_flush_paths(struct client *c)
 		if (!queued)
 			continue;
 		for (unsigned k = 0; k < queued; k++)
-			path->st.tx_bytes += path->out.msg[k].msg_hdr.msg_iov[1].iov_len + 1;
+			path->st.tx_bytes += path->out.iov[k][0].iov_len + path->out.iov[k][1].iov_len;
 		unsigned sent = sendlist_flush(path->fd, &path->out);
 		path->st.tx_pkts += sent;
 		path->st.tx_fail += queued - sent;

@@ -31,11 +31,19 @@ static void send_hello(struct client *c, struct session *s)
 	s->hello_sent_ms = c->now_ms;
 }
 
+/* +-25 %: sessions that started together (a restart with many
+ * applications) do not retry together, in waves that mpserver's HELLO
+ * limit would cut down every time. */
+static uint64_t jitter(uint64_t ms)
+{
+	return ms * 3 / 4 + rand_nonzero32() % (ms / 2 + 1);
+}
+
 void keying_start(struct client *c, struct session *s)
 {
 	s->keying = KEYS_WAIT;
 	rand_bytes(s->client_random, sizeof(s->client_random));
-	s->hello_retry_ms = HELLO_RETRY_MS;
+	s->hello_retry_ms = jitter(HELLO_RETRY_MS);
 	s->hello_started_ms = c->now_ms;
 	send_hello(c, s);
 }
@@ -52,8 +60,8 @@ void keying_sweep(struct client *c, struct session *s)
 			  "running, reachable through the bridges, with the same key?",
 			  s->id, HELLO_WARN_AFTER,
 			  (unsigned long long)(c->now_ms - s->hello_started_ms));
-	s->hello_retry_ms = s->hello_retry_ms * 2 > HELLO_RETRY_MAX_MS
-				    ? HELLO_RETRY_MAX_MS : s->hello_retry_ms * 2;
+	s->hello_retry_ms = jitter(s->hello_retry_ms * 2 > HELLO_RETRY_MAX_MS
+					   ? HELLO_RETRY_MAX_MS : s->hello_retry_ms * 2);
 }
 
 void keying_hold(struct client *c, struct session *s, const uint8_t *payload, size_t len)

@@ -123,10 +123,11 @@ static void apply_cutoff(struct client *c, struct session *s)
 /* The paths to spread over, best tier first: healthy primaries; then
  * primaries whose answer is overdue; then backups (config or cut-off);
  * then anything not down; then everything (nothing is known to work, so
- * keep trying all). Duplicate mode uses every primary whatever its state:
+ * keep trying all). Copies may also go on the overdue primaries (spare). Duplicate mode uses every primary whatever its state:
  * a copy on a path that may be lossy, or not quite dead, is what it is
  * for; backups join only when every primary is down. */
-static uint32_t usable_paths(const struct client *c, const struct session *s)
+static uint32_t usable_paths(const struct client *c, const struct session *s,
+			     uint32_t *spare)
 {
 	int dup = s->sched.mode == SCHED_DUPLICATE;
 	uint32_t tier[4] = { 0 };
@@ -144,6 +145,7 @@ static uint32_t usable_paths(const struct client *c, const struct session *s)
 			tier[suspect ? 1 : 0] |= 1u << p;
 		tier[suspect ? 3 : 2] |= 1u << p;
 	}
+	*spare = tier[1] | tier[0];
 	for (unsigned t = 0; t < 4; t++)
 		if (tier[t])
 			return tier[t];
@@ -176,7 +178,8 @@ void paths_view(struct client *c, struct session *s)
 		in[p].loss_ppm = h->send.ppm;
 		in[p].cap_ppm = h->cap_ppm;
 	}
-	sched_view_build(&s->view, &s->sched, usable_paths(c, s), in);
+	uint32_t spare, usable = usable_paths(c, s, &spare);
+	sched_view_build(&s->view, &s->sched, usable, spare, in);
 	s->view_dirty = 0;
 	if (s->ro && c->o.common.reorder_ms == CLI_REORDER_AUTO)
 		s->hold_us = auto_hold(c->npaths, s->view.usable, s->sp);

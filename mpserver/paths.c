@@ -65,7 +65,7 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
  * any path says), then what the client calls backup,
  * then anything not down, then every path heard from. Duplicate mode uses
  * every primary whatever its state (as in mpclient). */
-static uint32_t usable_paths(const struct session *s)
+static uint32_t usable_paths(const struct session *s, uint32_t *spare)
 {
 	int dup = s->sched.mode == SCHED_DUPLICATE;
 	uint32_t tier[4] = { 0 };
@@ -84,6 +84,7 @@ static uint32_t usable_paths(const struct session *s)
 			tier[suspect ? 1 : 0] |= 1u << p;
 		tier[suspect ? 3 : 2] |= 1u << p;
 	}
+	*spare = tier[1] | tier[0];
 	for (unsigned t = 0; t < 4; t++)
 		if (tier[t])
 			return tier[t];
@@ -138,7 +139,8 @@ void paths_view(struct session *s)
 		in[p].loss_ppm = h->send.ppm;
 		in[p].cap_ppm = h->cap_ppm;
 	}
-	sched_view_build(&s->view, &s->sched, usable_paths(s), in);
+	uint32_t spare, usable = usable_paths(s, &spare);
+	sched_view_build(&s->view, &s->sched, usable, spare, in);
 	s->view_dirty = 0;
 	if (s->ro && s->srv->o.common.reorder_ms == CLI_REORDER_AUTO) {
 		uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];

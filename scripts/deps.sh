@@ -2,13 +2,16 @@
 # Installs the Debian packages mprelay needs to build, test and demo, when
 # any is missing. Fast when nothing is missing (one dpkg-query). Needs root
 # to install; otherwise it names what is missing and fails.
+# `deps.sh bench` adds what only `make bench` needs (gnuplot for its chart).
 set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev)
 # test/netns/netns.sh: real applications through the relay, in namespaces.
 NETNS=(wireguard-go wireguard-tools openvpn openssl iperf3 iputils-ping jq)
+BENCH=(gnuplot-nox)
 PKGS=("${BUILD[@]}" "${TEST[@]}" "${NETNS[@]}")
+[ "${1:-}" = bench ] && PKGS+=("${BENCH[@]}")
 
 missing=()
 for p in "${PKGS[@]}"; do

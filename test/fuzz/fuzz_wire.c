@@ -11,7 +11,8 @@
  *   4. when a packet is valid, its (epoch, seq) opens a seq_rx, and its
  *      payload is read as a script of further (epoch, seq) arrivals, checked
  *      against a plain model of the receive window and of the epoch rules.
- * Also, over the raw bytes: crc32c (the SSE4.2 path on x86-64) must equal
+ * Also, over the raw bytes: the PROBE/ACK body decoder and path health
+ * (fuzz_health), and crc32c (the SSE4.2 path on x86-64) must equal
  * crc32c_portable (the slice-by-8 table), whole and chained at any split.
  * Any violated invariant abort()s, which libFuzzer reports as a crash. */
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "health.h"
 #include "seq.h"
 #include "window.h"
 #include "wire.h"
@@ -469,10 +471,67 @@ static void fuzz_keyed(const uint8_t *data, size_t size)
 	drive_seq(data, &h, pl, 1);
 }
 
+/* PROBE/ACK bodies: the input is a script of bodies (MP_PROBE_LEN bytes
+ * each, the first byte's low bit saying PROBE or ACK) with a time step in
+ * front of each (2 bytes, µs * 64), fed to one path's health as the active
+ * and as the passive side. Decoding must round-trip; the estimators must
+ * stay within their documented bounds whatever the peer claims. */
+static void fuzz_health(const uint8_t *data, size_t size)
+{
+	struct health active, passive;
+	uint64_t now = UINT64_C(1) << 40;
+	uint32_t rx = 0;
+
+	health_init(&active, now);
+	health_init(&passive, now);
+	while (size >= 2 + MP_PROBE_LEN) {
+		struct mp_probe p, again;
+		uint8_t buf[MP_PROBE_LEN];
+
+		now += (uint64_t)(data[0] << 8 | data[1]) * 64;
+		data += 2;
+		size -= 2;
+		if (wire_get_probe(data, MP_PROBE_LEN, &p) == 0) {
+			wire_put_probe(buf, &p);
+			CHECK(wire_get_probe(buf, sizeof(buf), &again) == 0);
+			CHECK(!memcmp(&p, &again, sizeof(p)));
+			CHECK(!memcmp(buf, data, 36) && buf[36] == data[36] && buf[37] == data[37]);
+			if (p.id & 1) {
+				struct mp_probe mine;
+				health_fill(&active, &mine, 0, 0, now, 50000, rx);
+			}
+			health_input(&active, &p, 1, now, ++rx, MP_PROBE_LEN);
+			health_input(&passive, &p, 0, now, rx, MP_PROBE_LEN);
+		} else {
+			CHECK(data[0] >= MP_MAX_PATHS);
+		}
+		health_timeouts(&active, now);
+		health_eval(&active, now, 0);
+		health_eval(&passive, now, 1);
+		const struct health *hs[] = { &active, &passive };
+		for (int k = 0; k < 2; k++) {
+			const struct health *h = hs[k];
+			CHECK(h->state >= HEALTH_UP && h->state <= HEALTH_DOWN);
+			CHECK(h->send.ppm <= 1000000 && h->recv.ppm <= 1000000);
+			CHECK(health_rto_us(h) >= HEALTH_RTO_MIN_US || !h->has_rtt);
+			CHECK(health_rto_us(h) <= HEALTH_RTO_MAX_US ||
+			      health_rto_us(h) == HEALTH_RTO_INITIAL_US);
+			CHECK(h->cap_ppm >= 50000 && h->cap_ppm <= 1000000);
+			CHECK(health_down_after(h) >= HEALTH_DOWN_AFTER_MIN &&
+			      health_down_after(h) <= HEALTH_DOWN_AFTER_MAX);
+			CHECK(h->good_needed >= HEALTH_GOOD_MIN && h->good_needed <= HEALTH_GOOD_MAX);
+			CHECK(memchr(h->reason, '\0', sizeof(h->reason)) != NULL);
+		}
+		data += MP_PROBE_LEN;
+		size -= MP_PROBE_LEN;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	check_crc(data, size);
 	fuzz_plain(data, size);
 	fuzz_keyed(data, size);
+	fuzz_health(data, size);
 	return 0;
 }

@@ -19,6 +19,11 @@
  *       No per-packet syscall, no copy besides the kernel's.
  *   ping PORT --rate PPS --count N --size B [--report-json]
  *       timestamped datagrams to an echoing path; reports RTT percentiles.
+ *   sessions PORT --count N --rate PPS --duration S --size B [--report-json]
+ *       N sockets, each its own source port (so its own mprelay session),
+ *       take turns sending to PORT, paced to PPS in all; the echoes must come
+ *       back to the socket that sent them. Reports how many sockets were
+ *       answered and the fewest replies any one got.
  *
  * It owns nothing of mprelay's and parses nothing but its own prefix. The
  * prefix is big endian: bytes 0..7 sender id, 8..15 sequence; ping adds its
@@ -37,7 +42,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +66,9 @@ enum {
 	PING_COUNT_MAX = 10000000,
 	PING_LINGER_MS = 1000,		/* wait for stragglers after the last send */
 	PACE_QUANTUM_US = 200,		/* a paced sender sends this much at once */
+	SESSIONS_MAX = 10000,		/* sockets of one `sessions` run */
+	SESSIONS_LINGER_MS = 500,	/* wait for echoes after the last send */
+	EPOLL_BATCH = 64,
 };
 
 #define NS_PER_S 1000000000ull
@@ -76,6 +86,8 @@ static _Noreturn void usage(void)
 	      " [--report-json]\n"
 	      "       udpblast relay LISTEN_PORT TARGET_PORT\n"
 	      "       udpblast ping PORT --rate PPS --count N --size B [--report-json]\n"
+	      "       udpblast sessions PORT --count N --rate PPS --duration S --size B"
+	      " [--report-json]\n"
 	      "All traffic is to and from 127.0.0.1. Datagrams start with a 16-byte\n"
 	      "prefix (sender id, sequence), so send needs B >= 16 and ping B >= 24.\n",
 	      stderr);
@@ -976,6 +988,174 @@ static int run_ping(const struct opts *o)
 	return 0;
 }
 
+/* ---- sessions ----------------------------------------------------------- */
+
+/* Datagram k goes out on socket k % N, so an echo's sequence number says
+ * which socket must get it back: one that arrives elsewhere is misrouted. */
+struct sessions {
+	int epfd;
+	unsigned n;
+	int *fds;
+	uint64_t *replies;		/* per socket */
+	uint64_t sender_id, sent, send_failed, received, misrouted, foreign;
+	size_t size_bytes;
+	uint8_t *tx_buf;
+	struct rx_batch *b;
+};
+
+static void raise_nofile(unsigned want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= want + 16)
+		return;
+	rl.rlim_cur = rl.rlim_max < want + 16 ? rl.rlim_max : want + 16;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+static void sessions_open(struct sessions *ss, const struct opts *o)
+{
+	ss->n = (unsigned)o->count;
+	raise_nofile(ss->n);
+	ss->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (ss->epfd < 0)
+		die("epoll_create1");
+	ss->fds = xcalloc(ss->n, sizeof(*ss->fds));
+	ss->replies = xcalloc(ss->n, sizeof(*ss->replies));
+	for (unsigned i = 0; i < ss->n; i++) {
+		struct sockaddr_in a = loopback(o->port[0]);
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+
+		/* default buffers: a thousand 8 MiB buffers would be 8 GiB */
+		if (fd < 0)
+			die("socket (raise ulimit -n?)");
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)))
+			die("connect 127.0.0.1");
+		if (epoll_ctl(ss->epfd, EPOLL_CTL_ADD, fd, &ev))
+			die("epoll_ctl");
+		ss->fds[i] = fd;
+	}
+	ss->sender_id = random_u64();
+	ss->size_bytes = o->size_bytes;
+	ss->tx_buf = xcalloc(1, o->size_bytes);
+	memset(ss->tx_buf, 0x5a, o->size_bytes);
+	ss->b = rx_batch_new(SINK_BATCH);
+}
+
+static void sessions_send_one(struct sessions *ss)
+{
+	int fd = ss->fds[ss->sent % ss->n];
+
+	put_prefix(ss->tx_buf, ss->sender_id, ss->sent);
+	ss->sent++;
+	if (send(fd, ss->tx_buf, ss->size_bytes, MSG_DONTWAIT) < 0) {
+		if (!transient_error(errno))
+			die("send");
+		ss->send_failed++;
+	}
+}
+
+static void sessions_take(struct sessions *ss, unsigned idx, const uint8_t *pkt, size_t len)
+{
+	uint64_t id, seq;
+
+	if (len < PREFIX_BYTES) {
+		ss->foreign++;
+		return;
+	}
+	get_prefix(pkt, &id, &seq);
+	if (id != ss->sender_id || seq >= ss->sent) {
+		ss->foreign++;
+		return;
+	}
+	if (seq % ss->n != idx) {
+		ss->misrouted++;
+		return;
+	}
+	ss->received++;
+	ss->replies[idx]++;
+}
+
+/* Drains whatever is ready, waiting at most timeout_ms. */
+static void sessions_poll(struct sessions *ss, int timeout_ms)
+{
+	struct epoll_event ev[EPOLL_BATCH];
+	int k = epoll_wait(ss->epfd, ev, EPOLL_BATCH, timeout_ms);
+
+	if (k < 0 && errno != EINTR)
+		die("epoll_wait");
+	for (int e = 0; e < k; e++) {
+		unsigned idx = ev[e].data.u32;
+		int n;
+
+		while ((n = rx_batch_recv(ss->fds[idx], ss->b, MSG_DONTWAIT, false)) > 0)
+			for (int i = 0; i < n; i++)
+				sessions_take(ss, idx, ss->b->rx_iov[i].iov_base,
+					      ss->b->rx_msg[i].msg_len);
+	}
+}
+
+static void sessions_report(const struct sessions *ss, double secs, bool json)
+{
+	uint64_t min_replies = UINT64_MAX;
+	unsigned answered = 0;
+
+	for (unsigned i = 0; i < ss->n; i++) {
+		answered += ss->replies[i] > 0;
+		if (ss->replies[i] < min_replies)
+			min_replies = ss->replies[i];
+	}
+	printf("udpblast sessions sessions=%u answered=%u min_replies=%" PRIu64
+	       " sent=%" PRIu64 " received=%" PRIu64 " misrouted=%" PRIu64
+	       " send_failed=%" PRIu64 " secs=%.3f\n", ss->n, answered, min_replies,
+	       ss->sent, ss->received, ss->misrouted, ss->send_failed, secs);
+	if (json)
+		printf("{\"tool\":\"udpblast\",\"mode\":\"sessions\",\"sessions\":%u"
+		       ",\"answered\":%u,\"min_replies\":%" PRIu64 ",\"sent\":%" PRIu64
+		       ",\"received\":%" PRIu64 ",\"misrouted\":%" PRIu64
+		       ",\"foreign\":%" PRIu64 ",\"send_failed\":%" PRIu64
+		       ",\"secs\":%.6f}\n", ss->n, answered, min_replies, ss->sent,
+		       ss->received, ss->misrouted, ss->foreign, ss->send_failed, secs);
+	fflush(stdout);
+}
+
+static int run_sessions(const struct opts *o)
+{
+	struct sessions ss = { 0 };
+
+	if (o->size_bytes < PREFIX_BYTES || o->count > SESSIONS_MAX)
+		usage();
+	sessions_open(&ss, o);
+	double ns_per_pkt = (double)NS_PER_S / (double)o->rate_pps;
+	uint64_t start_ns = now_ns(), t_ns = start_ns;
+	uint64_t end_ns = start_ns + (uint64_t)(o->duration_s * NS_PER_S);
+
+	/* Every socket sends once first, however low the rate: each is a
+	 * session from the start. Then the pace holds over the whole run. */
+	while (!stop_requested && (t_ns = now_ns()) < end_ns) {
+		uint64_t due = (uint64_t)((double)(t_ns - start_ns) / ns_per_pkt) + 1;
+		if (due < ss.n)
+			due = ss.n;
+		while (ss.sent < due && !stop_requested)
+			sessions_send_one(&ss);
+		sessions_poll(&ss, 1);
+	}
+	double secs = (double)(now_ns() - start_ns) / NS_PER_S;
+	uint64_t linger_end_ns = now_ns() + (uint64_t)SESSIONS_LINGER_MS * 1000000;
+	while (!stop_requested && now_ns() < linger_end_ns)
+		sessions_poll(&ss, 10);
+	sessions_report(&ss, secs, o->seen & OPT_JSON);
+	for (unsigned i = 0; i < ss.n; i++)
+		close(ss.fds[i]);
+	close(ss.epfd);
+	rx_batch_free(ss.b);
+	free(ss.fds);
+	free(ss.replies);
+	free(ss.tx_buf);
+	return 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 struct mode {
@@ -992,6 +1172,8 @@ static const struct mode modes[] = {
 	{ "relay", 2, 0, 0, run_relay },
 	{ "ping", 1, OPT_RATE | OPT_COUNT | OPT_SIZE | OPT_JSON,
 	  OPT_RATE | OPT_COUNT | OPT_SIZE, run_ping },
+	{ "sessions", 1, OPT_COUNT | OPT_RATE | OPT_DURATION | OPT_SIZE | OPT_JSON,
+	  OPT_COUNT | OPT_RATE | OPT_DURATION | OPT_SIZE, run_sessions },
 };
 
 int main(int argc, char **argv)

@@ -124,12 +124,13 @@ static void test_loss_estimate(void **state)
 }
 
 /* Fewest losses in a row that the path's own loss explains less than once
- * in 1000 exchanges. */
+ * in 10,000 exchanges. */
 static void test_down_after(void **state)
 {
 	static const struct { uint32_t send, recv; unsigned want; } cases[] = {
-		{ 0, 0, 2 }, { 500, 500, 2 }, { 20000, 0, 2 }, { 100000, 100000, 5 },
-		{ 300000, 300000, 8 }, { 900000, 0, 8 },
+		{ 0, 0, 2 }, { 500, 500, 2 }, { 10000, 0, 2 }, { 20000, 0, 3 },
+		{ 100000, 100000, 6 }, { 200000, 200000, 10 }, { 300000, 300000, 12 },
+		{ 900000, 0, 12 },
 	};
 	struct health h;
 
@@ -317,6 +318,66 @@ static void test_passive(void **state)
 	assert_true(h.suspect);
 }
 
+/* A path dead from the start has no RTT, so its RTO is the initial 1 s,
+ * longer than the HEALTH_RING probes it sends meanwhile: the ones pushed
+ * out of the ring count as lost, so it still goes down. */
+static void test_dead_from_start(void **state)
+{
+	struct health h;
+	struct mp_probe p;
+	uint64_t t = T0;
+
+	(void)state;
+	health_init(&h, T0);
+	for (int i = 0; i < HEALTH_RING; i++, t += 50 * MS) {
+		health_fill(&h, &p, 0, 0, t, 50 * MS, (uint32_t)i + 1);
+		health_timeouts(&h, t);
+		health_eval(&h, t, 0);
+		assert_int_equal(h.state, HEALTH_UP);
+	}
+	health_fill(&h, &p, 0, 0, t, 50 * MS, 99);
+	health_fill(&h, &p, 0, 0, t + 50 * MS, 50 * MS, 100);
+	assert_int_equal(h.lost, 2);
+	assert_true(health_eval(&h, t + 50 * MS, 0));
+	assert_int_equal(h.state, HEALTH_DOWN);
+}
+
+/* What was lost while a path was down is not held against it afterwards:
+ * it comes back with the loss it had before the outage. */
+static void test_outage_is_not_loss(void **state)
+{
+	struct health h;
+	struct mp_probe p;
+	uint64_t t = T0;
+	uint32_t tx = 0, rx = 0;
+
+	(void)state;
+	health_init(&h, T0);
+	for (int i = 0; i < 100; i++, t += 50 * MS) {
+		tx += 10;
+		rx += 9 + (i % 10 == 0);	/* ~9 % */
+		exchange(&h, t, 1 * MS, tx, rx);
+	}
+	uint32_t before = h.send.ppm;
+	assert_in_range(before, 70000, 110000);
+	health_eval(&h, t, 0);
+	/* 2 s dead: every probe and 400 data packets lost */
+	for (int i = 0; i < 40; i++, t += 50 * MS) {
+		tx += 10;
+		health_fill(&h, &p, 0, 0, t, 50 * MS, tx);
+		health_timeouts(&h, t);
+		health_eval(&h, t, 0);
+	}
+	assert_int_equal(h.state, HEALTH_DOWN);
+	for (int i = 0; i < 3; i++, t += 50 * MS) {
+		tx += 1;
+		exchange(&h, t, 1 * MS, tx, rx + 1);	/* the echo covers the outage */
+		health_eval(&h, t + 1 * MS, 0);
+	}
+	assert_int_not_equal(h.state, HEALTH_DOWN);
+	assert_int_equal(h.send.ppm, before);
+}
+
 static void test_state_byte(void **state)
 {
 	struct health h;
@@ -369,6 +430,8 @@ int main(void)
 		cmocka_unit_test(test_degraded_by_loss),
 		cmocka_unit_test(test_passive),
 		cmocka_unit_test(test_state_byte),
+		cmocka_unit_test(test_dead_from_start),
+		cmocka_unit_test(test_outage_is_not_loss),
 		cmocka_unit_test(test_saturation_cap),
 	};
 

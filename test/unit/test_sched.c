@@ -291,8 +291,9 @@ static void test_view_adaptive(void **state)
 	p[1] = P(10000, 100000);
 	p[2] = P(40000, 0);
 	p[3] = P(1000, 0);	/* fastest, but not usable */
-	sched_view_build(&v, &s, 0x7, p);
-	assert_int_equal(v.n, 3);
+	sched_view_build(&v, &s, 0x7, 0, p);
+	assert_int_equal(v.n_quality, 3);
+	assert_int_equal(v.n_rtt, 3);
 	assert_int_equal(v.weight[0], SCHED_WEIGHT_SCALE);
 	/* sqrt(0.005 / 0.105) = 0.218 */
 	assert_in_range(v.weight[1], 210, 226);
@@ -314,13 +315,13 @@ static void test_view_adaptive(void **state)
 				10000u * v.weight[i] / total + 2);
 	/* a saturated path's cap scales it down */
 	p[0].cap_ppm = 250000;
-	sched_view_build(&v, &s, 0x7, p);
+	sched_view_build(&v, &s, 0x7, 0, p);
 	assert_int_equal(v.weight[2], SCHED_WEIGHT_SCALE);
 	assert_in_range(v.weight[0], 740, 760);
 	/* other modes keep the configured weights */
 	sched_init(&s, SCHED_WEIGHTED);
 	p[1].weight = 7;
-	sched_view_build(&v, &s, 0x7, p);
+	sched_view_build(&v, &s, 0x7, 0, p);
 	assert_int_equal(v.weight[1], 7);
 	assert_int_equal(v.weight[0], 1);
 }
@@ -341,7 +342,7 @@ static void test_copies(void **state)
 		unsigned seen[MP_MAX_PATHS] = { 0 };
 		sched_init(&s, SCHED_ROUNDROBIN);
 		s.copies = copies;
-		sched_view_build(&v, &s, 0x7, p);
+		sched_view_build(&v, &s, 0x7, 0, p);
 		for (int i = 0; i < 300; i++) {
 			uint32_t m = sched_choose(&s, &v, 0);
 			assert_int_equal(popcount(m), copies < 3 ? copies : 3);
@@ -362,12 +363,39 @@ static void test_copies(void **state)
 	/* duplicate ignores copies; nothing usable gives nothing */
 	sched_init(&s, SCHED_DUPLICATE);
 	s.copies = 2;
-	sched_view_build(&v, &s, 0x7, p);
+	sched_view_build(&v, &s, 0x7, 0, p);
 	assert_int_equal(sched_choose(&s, &v, 0), 0x7);
 	sched_init(&s, SCHED_ROUNDROBIN);
 	s.copies = 2;
-	sched_view_build(&v, &s, 0, p);
+	sched_view_build(&v, &s, 0, 0, p);
 	assert_int_equal(sched_choose(&s, &v, 0), 0);
+}
+
+/* Copies may use spare paths (alive but overdue); the first pick and the
+ * latency-critical path never do. */
+static void test_copies_spare(void **state)
+{
+	struct sched s;
+	struct sched_view v;
+	struct sched_path p[MP_MAX_PATHS] = { 0 };
+
+	(void)state;
+	p[0] = P(10000, 100000);
+	p[1] = P(1000, 200000);
+	p[2] = P(10000, 300000);
+	sched_init(&s, SCHED_ROUNDROBIN);
+	s.copies = 2;
+	sched_view_build(&v, &s, 0x4, 0x3, p);
+	assert_int_equal(v.n_rtt, 1);
+	assert_int_equal(v.n_quality, 3);
+	for (int i = 0; i < 10; i++) {
+		/* 2, then the best spare: 1 (1 ms, 20 %) beats 0 (10 ms, 10 %) */
+		assert_int_equal(sched_choose(&s, &v, 0), 0x6);
+		assert_int_equal(sched_choose(&s, &v, 1), 0x6);
+	}
+	s.copies = 1;
+	assert_int_equal(sched_choose(&s, &v, 0), 0x4);
+	assert_int_equal(sched_choose(&s, &v, 1), 0x4);
 }
 
 /* --copies auto: as few as keep the product of losses under the target. */
@@ -395,7 +423,7 @@ static void test_copies_auto(void **state)
 		sched_init(&s, SCHED_ROUNDROBIN);
 		s.copies = SCHED_COPIES_AUTO;
 		s.target_loss_ppm = cases[c].target;
-		sched_view_build(&v, &s, 0x7, p);
+		sched_view_build(&v, &s, 0x7, 0, p);
 		for (int i = 0; i < 30; i++) {
 			uint32_t m = sched_choose(&s, &v, 0);
 			unsigned n = (unsigned)popcount(m);
@@ -424,19 +452,19 @@ static void test_critical(void **state)
 						  SCHED_ADAPTIVE };
 	for (size_t m = 0; m < N_ELEMS(spread); m++) {
 		sched_init(&s, spread[m]);
-		sched_view_build(&v, &s, 0x7, p);
+		sched_view_build(&v, &s, 0x7, 0, p);
 		for (int i = 0; i < 10; i++)
 			assert_int_equal(sched_choose(&s, &v, 1), 0x2);
 		s.copies = 2;
 		assert_int_equal(sched_choose(&s, &v, 1), 0x6);
 	}
 	sched_init(&s, SCHED_DUPLICATE);
-	sched_view_build(&v, &s, 0x7, p);
+	sched_view_build(&v, &s, 0x7, 0, p);
 	assert_int_equal(sched_choose(&s, &v, 1), 0x7);
 	/* no RTT yet: ranks as SCHED_RTT_UNKNOWN_US */
 	p[1].srtt_us = 0;
 	sched_init(&s, SCHED_ROUNDROBIN);
-	sched_view_build(&v, &s, 0x7, p);
+	sched_view_build(&v, &s, 0x7, 0, p);
 	assert_int_equal(sched_choose(&s, &v, 1), 0x4);
 }
 
@@ -454,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_view_adaptive),
 		cmocka_unit_test(test_copies),
 		cmocka_unit_test(test_copies_auto),
+		cmocka_unit_test(test_copies_spare),
 		cmocka_unit_test(test_critical),
 	};
 

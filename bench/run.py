@@ -1,0 +1,789 @@
+#!/usr/bin/python3
+"""mprelay's benchmark: every figure of the speed issue in one run, on 127.0.0.1.
+
+  throughput  64 and 1,200-byte datagrams; mprelay with 1 and 3 bridges, in
+              duplicate and roundrobin, without and with a key; and the
+              reference chain of 3 plain batched relays (the same hops).
+              Delivered packets/s and Mbit/s, CPU us per packet of every
+              process, peak RSS of mpclient and mpserver. ROUNDS rounds,
+              interleaved; medians; each ratio is taken within its round.
+  latency     round trips at a moderate rate (udpblast ping), direct, through
+              the reference chain and through mprelay: the latency each
+              program adds, p50 and p99.
+  micro       aead_seal, aead_open and crc32c alone (build/micro), if built.
+  sessions    1, 100 and 1,000 application sockets through one mpclient and
+              one mpserver: every session must get its replies; RSS per
+              session, CPU per packet at 1,000 sessions vs 1.
+
+Writes bench/results/latest.{json,md,png} and a dated copy of the JSON.
+The method and how to read the figures: bench/README.md.
+
+Usage: bench/run.py BUILD_DIR [--rounds N] [--duration S] [--out DIR]
+                              [--only throughput,latency,sessions]
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SIZES_BYTES = (64, 1200)
+# name: (mode, bridges); "ref" is the reference chain
+CHAINS = {
+    "dup1": ("duplicate", 1),
+    "rr1": ("roundrobin", 1),
+    "dup3": ("duplicate", 3),
+    "rr3": ("roundrobin", 3),
+}
+DRAIN_S = 0.5               # after the sender stops, before the sink stops
+PING_RATE_PPS = 1000        # "a moderate rate"
+PING_COUNT = 2000
+PING_SIZE_BYTES = 1200
+SESSION_COUNTS = (1, 100, 1000)
+SESSIONS_RATE_PPS = 10000   # the same total rate however many sessions
+SESSIONS_DURATION_S = 3
+SESSIONS_SIZE_BYTES = 1200
+SESSIONS_KEY_DURATION_S = 8
+RELAY_HOPS = 3              # reference chain: send -> r1 -> r2 -> r3 -> sink
+
+# A run during which other programs took more than this share of the
+# machine is run again, at most NOISY_RETRIES times (the last one counts).
+FOREIGN_MAX_PCT = 20
+NOISY_RETRIES = 1
+
+# The issue's targets.
+TARGET_RR3_PPS_RATIO = 0.8
+TARGET_CPU_VS_REF_HOP = 1.5
+TARGET_KEY_RATIO = 0.85
+TARGET_LATENCY_P50_US = 50
+TARGET_RSS_100_MIB = 16
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---- processes ---------------------------------------------------------------
+
+class Procs:
+    """Every process the benchmark starts, stopped on the way out."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.live = []
+
+    def start(self, name, argv):
+        out = open(os.path.join(self.tmp, name + ".out"), "w")
+        err = open(os.path.join(self.tmp, name + ".err"), "w")
+        p = subprocess.Popen(argv, stdout=out, stderr=err)
+        out.close()
+        err.close()
+        p.name = name
+        self.live.append(p)
+        return p
+
+    def stop(self, *procs):
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            if p in self.live:
+                self.live.remove(p)
+
+    def stop_all(self):
+        self.stop(*list(self.live))
+
+    def output(self, p):
+        with open(os.path.join(self.tmp, p.name + ".out")) as f:
+            return f.read()
+
+    def errors(self, p):
+        with open(os.path.join(self.tmp, p.name + ".err")) as f:
+            return f.read()
+
+
+def used_ports():
+    ports = set()
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(path) as f:
+            next(f)
+            for line in f:
+                ports.add(int(line.split()[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def pick_ports(n):
+    """n free ports below the ephemeral range: nothing the programs open
+    by themselves can take one meanwhile."""
+    used, picked = used_ports(), []
+    while len(picked) < n:
+        port = random.randrange(20000, 32000)
+        if port not in used and port not in picked:
+            picked.append(port)
+    return picked
+
+
+def wait_bound(port):
+    want = "0100007F:%04X" % port
+    for _ in range(250):
+        with open("/proc/net/udp") as f:
+            if any(line.split()[1] == want for line in list(f)[1:]):
+                return
+        time.sleep(0.02)
+    raise RuntimeError("nothing bound to 127.0.0.1:%d" % port)
+
+
+def cpu_ns(pid):
+    """On-CPU time so far: /proc/PID/schedstat (ns), else utime+stime."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            v = int(f.read().split()[0])
+        if v:
+            return v
+    except (OSError, ValueError, IndexError):
+        pass
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 10**9 // os.sysconf("SC_CLK_TCK")
+
+
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def fields(line):
+    """key=value pairs of a udpblast report line."""
+    return {k: float(v) for k, v in
+            (w.split("=", 1) for w in line.split() if "=" in w)}
+
+
+def machine_busy_ns():
+    """CPU time all CPUs spent busy so far (any process), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) * 10**9 // os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_ns():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return int((r.ru_utime + r.ru_stime) * 1e9)
+
+
+def busy_pct():
+    """Percent of all CPUs busy over 0.5 s (other programs)."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        return sum(v), v[3] + v[4]
+    t0, i0 = snap()
+    time.sleep(0.5)
+    t1, i1 = snap()
+    return round(100 * (1 - (i1 - i0) / max(t1 - t0, 1)))
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+# ---- the chains --------------------------------------------------------------
+
+class Bench:
+    def __init__(self, build, tmp, duration_s):
+        self.tmp = tmp
+        self.duration_s = duration_s
+        self.procs = Procs(tmp)
+        bindir = os.path.join(tmp, "bin")
+        os.mkdir(bindir)
+        # copies: one run measures one build even if BUILD is rebuilt meanwhile
+        for b in ("udpblast", "mpclient", "mpserver"):
+            shutil.copy(os.path.join(build, b), bindir)
+        self.udpblast = os.path.join(bindir, "udpblast")
+        self.mpclient = os.path.join(bindir, "mpclient")
+        self.mpserver = os.path.join(bindir, "mpserver")
+        self.keyfile = os.path.join(tmp, "key")
+        subprocess.run([self.mpclient, "--genkey", self.keyfile], check=True)
+        self.seq = 0
+
+    def tag(self, name):
+        self.seq += 1
+        return "%03d-%s" % (self.seq, name)
+
+    def sink(self, port, echo=False):
+        argv = [self.udpblast, "sink", str(port)] + (["--echo"] if echo else [])
+        return self.procs.start(self.tag("sink"), argv)
+
+    def reference(self, sink_port):
+        """send -> relay1 -> relay2 -> relay3 -> sink: returns (entry port,
+        [relay1, relay2, relay3])."""
+        ports = pick_ports(RELAY_HOPS)
+        relays, target = [], sink_port
+        for i in reversed(range(RELAY_HOPS)):
+            relays.insert(0, self.procs.start(self.tag("relay%d" % (i + 1)), [
+                self.udpblast, "relay", str(ports[i]), str(target)]))
+            target = ports[i]
+        for p in ports:
+            wait_bound(p)
+        return ports[0], relays
+
+    def mprelay(self, sink_port, mode, nbridges, key, client_args=()):
+        """send -> mpclient -> bridge(s) -> mpserver -> sink: returns
+        (entry port, client, bridges, server)."""
+        server_port, client_port, *bridge_ports = pick_ports(2 + nbridges)
+        extra = ["--key-file", self.keyfile] if key else []
+        conf = os.path.join(self.tmp, self.tag("conf"))
+        with open(conf, "w") as f:
+            for p in bridge_ports:
+                f.write("127.0.0.1 %d\n" % p)
+        server = self.procs.start(self.tag("server"), [
+            self.mpserver, "-q", "--mode", mode, "--bind", "127.0.0.1", *extra,
+            str(server_port), "127.0.0.1", str(sink_port)])
+        bridges = [self.procs.start(self.tag("bridge"), [
+            self.udpblast, "relay", str(p), str(server_port)]) for p in bridge_ports]
+        client = self.procs.start(self.tag("client"), [
+            self.mpclient, "-q", "--mode", mode, *extra, *client_args,
+            str(client_port), conf])
+        for p in [server_port, client_port, *bridge_ports]:
+            wait_bound(p)
+        return client_port, client, bridges, server
+
+    # ---- throughput ----
+
+    def blast(self, entry_port, sink, groups, size):
+        """Blasts for the duration; returns the sink's and sender's figures,
+        the CPU ns of each group of processes over the send, and the share
+        of the machine other programs took meanwhile (in percent)."""
+        before = {g: sum(cpu_ns(p.pid) for p in ps) for g, ps in groups.items()}
+        ours0 = children_cpu_ns() + cpu_ns(sink.pid)
+        busy0, t0 = machine_busy_ns(), time.monotonic_ns()
+        sent = subprocess.run([self.udpblast, "send", str(entry_port), "--size", str(size),
+                               "--duration", str(self.duration_s)],
+                              check=True, capture_output=True, text=True).stdout
+        time.sleep(DRAIN_S)
+        for ps in groups.values():
+            for p in ps:
+                if p.poll() is not None:
+                    raise RuntimeError("%s died: %s" % (p.name, self.procs.errors(p)[-500:]))
+        cpu = {g: sum(cpu_ns(p.pid) for p in ps) - before[g] for g, ps in groups.items()}
+        ours = children_cpu_ns() + cpu_ns(sink.pid) - ours0 + sum(cpu.values())
+        busy, elapsed = machine_busy_ns() - busy0, time.monotonic_ns() - t0
+        foreign_pct = max(0.0, 100.0 * (busy - ours) / (elapsed * os.cpu_count()))
+        self.procs.stop(sink)
+        return fields(sent), fields(self.procs.output(sink).splitlines()[0]), cpu, foreign_pct
+
+    def throughput_run(self, chain, size, key):
+        sink_port = pick_ports(1)[0]
+        sink = self.sink(sink_port)
+        wait_bound(sink_port)
+        rss = {}
+        if chain == "ref":
+            entry, relays = self.reference(sink_port)
+            groups = {"first": relays[:1], "middle": relays[1:2], "last": relays[2:]}
+            sent, sunk, cpu, foreign = self.blast(entry, sink, groups, size)
+            self.procs.stop(*relays)
+        else:
+            mode, nbridges = CHAINS[chain]
+            entry, client, bridges, server = self.mprelay(sink_port, mode, nbridges, key)
+            groups = {"first": [client], "middle": bridges, "last": [server]}
+            sent, sunk, cpu, foreign = self.blast(entry, sink, groups, size)
+            rss = {"mpclient_kib": status_kib(client.pid, "VmHWM"),
+                   "mpserver_kib": status_kib(server.pid, "VmHWM")}
+            self.procs.stop(client, *bridges, server)
+        delivered = sunk.get("pkts", 0)
+        us = {g: (ns / 1e3 / delivered if delivered else None) for g, ns in cpu.items()}
+        return {
+            "sent_pps": sent.get("pps"), "delivered_pps": sunk.get("pps"),
+            "mbps": sunk.get("mbps"), "sent": sent.get("pkts"), "delivered": delivered,
+            "lost": sunk.get("lost"), "dups": sunk.get("dups"),
+            "cpu_us_per_pkt": us, "peak_rss": rss, "foreign_cpu_pct": foreign,
+        }
+
+    # ---- latency ----
+
+    def ping(self, entry_port):
+        out = subprocess.run([self.udpblast, "ping", str(entry_port), "--rate", str(PING_RATE_PPS),
+                              "--count", str(PING_COUNT), "--size", str(PING_SIZE_BYTES)],
+                             check=True, capture_output=True, text=True).stdout
+        return fields(out)
+
+    def latency_run(self, chain, key):
+        sink_port = pick_ports(1)[0]
+        sink = self.sink(sink_port, echo=True)
+        wait_bound(sink_port)
+        started = [sink]
+        if chain == "direct":
+            entry = sink_port
+        elif chain == "ref":
+            entry, relays = self.reference(sink_port)
+            started += relays
+        else:
+            mode, nbridges = CHAINS[chain]
+            entry, client, bridges, server = self.mprelay(sink_port, mode, nbridges, key)
+            started += [client, *bridges, server]
+        r = self.ping(entry)
+        self.procs.stop(*started)
+        return r
+
+    # ---- sessions ----
+
+    def sessions_run(self, n, key, duration_s=SESSIONS_DURATION_S):
+        sink_port = pick_ports(1)[0]
+        sink = self.sink(sink_port, echo=True)
+        wait_bound(sink_port)
+        entry, client, bridges, server = self.mprelay(sink_port, "roundrobin", 3, key)
+        procs = {"mpclient": client, "mpserver": server}
+        base_rss = {k: status_kib(p.pid, "VmRSS") for k, p in procs.items()}
+        before = {k: cpu_ns(p.pid) for k, p in procs.items()}
+        out = subprocess.run([self.udpblast, "sessions", str(entry), "--count", str(n),
+                              "--rate", str(SESSIONS_RATE_PPS), "--duration",
+                              str(duration_s), "--size", str(SESSIONS_SIZE_BYTES)],
+                             check=True, capture_output=True, text=True).stdout
+        r = fields(out)
+        cpu = {k: cpu_ns(p.pid) - before[k] for k, p in procs.items()}
+        # each datagram crosses each program twice: up, then its echo down
+        pkts = r["sent"] + r["received"]
+        res = {
+            "sessions": n, "duration_s": duration_s, "answered": int(r["answered"]), "min_replies": int(r["min_replies"]),
+            "sent": int(r["sent"]), "received": int(r["received"]),
+            "misrouted": int(r["misrouted"]),
+            "cpu_us_per_pkt": {k: v / 1e3 / pkts for k, v in cpu.items()},
+            "rss_kib": {k: status_kib(p.pid, "VmRSS") for k, p in procs.items()},
+            "peak_rss_kib": {k: status_kib(p.pid, "VmHWM") for k, p in procs.items()},
+            "rss_before_kib": base_rss,
+        }
+        self.procs.stop(client, *bridges, server, sink)
+        return res
+
+    def instrument_check(self):
+        """The load generator itself, straight into an echoing sink: every
+        socket answered, nothing misrouted, or no figure below means much."""
+        port = pick_ports(1)[0]
+        sink = self.sink(port, echo=True)
+        wait_bound(port)
+        out = subprocess.run([self.udpblast, "sessions", str(port), "--count", "1000",
+                              "--rate", "10000", "--duration", "1", "--size", "200"],
+                             check=True, capture_output=True, text=True).stdout
+        self.procs.stop(sink)
+        r = fields(out)
+        if r["answered"] != 1000 or r["misrouted"] or r["received"] < 0.99 * r["sent"]:
+            raise RuntimeError("udpblast sessions fails without mprelay: " + out)
+
+
+# ---- stages -------------------------------------------------------------------
+
+def stage_throughput(b, rounds):
+    runs = []           # every run, for the JSON
+    for rnd in range(1, rounds + 1):
+        for size in SIZES_BYTES:
+            order = [("ref", False)] + [(c, k) for k in (False, True) for c in CHAINS]
+            for chain, key in order:
+                log("throughput: round %d/%d, %d B, %s%s" % (
+                    rnd, rounds, size, chain, " key" if key else ""))
+                for attempt in range(1 + NOISY_RETRIES):
+                    r = b.throughput_run(chain, size, key)
+                    if r["foreign_cpu_pct"] <= FOREIGN_MAX_PCT:
+                        break
+                    log("  other programs took %.0f%% of the CPUs: again" %
+                        r["foreign_cpu_pct"])
+                r.update(round=rnd, size_bytes=size, chain=chain, key=key, retries=attempt)
+                runs.append(r)
+    return runs
+
+
+def chain_cpu(run):
+    """CPU us per delivered packet of mpclient, the bridges and mpserver."""
+    c = run["cpu_us_per_pkt"]
+    return None if None in c.values() else sum(c.values())
+
+
+def summarize_throughput(runs):
+    def pick(size, chain, key):
+        return [r for r in runs if r["size_bytes"] == size and r["chain"] == chain
+                and r["key"] == key]
+
+    def by_round(rs):
+        return {r["round"]: r for r in rs}
+
+    rows = []
+    for size in SIZES_BYTES:
+        ref = by_round(pick(size, "ref", False))
+        ref_hop = median([sum(r["cpu_us_per_pkt"].values()) / RELAY_HOPS
+                          for r in ref.values() if None not in r["cpu_us_per_pkt"].values()])
+        for chain, key in [("ref", False)] + [(c, k) for k in (False, True) for c in CHAINS]:
+            rs = by_round(pick(size, chain, key))
+            plain = by_round(pick(size, chain, False))
+            cpu = {g: median([r["cpu_us_per_pkt"][g] for r in rs.values()])
+                   for g in ("first", "middle", "last")}
+            row = {
+                "size_bytes": size, "chain": chain, "key": key,
+                "delivered_pps": median([r["delivered_pps"] for r in rs.values()]),
+                "mbps": median([r["mbps"] for r in rs.values()]),
+                "sent_pps": median([r["sent_pps"] for r in rs.values()]),
+                "lost_pct": median([100 * r["lost"] / r["sent"] if r["sent"] else None
+                                    for r in rs.values()]),
+                "ratio_vs_ref": median([r["delivered_pps"] / ref[n]["delivered_pps"]
+                                        for n, r in rs.items()
+                                        if n in ref and ref[n]["delivered_pps"]]),
+                "cpu_us_per_pkt": cpu,
+                "ref_hop_cpu_us_per_pkt": ref_hop,
+                "foreign_cpu_pct": median([r["foreign_cpu_pct"] for r in rs.values()]),
+            }
+            if chain != "ref":
+                row["mpclient_cpu_vs_ref_hop"] = cpu["first"] / ref_hop if ref_hop else None
+                row["mpserver_cpu_vs_ref_hop"] = cpu["last"] / ref_hop if ref_hop else None
+                row["peak_rss_kib"] = {
+                    k: max(r["peak_rss"][k] for r in rs.values())
+                    for k in ("mpclient_kib", "mpserver_kib")}
+                if key:
+                    row["key_vs_plain_pps"] = median([
+                        r["delivered_pps"] / plain[n]["delivered_pps"]
+                        for n, r in rs.items() if n in plain and plain[n]["delivered_pps"]])
+                    # the same from the CPU the chain spends per packet:
+                    # steadier on a shared machine than packets/s
+                    row["key_vs_plain_cpu"] = median([
+                        chain_cpu(plain[n]) / chain_cpu(r) for n, r in rs.items()
+                        if n in plain and chain_cpu(plain[n]) and chain_cpu(r)])
+            rows.append(row)
+    return rows
+
+
+LATENCY_CHAINS = [("direct", False), ("ref", False), ("rr1", False), ("rr3", False),
+                  ("dup3", False), ("rr3", True)]
+
+
+def stage_latency(b, rounds):
+    """Round trips through each chain, ROUNDS times interleaved. Each
+    round's figures are taken against that round's direct and reference
+    runs, then the medians over the rounds are reported."""
+    per_round = []
+    for rnd in range(1, rounds + 1):
+        res = {}
+        for chain, key in LATENCY_CHAINS:
+            name = chain + ("_key" if key else "")
+            log("latency: round %d/%d, %s" % (rnd, rounds, name))
+            res[name] = b.latency_run(chain, key)
+        per_round.append(res)
+    out = {"rate_pps": PING_RATE_PPS, "count": PING_COUNT, "size_bytes": PING_SIZE_BYTES,
+           "rounds": [{k: {p: v.get(p + "_us") for p in ("p50", "p90", "p99")} |
+                       {"received": v.get("received"), "sent": v.get("sent")}
+                       for k, v in res.items()} for res in per_round],
+           "rtt_us": {}, "per_program_us": {}}
+    names = list(per_round[0])
+    for k in names:
+        out["rtt_us"][k] = {p: median([r[k][p + "_us"] for r in per_round])
+                            for p in ("p50", "p90", "p99")}
+    # One-way transit through one plain relay, from the reference chain's
+    # 2 x 3 crossings; mprelay's round trip crosses mpclient and mpserver
+    # twice each and the bridge twice. Percentiles do not subtract exactly:
+    # the p99 figures are an estimate.
+    for p in ("p50", "p99"):
+        hops, per = [], {}
+        for r in per_round:
+            direct = r["direct"][p + "_us"]
+            hop = (r["ref"][p + "_us"] - direct) / (2 * RELAY_HOPS)
+            hops.append(hop)
+            for k in names:
+                if k in ("direct", "ref"):
+                    continue
+                transit = (r[k][p + "_us"] - direct - 2 * hop) / 4
+                per.setdefault(k, []).append((transit, transit - hop))
+        out["relay_hop_us_" + p] = median(hops)
+        for k, v in per.items():
+            d = out["per_program_us"].setdefault(k, {})
+            d["transit_" + p] = median([t for t, _ in v])
+            d["over_relay_" + p] = median([o for _, o in v])
+    return out
+
+
+def stage_sessions(b):
+    res = []
+    for n in SESSION_COUNTS:
+        log("sessions: %d" % n)
+        res.append(b.sessions_run(n, False) | {"key": False})
+    one = res[0]
+    big = res[-1]
+    per_session = {k: (big["rss_kib"][k] - one["rss_kib"][k]) / (big["sessions"] - one["sessions"])
+                   for k in ("mpclient", "mpserver")}
+    cost = {k: big["cpu_us_per_pkt"][k] / one["cpu_us_per_pkt"][k]
+            for k in ("mpclient", "mpserver")}
+    # and the largest once more with the key: as many handshakes at once,
+    # which mpserver's HELLO rate limit and mpclient's HELLO back-off spread
+    # over seconds: a longer run
+    log("sessions: %d, key" % SESSION_COUNTS[-1])
+    res.append(b.sessions_run(SESSION_COUNTS[-1], True, SESSIONS_KEY_DURATION_S) | {"key": True})
+    return {"rate_pps": SESSIONS_RATE_PPS, "duration_s": SESSIONS_DURATION_S,
+            "size_bytes": SESSIONS_SIZE_BYTES, "chain": "rr3", "runs": res,
+            "rss_kib_per_session": per_session,
+            "cpu_per_pkt_1000_vs_1": cost}
+
+
+# ---- targets, table, chart ------------------------------------------------------
+
+def targets(summary, latency, sessions):
+    t = []
+
+    def add(name, value, limit, ok, unit=""):
+        t.append({"target": name, "value": value, "limit": limit, "unit": unit,
+                  "met": None if value is None else bool(ok)})
+
+    row = next((r for r in summary if r["size_bytes"] == 1200 and r["chain"] == "rr3"
+                and not r["key"]), None)
+    krow = next((r for r in summary if r["size_bytes"] == 1200 and r["chain"] == "rr3"
+                 and r["key"]), None)
+    if row:
+        v = row["ratio_vs_ref"]
+        add("rr3 1200 B: pps vs reference chain >=", v, TARGET_RR3_PPS_RATIO,
+            v is not None and v >= TARGET_RR3_PPS_RATIO)
+        for prog in ("mpclient", "mpserver"):
+            v = row[prog + "_cpu_vs_ref_hop"]
+            add("rr3 1200 B: %s CPU/pkt vs reference relay <=" % prog, v,
+                TARGET_CPU_VS_REF_HOP, v is not None and v <= TARGET_CPU_VS_REF_HOP, "x")
+    if krow:
+        v = krow["key_vs_plain_pps"]
+        add("rr3 1200 B: pps with key vs without >=", v, TARGET_KEY_RATIO,
+            v is not None and v >= TARGET_KEY_RATIO)
+        v = krow["key_vs_plain_cpu"]
+        add("rr3 1200 B: chain CPU/pkt without key vs with (same, from CPU) >=", v,
+            TARGET_KEY_RATIO, v is not None and v >= TARGET_KEY_RATIO)
+    if latency:
+        for name in ("rr3", "rr3_key"):
+            v = latency["per_program_us"].get(name, {}).get("transit_p50")
+            add("%s: latency added per program, p50 at %d pps <=" % (
+                name, PING_RATE_PPS), v, TARGET_LATENCY_P50_US,
+                v is not None and v <= TARGET_LATENCY_P50_US, "us")
+    if sessions:
+        r100 = next(r for r in sessions["runs"] if r["sessions"] == 100 and not r["key"])
+        for prog in ("mpclient", "mpserver"):
+            v = r100["peak_rss_kib"][prog] / 1024
+            add("%s peak RSS with 100 sessions <=" % prog, v, TARGET_RSS_100_MIB,
+                v <= TARGET_RSS_100_MIB, "MiB")
+        for big in sessions["runs"]:
+            if big["sessions"] != SESSION_COUNTS[-1]:
+                continue
+            add("%d sessions%s all answered within %d s, none misrouted" % (
+                big["sessions"], " with the key (not an issue target)" if big["key"] else "",
+                big["duration_s"]),
+                big["answered"], big["sessions"],
+                big["answered"] == big["sessions"] and big["misrouted"] == 0)
+    return t
+
+
+def fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+LABEL = {"ref": "reference: 3 relays", "dup1": "duplicate, 1 bridge",
+         "rr1": "roundrobin, 1 bridge", "dup3": "duplicate, 3 bridges",
+         "rr3": "roundrobin, 3 bridges"}
+
+
+def markdown(result):
+    m = result["meta"]
+    lines = ["Measured %s on %d CPUs (%s), %s, %d round%s of %s s per chain (medians); "
+             "%d%% of the CPUs busy with other programs at the start." % (
+                 m["date"], m["cpus"], m["cpu_model"], m["openssl"], m["rounds"],
+                 "s" if m["rounds"] > 1 else "", m["duration_s"], m["busy_pct"]), ""]
+    if result.get("throughput"):
+        lines += ["| size | chain | key | delivered pps | Mbit/s | vs ref | key vs plain: pps, CPU | "
+                  "CPU us/pkt mpclient | bridges | mpserver | client/server vs ref hop | "
+                  "peak RSS client/server KiB | others' CPU % |",
+                  "|---:|---|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in result["throughput"]:
+            c = r["cpu_us_per_pkt"]
+            rss = r.get("peak_rss_kib", {})
+            lines.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["size_bytes"], LABEL[r["chain"]], "yes" if r["key"] else "",
+                fmt(r["delivered_pps"], ".0f"), fmt(r["mbps"], ".0f"),
+                fmt(r["ratio_vs_ref"], ".3f"), "-" if not r["key"] else "%s, %s" % (
+                    fmt(r.get("key_vs_plain_pps"), ".3f"), fmt(r.get("key_vs_plain_cpu"), ".3f")),
+                fmt(c["first"]), fmt(c["middle"]), fmt(c["last"]),
+                "-" if r["chain"] == "ref" else "%s / %s" % (
+                    fmt(r["mpclient_cpu_vs_ref_hop"]), fmt(r["mpserver_cpu_vs_ref_hop"])),
+                "-" if not rss else "%d / %d" % (rss["mpclient_kib"], rss["mpserver_kib"]),
+                fmt(r["foreign_cpu_pct"], ".0f")))
+        lines += ["", "For the reference chain the three CPU columns are relay 1, 2 and 3. "
+                  "`duplicate` carries every datagram 3 times between mpclient and mpserver "
+                  "with 3 bridges. *Others' CPU*: the share of the machine that other programs "
+                  "took during the run (a run above %d%% is run once more)." % FOREIGN_MAX_PCT, ""]
+    lat = result.get("latency")
+    if lat:
+        lines += ["Latency, %d-byte datagrams at %d pps, %d pings: round trip p50 / p99 us; "
+                  "one-way transit per program (mpclient and mpserver averaged) and its excess "
+                  "over a plain relay (%s / %s us per hop, p50 / p99); medians of %d rounds." % (
+                      lat["size_bytes"], lat["rate_pps"], lat["count"],
+                      fmt(lat["relay_hop_us_p50"], ".1f"), fmt(lat["relay_hop_us_p99"], ".1f"),
+                      len(lat["rounds"])),
+                  "", "| path | RTT p50 | RTT p99 | per program p50 | p99 | over a relay p50 | p99 |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for k, v in lat["rtt_us"].items():
+            pp = lat["per_program_us"].get(k, {})
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                k, fmt(v["p50"], ".1f"), fmt(v["p99"], ".1f"),
+                fmt(pp.get("transit_p50"), ".1f"), fmt(pp.get("transit_p99"), ".1f"),
+                fmt(pp.get("over_relay_p50"), ".1f"), fmt(pp.get("over_relay_p99"), ".1f")))
+        lines.append("")
+    ses = result.get("sessions")
+    if ses:
+        lines += ["Sessions: one mpclient, 3 bridges (roundrobin), one mpserver, an echoing "
+                  "target; %d pps of %d-byte datagrams in all, whatever the number of "
+                  "sessions. With the key, 1,000 new sessions at once are 1,000 handshakes, "
+                  "which mpserver's HELLO rate limit and mpclient's HELLO back-off spread over "
+                  "a few seconds: that run is longer." % (ses["rate_pps"], ses["size_bytes"]), "",
+                  "| sessions | key | seconds | answered | fewest replies | misrouted | CPU us/pkt client | "
+                  "server | RSS KiB client | server | peak RSS KiB client | server |",
+                  "|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in ses["runs"]:
+            lines.append("| %d | %s | %s | %d | %d | %d | %s | %s | %d | %d | %d | %d |" % (
+                r["sessions"], "yes" if r.get("key") else "", r["duration_s"], r["answered"],
+                r["min_replies"], r["misrouted"],
+                fmt(r["cpu_us_per_pkt"]["mpclient"]), fmt(r["cpu_us_per_pkt"]["mpserver"]),
+                r["rss_kib"]["mpclient"], r["rss_kib"]["mpserver"],
+                r["peak_rss_kib"]["mpclient"], r["peak_rss_kib"]["mpserver"]))
+        lines += ["", "Memory per session (RSS at %d sessions minus at 1, without the key): "
+                  "mpclient %s KiB, mpserver %s KiB. CPU per packet at %d sessions vs 1: "
+                  "mpclient %sx, mpserver %sx." % (
+                      SESSION_COUNTS[-1], fmt(ses["rss_kib_per_session"]["mpclient"]),
+                      fmt(ses["rss_kib_per_session"]["mpserver"]), SESSION_COUNTS[-1],
+                      fmt(ses["cpu_per_pkt_1000_vs_1"]["mpclient"]),
+                      fmt(ses["cpu_per_pkt_1000_vs_1"]["mpserver"])), ""]
+    mic = result.get("micro")
+    if mic:
+        lines += ["Per-packet work outside the kernel, timed alone in a warm loop "
+                  "(`build/micro`, ns per call):", "",
+                  "| payload bytes | aead_seal | aead_open | crc32c |", "|---:|---:|---:|---:|"]
+        for r in mic["ns_per_call"]:
+            lines.append("| %d | %.0f | %.0f | %.0f |" % (
+                r["payload_bytes"], r["aead_seal"], r["aead_open"], r["crc32c"]))
+        lines.append("")
+    if result.get("targets"):
+        lines += ["| target | measured | limit | met |", "|---|---:|---:|:-:|"]
+        for t in result["targets"]:
+            lines.append("| %s | %s %s | %s | %s |" % (
+                t["target"], fmt(t["value"], ".4g"), t["unit"], t["limit"],
+                {True: "yes", False: "**no**", None: "-"}[t["met"]]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(result, png, tmp):
+    """Two panels: delivered pps as a fraction of the reference chain, and
+    mpclient's and mpserver's CPU per packet over the reference relay's."""
+    rows = [r for r in result["throughput"] if r["chain"] != "ref"]
+    dat = os.path.join(tmp, "chart.dat")
+    with open(dat, "w") as f:
+        for r in rows:
+            f.write('"%s %s%s" %f %f %f\n' % (
+                r["size_bytes"], r["chain"], "+key" if r["key"] else "",
+                r["ratio_vs_ref"] or 0, r["mpclient_cpu_vs_ref_hop"] or 0,
+                r["mpserver_cpu_vs_ref_hop"] or 0))
+    script = """
+set terminal pngcairo size 1100,800 font ",10"
+set output '{png}'
+set multiplot layout 2,1 title "mprelay vs a chain of plain batched UDP relays ({date}, 127.0.0.1)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set grid ytics
+set xtics rotate by -35 scale 0
+set key top right
+set ylabel "delivered pps / reference"
+set yrange [0:*]
+plot '{dat}' using 2:xtic(1) title "mprelay / reference chain", {rr} with lines dt 2 lc rgb "red" title "target rr3 1200 B ({rr})"
+set ylabel "CPU per packet / reference relay"
+plot '{dat}' using 3:xtic(1) title "mpclient", '' using 4 title "mpserver", {cpu} with lines dt 2 lc rgb "red" title "target ({cpu}x)"
+unset multiplot
+""".format(png=png, dat=dat, date=result["meta"]["date"], rr=TARGET_RR3_PPS_RATIO,
+           cpu=TARGET_CPU_VS_REF_HOP)
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def meta(args):
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    ssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
+    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "cpus": os.cpu_count(), "cpu_model": model, "openssl": ssl,
+            "rounds": args.rounds, "duration_s": args.duration, "busy_pct": busy_pct(),
+            "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                  text=True).stdout.strip()}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
+    ap.add_argument("--duration", type=float, default=float(os.environ.get("DURATION_S", 2)))
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  "results"))
+    ap.add_argument("--only", default="throughput,latency,sessions")
+    args = ap.parse_args()
+    stages = set(args.only.split(","))
+    tmp = tempfile.mkdtemp(prefix="mprelay-bench.")
+    result = {"bench": "mprelay", "meta": meta(args)}
+    if result["meta"]["busy_pct"] > 10:
+        log("warning: %d%% of the CPUs busy before the run: noisy figures"
+            % result["meta"]["busy_pct"])
+    b = Bench(args.build, tmp, args.duration)
+    ok = False
+    try:
+        micro = os.path.join(args.build, "micro")
+        if os.access(micro, os.X_OK):
+            log("micro: aead_seal, aead_open, crc32c")
+            result["micro"] = json.loads(subprocess.run(
+                [micro], check=True, capture_output=True, text=True).stdout)
+        b.instrument_check()
+        if "throughput" in stages:
+            runs = stage_throughput(b, args.rounds)
+            result["throughput_runs"] = runs
+            result["throughput"] = summarize_throughput(runs)
+        if "latency" in stages:
+            result["latency"] = stage_latency(b, args.rounds)
+        if "sessions" in stages:
+            result["sessions"] = stage_sessions(b)
+        ok = True
+    finally:
+        b.procs.stop_all()
+        if ok or not os.environ.get("KEEP"):
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            log("logs kept in " + tmp)
+    result["targets"] = targets(result.get("throughput", []), result.get("latency"),
+                                result.get("sessions"))
+    os.makedirs(args.out, exist_ok=True)
+    stamp = result["meta"]["date"].replace(":", "").replace("-", "")
+    text = json.dumps(result, indent=1)
+    for name in ("latest.json", "%s.json" % stamp):
+        with open(os.path.join(args.out, name), "w") as f:
+            f.write(text + "\n")
+    md = markdown(result)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(md + "\n")
+    if result.get("throughput"):
+        chart(result, os.path.join(args.out, "latest.png"), args.out)
+        os.remove(os.path.join(args.out, "chart.dat"))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
