@@ -33,7 +33,7 @@ UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps check unit tools-test integration demo bench install uninstall clean
+.PHONY: all deps check unit tools-test integration netns demo bench install uninstall clean
 all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast
 
 .SECONDEXPANSION:
@@ -109,7 +109,13 @@ integration: deps all $(B)/asan/mpclient $(B)/asan/mpserver
 tools-test: deps $(B)/impair
 	$(Q)test/tools/test_impair.sh $(CURDIR)/$(B)/impair
 
-check: unit tools-test fuzz-regress integration
+# WireGuard and OpenVPN through the relay, in network namespaces, with ping
+# and iperf3 figures against the best path alone (test/netns/netns.sh).
+# The optimized programs: the figures include throughput. Skips unless root.
+netns: deps all
+	$(Q)test/netns/netns.sh $(CURDIR)/$(B) $(CURDIR)/$(B)/netns-summary.txt
+
+check: unit tools-test fuzz-regress integration netns
 
 demo: deps all
 	$(Q)scripts/demo.sh $(B)

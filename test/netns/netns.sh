@@ -1,0 +1,659 @@
+#!/usr/bin/env bash
+# Real applications through mprelay: WireGuard (wireguard-go) and OpenVPN
+# carried over three impaired uplinks between two network namespaces, with
+# ping and iperf3 TCP through the tunnels, against the same tunnels over the
+# best uplink alone (the baseline). Asserts the figures, prints them in a table.
+#
+#     client namespace mpc-PID  |  server namespace mps-PID
+#                               |
+#   ping, iperf3 -c             |                             iperf3 -s
+#      |                        |                                ^
+#   wgc 10.9.0.1 (wireguard-go) |           wgs 10.9.0.2 :51820 (wireguard-go)
+#   ovc 10.8.0.1 (openvpn)      |           ovs 10.8.0.2 :1194  (openvpn)
+#      | to 127.0.0.1:4000      |                                ^
+#      v                        |                                |
+#   mpclient :4000 -- c1 ====veth==== s1 impair 10.0.1.2:4001 -+ |
+#                  -- c2 ====veth==== s2 impair 10.0.2.2:4001 -+-mpserver :2000
+#                  -- c3 ====veth==== s3 impair 10.0.3.2:4001 -+
+#                               |     (5/10/15 % loss, 10/20/30 ms each way)
+#                               |
+#   baseline, no relay: the     |     s1 impair 10.0.1.2:4002 (5 %, 10 ms)
+#   tunnel's endpoint is s1:4002|        straight to :51820 or :1194
+#
+# Loss and delay are per direction (the impair relay applies both ways).
+# Everything lives in the two namespaces, which are deleted at exit (also on
+# failure); the exit check fails the run if a namespace, device, socket or
+# process it started is left behind.
+#
+# Usage: test/netns/netns.sh BUILD_DIR [SUMMARY_FILE]   (builds nothing)
+#   BUILD_DIR holds mpclient, mpserver and impair (use the optimized build:
+#   the TCP figures are throughput; MP_BIN=build/asan takes mpclient and
+#   mpserver from there instead, for a run under ASan/UBSan). SUMMARY_FILE
+#   defaults to BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs; SEED=N seeds the
+#   bridges' losses (default 100); ONLY="wg-dup ovpn-base ..." runs only
+#   those scenarios (figures printed, not asserted); MPRELAY_EXTRA_ARGS
+#   adds options to both mpclient and mpserver in every scenario.
+# Skips (exit 0, says why) when not root or without /dev/net/tun.
+set -euo pipefail
+
+BUILD=$(readlink -f "${1:?usage: $0 BUILD_DIR [SUMMARY_FILE]}")
+SUMMARY=${2:-$BUILD/netns-summary.txt}
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "netns: SKIP: needs root (network namespaces, tun devices)"
+	exit 0
+fi
+if [[ ! -c /dev/net/tun ]]; then
+	echo "netns: SKIP: no /dev/net/tun (wireguard-go and openvpn need it)"
+	exit 0
+fi
+MP_BIN=$(readlink -f "${MP_BIN:-$BUILD}")
+for bin in "$MP_BIN/mpclient" "$MP_BIN/mpserver" "$BUILD/impair"; do
+	[[ -x $bin ]] || { echo "netns: not built: $bin" >&2; exit 2; }
+done
+for tool in ip wg wireguard-go openvpn openssl iperf3 ping jq; do
+	command -v "$tool" >/dev/null ||
+		{ echo "netns: missing $tool (scripts/deps.sh installs it)" >&2; exit 2; }
+done
+
+# ------------------------------------------------------------ the scenario
+PATH_LOSS_PCT=(5 10 15)
+PATH_DELAY_MS=(10 20 30)
+BEST=0				# index of the best path: the baseline runs over it alone
+PING_COUNT=500
+PING_INTERVAL_S=0.01
+TCP_SECONDS=3			# measured each way, after TCP_OMIT_SECONDS of slow start
+TCP_OMIT_SECONDS=1
+# Debian's default; set per connection because the host's (inherited by new
+# namespaces) may be another. A loss-based one is what mprelay must help.
+TCP_CC=cubic
+RELAY_PORT=4000			# mpclient, client namespace
+SERVER_PORT=2000		# mpserver, server namespace
+BRIDGE_PORT=4001		# impair on each link, towards mpserver
+BASELINE_PORT=4002		# impair on the best link, straight to the application
+WG_PORT=51820
+OVPN_PORT=1194
+# mprelay adds 20 bytes, the IPv4 paths 28, WireGuard 32: 1500-28-20-32.
+WG_MTU=1420
+# README's advice for OpenVPN; its own overhead is 40-70 bytes.
+OVPN_TUN_MTU=1350
+OVPN_MSSFIX=1300
+READY_TIMEOUT_S=20
+# The bridges' random losses are seeded, so a run's figures can be replayed.
+SEED=${SEED:-100}
+
+# Pass/fail lines. Duplicate mode must hide almost all of the loss: the three
+# paths lose 5/10/15 % each way, so a ping is lost through all of them about
+# 2 * 0.05 * 0.10 * 0.15 = 0.15 % of the time, and the best path alone loses
+# 1 - 0.95^2 = 9.75 % of the pings.
+MAX_DUP_PING_LOSS_PCT=1
+MIN_BASELINE_PING_LOSS_PCT=4	# the impairment is really there
+# The modes that spread, blind or adaptive: better than the worst path alone
+# (1 - 0.85^2 = 27.75 %).
+MAX_SPREAD_PING_LOSS_PCT=26
+TARGET_LOSS_PCT=1		# --copies auto --target-loss, each way
+# TCP through the relay vs. the best path alone: measured 6-21x on this VM
+# (see README); 2x leaves room for a loaded machine.
+MIN_TCP_GAIN=2
+
+NSC=mpc-$$
+NSS=mps-$$
+WGC=wgc$$ WGS=wgs$$		# also the names of wireguard-go's sockets in /run/wireguard
+OVC=ovc$$ OVS=ovs$$
+umask 077			# the keys live in TMP
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mprelay-netns.XXXXXX")
+PIDS=()				# every process started, so cleanup ends exactly those
+FAILS=0
+
+say() { printf 'netns: %s\n' "$*"; }
+fail() { printf 'netns: FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
+ok() { printf 'netns: ok: %s\n' "$*"; }
+# die: setup failed; the exit shows the logs of the programs involved.
+die() { printf 'netns: FAIL: %s\n' "$*"; exit 1; }
+
+# ------------------------------------------------------------ processes
+TAG=				# the running scenario's prefix for log names
+
+# logf NAME: the log file of NAME in the running scenario.
+logf() { echo "$TMP/$TAG$1.log"; }
+
+# start NS LOGNAME CMD...: runs CMD in NS in the background; its pid in LAST_PID.
+# `ip netns exec` execs CMD, so the pid is CMD's own.
+start() {
+	local ns=$1 log=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$(logf "$log")" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+}
+
+# stop PID...: SIGTERM, then SIGKILL after 3 s; reaps them and forgets them,
+# so that no later kill can reach another process that reuses the pid.
+stop() {
+	local pid i left=()
+	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+	for pid in "$@"; do
+		for ((i = 0; i < 30; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		[[ " $* " == *" $pid "* ]] || left+=("$pid")
+	done
+	PIDS=("${left[@]}")
+}
+
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+cleanup() {
+	local rc=$? leaks=() ns pid dev f
+	set +e
+	stop "${PIDS[@]}"
+	# The exit check: nothing this run created may outlive it. A process
+	# still in a namespace (one of ours, or one of theirs that forked) is a
+	# leak; it is killed so the namespace can go.
+	for ns in "$NSC" "$NSS"; do
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			leaks+=("process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null))")
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	ip netns list | grep -qE "^($NSC|$NSS)( |$)" && leaks+=("namespace")
+	for dev in "$WGC" "$WGS" "$OVC" "$OVS"; do
+		ip link show "$dev" >/dev/null 2>&1 && leaks+=("device $dev")
+		[[ -e /run/wireguard/$dev.sock ]] && leaks+=("socket /run/wireguard/$dev.sock")
+	done
+	if ((rc != 0 && FAILS == 0)); then
+		# Died before its figures: show what the last programs said.
+		for f in "$TMP/$TAG"*.log; do
+			[[ -s $f ]] && { echo "--- ${f##*/}"; tail -n 5 "$f"; }
+		done
+	fi
+	if [[ -n ${KEEP:-} ]]; then
+		say "logs kept in $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+	if ((${#leaks[@]})); then
+		say "FAIL: left behind: ${leaks[*]}"
+		exit 1
+	fi
+	say "cleanup: namespaces, devices, sockets and processes all gone"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------ topology
+build_topology() {
+	local i
+	ip netns add "$NSC"
+	ip netns add "$NSS"
+	ip -n "$NSC" link set lo up
+	ip -n "$NSS" link set lo up
+	for i in 1 2 3; do
+		ip -n "$NSC" link add "c$i" type veth peer name "s$i" netns "$NSS"
+		ip -n "$NSC" addr add "10.0.$i.1/24" dev "c$i"
+		ip -n "$NSS" addr add "10.0.$i.2/24" dev "s$i"
+		ip -n "$NSC" link set "c$i" up
+		ip -n "$NSS" link set "s$i" up
+	done
+	# veths take a moment to leave "tentative"; IPv4 is usable at once.
+	wait_for 5 ip netns exec "$NSC" ping -c 1 -W 1 -q 10.0.3.2 ||
+		die "the veth links do not carry pings"
+}
+
+# The applications' servers stay up for the whole run: WireGuard and iperf3.
+start_wireguard() {
+	wg genkey >"$TMP/wgc.key"
+	wg genkey >"$TMP/wgs.key"
+	local cpub spub ns dev
+	cpub=$(wg pubkey <"$TMP/wgc.key")
+	spub=$(wg pubkey <"$TMP/wgs.key")
+	for ns in "$NSC" "$NSS"; do
+		dev=$([[ $ns == "$NSC" ]] && echo "$WGC" || echo "$WGS")
+		start "$ns" "$dev" env WG_PROCESS_FOREGROUND=1 wireguard-go "$dev"
+		wait_for 5 ip -n "$ns" link show "$dev" || die "wireguard-go did not create $dev"
+		wait_for 5 test -S "/run/wireguard/$dev.sock" ||
+			die "wireguard-go did not open its socket for $dev"
+	done
+	ip netns exec "$NSS" wg set "$WGS" private-key "$TMP/wgs.key" listen-port "$WG_PORT" \
+		peer "$cpub" allowed-ips 10.9.0.1/32
+	ip netns exec "$NSC" wg set "$WGC" private-key "$TMP/wgc.key" \
+		peer "$spub" allowed-ips 10.9.0.2/32 endpoint "127.0.0.1:$RELAY_PORT"
+	WG_SERVER_PUB=$spub
+	ip -n "$NSC" addr add 10.9.0.1/24 dev "$WGC"
+	ip -n "$NSS" addr add 10.9.0.2/24 dev "$WGS"
+	wg_mtu "$WG_MTU"
+	ip -n "$NSC" link set "$WGC" up
+	ip -n "$NSS" link set "$WGS" up
+}
+
+wg_mtu() {
+	ip -n "$NSC" link set "$WGC" mtu "$1"
+	ip -n "$NSS" link set "$WGS" mtu "$1"
+}
+
+wg_endpoint() {
+	ip netns exec "$NSC" wg set "$WGC" peer "$WG_SERVER_PUB" endpoint "$1"
+}
+
+start_iperf_server() {
+	start "$NSS" iperf3-server iperf3 -s -p 5201
+	wait_for 5 ip netns exec "$NSS" sh -c 'ss -ltn | grep -q ":5201 "' || die "iperf3 -s did not start"
+}
+
+# OpenVPN, peer to peer with TLS: each side has a self-signed certificate and
+# pins the other's fingerprint (--peer-fingerprint, OpenVPN 2.6). Chosen over
+# the static-key mode (--secret), which 2.6 marks DEPRECATED, whose default
+# cipher BF-CBC OpenSSL 3 no longer ships, and which has no forward secrecy.
+make_ovpn_certs() {
+	local side
+	for side in client server; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout "$TMP/ovpn-$side.key" -out "$TMP/ovpn-$side.crt" -days 2 \
+			-subj "/CN=mprelay-netns-$side" 2>/dev/null
+	done
+}
+
+fingerprint() {
+	openssl x509 -in "$1" -noout -fingerprint -sha256 | cut -d= -f2
+}
+
+# start_ovpn HOST PORT: a fresh pair of tunnels, the client's remote being
+# HOST:PORT (mpclient, or the baseline bridge).
+start_ovpn() {
+	local remote=$1 port=$2
+	local common=(--dev-type tun --proto udp --tun-mtu "$OVPN_TUN_MTU" --mssfix "$OVPN_MSSFIX"
+		--verb 3 --ping 1 --ping-restart 30)
+	start "$NSS" openvpn-server openvpn "${common[@]}" --dev "$OVS" --tls-server --dh none \
+		--cert "$TMP/ovpn-server.crt" --key "$TMP/ovpn-server.key" \
+		--peer-fingerprint "$(fingerprint "$TMP/ovpn-client.crt")" \
+		--local 127.0.0.1 --lport "$OVPN_PORT" --float --ifconfig 10.8.0.2 10.8.0.1
+	OVPN_SERVER_PID=$LAST_PID
+	start "$NSC" openvpn-client openvpn "${common[@]}" --dev "$OVC" --tls-client \
+		--cert "$TMP/ovpn-client.crt" --key "$TMP/ovpn-client.key" \
+		--peer-fingerprint "$(fingerprint "$TMP/ovpn-server.crt")" \
+		--remote "$remote" "$port" --nobind --ifconfig 10.8.0.1 10.8.0.2
+	OVPN_CLIENT_PID=$LAST_PID
+	local log
+	for log in openvpn-server openvpn-client; do
+		wait_for "$READY_TIMEOUT_S" grep -q "Initialization Sequence Completed" "$(logf "$log")" || {
+			fail "OpenVPN ($log) did not come up in ${READY_TIMEOUT_S} s; its log:"
+			tail -n 15 "$(logf "$log")"
+			return 1
+		}
+	done
+}
+
+stop_ovpn() {
+	stop "$OVPN_CLIENT_PID" "$OVPN_SERVER_PID"
+}
+
+# ------------------------------------------------------------ bridges and relay
+# impair_args I: path I's impairment, both directions.
+impair_args() {
+	echo "-q --seed $((SEED + $1)) --loss ${PATH_LOSS_PCT[$1]} --delay ${PATH_DELAY_MS[$1]}"
+}
+
+RELAY_ARGS=()			# extra options for mpclient and mpserver,
+RELAY_LABEL=			# and what they are, for the table
+read -r -a EXTRA_ARGS <<<"${MPRELAY_EXTRA_ARGS:-}"
+
+# relay_up MODE TARGET_PORT: three bridges, mpserver towards TARGET_PORT,
+# mpclient on RELAY_PORT, all in MODE.
+relay_up() {
+	local mode=$1 target=$2 i
+	BRIDGE_PIDS=()
+	: >"$TMP/mpclient.conf"
+	for i in 0 1 2; do
+		# shellcheck disable=SC2046
+		start "$NSS" "bridge$i" "$BUILD/impair" $(impair_args "$i") --bind "10.0.$((i + 1)).2" \
+			"$BRIDGE_PORT" 127.0.0.1 "$SERVER_PORT"
+		BRIDGE_PIDS+=("$LAST_PID")
+		echo "10.0.$((i + 1)).2 $BRIDGE_PORT name=uplink$((i + 1))" >>"$TMP/mpclient.conf"
+	done
+	start "$NSS" mpserver "$MP_BIN/mpserver" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" \
+		--mode "$mode" --bind 127.0.0.1 "$SERVER_PORT" 127.0.0.1 "$target"
+	SERVER_PID=$LAST_PID
+	start "$NSC" mpclient "$MP_BIN/mpclient" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" \
+		--mode "$mode" "$RELAY_PORT" "$TMP/mpclient.conf"
+	CLIENT_PID=$LAST_PID
+	wait_for 5 grep -q "listening on" "$(logf mpclient)" || die "mpclient did not start"
+	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q '127.0.0.1:$SERVER_PORT '" ||
+		die "mpserver did not start"
+}
+
+# relay_down: stops the relay and its bridges; their counters land in the
+# logs. A sanitizer report in the relay's logs fails the run.
+relay_down() {
+	local log
+	stop "$CLIENT_PID" "$SERVER_PID" "${BRIDGE_PIDS[@]}"
+	for log in mpclient mpserver; do
+		if grep -qE 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' \
+			"$(logf "$log")"; then
+			fail "$log: sanitizer report in ${TAG}$log.log:"
+			grep -m 5 -E 'Sanitizer|runtime error:' "$(logf "$log")"
+		fi
+	done
+}
+
+baseline_up() {
+	local target=$1
+	# shellcheck disable=SC2046
+	start "$NSS" baseline "$BUILD/impair" $(impair_args "$BEST") --bind 10.0.$((BEST + 1)).2 \
+		"$BASELINE_PORT" 127.0.0.1 "$target"
+	BASELINE_PID=$LAST_PID
+	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q ':$BASELINE_PORT '" ||
+		die "the baseline bridge did not start"
+}
+
+baseline_down() {
+	stop "$BASELINE_PID"
+}
+
+# ------------------------------------------------------------ figures
+# impair_loss LOG DIR: "lost/rx" for one direction of a stopped bridge.
+impair_loss() {
+	sed -n "s/^impair stats dir=$2 rx_pkts=\([0-9]*\) .* lost=\([0-9]*\) .*/\2 \1/p" "$(logf "$1")"
+}
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }'; }
+
+# check_bridge LOG I: its measured loss each way is near path I's setting.
+# Returns "up%/down%" in BRIDGE_LOSS.
+check_bridge() {
+	local log=$1 i=$2 dir lost rx p out=()
+	for dir in up down; do
+		read -r lost rx < <(impair_loss "$log" "$dir")
+		if [[ -z ${rx:-} || $rx -lt 100 ]]; then
+			fail "$log: carried only ${rx:-no} packets $dir"
+			out+=("?")
+			continue
+		fi
+		p=$(pct "$lost" "$rx")
+		# Five standard deviations of a binomial count, and at least 1 %.
+		if awk -v p="$p" -v s="${PATH_LOSS_PCT[$i]}" -v n="$rx" 'BEGIN {
+			t = 500 * sqrt(s / 100 * (1 - s / 100) / n); if (t < 1) t = 1
+			exit !(p < s - t || p > s + t) }'; then
+			fail "$log: lost $p % $dir of $rx, set to ${PATH_LOSS_PCT[$i]} %"
+		fi
+		out+=("$p")
+	done
+	BRIDGE_LOSS="${out[0]}/${out[1]}"
+}
+
+# stat NAME LOG: a counter from a stopped mpclient's or mpserver's "stats" line.
+stat() {
+	sed -n "s/.* stats mode=.* $1=\([0-9]*\).*/\1/p" "$(logf "$2")" | tail -n 1
+}
+
+# path_tx LOG: the data packets each path sent (tx_pkts less the path's own
+# probes), space-separated.
+path_tx() {
+	sed -n 's/.* stats path .* tx_pkts=\([0-9]*\) .* probes=\([0-9]*\) .*/\1 \2/p' "$(logf "$1")" |
+		awk '{ printf "%d ", $1 - $2 }'
+}
+
+# tcp DEST up|down: one iperf3 TCP run to DEST (up: the client namespace
+# sends). Sets TCP_MBPS[DIR] and TCP_RETRANS[DIR] (the sender's count).
+tcp() {
+	local dest=$1 dir=$2 out reverse=()
+	[[ $dir == down ]] && reverse=(-R)
+	# The sender's congestion control is the one that matters: -C sets it on
+	# both ends.
+	out=$(timeout $((TCP_SECONDS + TCP_OMIT_SECONDS + 20)) ip netns exec "$NSC" \
+		iperf3 -c "$dest" -p 5201 "${reverse[@]}" -C "$TCP_CC" -t "$TCP_SECONDS" \
+		-O "$TCP_OMIT_SECONDS" -J || true)
+	echo "$out" >"$(logf "iperf3-$dir")"
+	if jq -e '.end.sum_received.bits_per_second' >/dev/null 2>&1 <<<"$out"; then
+		TCP_MBPS[$dir]=$(jq -r '.end.sum_received.bits_per_second / 1e6 * 100 | round / 100' <<<"$out")
+		TCP_RETRANS[$dir]=$(jq -r '.end.sum_sent.retransmits' <<<"$out")
+	else
+		fail "iperf3 $dir to $dest:" \
+			"$(jq -r '.error // "no result"' <<<"$out" 2>/dev/null || echo "no JSON")"
+	fi
+}
+
+# measure DEST: ping, then iperf3 TCP each way, through the tunnel to DEST.
+# Sets PING_LOSS (%), RTT_AVG (ms), TCP_MBPS[up|down], TCP_RETRANS[up|down];
+# "-" for what failed.
+declare -A TCP_MBPS TCP_RETRANS
+measure() {
+	local dest=$1 out
+	PING_LOSS=- RTT_AVG=-
+	TCP_MBPS=([up]=- [down]=-) TCP_RETRANS=([up]=- [down]=-)
+	# The tunnel is up once a ping gets through (WireGuard's handshake).
+	if ! wait_for "$READY_TIMEOUT_S" ip netns exec "$NSC" ping -c 1 -W 1 -q "$dest"; then
+		fail "no ping through the tunnel to $dest in $READY_TIMEOUT_S s"
+		return 0
+	fi
+	out=$(ip netns exec "$NSC" ping -i "$PING_INTERVAL_S" -c "$PING_COUNT" -W 1 -D "$dest" || true)
+	echo "$out" >"$(logf ping)"
+	PING_LOSS=$(sed -n 's/.* received, \([0-9.]*\)% packet loss.*/\1/p' <<<"$out")
+	RTT_AVG=$(sed -n 's|^rtt min/avg/max/mdev = [0-9.]*/\([0-9.]*\)/.*|\1|p' <<<"$out" |
+		awk '{ printf "%.1f", $1 }')
+	[[ -n $PING_LOSS ]] || { fail "ping to $dest printed no summary: $out"; PING_LOSS=-; }
+	[[ -n $RTT_AVG ]] || RTT_AVG=-
+	tcp "$dest" up
+	tcp "$dest" down
+}
+
+ROWS=()
+ROW_FORMAT='%-38s %-22s %-10s %6s %6s %9s %9s %8s  %s'
+# row NAME RELAY PATHS NOTES: one line of the summary table from the last measure.
+row() {
+	# shellcheck disable=SC2059
+	ROWS+=("$(printf "$ROW_FORMAT" "$1" "$2" "$3" "$PING_LOSS" "$RTT_AVG" "${TCP_MBPS[up]}" \
+		"${TCP_MBPS[down]}" "${TCP_RETRANS[up]}/${TCP_RETRANS[down]}" "$4")")
+}
+row_header() {
+	# shellcheck disable=SC2059
+	printf "$ROW_FORMAT\n" scenario relay "paths loss" "ping" "rtt" "TCP up" "TCP down" "TCP" \
+		"bridges' measured"
+	# shellcheck disable=SC2059
+	printf "$ROW_FORMAT\n" "" "" "" "loss %" "ms" "Mbit/s" "Mbit/s" "retrans" "loss up/down %"
+}
+
+# ------------------------------------------------------------ scenarios
+# check_relay APP MODE: the relay's counters after a run. In duplicate mode
+# every path carried all of the flow and both sides dropped the copies; the
+# modes that spread used every path (1 % of the data at least: how much
+# more is the scheduler's business); keyed sessions agreed keys.
+check_relay() {
+	local app=$1 mode=$2 tx cdup sdup keys
+	read -r -a tx <<<"$(path_tx mpclient)"
+	if ((${#tx[@]} != 3)); then
+		fail "$app $mode: mpclient reported ${#tx[@]} paths, not 3"
+	elif [[ $mode == duplicate ]] && ! awk -v a="${tx[0]}" -v b="${tx[1]}" -v c="${tx[2]}" 'BEGIN {
+		max = a; if (b > max) max = b; if (c > max) max = c
+		min = a; if (b < min) min = b; if (c < min) min = c
+		exit !(min >= 100 && max - min <= 2 + max / 100) }'; then
+		fail "$app $mode: data packets sent per path ${tx[*]}: not the same on each"
+	elif [[ $mode != duplicate ]] && ! awk -v a="${tx[0]}" -v b="${tx[1]}" -v c="${tx[2]}" 'BEGIN {
+		min = a; if (b < min) min = b; if (c < min) min = c
+		exit !(min >= 0.01 * (a + b + c)) }'; then
+		fail "$app $mode: data packets sent per path ${tx[*]}: a path left out"
+	fi
+	cdup=$(stat drop_duplicate mpclient)
+	sdup=$(stat drop_duplicate mpserver)
+	if [[ $mode == duplicate ]] && ! ((${cdup:-0} > 0 && ${sdup:-0} > 0)); then
+		fail "$app $mode: duplicates dropped: mpclient ${cdup:-?}, mpserver ${sdup:-?}"
+	fi
+	if [[ " ${RELAY_ARGS[*]} " == *" --key-file "* ]]; then
+		keys=$(sed -n 's/.* stats session .* handshakes=\([0-9]*\) .*/\1/p' "$(logf mpclient)" |
+			sort -n | tail -n 1)
+		((${keys:-0} >= 1)) || fail "$app $mode with a key: no handshake in mpclient's counters"
+	fi
+}
+
+# run_relay APP MODE TARGET_PORT DEST: APP over mprelay in MODE (with
+# RELAY_ARGS), measured, then the relay's and the bridges' counters checked.
+run_relay() {
+	local app=$1 mode=$2 target=$3 dest=$4 i losses=() label
+	label="$mode${RELAY_LABEL:+, $RELAY_LABEL}"
+	say "$app through mprelay ($label)"
+	relay_up "$mode" "$target"
+	if [[ $app == OpenVPN ]]; then
+		start_ovpn 127.0.0.1 "$RELAY_PORT" || { relay_down; return 0; }
+	fi
+	measure "$dest"
+	if [[ $app == OpenVPN ]]; then stop_ovpn; fi
+	relay_down
+	for i in 0 1 2; do
+		check_bridge "bridge$i" "$i"
+		losses+=("$BRIDGE_LOSS")
+	done
+	check_relay "$app" "$mode"
+	row "$app via mprelay" "$label" "$(IFS=/; echo "${PATH_LOSS_PCT[*]}") %" \
+		"${losses[*]}; data per path $(path_tx mpclient)"
+}
+
+# run_baseline APP TARGET_PORT DEST: APP over the best path alone, no relay.
+run_baseline() {
+	local app=$1 target=$2 dest=$3
+	say "$app over the best path alone" \
+		"(${PATH_LOSS_PCT[$BEST]} % loss, ${PATH_DELAY_MS[$BEST]} ms), no relay"
+	baseline_up "$target"
+	if [[ $app == WireGuard ]]; then
+		wg_endpoint "10.0.$((BEST + 1)).2:$BASELINE_PORT"
+	else
+		start_ovpn "10.0.$((BEST + 1)).2" "$BASELINE_PORT" || { baseline_down; return 0; }
+	fi
+	measure "$dest"
+	if [[ $app == OpenVPN ]]; then
+		stop_ovpn
+	else
+		wg_endpoint "127.0.0.1:$RELAY_PORT"
+	fi
+	baseline_down
+	check_bridge baseline "$BEST"
+	row "$app, best path alone (baseline)" "none" "${PATH_LOSS_PCT[$BEST]} %" "$BRIDGE_LOSS"
+}
+
+# run_keyed APP...: run_relay with mprelay's key; WireGuard's MTU shrinks by
+# the 12 bytes the key adds (a 16-byte tag instead of the 4-byte CRC).
+run_keyed() {
+	RELAY_ARGS=(--key-file "$TMP/mprelay.key") RELAY_LABEL="with a key"
+	wg_mtu $((WG_MTU - 12))
+	run_relay "$@"
+	wg_mtu "$WG_MTU"
+	RELAY_ARGS=() RELAY_LABEL=
+}
+
+# run_copies_auto APP...: run_relay with as many copies of each datagram as
+# keep the expected loss under TARGET_LOSS_PCT, from the measured losses.
+run_copies_auto() {
+	RELAY_ARGS=(--copies auto --target-loss "$TARGET_LOSS_PCT") RELAY_LABEL="copies auto"
+	run_relay "$@"
+	RELAY_ARGS=() RELAY_LABEL=
+}
+
+# ------------------------------------------------------------ assertions
+num_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && a + 0 <= b + 0) }'; }
+num_ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && a + 0 >= b + 0) }'; }
+
+assert_le() {
+	if num_le "$2" "$3"; then ok "$1: $2 <= $3"; else fail "$1: $2, must be <= $3"; fi
+}
+assert_ge() {
+	if num_ge "$2" "$3"; then ok "$1: $2 >= $3"; else fail "$1: $2, must be >= $3"; fi
+}
+
+# ------------------------------------------------------------ the run
+# scenario TAG CMD...: runs one scenario (unless ONLY names others); its logs
+# are TAG.NAME.log, its figures FIG[TAG.ping], FIG[TAG.tcp], FIG[TAG.tcpdown].
+declare -A FIG
+scenario() {
+	local tag=$1
+	shift
+	[[ -z ${ONLY:-} || " $ONLY " == *" $tag "* ]] || return 0
+	TAG=$tag.
+	"$@"
+	TAG=
+	FIG[$tag.ping]=$PING_LOSS
+	FIG[$tag.tcp]=${TCP_MBPS[up]}
+	FIG[$tag.tcpdown]=${TCP_MBPS[down]}
+}
+
+START_S=$SECONDS
+say "topology: $NSC <-> $NSS, 3 veth uplinks," \
+	"bridges lose ${PATH_LOSS_PCT[*]} % with ${PATH_DELAY_MS[*]} ms"
+build_topology
+start_wireguard
+start_iperf_server
+make_ovpn_certs
+"$MP_BIN/mpclient" --genkey "$TMP/mprelay.key" >/dev/null
+
+scenario wg-dup run_relay WireGuard duplicate "$WG_PORT" 10.9.0.2
+scenario wg-rr run_relay WireGuard roundrobin "$WG_PORT" 10.9.0.2
+scenario wg-adapt run_relay WireGuard adaptive "$WG_PORT" 10.9.0.2
+scenario wg-auto run_copies_auto WireGuard adaptive "$WG_PORT" 10.9.0.2
+scenario wg-key run_keyed WireGuard duplicate "$WG_PORT" 10.9.0.2
+scenario wg-base run_baseline WireGuard "$WG_PORT" 10.9.0.2
+scenario ovpn-dup run_relay OpenVPN duplicate "$OVPN_PORT" 10.8.0.2
+scenario ovpn-base run_baseline OpenVPN "$OVPN_PORT" 10.8.0.2
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.1f", a / b }'
+}
+# GAIN[TAG.DIR]: TCP through the relay in scenario TAG over the same
+# application's TCP over the best path alone.
+declare -A GAIN
+for tag in wg-dup wg-key ovpn-dup; do
+	for dir in tcp tcpdown; do
+		GAIN[$tag.$dir]=$(ratio "${FIG[$tag.$dir]:--}" "${FIG[${tag%%-*}-base.$dir]:--}")
+	done
+done
+
+if [[ -z ${ONLY:-} ]]; then
+	for tag in wg-dup wg-key ovpn-dup; do
+		assert_le "$tag: ping loss through mprelay (duplicate), %" "${FIG[$tag.ping]}" \
+			"$MAX_DUP_PING_LOSS_PCT"
+		assert_ge "$tag: TCP up through mprelay / best path alone" "${GAIN[$tag.tcp]}" "$MIN_TCP_GAIN"
+		assert_ge "$tag: TCP down through mprelay / best path alone" "${GAIN[$tag.tcpdown]}" \
+			"$MIN_TCP_GAIN"
+	done
+	for tag in wg-base ovpn-base; do
+		assert_ge "$tag: ping loss over the best path alone, %" "${FIG[$tag.ping]}" \
+			"$MIN_BASELINE_PING_LOSS_PCT"
+	done
+	# The modes that spread are the path scheduler's: their figures are
+	# recorded, and checked only for working at all (every path used, see
+	# check_relay; less loss than the worst path; TCP both ways).
+	for tag in wg-rr wg-adapt wg-auto; do
+		assert_le "$tag: ping loss through mprelay, %" "${FIG[$tag.ping]}" "$MAX_SPREAD_PING_LOSS_PCT"
+		assert_ge "$tag: TCP up through mprelay, Mbit/s" "${FIG[$tag.tcp]}" 0
+		assert_ge "$tag: TCP down through mprelay, Mbit/s" "${FIG[$tag.tcpdown]}" 0
+	done
+else
+	say "ONLY=$ONLY: figures printed, not asserted"
+fi
+
+{
+	echo "mprelay netns figures ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $((SECONDS - START_S)) s, bridge seed $SEED)"
+	[[ -z ${MPRELAY_EXTRA_ARGS:-} ]] || echo "mpclient and mpserver with: $MPRELAY_EXTRA_ARGS"
+	echo "paths: loss ${PATH_LOSS_PCT[*]} % and delay ${PATH_DELAY_MS[*]} ms, each way; ping: $PING_COUNT at ${PING_INTERVAL_S} s; TCP: iperf3 ${TCP_SECONDS} s each way, $TCP_CC"
+	echo
+	row_header
+	printf '%s\n' "${ROWS[@]}"
+	echo
+	echo "TCP through mprelay (duplicate) / best path alone, up and down:"
+	echo "  WireGuard ${GAIN[wg-dup.tcp]}x ${GAIN[wg-dup.tcpdown]}x, with a key ${GAIN[wg-key.tcp]}x ${GAIN[wg-key.tcpdown]}x; OpenVPN ${GAIN[ovpn-dup.tcp]}x ${GAIN[ovpn-dup.tcpdown]}x"
+	echo "result: $([[ $FAILS -eq 0 ]] && echo PASS || echo "FAIL ($FAILS)")"
+} | tee "$SUMMARY"
+
+((FAILS == 0))
