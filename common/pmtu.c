@@ -21,6 +21,11 @@ static int converged(const struct pmtu *m)
 	return m->hi - m->lo <= PMTU_GRAIN || m->lo >= m->max;
 }
 
+int pmtu_searching(const struct pmtu *m)
+{
+	return !converged(m) || !m->rechecks;
+}
+
 static unsigned pick(const struct pmtu *m)
 {
 	if (converged(m))

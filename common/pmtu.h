@@ -39,6 +39,8 @@ unsigned pmtu_next(struct pmtu *m, uint64_t now_us, uint32_t rto_us);
 void pmtu_answered(struct pmtu *m, unsigned size, uint64_t now_us);
 /* Re-check the working size at once (large datagrams seem to go missing). */
 void pmtu_recheck(struct pmtu *m, uint64_t now_us);
+/* Whether a search is under way (the value is then not final). */
+int pmtu_searching(const struct pmtu *m);
 /* The largest size known to work. */
 static inline unsigned pmtu_value(const struct pmtu *m)
 {

@@ -70,7 +70,7 @@ static void queue_on(struct client *c, struct session *s, unsigned p, const uint
 
 	sendlist_add(&path->out, NULL, (int)p, pkt + 1, len - 1);
 	pace_spend(&path->pace, len);
-	if (len > pmtu_value(&path->pmtu) && path->pmtu.rechecks)
+	if (path->pmtu_reported && len > path->pmtu_reported)
 		path->st.over_pmtu++;
 	s->sp[p].tx_pkts++;
 	s->sp[p].tx_bytes += len;

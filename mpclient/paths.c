@@ -48,7 +48,7 @@ static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t
 		    (uint32_t)(sp->tx_pkts + 1));
 	body.state = health_state_byte(&sp->h, c->paths[p].backup);
 	body.avoid = (uint16_t)avoided(c, s);
-	body.pmtu = (uint16_t)(c->paths[p].pmtu.rechecks ? pmtu_value(&c->paths[p].pmtu) : 0);
+	body.pmtu = (uint16_t)c->paths[p].pmtu_reported;
 	wire_put_probe(pkt + MP_HDR_LEN, &body);
 	size_t len = client_seal(c, s, pkt, MP_PROBE_LEN, MP_T_PROBE);
 	if (!len)
@@ -294,8 +294,8 @@ static void follow_mtu(struct client *c)
 
 	for (unsigned p = 0; p < c->npaths; p++) {
 		const struct path *path = &c->paths[p];
-		unsigned mtu = pmtu_value(&path->pmtu) + ip_udp(path);
-		if (path->state != HEALTH_DOWN && path->pmtu.rechecks &&
+		unsigned mtu = path->pmtu_reported + ip_udp(path);
+		if (path->state != HEALTH_DOWN && path->pmtu_reported &&
 		    (!smallest || mtu < smallest))
 			smallest = mtu;
 	}
@@ -333,7 +333,8 @@ void paths_aggregate(struct client *c)
 				why = h->reason;
 			}
 		}
-		if (path->pmtu.rechecks && pmtu_value(&path->pmtu) != path->pmtu_reported) {
+		if (!pmtu_searching(&path->pmtu) &&
+		    pmtu_value(&path->pmtu) != path->pmtu_reported) {
 			path->pmtu_reported = pmtu_value(&path->pmtu);
 			log_info("path %s: path MTU %u (datagrams up to %u bytes)", path->name,
 				 path->pmtu_reported + ip_udp(path), path->pmtu_reported);

@@ -80,7 +80,7 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_u64(j, "acks", path->st.acks);
 		json_kv_u64(j, "state_changes", path->st.changes);
 		json_kv_u64(j, "pmtu_bytes", pmtu_value(&path->pmtu));
-		json_kv_bool(j, "pmtu_searching", path->pmtu.rechecks == 0);
+		json_kv_bool(j, "pmtu_searching", pmtu_searching(&path->pmtu));
 		json_kv_u64(j, "pmtu_probes", path->pmtu.probes);
 		json_kv_u64(j, "pmtu_shrinks", path->pmtu.shrinks);
 		json_kv_u64(j, "over_pmtu", path->st.over_pmtu);

@@ -689,3 +689,56 @@ def test_reorder(net, hold):
         assert inv_up > 0.2 * len(up_seq) / 2 and inv_down > 0
     cli.stop()
     srv.stop()
+
+
+# ---------------------------------------------------------------- path MTU
+
+
+def test_path_mtu(net):
+    """Path MTU discovery without ICMP: the middle path silently drops
+    datagrams over 1000 bytes (an MTU black hole), the others carry 1472
+    (1500 - IPv4 - UDP). mpclient finds both within PMTU_GRAIN (16 bytes),
+    counts the datagrams it sends over a path's MTU, and when the first path
+    shrinks to 800 mid-session (its bridge replaced by one that drops over
+    800) finds that too."""
+    echo = net.echo()
+    srv, cli, bridges, cs, ss = stat_paths(
+        net, echo, mode="duplicate", impair_opts=[(), ("--max-size", 1000), ()])
+    app = net.app(1, cli)
+    stream = net.stream(app, 100, size=1200)
+    t0 = time.monotonic()
+    doc, _ = wait_status(cs, lambda d: not any(p["pmtu_searching"] for p in d["paths"]),
+                         timeout=10)
+    found_s = time.monotonic() - t0
+    pmtu = [p["pmtu_bytes"] for p in doc["paths"]]
+    time.sleep(1.0)
+    over = [p["over_pmtu"] for p in status(cs)["paths"]]
+    figure("pmtu", f"found {pmtu} (UDP payload bytes) in {found_s:.1f} s; datagrams "
+           f"sent over the path MTU per path {over}")
+    assert pmtu[0] == 1472 and pmtu[2] == 1472, pmtu
+    assert 1000 - 16 <= pmtu[1] <= 1000, pmtu
+    # 1200-byte datagrams are 1220 on the wire: over path 1's MTU only
+    assert over[1] > 50 and over[0] == 0 and over[2] == 0, over
+    # mpserver is told: the server's session paths carry the client's figure
+    sdoc = status(ss)
+    spm = sorted(p["pmtu_bytes"] for p in sdoc["sessions"][0]["paths"])
+    assert spm == sorted(pmtu), (spm, pmtu)
+
+    old = bridges[0]
+    assert old.terminate() == 0
+    t1 = time.monotonic()
+    net.impair(srv.port, "--max-size", 800, port=old.port)
+    doc, _ = wait_status(cs, lambda d: d["paths"][0]["pmtu_bytes"] <= 800
+                         and not d["paths"][0]["pmtu_searching"], timeout=20)
+    shrink_s = time.monotonic() - t1
+    p0 = doc["paths"][0]
+    figure("pmtu", f"path 0 shrank to 800: found {p0['pmtu_bytes']} after {shrink_s:.1f} s "
+           f"(shrinks {p0['pmtu_shrinks']}, probes {p0['pmtu_probes']})")
+    assert 800 - 16 <= p0["pmtu_bytes"] <= 800
+    assert p0["pmtu_shrinks"] >= 1
+    assert any("path MTU" in l for l in cli.text().splitlines())
+    stream.finish(drain=1.0)
+    # duplicate mode: path 2 carried everything whole
+    assert not app.lost(list(app.send_time)), "datagrams lost in duplicate mode"
+    cli.stop()
+    srv.stop()
