@@ -32,7 +32,8 @@
 #   defaults to BUILD_DIR/netns-summary.txt. KEEP=1 keeps the logs; SEED=N seeds the
 #   bridges' losses (default 100); ONLY="wg-dup ovpn-base ..." runs only
 #   those scenarios (figures printed, not asserted); MPRELAY_EXTRA_ARGS
-#   adds options to both mpclient and mpserver in every scenario.
+#   adds options to both mpclient and mpserver in every scenario;
+#   NETNS_LOSS / NETNS_DELAY set the three paths' loss % and delay ms.
 # Skips (exit 0, says why) when not root or without /dev/net/tun.
 set -euo pipefail
 
@@ -57,8 +58,12 @@ for tool in ip wg wireguard-go openvpn openssl iperf3 ping jq; do
 done
 
 # ------------------------------------------------------------ the scenario
-PATH_LOSS_PCT=(5 10 15)
-PATH_DELAY_MS=(10 20 30)
+# NETNS_LOSS="a b c" and NETNS_DELAY="x y z" replace them (experiments; with
+# ONLY set, nothing is asserted).
+read -r -a PATH_LOSS_PCT <<<"${NETNS_LOSS:-5 10 15}"
+read -r -a PATH_DELAY_MS <<<"${NETNS_DELAY:-10 20 30}"
+(( ${#PATH_LOSS_PCT[@]} == 3 && ${#PATH_DELAY_MS[@]} == 3 )) ||
+	{ echo "netns: NETNS_LOSS and NETNS_DELAY take 3 numbers each" >&2; exit 2; }
 BEST=0				# index of the best path: the baseline runs over it alone
 PING_COUNT=500
 PING_INTERVAL_S=0.01
