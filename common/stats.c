@@ -1,7 +1,15 @@
-/* Names and formatting of the drop counters. */
+/* Names and formatting of the counters: the drop reasons, and what the
+ * status document shows of them and of a path's health. */
 #include "stats.h"
 
 #include <stdio.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "json.h"
+#include "reorder.h"
+#include "util.h"
+#include "version.h"
 
 const char *stats_drop_name(int reason)
 {
@@ -45,4 +53,59 @@ size_t stats_format_drops(const struct drops *d, char *buf, size_t len)
 		used += (size_t)n;
 	}
 	return used < len ? used : len - 1;
+}
+
+void stats_json_drops(struct json *j, const struct drops *d)
+{
+	json_kv_obj_begin(j, "drops");
+	for (int r = 1; r < DROP_MAX; r++)
+		json_kv_u64(j, stats_drop_name(r), d->n[r]);
+	json_obj_end(j);
+}
+
+void stats_json_health(struct json *j, const struct health *h)
+{
+	if (h->has_rtt) {
+		json_kv_double(j, "rtt_ms", h->srtt_us / 1000.0, 3);
+		json_kv_double(j, "rttvar_ms", h->rttvar_us / 1000.0, 3);
+		json_kv_double(j, "min_rtt_ms", h->min_rtt_us / 1000.0, 3);
+	} else {
+		json_key(j, "rtt_ms");
+		json_null(j);
+	}
+	json_kv_double(j, "loss_pct", h->send.ppm / 1e4, 2);
+	json_kv_double(j, "loss_rx_pct", h->recv.ppm / 1e4, 2);
+	json_kv_bool(j, "suspect", h->suspect);
+	json_kv_bool(j, "demoted", h->demoted);
+	json_kv_u64(j, "probes_lost", h->lost);
+	json_kv_u64(j, "downs", h->downs);
+	json_kv_str(j, "reason", h->reason);
+}
+
+void stats_json_begin(struct json *j, const char *program, uint64_t started_ms,
+		      const char *mode, int keyed)
+{
+	json_obj_begin(j);
+	json_kv_str(j, "program", program);
+	json_kv_str(j, "version", MPRELAY_VERSION);
+	json_kv_u64(j, "pid", (uint64_t)getpid());
+	json_kv_u64(j, "uptime_s", (mono_ms() - started_ms) / 1000);
+	json_kv_str(j, "mode", mode);
+	json_kv_bool(j, "keyed", keyed);
+}
+
+void stats_json_reorder(struct json *j, const struct reorder *ro, uint64_t hold_us)
+{
+	json_kv_obj_begin(j, "reorder");
+	json_kv_double(j, "hold_ms", hold_us / 1000.0, 1);
+	if (ro) {
+		const struct reorder_stats *st = reorder_stats_get(ro);
+		json_kv_u64(j, "held_now", reorder_held(ro));
+		json_kv_u64(j, "buffered", st->buffered);
+		json_kv_u64(j, "released_late", st->released_late);
+		json_kv_u64(j, "holes_skipped", st->holes_skipped);
+		json_kv_u64(j, "late", st->late);
+		json_kv_u64(j, "bypass", st->bypass);
+	}
+	json_obj_end(j);
 }

@@ -39,6 +39,20 @@ struct drops {
 /* The reason's name, as in drop_<name>=N ("runt", "duplicate", ...). */
 const char *stats_drop_name(int reason);
 
+struct json;
+struct health;
+
+/* The status document's pieces both programs write: the "drops" object,
+ * and one path's health figures as fields of the current object. */
+void stats_json_drops(struct json *j, const struct drops *d);
+/* Opens the document with the fields that say who answers. */
+void stats_json_begin(struct json *j, const char *program, uint64_t started_ms,
+		      const char *mode, int keyed);
+void stats_json_health(struct json *j, const struct health *h);
+struct reorder;
+/* A session's "reorder" object (ro NULL: no buffer needed yet). */
+void stats_json_reorder(struct json *j, const struct reorder *ro, uint64_t hold_us);
+
 /* Appends " drop_<reason>=N" for every reason; returns bytes written. */
 size_t stats_format_drops(const struct drops *d, char *buf, size_t len);
 

@@ -312,12 +312,20 @@ static void deliver(struct client *c, struct session *s, uint64_t seq,
 {
 	struct release r = { c, s, payload };
 
-	if (s->ro && s->hold_us) {
-		reorder_push(s->ro, seq, payload, plen, c->now_us, s->hold_us, to_app, &r);
-		arm_reorder(c, s);
-	} else {
+	if (!s->hold_us || (!s->ro && reorder_straight(&s->ro_last, seq))) {
 		to_app(&r, payload, plen);
+		return;
 	}
+	if (!s->ro) {
+		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
+		if (!s->ro) {
+			c->drops.n[DROP_SEND_FAIL]++;
+			return;
+		}
+		reorder_push(s->ro, s->ro_last, NULL, 0, c->now_us, s->hold_us, to_app, &r);
+	}
+	reorder_push(s->ro, seq, payload, plen, c->now_us, s->hold_us, to_app, &r);
+	arm_reorder(c, s);
 }
 
 static void deliver_down(struct client *c, struct path *path, int i)
@@ -381,6 +389,7 @@ static void deliver_down(struct client *c, struct path *path, int i)
 			 s->id, h.epoch);
 		if (s->ro)
 			reorder_reset(s->ro);
+		s->ro_last = 0;
 	}
 	s->last_active_ms = c->now_ms;
 	deliver(c, s, h.seq, pkt + MP_HDR_LEN, plen);

@@ -34,6 +34,13 @@ enum {
 	 * PROBE_IDLE_MS, until it expires. */
 	BUSY_MS = 1000,
 	PROBE_IDLE_MS = 1000,
+	/* Up to this many sessions probe at the full rate; beyond, each
+	 * probes proportionally less often, so that probing a path costs at
+	 * most this many times one session's rate however many there are. */
+	PROBE_FULL_RATE_SESSIONS = 16,
+	/* An idle session's paths are looked at this often (its probes go
+	 * every PROBE_IDLE_MS anyway). */
+	IDLE_TICK_MS = 100,
 	/* A latency cut-off is left again below this share of it (%). */
 	CUTOFF_LEAVE_PCT = 80,
 	/* Reorder buffer per session: slots of NET_STAGE_BYTES (larger
@@ -120,9 +127,11 @@ struct session {
 	struct sched sched;
 	struct sched_view view;
 	int view_dirty;
+	uint64_t next_tick_us;		/* paths_tick's next turn */
 	/* --reorder-ms: what comes down waits here for what is missing */
-	struct reorder *ro;
-	uint64_t hold_us;
+	struct reorder *ro;		/* made at the first gap */
+	uint64_t ro_last;		/* the last DATA seq before it */
+	uint64_t hold_us;		/* 0: not reordering */
 	ev_timer ro_timer;
 	uint64_t ro_deadline_us;
 	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;

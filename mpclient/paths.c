@@ -16,13 +16,19 @@ static int busy(const struct client *c, const struct session *s)
 	return c->now_ms - s->last_active_ms < BUSY_MS;
 }
 
+/* How many times slower than one session alone each session probes. */
+static unsigned crowd(const struct client *c)
+{
+	return 1 + (c->nsessions ? c->nsessions - 1 : 0) / PROBE_FULL_RATE_SESSIONS;
+}
+
 static uint32_t interval_us(const struct client *c, const struct session *s)
 {
 	unsigned ms = c->o.probe_ms;
 
 	if (!busy(c, s) && ms < PROBE_IDLE_MS)
 		ms = PROBE_IDLE_MS;
-	return ms * 1000u;
+	return ms * crowd(c) * 1000u;
 }
 
 /* Paths this session avoids now (suspect or down): every probe tells
@@ -242,14 +248,16 @@ void paths_view(struct client *c, struct session *s)
 	uint32_t spare, usable = usable_paths(c, s, &spare);
 	sched_view_build(&s->view, &s->sched, usable, spare, in);
 	s->view_dirty = 0;
-	if (s->ro && c->o.common.reorder_ms == CLI_REORDER_AUTO)
+	if (c->o.common.reorder_ms == CLI_REORDER_AUTO)
 		s->hold_us = auto_hold(c->npaths, s->view.usable, s->sp);
 }
 
 void paths_tick(struct client *c, struct session *s)
 {
 	uint32_t avoid = avoided(c, s);
+	unsigned every_ms = busy(c, s) ? SWEEP_INTERVAL_MS * crowd(c) : IDLE_TICK_MS;
 
+	s->next_tick_us = c->now_us + (every_ms > IDLE_TICK_MS ? IDLE_TICK_MS : every_ms) * 1000ull;
 	if (c->key && s->keying != KEYS_READY)
 		return;
 	apply_cutoff(c, s);

@@ -3,12 +3,10 @@
  * Only reads state. A path's figures at the top level are those of the
  * session that used it last; every session also has its own. */
 #include <stdio.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "log.h"
 #include "util.h"
-#include "version.h"
 
 static const char *keys_name(const struct client *c, const struct session *s)
 {
@@ -26,33 +24,6 @@ static const struct session *freshest(const struct client *c)
 	return best;
 }
 
-static void json_health(struct json *j, const struct health *h)
-{
-	if (h->has_rtt) {
-		json_kv_double(j, "rtt_ms", h->srtt_us / 1000.0, 3);
-		json_kv_double(j, "rttvar_ms", h->rttvar_us / 1000.0, 3);
-		json_kv_double(j, "min_rtt_ms", h->min_rtt_us / 1000.0, 3);
-	} else {
-		json_key(j, "rtt_ms");
-		json_null(j);
-	}
-	json_kv_double(j, "loss_pct", h->send.ppm / 1e4, 2);
-	json_kv_double(j, "loss_rx_pct", h->recv.ppm / 1e4, 2);
-	json_kv_bool(j, "suspect", h->suspect);
-	json_kv_bool(j, "demoted", h->demoted);
-	json_kv_u64(j, "probes_lost", h->lost);
-	json_kv_u64(j, "downs", h->downs);
-	json_kv_str(j, "reason", h->reason);
-}
-
-static void json_drops(struct json *j, const struct drops *d)
-{
-	json_kv_obj_begin(j, "drops");
-	for (int r = 1; r < DROP_MAX; r++)
-		json_kv_u64(j, stats_drop_name(r), d->n[r]);
-	json_obj_end(j);
-}
-
 static void json_paths(struct json *j, const struct client *c)
 {
 	const struct session *f = freshest(c);
@@ -68,7 +39,7 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_str(j, "state", health_state_name(path->state));
 		json_kv_bool(j, "backup", path->backup);
 		if (f)
-			json_health(j, &f->sp[p].h);
+			stats_json_health(j, &f->sp[p].h);
 		json_kv_u64(j, "tx_pkts", path->st.tx_pkts);
 		json_kv_u64(j, "tx_bytes", path->st.tx_bytes);
 		json_kv_u64(j, "tx_fail", path->st.tx_fail);
@@ -112,6 +83,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_kv_u64(j, "peer_restarts", s->rx.restarts);
 	json_kv_str(j, "keys", keys_name(c, s));
 	json_kv_u64(j, "idle_ms", c->now_ms - s->last_active_ms);
+	stats_json_reorder(j, s->ro, s->hold_us);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < c->npaths; p++) {
 		const struct session_path *sp = &s->sp[p];
@@ -119,7 +91,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 		json_kv_u64(j, "id", p);
 		json_kv_str(j, "state", health_state_name(sp->h.state));
 		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
-		json_health(j, &sp->h);
+		stats_json_health(j, &sp->h);
 		json_kv_u64(j, "tx_pkts", sp->tx_pkts);
 		json_kv_u64(j, "tx_bytes", sp->tx_bytes);
 		json_kv_u64(j, "rx_pkts", sp->rx_pkts);
@@ -135,13 +107,8 @@ void client_status_fill(void *ctx, struct json *j)
 	const struct client *c = ctx;
 	const struct session *s;
 
-	json_obj_begin(j);
-	json_kv_str(j, "program", "mpclient");
-	json_kv_str(j, "version", MPRELAY_VERSION);
-	json_kv_u64(j, "pid", (uint64_t)getpid());
-	json_kv_u64(j, "uptime_s", (mono_ms() - c->started_ms) / 1000);
-	json_kv_str(j, "mode", sched_mode_name(c->o.common.mode));
-	json_kv_bool(j, "keyed", c->key != NULL);
+	stats_json_begin(j, "mpclient", c->started_ms, sched_mode_name(c->o.common.mode),
+			 c->key != NULL);
 	json_kv_u64(j, "probe_interval_ms", c->o.probe_ms);
 	json_kv_obj_begin(j, "counters");
 	json_kv_u64(j, "app_rx", c->app_rx);
@@ -150,7 +117,7 @@ void client_status_fill(void *ctx, struct json *j)
 	json_kv_u64(j, "scripts_run", c->hook.started);
 	json_kv_u64(j, "scripts_failed", c->hook.failed);
 	json_obj_end(j);
-	json_drops(j, &c->drops);
+	stats_json_drops(j, &c->drops);
 	json_paths(j, c);
 	json_kv_arr_begin(j, "sessions");
 	list_for_each(s, &c->sessions, struct session, link)

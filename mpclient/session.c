@@ -58,11 +58,6 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	s->view_dirty = 1;
 	s->c = c;
 	if (c->o.common.reorder_ms) {
-		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
-		if (!s->ro) {
-			free(s);
-			return NULL;
-		}
 		s->hold_us = c->o.common.reorder_ms > 0 ? c->o.common.reorder_ms * 1000ull
 							 : REORDER_AUTO_MIN_US;
 		ev_timer_init(&s->ro_timer, client_reorder_timer, 0, 0);
@@ -115,6 +110,9 @@ void session_sweep(struct client *c)
 		}
 		if (c->key)
 			keying_sweep(c, s);
-		paths_tick(c, s);
+		/* a tick early rather than most of one late */
+		if (c->now_us + SWEEP_INTERVAL_MS * 500ull >= s->next_tick_us ||
+		    c->now_ms - s->last_active_ms < SWEEP_INTERVAL_MS)
+			paths_tick(c, s);
 	}
 }

@@ -71,8 +71,9 @@ struct session {
 	struct sched_view view;
 	int view_dirty;
 	/* --reorder-ms: what comes up waits here for what is missing */
-	struct reorder *ro;
-	uint64_t hold_us;
+	struct reorder *ro;		/* made at the first gap */
+	uint64_t ro_last;		/* the last DATA seq before it */
+	uint64_t hold_us;		/* 0: not reordering */
 	ev_timer ro_timer;
 	uint64_t ro_deadline_us;
 	struct spath paths[MP_MAX_PATHS];

@@ -177,7 +177,7 @@ void paths_view(struct session *s)
 	uint32_t spare, usable = usable_paths(s, &spare);
 	sched_view_build(&s->view, &s->sched, usable, spare, in);
 	s->view_dirty = 0;
-	if (s->ro && s->srv->o.common.reorder_ms == CLI_REORDER_AUTO) {
+	if (s->srv->o.common.reorder_ms == CLI_REORDER_AUTO) {
 		uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
 		unsigned n = 0;
 		for (unsigned p = 0; p < MP_MAX_PATHS; p++)

@@ -3,29 +3,10 @@
  * Only reads state. Paths belong to sessions here (each client has its own
  * addresses); the top-level paths sum them up per path id. */
 #include <stdio.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "log.h"
 #include "util.h"
-#include "version.h"
-
-static void json_health(struct json *j, const struct health *h)
-{
-	if (h->has_rtt) {
-		json_kv_double(j, "rtt_ms", h->srtt_us / 1000.0, 3);
-		json_kv_double(j, "rttvar_ms", h->rttvar_us / 1000.0, 3);
-	} else {
-		json_key(j, "rtt_ms");
-		json_null(j);
-	}
-	json_kv_double(j, "loss_pct", h->send.ppm / 1e4, 2);
-	json_kv_double(j, "loss_rx_pct", h->recv.ppm / 1e4, 2);
-	json_kv_bool(j, "suspect", h->suspect);
-	json_kv_bool(j, "backup", (h->peer_state & MP_PROBE_BACKUP) != 0);
-	json_kv_u64(j, "downs", h->downs);
-	json_kv_str(j, "reason", h->reason);
-}
 
 /* Per path id over all sessions: counters summed, state and figures from
  * the most recently heard session. */
@@ -57,7 +38,8 @@ static void json_paths(struct json *j, const struct server *srv)
 		json_kv_str(j, "name", name);
 		json_kv_str(j, "peer", net_ntop(&fresh->addr, str));
 		json_kv_str(j, "state", health_state_name(fresh->h.state));
-		json_health(j, &fresh->h);
+		json_kv_bool(j, "backup", (fresh->h.peer_state & MP_PROBE_BACKUP) != 0);
+		stats_json_health(j, &fresh->h);
 		json_kv_u64(j, "tx_pkts", tx_pkts);
 		json_kv_u64(j, "tx_bytes", tx_bytes);
 		json_kv_u64(j, "rx_pkts", rx_pkts);
@@ -88,6 +70,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_kv_u64(j, "bad_tag", s->bad_tag);
 	json_kv_u64(j, "target_unreachable", s->unreachable);
 	json_kv_u64(j, "idle_ms", srv->now_ms - s->last_active_ms);
+	stats_json_reorder(j, s->ro, s->hold_us);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct spath *sp = &s->paths[p];
@@ -98,7 +81,8 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 		json_kv_str(j, "addr", net_ntop(&sp->addr, str));
 		json_kv_str(j, "state", health_state_name(sp->h.state));
 		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
-		json_health(j, &sp->h);
+		json_kv_bool(j, "backup", (sp->h.peer_state & MP_PROBE_BACKUP) != 0);
+		stats_json_health(j, &sp->h);
 		json_kv_u64(j, "tx_pkts", sp->tx_pkts);
 		json_kv_u64(j, "tx_bytes", sp->tx_bytes);
 		json_kv_u64(j, "rx_pkts", sp->rx_pkts);
@@ -117,13 +101,8 @@ void server_status_fill(void *ctx, struct json *j)
 	const struct server *srv = ctx;
 	const struct session *s;
 
-	json_obj_begin(j);
-	json_kv_str(j, "program", "mpserver");
-	json_kv_str(j, "version", MPRELAY_VERSION);
-	json_kv_u64(j, "pid", (uint64_t)getpid());
-	json_kv_u64(j, "uptime_s", (mono_ms() - srv->started_ms) / 1000);
-	json_kv_str(j, "mode", sched_mode_name(srv->o.common.mode));
-	json_kv_bool(j, "keyed", srv->key != NULL);
+	stats_json_begin(j, "mpserver", srv->started_ms, sched_mode_name(srv->o.common.mode),
+			 srv->key != NULL);
 	json_kv_obj_begin(j, "counters");
 	json_kv_u64(j, "rx_pkts", srv->rx_pkts);
 	json_kv_u64(j, "sessions", srv->nsessions);
@@ -135,10 +114,7 @@ void server_status_fill(void *ctx, struct json *j)
 	json_kv_u64(j, "scripts_run", srv->hook.started);
 	json_kv_u64(j, "scripts_failed", srv->hook.failed);
 	json_obj_end(j);
-	json_kv_obj_begin(j, "drops");
-	for (int r = 1; r < DROP_MAX; r++)
-		json_kv_u64(j, stats_drop_name(r), srv->drops.n[r]);
-	json_obj_end(j);
+	stats_json_drops(j, &srv->drops);
 	json_paths(j, srv);
 	json_kv_arr_begin(j, "sessions");
 	list_for_each(s, &srv->sessions, struct session, link)

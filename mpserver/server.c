@@ -136,12 +136,20 @@ static void deliver_up(struct server *srv, struct session *s, uint64_t seq,
 			flush_to_target(srv);
 		srv->run = s;
 	}
-	if (s->ro && s->hold_us) {
-		reorder_push(s->ro, seq, payload, plen, srv->now_us, s->hold_us, to_target, &r);
-		arm_reorder(srv, s);
-	} else {
+	if (!s->hold_us || (!s->ro && reorder_straight(&s->ro_last, seq))) {
 		to_target(&r, payload, plen);
+		return;
 	}
+	if (!s->ro) {
+		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
+		if (!s->ro) {
+			srv->drops.n[DROP_SEND_FAIL]++;
+			return;
+		}
+		reorder_push(s->ro, s->ro_last, NULL, 0, srv->now_us, s->hold_us, to_target, &r);
+	}
+	reorder_push(s->ro, seq, payload, plen, srv->now_us, s->hold_us, to_target, &r);
+	arm_reorder(srv, s);
 }
 
 /* Authenticates a sealed packet for session s (or finds it has none). */

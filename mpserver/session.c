@@ -45,11 +45,6 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 	s->sched.copies = srv->o.common.copies;
 	s->sched.target_loss_ppm = srv->o.common.target_loss_ppm;
 	if (srv->o.common.reorder_ms) {
-		s->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
-		if (!s->ro) {
-			free(s);
-			return NULL;
-		}
 		s->hold_us = srv->o.common.reorder_ms > 0 ? srv->o.common.reorder_ms * 1000ull
 							   : REORDER_AUTO_MIN_US;
 		ev_timer_init(&s->ro_timer, server_reorder_timer, 0, 0);

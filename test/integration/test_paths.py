@@ -742,3 +742,42 @@ def test_path_mtu(net):
     assert not app.lost(list(app.send_time)), "datagrams lost in duplicate mode"
     cli.stop()
     srv.stop()
+
+
+# ---------------------------------------------------------------- RTT cut-off
+
+
+def test_rtt_cutoff(net):
+    """--rtt-cutoff 3x: a path whose RTT is over three times the best
+    path's (5, 5 and 60 ms one way) is demoted to backup: it carries no data
+    while the others are up, its state says why, and mpserver follows (the
+    backup bit in each probe) for the replies."""
+    echo = net.echo()
+    srv, cli, bridges, cs, ss = stat_paths(
+        net, echo, impair_opts=[("--delay", 5), ("--delay", 5), ("--delay", 60)],
+        cargs=["--rtt-cutoff", "3x"])
+    app = net.app(1, cli)
+    stream = net.stream(app, 200, size=400)
+    doc, _ = wait_status(cs, lambda d: d["sessions"] and d["sessions"][0]["paths"][2]["demoted"],
+                         timeout=5)
+    time.sleep(0.5)
+    a, sa = status(cs), status(ss)
+    time.sleep(2.0)
+    b, sb = status(cs), status(ss)
+    up = [y - x for x, y in zip(data_pkts(a), data_pkts(b))]
+
+    def srv_tx(d):
+        return [p["tx_pkts"] for p in d["sessions"][0]["paths"]]
+    down = [y - x for x, y in zip(srv_tx(sa), srv_tx(sb))]
+    p2 = b["sessions"][0]["paths"][2]
+    rtts = [p["rtt_ms"] for p in b["sessions"][0]["paths"]]
+    stream.finish(drain=1.0)
+    figure("rtt_cutoff", f"rtt_ms {rtts}; path 2 {p2['state']} ({p2['reason']}); data per path "
+           f"over 2 s up {up}, mpserver's replies (acks included) {down}")
+    assert p2["state"] == "degraded" and "cut-off" in p2["reason"], p2
+    assert up[2] == 0 and up[0] > 150 and up[1] > 150, up
+    # mpserver sends path 2 only the answers to its probes (20/s)
+    assert down[2] <= 60 and down[0] > 150 and down[1] > 150, down
+    assert len(app.lost()) <= 2, app.lost()
+    cli.stop()
+    srv.stop()
