@@ -89,13 +89,13 @@ const struct reorder_stats *reorder_stats_get(const struct reorder *r);
 /* The automatic hold from the usable paths' smoothed RTTs and RTT
  * variations (µs; entries with srtt 0 are unmeasured and ignored). */
 /* Before a session has a buffer: whether DATA seq may go straight out
- * (the first, the next after *last, or one older than that), updating
- * *last. If not, the caller makes the buffer and pushes *last with no
- * payload first, so that it waits for what is missing after *last: a
- * buffer costs memory only in sessions that do reorder. */
+ * (the next after *last, which starts at 0 since a sequence starts at 1),
+ * updating *last. If not, the caller makes the buffer and pushes *last
+ * with no payload first, so that it waits for what is missing after
+ * *last: a buffer costs memory only in sessions that do reorder. */
 static inline int reorder_straight(uint64_t *last, uint64_t seq)
 {
-	if (*last && seq > *last + 1)
+	if (seq > *last + 1)
 		return 0;
 	if (seq > *last)
 		*last = seq;
