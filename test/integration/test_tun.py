@@ -224,8 +224,10 @@ def iperf(topo, seconds, port, during=None):
 
 @needs_root
 def test_ping_clean_paths(topo):
-    r4 = nsx(topo.c1, "ping", "-c", "50", "-i", "0.02", "-W", "2", "10.99.0.1")
-    r6 = nsx(topo.c1, "ping", "-6", "-c", "20", "-i", "0.02", "-W", "2", "fd99::1")
+    # -w: wait for every reply (without it ping gives the last one only two
+    # RTTs, and a loaded machine's late reply would count as lost)
+    r4 = nsx(topo.c1, "ping", "-c", "50", "-i", "0.02", "-W", "2", "-w", "20", "10.99.0.1")
+    r6 = nsx(topo.c1, "ping", "-6", "-c", "20", "-i", "0.02", "-W", "2", "-w", "20", "fd99::1")
     assert loss_pct(r4.stdout) == 0.0, r4.stdout
     assert loss_pct(r6.stdout) == 0.0, r6.stdout
     assert "50 received" in r4.stdout and "20 received" in r6.stdout
@@ -283,7 +285,7 @@ def test_two_clients_each_get_only_their_own(topo):
                                 ("10.99.0.3", topo.c2, topo.c1),
                                 ("fd99::3", topo.c2, topo.c1)):
         a, b = rx_packets(mine), rx_packets(other)
-        r = nsx(topo.s, "ping", "-c", "20", "-i", "0.02", "-W", "2", target)
+        r = nsx(topo.s, "ping", "-c", "20", "-i", "0.02", "-W", "2", "-w", "20", target)
         da, db = rx_packets(mine) - a, rx_packets(other) - b
         assert loss_pct(r.stdout) == 0.0, r.stdout
         figure("tun two clients", f"S pings {target}: 20/20 replies; its client's tun "
