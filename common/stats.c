@@ -109,3 +109,12 @@ void stats_json_reorder(struct json *j, const struct reorder *ro, uint64_t hold_
 	}
 	json_obj_end(j);
 }
+
+void stats_json_traffic(struct json *j, uint64_t tx_pkts, uint64_t tx_bytes,
+			uint64_t rx_pkts, uint64_t rx_bytes)
+{
+	json_kv_u64(j, "tx_pkts", tx_pkts);
+	json_kv_u64(j, "tx_bytes", tx_bytes);
+	json_kv_u64(j, "rx_pkts", rx_pkts);
+	json_kv_u64(j, "rx_bytes", rx_bytes);
+}

@@ -45,6 +45,9 @@ struct health;
 /* The status document's pieces both programs write: the "drops" object,
  * and one path's health figures as fields of the current object. */
 void stats_json_drops(struct json *j, const struct drops *d);
+/* tx_pkts, tx_bytes, rx_pkts, rx_bytes as fields of the current object. */
+void stats_json_traffic(struct json *j, uint64_t tx_pkts, uint64_t tx_bytes,
+			uint64_t rx_pkts, uint64_t rx_bytes);
 /* Opens the document with the fields that say who answers. */
 void stats_json_begin(struct json *j, const char *program, uint64_t started_ms,
 		      const char *mode, int keyed);

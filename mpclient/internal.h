@@ -187,7 +187,6 @@ void session_free(struct client *c, struct session *s);
 void session_sweep(struct client *c);
 /* The probe path (paths.c): */
 void paths_open(struct client *c);
-void paths_probe(struct client *c, struct session *s);
 /* Takes in a PROBE answer (ACK) for session s that came by path p. */
 void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
 	       size_t len);

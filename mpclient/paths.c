@@ -71,7 +71,7 @@ static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t
  * copies, and mpserver learns or moves a path only on a packet its window
  * accepts (a replay cannot steal one), so a packet carried by one path
  * alone also makes every path known to mpserver within one probe. */
-void paths_probe(struct client *c, struct session *s)
+static void paths_probe(struct client *c, struct session *s)
 {
 	uint32_t every_us = interval_us(c, s);
 

@@ -40,11 +40,9 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_bool(j, "backup", path->backup);
 		if (f)
 			stats_json_health(j, &f->sp[p].h);
-		json_kv_u64(j, "tx_pkts", path->st.tx_pkts);
-		json_kv_u64(j, "tx_bytes", path->st.tx_bytes);
+		stats_json_traffic(j, path->st.tx_pkts, path->st.tx_bytes, path->st.rx_pkts,
+				   path->st.rx_bytes);
 		json_kv_u64(j, "tx_fail", path->st.tx_fail);
-		json_kv_u64(j, "rx_pkts", path->st.rx_pkts);
-		json_kv_u64(j, "rx_bytes", path->st.rx_bytes);
 		json_kv_u64(j, "rx_bad", path->st.rx_bad);
 		json_kv_u64(j, "unreachable", path->st.unreachable);
 		json_kv_u64(j, "probes", path->st.probes);
@@ -92,10 +90,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 		json_kv_str(j, "state", health_state_name(sp->h.state));
 		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
 		stats_json_health(j, &sp->h);
-		json_kv_u64(j, "tx_pkts", sp->tx_pkts);
-		json_kv_u64(j, "tx_bytes", sp->tx_bytes);
-		json_kv_u64(j, "rx_pkts", sp->rx_pkts);
-		json_kv_u64(j, "rx_bytes", sp->rx_bytes);
+		stats_json_traffic(j, sp->tx_pkts, sp->tx_bytes, sp->rx_pkts, sp->rx_bytes);
 		json_obj_end(j);
 	}
 	json_arr_end(j);

@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "log.h"
+#include "pmtu.h"
 #include "tun.h"
 #include "util.h"
 
@@ -87,8 +88,12 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		s->avoid = probe.avoid;
 		s->view_dirty = 1;
 	}
-	if (probe.pmtu != sp->pmtu) {
-		sp->pmtu = probe.pmtu;
+	/* The client's path MTU sets the tun device's: a figure below what
+	 * every path carries, or above a datagram, is not believed (it would
+	 * shrink every client's packets to nothing). */
+	uint16_t pmtu = probe.pmtu >= PMTU_FLOOR && probe.pmtu <= MP_MAX_DATAGRAM ? probe.pmtu : 0;
+	if (pmtu != sp->pmtu) {
+		sp->pmtu = pmtu;
 		follow_mtu(srv);
 	}
 	send_ack(srv, s, p, probe.id, len > MP_MAX_PAYLOAD ? MP_PROBE_LEN : len);

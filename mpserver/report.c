@@ -40,10 +40,7 @@ static void json_paths(struct json *j, const struct server *srv)
 		json_kv_str(j, "state", health_state_name(fresh->h.state));
 		json_kv_bool(j, "backup", (fresh->h.peer_state & MP_PROBE_BACKUP) != 0);
 		stats_json_health(j, &fresh->h);
-		json_kv_u64(j, "tx_pkts", tx_pkts);
-		json_kv_u64(j, "tx_bytes", tx_bytes);
-		json_kv_u64(j, "rx_pkts", rx_pkts);
-		json_kv_u64(j, "rx_bytes", rx_bytes);
+		stats_json_traffic(j, tx_pkts, tx_bytes, rx_pkts, rx_bytes);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -83,10 +80,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
 		json_kv_bool(j, "backup", (sp->h.peer_state & MP_PROBE_BACKUP) != 0);
 		stats_json_health(j, &sp->h);
-		json_kv_u64(j, "tx_pkts", sp->tx_pkts);
-		json_kv_u64(j, "tx_bytes", sp->tx_bytes);
-		json_kv_u64(j, "rx_pkts", sp->rx_pkts);
-		json_kv_u64(j, "rx_bytes", sp->rx_bytes);
+		stats_json_traffic(j, sp->tx_pkts, sp->tx_bytes, sp->rx_pkts, sp->rx_bytes);
 		json_kv_u64(j, "addr_changes", sp->addr_changes);
 		json_kv_u64(j, "pmtu_bytes", sp->pmtu);
 		json_kv_u64(j, "last_rx_ms", srv->now_ms - sp->last_rx_ms);

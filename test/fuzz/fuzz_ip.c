@@ -8,19 +8,9 @@
 #include <string.h>
 
 #include "ip.h"
+#include "../unit/ip_ref.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static uint32_t sum(const uint8_t *p, size_t len)
-{
-	uint64_t s = 0;
-
-	for (size_t i = 0; i < len; i++)
-		s += i % 2 ? p[i] : (uint32_t)p[i] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -46,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t quote = n - hdr - ICMP_HDR_LEN;
 		if (memcmp(out + hdr + ICMP_HDR_LEN, pkt, quote) || quote > size)
 			abort();
-		if (in.src.family == 4 && (sum(out, IP4_HDR_LEN) != 0xffff ||
-					   sum(out + IP4_HDR_LEN, n - IP4_HDR_LEN) != 0xffff))
+		if (in.src.family == 4 && (ref_sum(out, IP4_HDR_LEN) != 0xffff ||
+					   ref_sum(out + IP4_HDR_LEN, n - IP4_HDR_LEN) != 0xffff))
 			abort();
 		if (in.src.family == 6) {
 			uint8_t ph[40] = { 0 };
@@ -55,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ph[34] = (uint8_t)((n - 40) >> 8);
 			ph[35] = (uint8_t)(n - 40);
 			ph[39] = IP_PROTO_ICMP6;
-			uint32_t s = sum(ph, 40) + sum(out + 40, n - 40);
+			uint32_t s = ref_sum(ph, 40) + ref_sum(out + 40, n - 40);
 			while (s >> 16)
 				s = (s & 0xffff) + (s >> 16);
 			if (s != 0xffff)

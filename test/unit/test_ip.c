@@ -11,21 +11,9 @@
 #include <string.h>
 
 #include "ip.h"
+#include "ip_ref.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* A reference one's-complement sum, written differently on purpose:
- * 32-bit words of two bytes each, folded once at the end. */
-static uint32_t ref_sum(const uint8_t *p, size_t len)
-{
-	uint64_t s = 0;
-
-	for (size_t i = 0; i < len; i++)
-		s += i % 2 ? p[i] : (uint32_t)p[i] << 8;
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint32_t)s;
-}
 
 /* Builds an IPv4 packet of total length len: proto, TOS, DF, ports. */
 static size_t ip4(uint8_t *p, size_t len, uint8_t proto, uint8_t tos, int df,
