@@ -2,6 +2,7 @@
 stream (NAT rebinding: same listening port, new source port toward
 mpserver)."""
 
+import math
 import os
 import re
 import time
@@ -11,11 +12,12 @@ import pytest
 from conftest import figure, log_time, require_impair
 
 LOSS = (10, 20, 30)  # percent, each direction, per bridge
-# Which datagrams are lost is a function of these seeds (see
-# test_lossy_bridges), so its figures are the same on every run. Delivered
-# round-trip loss over nine seed sets: 1.00 1.03 1.03 1.07 1.10 1.30 1.30
-# 1.33 1.43 %, mean 1.18 %, as theory says (2 x 0.6 %); these give 1.10 %.
-# MP_IMPAIR_SEEDS="a,b,c" tries others.
+# The bridges draw their losses from seeded generators, but mpclient's
+# probes cross the same bridges on a timer, so which datagrams a bridge
+# drops still depends on timing: delivered round-trip loss is binomial,
+# mean 2 x 0.6 % (1.00 .. 1.53 % seen over many runs), and the test bounds
+# it at the mean plus four standard deviations.
+# MP_IMPAIR_SEEDS="a,b,c" tries other seeds.
 SEEDS = tuple(int(x) for x in os.environ.get("MP_IMPAIR_SEEDS", "11,22,33").split(","))
 N = 3000
 RATE = 1000  # datagrams per second at most, one awaiting its echo at a time:
@@ -34,10 +36,10 @@ def impair_stats(text):
 
 
 def test_lossy_bridges(net):
-    """impair draws each direction's losses from its own seeded generator,
-    so which datagrams a bridge drops depends only on the seed and on the
-    order of the datagrams it sees: one datagram in flight at a time keeps
-    that order the same on every run, and the figures with it."""
+    """Duplicate mode over bridges losing 10, 20 and 30 % each way: one
+    datagram in flight at a time, so every copy of it meets the same
+    bridges in the same state and the delivered loss is the product of
+    the paths' losses (see the comment at SEEDS)."""
     require_impair()
     slow = [True]
 
@@ -94,9 +96,14 @@ def test_lossy_bridges(net):
     for loss, up, dn, up_tx, up_rx, dn_tx, dn_rx in rows:
         figure("impaired", f"bridge --loss {loss}%: measured up {up:.1f}% "
                f"({up_rx}/{up_tx}), down {dn:.1f}% ({dn_rx}/{dn_tx})")
-    expected = 2 * 100 * (0.1 * 0.2 * 0.3)
+    q = 1.0
+    for loss in LOSS:
+        q *= loss / 100  # one direction is lost only if every copy is
+    p_rt = 1 - (1 - q) ** 2
+    expected = 100 * p_rt
+    bound = 100 * (N * p_rt + 4 * math.sqrt(N * p_rt * (1 - p_rt))) / N
     figure("impaired", f"delivered round trip: {N - lost}/{N}, loss {delivered_loss:.2f}% "
-           f"(expected ~{expected:.1f}% = 2 x 0.6%); dup {len(app.dups)} "
+           f"(expected {expected:.2f}%, bound {bound:.2f}%); dup {len(app.dups)} "
            f"corrupt {len(app.corrupt)} foreign {len(app.foreign)}; "
            f"{warm} warm-up datagrams before; {elapsed:.1f}s")
 
@@ -104,7 +111,7 @@ def test_lossy_bridges(net):
     for loss, up, dn, *_ in rows:
         assert abs(up - loss) <= 3.0, rows
         assert abs(dn - loss) <= 3.0, rows
-    assert delivered_loss <= 1.5
+    assert delivered_loss <= bound
     assert not app.dups and not app.corrupt and not app.foreign
     # what was lost on every path is lost, nothing else: the target saw each
     # datagram at most once

@@ -595,7 +595,9 @@ def test_copies(net, case):
     wait_recv(app, 100)
     time.sleep(1.5)  # loss estimates settle
     a, sa, k0 = status(cs), status(ss), app.next_k
-    while app.next_k < k0 + 3000:
+    # 6000 datagrams: the 1 % limit is 4 standard deviations above
+    # duplicate's 0.6 %, the 3 % one 3.6 above --copies 2's 2.3 %
+    while app.next_k < k0 + 6000:
         time.sleep(0.05)
     b, sb, k1 = status(cs), status(ss), app.next_k
     stream.finish(drain=1.0)
