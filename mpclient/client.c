@@ -146,6 +146,9 @@ void client_queue_up(struct client *c, struct session *s, uint8_t *pkt, size_t p
 	for (unsigned p = 0; p < c->npaths; p++)
 		if (mask & 1u << p)
 			queue_on(c, s, p, pkt, len);
+	/* On one path alone: kept, in case that path dies with it. */
+	if (mask && !(mask & (mask - 1)))
+		rescue_keep(&c->rescue, s->id, (unsigned)__builtin_ctz(mask), pkt, len, c->now_us);
 }
 
 void client_flush_paths(struct client *c)
@@ -520,6 +523,8 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	c->now_ms = c->now_us / 1000;
 	c->started_ms = c->now_ms;
 	hook_init(&c->hook, o->common.path_script);
+	if (rescue_init(&c->rescue))
+		log_warn("no memory to keep datagrams for rescue: running without");
 	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
 	    table_init(&c->by_id, o->common.max_sessions)) {
 		log_warn("allocating buffers");
@@ -598,5 +603,6 @@ void client_close(struct client *c)
 	table_free(&c->by_app);
 	table_free(&c->by_id);
 	batch_free(&c->batch);
+	rescue_free(&c->rescue);
 	free(c);
 }

@@ -17,6 +17,7 @@
 #include "pace.h"
 #include "pmtu.h"
 #include "reorder.h"
+#include "rescue.h"
 #include "sched.h"
 #include "status.h"
 #include "seq.h"
@@ -74,6 +75,8 @@ struct path_stats {
 	uint64_t acks;			/* their answers (also in rx_pkts) */
 	uint64_t paced_skip;		/* copies not sent: the path was at its rate */
 	uint64_t over_pmtu;		/* sent larger than the path's known MTU */
+	uint64_t rescued;		/* sent on it, sent again on another when
+					   it turned suspect (rescue.h) */
 	uint64_t changes;		/* state changes */
 };
 
@@ -171,6 +174,7 @@ struct client {
 	struct batch batch;
 	struct sendlist to_app;
 	struct stage stage;		/* released by reorder buffers */
+	struct rescue rescue;		/* lately sent on one path alone */
 	uint8_t pmtu_buf[MP_BUF_LEN];	/* a padded probe being built */
 	/* tun mode (tunnel.c): the device instead of the local socket, and
 	 * the one session that carries it (by id: sessions may expire) */

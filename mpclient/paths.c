@@ -252,9 +252,58 @@ void paths_view(struct client *c, struct session *s)
 		s->hold_us = auto_hold(c->npaths, s->view.usable, s->sp);
 }
 
+/* ---- rescue (common/rescue.h) ------------------------------------------ */
+
+struct rescue_ctx {
+	struct client *c;
+	struct session *s;
+	unsigned from;
+};
+
+/* Again on the fastest usable path that is not in doubt itself. */
+static int rescue_send(void *ctx, uint8_t *pkt, size_t len)
+{
+	struct rescue_ctx *r = ctx;
+	struct client *c = r->c;
+	struct session *s = r->s;
+
+	for (unsigned k = 0; k < s->view.n_rtt; k++) {
+		unsigned q = s->view.by_rtt[k];
+		const struct health *h = &s->sp[q].h;
+		if (q == r->from || h->suspect || h->state == HEALTH_DOWN ||
+		    (c->paced && !pace_ready(&c->paths[q].pace, c->now_us)))
+			continue;
+		pkt[0] = (uint8_t)q;
+		client_send_on(c, q, pkt, len);
+		pace_spend(&c->paths[q].pace, len);
+		s->sp[q].tx_pkts++;
+		s->sp[q].tx_bytes += len;
+		c->paths[r->from].st.rescued++;
+		return (int)q;
+	}
+	return -1;
+}
+
+/* Path p of s has just turned suspect. If it was clean (loss under the 2 %
+ * at which a degraded path is up again), what went on it alone since its
+ * last answer came (less one RTT: the path worked when that answer's probe
+ * crossed) may be lost with it: send that again elsewhere. A lossy path
+ * turns suspect by chance too often for this to pay, and a copy that comes
+ * after the receiver's reorder buffer gave up on it arrives out of order. */
+static void rescue_path(struct client *c, struct session *s, unsigned p)
+{
+	const struct health *h = &s->sp[p].h;
+	struct rescue_ctx ctx = { c, s, p };
+
+	if (!h->has_rtt || h->send.ppm >= HEALTH_LOSS_LEAVE_PPM)
+		return;
+	rescue_take(&c->rescue, s->id, p, h->last_heard_us - h->srtt_us, rescue_send, &ctx);
+}
+
 void paths_tick(struct client *c, struct session *s)
 {
 	uint32_t avoid = avoided(c, s);
+	uint32_t newly = 0;
 	unsigned every_ms = busy(c, s) ? SWEEP_INTERVAL_MS * crowd(c) : IDLE_TICK_MS;
 
 	s->next_tick_us = c->now_us + (every_ms > IDLE_TICK_MS ? IDLE_TICK_MS : every_ms) * 1000ull;
@@ -277,15 +326,20 @@ void paths_tick(struct client *c, struct session *s)
 		}
 		if (h->suspect != suspect)
 			s->view_dirty = 1;
+		if (h->suspect && !suspect)
+			newly |= 1u << p;
 	}
 	/* A path newly avoided (or back): tell mpserver now, on the others. */
 	if (avoided(c, s) != avoid)
 		for (unsigned p = 0; p < c->npaths; p++)
 			s->sp[p].h.last_probe_us = 0;
-	paths_probe(c, s);
-	pmtu_tick(c, s);
 	if (s->view_dirty)
 		paths_view(c, s);
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (newly & 1u << p)
+			rescue_path(c, s, p);
+	paths_probe(c, s);
+	pmtu_tick(c, s);
 }
 
 static unsigned ip_udp(const struct path *path)

@@ -53,6 +53,7 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_u64(j, "pmtu_probes", path->pmtu.probes);
 		json_kv_u64(j, "pmtu_shrinks", path->pmtu.shrinks);
 		json_kv_u64(j, "over_pmtu", path->st.over_pmtu);
+		json_kv_u64(j, "rescued", path->st.rescued);
 		json_kv_u64(j, "rate_bps", path->pace.rate_bps);
 		json_kv_u64(j, "paced_skip", path->st.paced_skip);
 		json_kv_u64(j, "paced_queued", path->pace.queued);
@@ -111,6 +112,8 @@ void client_status_fill(void *ctx, struct json *j)
 	json_kv_u64(j, "sessions", c->nsessions);
 	json_kv_u64(j, "scripts_run", c->hook.started);
 	json_kv_u64(j, "scripts_failed", c->hook.failed);
+	json_kv_u64(j, "rescue_kept", c->rescue.kept);
+	json_kv_u64(j, "rescued", c->rescue.resent);
 	json_obj_end(j);
 	stats_json_drops(j, &c->drops);
 	json_paths(j, c);
@@ -140,17 +143,18 @@ void client_log_stats(const struct client *c)
 	uint64_t now = mono_ms();
 
 	stats_format_drops(&c->drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu%s",
+	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu rescued=%llu%s",
 		 sched_mode_name(c->o.common.mode), c->nsessions,
-		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx, line);
+		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx,
+		 (unsigned long long)c->rescue.resent, line);
 	if (c->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(c);
 	for (unsigned i = 0; i < c->npaths; i++) {
 		const struct path *p = &c->paths[i];
 		log_info("stats path name=%s peer=%s state=%s backup=%d tx_pkts=%llu "
 			 "tx_bytes=%llu tx_fail=%llu probes=%llu acks=%llu rx_pkts=%llu rx_bytes=%llu "
-			 "rx_bad=%llu unreachable=%llu pmtu=%u over_pmtu=%llu rate_bps=%llu paced_skip=%llu "
-			 "paced_queued=%llu paced_dropped=%llu",
+			 "rx_bad=%llu unreachable=%llu pmtu=%u over_pmtu=%llu rescued=%llu rate_bps=%llu "
+			 "paced_skip=%llu paced_queued=%llu paced_dropped=%llu",
 			 p->name, net_ntop(&p->peer, str), health_state_name(p->state),
 			 p->backup, (unsigned long long)p->st.tx_pkts,
 			 (unsigned long long)p->st.tx_bytes,
@@ -162,6 +166,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)p->st.rx_bad,
 			 (unsigned long long)p->st.unreachable,
 			 pmtu_value(&p->pmtu), (unsigned long long)p->st.over_pmtu,
+			 (unsigned long long)p->st.rescued,
 			 (unsigned long long)p->pace.rate_bps,
 			 (unsigned long long)p->st.paced_skip,
 			 (unsigned long long)p->pace.queued,

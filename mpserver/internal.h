@@ -14,6 +14,7 @@
 #include "net.h"
 #include "ratelimit.h"
 #include "reorder.h"
+#include "rescue.h"
 #include "sched.h"
 #include "seq.h"
 #include "server.h"
@@ -52,6 +53,8 @@ struct spath {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
 	uint64_t rx_recent;		/* since the last sweep, for weights */
 	uint64_t addr_changes;
+	uint64_t rescued;		/* sent on it, sent again on another when
+					   it turned suspect (rescue.h) */
 	struct health h;		/* passive: from the client's probes */
 	uint16_t pmtu;			/* as the client found it, 0 = unknown */
 };
@@ -118,6 +121,7 @@ struct server {
 	struct sendlist out;		/* to the bridges, or to one target */
 	struct session *run;		/* whose target `out` holds datagrams for */
 	struct stage stage;		/* released by reorder buffers */
+	struct rescue rescue;		/* lately sent on one path alone */
 	uint8_t ack_buf[MP_BUF_LEN];	/* an ACK being built */
 	/* tun mode (tunnel.c): the device instead of target sockets, and
 	 * which session each inner address belongs to */

@@ -73,6 +73,60 @@ static void follow_mtu(struct server *srv)
 		tunnel_path_mtu(srv, smallest);
 }
 
+/* ---- rescue (common/rescue.h) ------------------------------------------ */
+
+struct rescue_ctx {
+	struct server *srv;
+	struct session *s;
+	unsigned from;
+};
+
+/* Again on the fastest usable path that is not in doubt itself. */
+static int rescue_send(void *ctx, uint8_t *pkt, size_t len)
+{
+	struct rescue_ctx *r = ctx;
+	struct session *s = r->s;
+
+	for (unsigned k = 0; k < s->view.n_rtt; k++) {
+		unsigned q = s->view.by_rtt[k];
+		struct spath *sp = &s->paths[q];
+		if (q == r->from || sp->h.suspect || sp->h.state == HEALTH_DOWN ||
+		    (s->avoid >> q & 1))
+			continue;
+		pkt[0] = (uint8_t)q;
+		if (sendto(r->srv->fd, pkt, len, MSG_DONTWAIT, &sp->addr.u.sa, sp->addr.len) < 0) {
+			r->srv->drops.n[DROP_SEND_FAIL]++;
+			return -1;
+		}
+		sp->tx_pkts++;
+		sp->tx_bytes += len;
+		s->paths[r->from].rescued++;
+		return (int)q;
+	}
+	return -1;
+}
+
+/* The paths in `mask` of s have just come into doubt (the client avoids
+ * them, or their probes stopped). Of those that were clean (as in
+ * mpclient's rescue_path), what went on them alone since the client's last
+ * probe on them (less one RTT: the path worked when that probe crossed)
+ * goes again elsewhere. Sent at once, not through srv->out, which may hold
+ * datagrams for a target. */
+static void rescue_paths(struct server *srv, struct session *s, uint32_t mask)
+{
+	if (s->view_dirty)
+		paths_view(s);
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct health *h = &s->paths[p].h;
+		struct rescue_ctx ctx = { srv, s, p };
+
+		if (!(mask & 1u << p) || !h->last_heard_us || h->send.ppm >= HEALTH_LOSS_LEAVE_PPM)
+			continue;
+		rescue_take(&srv->rescue, s->id, p,
+			    h->last_heard_us - (h->has_rtt ? h->srtt_us : 0), rescue_send, &ctx);
+	}
+}
+
 void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		    const uint8_t *body, size_t len)
 {
@@ -85,8 +139,11 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 	}
 	health_input(&sp->h, &probe, 0, srv->now_us, (uint32_t)sp->rx_pkts, (uint32_t)len);
 	if (probe.avoid != s->avoid) {
+		uint32_t newly = probe.avoid & ~s->avoid & s->known;
 		s->avoid = probe.avoid;
 		s->view_dirty = 1;
+		if (newly)
+			rescue_paths(srv, s, newly);
 	}
 	/* The client's path MTU sets the tun device's: a figure below what
 	 * every path carries, or above a datagram, is not believed (it would
@@ -148,6 +205,7 @@ static void run_script(struct server *srv, const struct session *s, unsigned p)
 void paths_tick(struct server *srv, struct session *s)
 {
 	char addr[NET_ADDRSTR];
+	uint32_t newly = 0;
 
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		struct spath *sp = &s->paths[p];
@@ -164,7 +222,11 @@ void paths_tick(struct server *srv, struct session *s)
 		}
 		if (sp->h.suspect != suspect)
 			s->view_dirty = 1;
+		if (sp->h.suspect && !suspect && !(s->avoid >> p & 1))
+			newly |= 1u << p;
 	}
+	if (newly)
+		rescue_paths(srv, s, newly);
 	if (s->view_dirty)
 		paths_view(s);
 }

@@ -82,6 +82,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 		stats_json_health(j, &sp->h);
 		stats_json_traffic(j, sp->tx_pkts, sp->tx_bytes, sp->rx_pkts, sp->rx_bytes);
 		json_kv_u64(j, "addr_changes", sp->addr_changes);
+		json_kv_u64(j, "rescued", sp->rescued);
 		json_kv_u64(j, "pmtu_bytes", sp->pmtu);
 		json_kv_u64(j, "last_rx_ms", srv->now_ms - sp->last_rx_ms);
 		json_obj_end(j);
@@ -107,6 +108,8 @@ void server_status_fill(void *ctx, struct json *j)
 	json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
 	json_kv_u64(j, "scripts_run", srv->hook.started);
 	json_kv_u64(j, "scripts_failed", srv->hook.failed);
+	json_kv_u64(j, "rescue_kept", srv->rescue.kept);
+	json_kv_u64(j, "rescued", srv->rescue.resent);
 	json_obj_end(j);
 	stats_json_drops(j, &srv->drops);
 	json_paths(j, srv);
@@ -127,14 +130,15 @@ void server_log_stats(const struct server *srv)
 	stats_format_drops(&srv->drops, line, sizeof(line));
 	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
 		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
-		 "reset_limited=%llu%s",
+		 "reset_limited=%llu rescued=%llu%s",
 		 sched_mode_name(srv->o.common.mode), srv->nsessions,
 		 (unsigned long long)srv->sessions_opened,
 		 (unsigned long long)srv->rx_pkts,
 		 (unsigned long long)srv->welcomes_sent,
 		 (unsigned long long)srv->resets_sent,
 		 (unsigned long long)srv->hello_limit.refused,
-		 (unsigned long long)srv->reset_limit.refused, line);
+		 (unsigned long long)srv->reset_limit.refused,
+		 (unsigned long long)srv->rescue.resent, line);
 	if (srv->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(srv);
 	const struct session *s;
@@ -159,7 +163,7 @@ void server_log_stats(const struct server *srv)
 			log_info("stats session_path id=%08x path=%d addr=%s state=%s "
 				 "suspect=%d rtt_ms=%.3f loss_pct=%.2f loss_rx_pct=%.2f "
 				 "rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
-				 "addr_changes=%llu last_rx_ms=%llu",
+				 "addr_changes=%llu rescued=%llu last_rx_ms=%llu",
 				 s->id, p, net_ntop(&sp->addr, str),
 				 health_state_name(sp->h.state), sp->h.suspect,
 				 sp->h.srtt_us / 1000.0, sp->h.send.ppm / 1e4,
@@ -169,6 +173,7 @@ void server_log_stats(const struct server *srv)
 				 (unsigned long long)sp->tx_pkts,
 				 (unsigned long long)sp->tx_bytes,
 				 (unsigned long long)sp->addr_changes,
+				 (unsigned long long)sp->rescued,
 				 (unsigned long long)(now - sp->last_rx_ms));
 		}
 	}

@@ -299,6 +299,10 @@ void server_queue_down(struct server *srv, struct session *s, int i)
 		s->paths[p].tx_pkts++;
 		s->paths[p].tx_bytes += len;
 	}
+	/* On one path alone: kept, in case that path dies with it. */
+	if (mask && !(mask & (mask - 1)))
+		rescue_keep(&srv->rescue, s->id, (unsigned)__builtin_ctz(mask), pkt, len,
+			    srv->now_us);
 }
 
 void server_target_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -350,6 +354,8 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	hook_init(&srv->hook, o->common.path_script);
 	ratelimit_init(&srv->hello_limit, HELLO_PER_S, HELLO_BURST, srv->now_ms);
 	ratelimit_init(&srv->reset_limit, RESET_PER_S, RESET_BURST, srv->now_ms);
+	if (rescue_init(&srv->rescue))
+		log_warn("no memory to keep datagrams for rescue: running without");
 	if (batch_init(&srv->batch) || table_init(&srv->table, o->common.max_sessions)) {
 		log_warn("allocating buffers");
 		goto fail;
@@ -410,5 +416,6 @@ void server_close(struct server *srv)
 	ev_timer_stop(srv->loop, &srv->tick);
 	table_free(&srv->table);
 	batch_free(&srv->batch);
+	rescue_free(&srv->rescue);
 	free(srv);
 }
