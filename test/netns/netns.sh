@@ -84,7 +84,9 @@ WG_MTU=1420
 OVPN_TUN_MTU=1350
 OVPN_MSSFIX=1300
 READY_TIMEOUT_S=20
-# The bridges' random losses are seeded, so a run's figures can be replayed.
+# The bridges draw their losses from seeded generators; which packets they
+# drop still depends on timing (probes cross them on a timer), so SEED=N
+# gives runs of the same statistics, not the same runs.
 SEED=${SEED:-100}
 
 # Pass/fail lines. Duplicate mode must hide almost all of the loss: the three
