@@ -11,6 +11,9 @@ import pytest
 
 from conftest import figure, log_time, require_impair
 
+# Timed figures: a failure while the host stalled is run once more (conftest).
+pytestmark = pytest.mark.timing
+
 LOSS = (10, 20, 30)  # percent, each direction, per bridge
 # The bridges draw their losses from seeded generators, but mpclient's
 # probes cross the same bridges on a timer, so which datagrams a bridge

@@ -651,6 +651,7 @@ def make_flood(rng):
     return out
 
 
+@pytest.mark.timing
 def test_junk_flood(net, tmp_path):
     rng = random.Random(4242)
     key = write_key(tmp_path / "k")
@@ -739,6 +740,7 @@ def test_junk_flood(net, tmp_path):
 SUSTAIN = 2.0  # seconds
 
 
+@pytest.mark.timing
 def test_sustained_flood(net, tmp_path):
     """The same junk, resent for SUSTAIN seconds (as fast as one Python
     thread goes), while a 200-pps stream flows and a second application

@@ -22,6 +22,9 @@ import pytest
 
 from conftest import ROOT, figure, log_time, parse_payload, require_impair
 
+# Timed figures: a failure while the host stalled is run once more (conftest).
+pytestmark = pytest.mark.timing
+
 PYTHON = "/usr/bin/python3"
 MPSTAT = ROOT / "scripts" / "mpstat"
 

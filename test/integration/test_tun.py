@@ -34,6 +34,9 @@ import pytest
 
 from conftest import IMPAIR, MPCLIENT, MPSERVER, ROOT, MpProc, Proc, ProcGroup, figure
 
+# Timed figures: a failure while the host stalled is run once more (conftest).
+pytestmark = pytest.mark.timing
+
 ROUTES = ROOT / "scripts" / "mprelay-routes"
 FIT = 1500 - 28 - 32          # keyed, IPv4 paths
 NOBODY = 65534
@@ -279,7 +282,7 @@ def test_blackhole_mid_transfer(topo):
 
 @needs_root
 def test_two_clients_each_get_only_their_own(topo):
-    r = nsx(topo.c2, "ping", "-c", "10", "-i", "0.02", "10.99.0.1")
+    r = nsx(topo.c2, "ping", "-c", "10", "-i", "0.02", "-W", "2", "-w", "20", "10.99.0.1")
     assert loss_pct(r.stdout) == 0.0
     for target, mine, other in (("10.99.0.2", topo.c1, topo.c2),
                                 ("10.99.0.3", topo.c2, topo.c1),
@@ -336,7 +339,7 @@ def test_address_conflict_resolved_and_logged(topo):
         since = topo.server.size()
         before = topo.server.stats().drops()["route_conflict"]
         holder = subprocess.Popen(["ip", "netns", "exec", topo.c1, "ping", "-c", "30",
-                                   "-i", "0.1", "-W", "2", "10.99.0.1"],
+                                   "-i", "0.1", "-W", "2", "-w", "20", "10.99.0.1"],
                                   stdout=subprocess.PIPE, text=True)
         time.sleep(0.5)
         thief = nsx(topo.c2, "ping", "-c", "5", "-i", "0.2", "-W", "1", "-I", "10.99.0.2",
@@ -350,7 +353,8 @@ def test_address_conflict_resolved_and_logged(topo):
         assert conflicts >= 5, conflicts
         # the holder is quiet now: after the hold, the claim succeeds
         time.sleep(3.2)
-        moved = nsx(topo.c2, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", "10.99.0.2",
+        moved = nsx(topo.c2, "ping", "-c", "3", "-i", "0.2", "-W", "2", "-w", "20",
+                    "-I", "10.99.0.2",
                     "10.99.0.1", check=False)
         assert loss_pct(moved.stdout) == 0.0, moved.stdout
         topo.server.wait_line(r"inner address 10\.99\.0\.2: moves from session", since=since)
@@ -369,7 +373,7 @@ def test_root_dropped_and_hooks(topo):
     up = (topo.hook_out / "up.out").read_text().strip()
     assert up == f"0 mpt0 1500 10.99.0.3/24 fd99::3/64 | up mpt0 1500 10.99.0.3/24 fd99::3/64"
     # still carrying packets as nobody
-    r = nsx(topo.c2, "ping", "-c", "3", "-i", "0.05", "10.99.0.1")
+    r = nsx(topo.c2, "ping", "-c", "3", "-i", "0.05", "-W", "2", "-w", "20", "10.99.0.1")
     assert loss_pct(r.stdout) == 0.0
     st = topo.client2.stop()
     assert st["app_rx"] > 0
