@@ -269,13 +269,16 @@ static unsigned ms_since(uint64_t now_us, uint64_t then_us)
 	return then_us ? (unsigned)((now_us - then_us) / 1000) : 0;
 }
 
-/* Active side: down after health_down_after() unanswered probes in a row;
- * up again after good_needed answers with no such run among them. (Up here means alive:
- * health_eval decides between up and degraded.) */
+/* Active side: down after health_down_after() unanswered probes in a row
+ * and HEALTH_DOWN_SILENCE_MS without an answer; up again after good_needed
+ * answers with no such run among them. (Up here means alive: health_eval
+ * decides between up and degraded.) */
 static enum health_state eval_active(struct health *h, uint64_t now_us)
 {
 	if (h->state != HEALTH_DOWN) {
-		if (h->lost_streak >= health_down_after(h)) {
+		if (h->lost_streak >= health_down_after(h) &&
+		    (!h->last_heard_us ||
+		     now_us - h->last_heard_us >= HEALTH_DOWN_SILENCE_MS * 1000ull)) {
 			snprintf(h->reason, sizeof(h->reason),
 				 "%u probes lost, last answer %u ms ago", h->lost_streak,
 				 h->last_heard_us ? ms_since(now_us, h->last_heard_us) : 0);

@@ -32,6 +32,11 @@ enum {
 	 * (at 20 probes/s: once in 8 minutes). */
 	HEALTH_DOWN_AFTER_MIN = 2,
 	HEALTH_DOWN_AFTER_MAX = 12,
+	/* ... and at least this long without an answer: a busy host that
+	 * does not run us (or a bridge) for a moment is not an outage. The
+	 * path is avoided from its first overdue answer anyway (suspect);
+	 * down is what is logged and given to --path-script. */
+	HEALTH_DOWN_SILENCE_MS = 250,
 	/* Answers in a row before a down path is used again; doubled each
 	 * time it goes down again within HEALTH_FLAP_WINDOW_MS of coming up
 	 * (damping), and back to the minimum after a quiet window. */

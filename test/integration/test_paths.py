@@ -518,6 +518,9 @@ def test_small_datagrams(net):
     time.sleep(2.0)
     b = status(cs)
     small = [y - x for x, y in zip(data_pkts(a), data_pkts(b))]
+    # copies sent again when the fastest path's answer was late (rescue):
+    # they went to the next fastest, and are not the scheduler's choice
+    rescued = sum(y["rescued"] - x["rescued"] for x, y in zip(a["paths"], b["paths"]))
     stream.size = 400
     time.sleep(0.3)
     a = status(cs)
@@ -525,11 +528,12 @@ def test_small_datagrams(net):
     b = status(cs)
     large = [y - x for x, y in zip(data_pkts(a), data_pkts(b))]
     stream.finish(drain=1.0)
-    figure("small", f"rtt_ms {rtts}; 100-byte datagrams per path {small}, "
-           f"400-byte {large}")
+    figure("small", f"rtt_ms {rtts}; 100-byte datagrams per path {small} "
+           f"({rescued} of them sent again by rescue), 400-byte {large}")
     # all on the fastest path, but for the odd one sent while its answer was
     # overdue (a loaded machine): the next fastest is then the right choice
-    assert small[0] > 150 and small[1] + small[2] <= 0.03 * sum(small), small
+    others = small[1] + small[2] - rescued
+    assert small[0] > 150 and others <= 0.03 * (sum(small) - rescued), (small, rescued)
     assert min(large) > 0.2 * sum(large), large
     cli.stop()
     srv.stop()
