@@ -357,6 +357,14 @@ int health_eval(struct health *h, uint64_t now_us, int passive)
 	return set_state(h, s, now_us);
 }
 
+uint64_t health_rescue_since(const struct health *h)
+{
+	if (!h->has_rtt || !h->last_heard_us || h->send.ppm >= HEALTH_LOSS_LEAVE_PPM ||
+	    h->last_heard_us <= h->srtt_us)
+		return 0;
+	return h->last_heard_us - h->srtt_us;
+}
+
 uint8_t health_state_byte(const struct health *h, int backup)
 {
 	return (uint8_t)((h->state & MP_PROBE_STATE) | (h->suspect ? MP_PROBE_SUSPECT : 0) |

@@ -116,6 +116,14 @@ void health_timeouts(struct health *h, uint64_t now_us);
 /* Recomputes the state; returns 1 if it changed (reason is then set). With
  * passive set, follows the peer's view and times out on its silence. */
 int health_eval(struct health *h, uint64_t now_us, int passive);
+/* Rescue (rescue.h): what went on this path alone since the returned time
+ * (its last answer less one RTT: the path worked when that answer's probe
+ * crossed) may have died with it, now that it is in doubt. 0: not worth
+ * sending again, because the path was not clean (loss at or above the 2 %
+ * at which a degraded path is up again): a lossy path turns suspect by
+ * chance too often, and a copy that comes after the receiver's reorder
+ * buffer gave up on it arrives out of order. */
+uint64_t health_rescue_since(const struct health *h);
 /* The MP_PROBE_* state byte for our view of the path. */
 uint8_t health_state_byte(const struct health *h, int backup);
 

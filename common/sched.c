@@ -172,6 +172,14 @@ static uint32_t add_copies(const struct sched *s, const struct sched_view *v, ui
 	return mask;
 }
 
+int sched_fastest(const struct sched_view *v, uint32_t exclude)
+{
+	for (unsigned k = 0; k < v->n_rtt; k++)
+		if (!(exclude & 1u << v->by_rtt[k]))
+			return v->by_rtt[k];
+	return -1;
+}
+
 uint32_t sched_choose(struct sched *s, const struct sched_view *v, int critical)
 {
 	uint32_t mask;

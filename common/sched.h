@@ -64,6 +64,8 @@ void sched_view_build(struct sched_view *v, const struct sched *s, uint32_t usab
 /* The full choice for one datagram: the mode's pick (for a critical one in
  * a spreading mode, the fastest path instead) plus the copies. */
 uint32_t sched_choose(struct sched *s, const struct sched_view *v, int critical);
+/* The fastest usable path outside `exclude`, or -1 if there is none. */
+int sched_fastest(const struct sched_view *v, uint32_t exclude);
 /* Expected loss of sending on `mask`, ppm (independent paths). */
 uint32_t sched_loss_ppm(const struct sched_view *v, uint32_t mask);
 

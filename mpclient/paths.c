@@ -260,44 +260,39 @@ struct rescue_ctx {
 	unsigned from;
 };
 
-/* Again on the fastest usable path that is not in doubt itself. */
+/* Again on the fastest usable path that is neither in doubt itself nor
+ * at its rate. */
 static int rescue_send(void *ctx, uint8_t *pkt, size_t len)
 {
 	struct rescue_ctx *r = ctx;
 	struct client *c = r->c;
 	struct session *s = r->s;
+	uint32_t exclude = 1u << r->from | avoided(c, s);
 
-	for (unsigned k = 0; k < s->view.n_rtt; k++) {
-		unsigned q = s->view.by_rtt[k];
-		const struct health *h = &s->sp[q].h;
-		if (q == r->from || h->suspect || h->state == HEALTH_DOWN ||
-		    (c->paced && !pace_ready(&c->paths[q].pace, c->now_us)))
-			continue;
-		pkt[0] = (uint8_t)q;
-		client_send_on(c, q, pkt, len);
-		pace_spend(&c->paths[q].pace, len);
-		s->sp[q].tx_pkts++;
-		s->sp[q].tx_bytes += len;
-		c->paths[r->from].st.rescued++;
-		return (int)q;
-	}
-	return -1;
+	for (unsigned p = 0; c->paced && p < c->npaths; p++)
+		if (!pace_ready(&c->paths[p].pace, c->now_us))
+			exclude |= 1u << p;
+	int q = sched_fastest(&s->view, exclude);
+	if (q < 0)
+		return -1;
+	pkt[0] = (uint8_t)q;
+	client_send_on(c, (unsigned)q, pkt, len);
+	pace_spend(&c->paths[q].pace, len);
+	s->sp[q].tx_pkts++;
+	s->sp[q].tx_bytes += len;
+	c->paths[r->from].st.rescued++;
+	return q;
 }
 
-/* Path p of s has just turned suspect. If it was clean (loss under the 2 %
- * at which a degraded path is up again), what went on it alone since its
- * last answer came (less one RTT: the path worked when that answer's probe
- * crossed) may be lost with it: send that again elsewhere. A lossy path
- * turns suspect by chance too often for this to pay, and a copy that comes
- * after the receiver's reorder buffer gave up on it arrives out of order. */
+/* Path p of s has just turned suspect: what went on it alone lately goes
+ * again elsewhere, if the path was clean (health_rescue_since). */
 static void rescue_path(struct client *c, struct session *s, unsigned p)
 {
-	const struct health *h = &s->sp[p].h;
+	uint64_t since = health_rescue_since(&s->sp[p].h);
 	struct rescue_ctx ctx = { c, s, p };
 
-	if (!h->has_rtt || h->send.ppm >= HEALTH_LOSS_LEAVE_PPM)
-		return;
-	rescue_take(&c->rescue, s->id, p, h->last_heard_us - h->srtt_us, rescue_send, &ctx);
+	if (since)
+		rescue_take(&c->rescue, s->id, p, since, rescue_send, &ctx);
 }
 
 void paths_tick(struct client *c, struct session *s)

@@ -81,49 +81,46 @@ struct rescue_ctx {
 	unsigned from;
 };
 
-/* Again on the fastest usable path that is not in doubt itself. */
+/* Again on the fastest usable path that is not in doubt itself (to us or
+ * to the client). */
 static int rescue_send(void *ctx, uint8_t *pkt, size_t len)
 {
 	struct rescue_ctx *r = ctx;
 	struct session *s = r->s;
+	uint32_t exclude = 1u << r->from | s->avoid;
 
-	for (unsigned k = 0; k < s->view.n_rtt; k++) {
-		unsigned q = s->view.by_rtt[k];
-		struct spath *sp = &s->paths[q];
-		if (q == r->from || sp->h.suspect || sp->h.state == HEALTH_DOWN ||
-		    (s->avoid >> q & 1))
-			continue;
-		pkt[0] = (uint8_t)q;
-		if (sendto(r->srv->fd, pkt, len, MSG_DONTWAIT, &sp->addr.u.sa, sp->addr.len) < 0) {
-			r->srv->drops.n[DROP_SEND_FAIL]++;
-			return -1;
-		}
-		sp->tx_pkts++;
-		sp->tx_bytes += len;
-		s->paths[r->from].rescued++;
-		return (int)q;
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (s->paths[p].h.suspect || s->paths[p].h.state == HEALTH_DOWN)
+			exclude |= 1u << p;
+	int q = sched_fastest(&s->view, exclude);
+	if (q < 0)
+		return -1;
+	struct spath *sp = &s->paths[q];
+	pkt[0] = (uint8_t)q;
+	if (sendto(r->srv->fd, pkt, len, MSG_DONTWAIT, &sp->addr.u.sa, sp->addr.len) < 0) {
+		r->srv->drops.n[DROP_SEND_FAIL]++;
+		return -1;
 	}
-	return -1;
+	sp->tx_pkts++;
+	sp->tx_bytes += len;
+	s->paths[r->from].rescued++;
+	return q;
 }
 
 /* The paths in `mask` of s have just come into doubt (the client avoids
- * them, or their probes stopped). Of those that were clean (as in
- * mpclient's rescue_path), what went on them alone since the client's last
- * probe on them (less one RTT: the path worked when that probe crossed)
- * goes again elsewhere. Sent at once, not through srv->out, which may hold
- * datagrams for a target. */
+ * them, or their probes stopped): what went on them alone lately goes
+ * again elsewhere, for those that were clean (health_rescue_since). Sent at
+ * once, not through srv->out, which may hold datagrams for a target. */
 static void rescue_paths(struct server *srv, struct session *s, uint32_t mask)
 {
 	if (s->view_dirty)
 		paths_view(s);
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-		const struct health *h = &s->paths[p].h;
+		uint64_t since = health_rescue_since(&s->paths[p].h);
 		struct rescue_ctx ctx = { srv, s, p };
 
-		if (!(mask & 1u << p) || !h->last_heard_us || h->send.ppm >= HEALTH_LOSS_LEAVE_PPM)
-			continue;
-		rescue_take(&srv->rescue, s->id, p,
-			    h->last_heard_us - (h->has_rtt ? h->srtt_us : 0), rescue_send, &ctx);
+		if (mask & 1u << p && since)
+			rescue_take(&srv->rescue, s->id, p, since, rescue_send, &ctx);
 	}
 }
 

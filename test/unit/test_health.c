@@ -426,9 +426,35 @@ static void test_saturation_cap(void **state)
 	assert_int_equal(h.cap_ppm, 1000000);
 }
 
+/* Rescue's window: from the last answer less one RTT, and only for a
+ * path that was clean. */
+static void test_rescue_since(void **state)
+{
+	struct health h;
+	uint64_t t = T0;
+	uint32_t tx = 0;
+
+	(void)state;
+	health_init(&h, T0);
+	assert_int_equal(health_rescue_since(&h), 0);		/* never heard */
+	for (int i = 0; i < 20; i++, t += 50 * MS)
+		exchange(&h, t, 4 * MS, tx + 10, tx + 10), tx += 10;
+	assert_int_equal(health_rescue_since(&h), h.last_heard_us - h.srtt_us);
+	assert_int_equal(h.srtt_us, 4 * MS);
+	/* lossy (10 %): not worth it */
+	for (uint32_t i = 0, rx = tx; i < 100; i++, t += 50 * MS) {
+		tx += 10;
+		rx += 9;
+		exchange(&h, t, 4 * MS, tx, rx);
+	}
+	assert_true(h.send.ppm >= HEALTH_LOSS_LEAVE_PPM);
+	assert_int_equal(health_rescue_since(&h), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rescue_since),
 		cmocka_unit_test(test_rtt_rfc6298),
 		cmocka_unit_test(test_rtt_hold_and_echo),
 		cmocka_unit_test(test_loss_estimate),

@@ -437,6 +437,27 @@ static void test_copies_auto(void **state)
 
 /* Latency-critical datagrams: the fastest usable path, whatever the mode's
  * turn; duplicate still sends everywhere. */
+/* Rescue's choice: the fastest usable path outside the excluded ones
+ * (path 3 is fastest but not usable). */
+static void test_fastest(void **state)
+{
+	struct sched s;
+	struct sched_view v;
+	struct sched_path p[MP_MAX_PATHS] = { 0 };
+
+	(void)state;
+	p[0] = P(60000, 0);
+	p[1] = P(5000, 0);
+	p[2] = P(30000, 0);
+	p[3] = P(1000, 0);
+	sched_init(&s, SCHED_ROUNDROBIN);
+	sched_view_build(&v, &s, 0x7, 0x8, p);
+	assert_int_equal(sched_fastest(&v, 0), 1);
+	assert_int_equal(sched_fastest(&v, 0x2), 2);
+	assert_int_equal(sched_fastest(&v, 0x6), 0);
+	assert_int_equal(sched_fastest(&v, 0x7), -1);
+}
+
 static void test_critical(void **state)
 {
 	struct sched s;
@@ -484,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_copies_auto),
 		cmocka_unit_test(test_copies_spare),
 		cmocka_unit_test(test_critical),
+		cmocka_unit_test(test_fastest),
 	};
 
 	return cmocka_run_group_tests_name("sched", tests, NULL, NULL);
