@@ -106,6 +106,11 @@ class StallWatch(threading.Thread):
                 with self.lock:
                     self.events.append((t, late_ms))
 
+    def report(self, late_ms):
+        """A stall seen another way (a program kept from its CPU)."""
+        with self.lock:
+            self.events.append((time.monotonic(), late_ms))
+
     def worst(self, t0, t1):
         with self.lock:
             return max((ms for t, ms in self.events if t0 <= t <= t1), default=0.0)

@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from conftest import (STEADY, HOST, MAX_PAYLOAD, MPCLIENT, MPSERVER, SAN_ENV, figure,
+from conftest import (STALLS, STEADY, HOST, MAX_PAYLOAD, MPCLIENT, MPSERVER, SAN_ENV, figure,
                       free_port, log_time, packet_ids, sanitizer_report,
                       udp_socket, verify_target)
 
@@ -183,6 +183,19 @@ def client_verdict(v, orig, sid, sep, tx_epoch):
     if v[1:] == orig[1:]:
         return "duplicate"
     return "bad_tag"
+
+
+def wait_ns(pid):
+    """Time the process's threads spent runnable but waiting for a CPU
+    (schedstat's run_delay), ns."""
+    ns = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns += int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return ns
 
 
 def cpu_ns(pid):
@@ -761,6 +774,7 @@ def test_sustained_flood(net, tmp_path):
     s0 = srv.stats()
     kdrop0 = udp_drops(srv.port)
     ns0, _ = cpu_ns(srv.pid)
+    w0 = wait_ns(srv.pid)
     addr = (HOST, srv.port)
     send = js.sendto
     tw0 = time.time()
@@ -783,6 +797,7 @@ def test_sustained_flood(net, tmp_path):
     elapsed = time.monotonic() - t0
     tw1 = time.time()
     ns1, _ = cpu_ns(srv.pid)
+    waited = (wait_ns(srv.pid) - w0) / 1e9
     kdrop = udp_drops(srv.port) - kdrop0
     time.sleep(1.0)
     stream.finish(drain=1.0)
@@ -794,7 +809,8 @@ def test_sustained_flood(net, tmp_path):
     cst = cli.stats()
     s2 = [s for s in cst.sessions if s["app"].endswith(f":{app2.port}")]
     figure("keyed_flood_sustained", f"{n} junk datagrams in {elapsed:.2f}s ({n / elapsed:.0f}/s); "
-           f"mpserver CPU {(ns1 - ns0) / 1e6:.0f} ms, kernel drops at its socket {kdrop}; "
+           f"mpserver CPU {(ns1 - ns0) / 1e6:.0f} ms, runnable but without a CPU "
+           f"{1000 * waited:.0f} ms; kernel drops at its socket {kdrop}; "
            f"hello_limited +{s1['hello_limited'] - s0['hello_limited']} reset_limited "
            f"+{s1['reset_limited'] - s0['reset_limited']}")
     figure("keyed_flood_sustained", f"stream: {len(during)} sent during the flood, "
@@ -804,6 +820,11 @@ def test_sustained_flood(net, tmp_path):
            f"{s2[0]['keys'] if s2 else '?'}, drop_keys_wait {cst['drop_keys_wait']})")
     ports, problems = verify_target(echo.snapshot(), [app, app2], exact=False)
     assert not problems, problems[:20]
+    if len(lost_during) > 0.01 * len(during) and waited > 0.25 * elapsed:
+        # The flooder (this process) and the relay share two cores: when
+        # mpserver waited for a CPU for over a quarter of the flood, what
+        # was lost says how busy the machine was, not what junk costs.
+        STALLS.report(1000 * waited)
     assert len(lost_during) <= 0.01 * len(during), f"{len(lost_during)} of {len(during)} lost"
     assert not app.dups and not app.corrupt and not app.foreign
     assert not app2.dups and not app2.corrupt and not app2.foreign
