@@ -104,14 +104,14 @@ def wait_echoes(app, n, since=0.0, timeout=5.0):
     """Until the app has n echoes received at or after time.time() `since`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if sum(1 for t in app.recv_time.values() if t >= since) >= n:
+        if sum(1 for t in list(app.recv_time.values()) if t >= since) >= n:
             return True
         time.sleep(0.01)
     return False
 
 
 def first_echo_after(app, t):
-    after = sorted(x for x in app.recv_time.values() if x >= t)
+    after = sorted(x for x in list(app.recv_time.values()) if x >= t)
     return after[0] if after else None
 
 

@@ -44,7 +44,7 @@ def wait_echoes(streams, n, since=0.0, timeout=5.0):
     """Polls until every stream has n echoes received after time `since`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(sum(1 for t in s.app.recv_time.values() if t >= since) >= n
+        if all(sum(1 for t in list(s.app.recv_time.values()) if t >= since) >= n
                for s in streams):
             return True
         time.sleep(0.01)
@@ -54,7 +54,7 @@ def wait_echoes(streams, n, since=0.0, timeout=5.0):
 def resumption(stream, t_listen):
     """(gap in s, time of the first echo after t_listen, ks sent after it)."""
     app = stream.app
-    after = sorted(t for t in app.recv_time.values() if t >= t_listen)
+    after = sorted(t for t in list(app.recv_time.values()) if t >= t_listen)
     if not after:
         return None, None, []
     t_first = after[0]
@@ -172,7 +172,7 @@ def test_plain_socat_without_sport_stays_cut_off(net):
     cli2, t_listen = restart_client_quiet(net, cli, streams)
     sent_before = [s.app.next_k for s in streams]
     time.sleep(3.0)  # the claim is "nothing for 3 s": it must be waited out
-    got = [sum(1 for t in s.app.recv_time.values() if t >= t_listen) for s in streams]
+    got = [sum(1 for t in list(s.app.recv_time.values()) if t >= t_listen) for s in streams]
     sent = [s.app.next_k - n for s, n in zip(streams, sent_before)]
     cst = cli2.stats()
     figure("restart[client kill -9, plain socat, no sport]",
