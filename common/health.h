@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "limits.h"
 #include "wire.h"
 
 enum health_state {
@@ -16,42 +17,6 @@ enum health_state {
 	HEALTH_UP = 1,
 	HEALTH_DEGRADED = 2,		/* works, but lossy or too slow */
 	HEALTH_DOWN = 3,
-};
-
-enum {
-	/* Retransmission timeout bounds (RFC 6298 computes it; these clamp
-	 * it). The floor keeps a scheduling hiccup of a busy host from
-	 * passing for a dead path; a path still needs two timeouts in a row
-	 * before it is called down. */
-	HEALTH_RTO_MIN_US = 20000,
-	HEALTH_RTO_MAX_US = 2000000,
-	HEALTH_RTO_INITIAL_US = 1000000,
-	HEALTH_RING = 16,		/* probes remembered for timeouts */
-	/* Probes lost in a row before a path is down: enough that its own
-	 * random loss would do it by chance less than once in 10,000 probes
-	 * (at 20 probes/s: once in 8 minutes). */
-	HEALTH_DOWN_AFTER_MIN = 2,
-	HEALTH_DOWN_AFTER_MAX = 12,
-	/* ... and at least this long without an answer: a busy host that
-	 * does not run us (or a bridge) for a moment is not an outage. The
-	 * path is avoided from its first overdue answer anyway (suspect);
-	 * down is what is logged and given to --path-script. */
-	HEALTH_DOWN_SILENCE_MS = 250,
-	/* Answers in a row before a down path is used again; doubled each
-	 * time it goes down again within HEALTH_FLAP_WINDOW_MS of coming up
-	 * (damping), and back to the minimum after a quiet window. */
-	HEALTH_GOOD_MIN = 3,
-	HEALTH_GOOD_MAX = 24,
-	HEALTH_FLAP_WINDOW_MS = 10000,
-	/* Degraded by loss: enters at 5 %, leaves below 2 % (hysteresis). */
-	HEALTH_LOSS_ENTER_PPM = 50000,
-	HEALTH_LOSS_LEAVE_PPM = 20000,
-	/* Loss is an average over about this long (EWMA time constant), and
-	 * a sample needs at least HEALTH_LOSS_MIN_PKTS sent or 500 ms. */
-	HEALTH_LOSS_TAU_MS = 2000,
-	HEALTH_LOSS_MIN_PKTS = 8,
-	HEALTH_LOSS_MIN_MS = 500,
-	HEALTH_REASON_MAX = 112,
 };
 
 /* One direction's loss, from cumulative (sent, received) counter pairs. */

@@ -7,10 +7,7 @@
 
 #include <stdint.h>
 
-enum {
-	HOOK_MAX_RUNNING = 8,
-	HOOK_MAX_ARGS = 8,
-};
+#include "limits.h"
 
 struct hook {
 	const char *script;		/* NULL = none */

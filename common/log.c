@@ -1,7 +1,9 @@
 /* Human-readable stderr logging with a level: "mpserver[123] warn: ...".
- * Owns only formatting and the level filter; rate limiting of packet-path
- * events is the caller's job (they count, and report counters). */
+ * Owns formatting, the level filter, and the one limit on lines that the
+ * network can cause (log_net). */
+#include "limits.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #include <errno.h>
@@ -60,6 +62,28 @@ void log_warnx(const char *fmt, ...) { LOG_BODY(LOG_WARN, "warn", 0); }
 void log_info(const char *fmt, ...) { LOG_BODY(LOG_INFO, "info", 0); }
 void log_debug(const char *fmt, ...) { LOG_BODY(LOG_DEBUG, "debug", 0); }
 void log_error(const char *fmt, ...) { LOG_BODY(LOG_ERROR, "error", 0); }
+
+void log_net(enum log_level level, const char *fmt, ...)
+{
+	static struct ratelimit limit;
+	static uint64_t held;
+	uint64_t now_ms = mono_ms();
+
+	if (level > log_level_now)
+		return;
+	if (!limit.per_s)
+		ratelimit_init(&limit, LOG_NET_PER_S, LOG_NET_BURST, now_ms);
+	if (!ratelimit_allow(&limit, now_ms)) {
+		held++;
+		return;
+	}
+	if (held) {
+		log_warnx("%llu log lines caused by packets were held back (more than "
+			  "%d a second)", (unsigned long long)held, LOG_NET_PER_S);
+		held = 0;
+	}
+	LOG_BODY(level, level <= LOG_WARN ? "warn" : level == LOG_INFO ? "info" : "debug", 0);
+}
 
 void fatal(const char *fmt, ...)
 {

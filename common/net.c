@@ -226,9 +226,11 @@ static const uint8_t path_ids[MP_MAX_PATHS] = {
 };
 
 void sendlist_add(struct sendlist *s, const struct mp_addr *dest, int path,
-		  const uint8_t *data, size_t len)
+		  const uint8_t *data, size_t len, struct tx_count *count)
 {
 	unsigned i = s->n++;
+
+	s->count[i] = count;
 	struct iovec *iov = s->iov[i];
 	int k = 0;
 
@@ -296,18 +298,19 @@ static unsigned merge_runs(struct sendlist *s)
 	return nout;
 }
 
-/* Sends msg[0..n) one datagram each, skipping refused ones. */
-static unsigned send_each(int fd, struct mmsghdr *msg, unsigned n)
+/* Sends msg[first..first+n) one datagram each, skipping refused ones. */
+static unsigned send_each(int fd, struct sendlist *s, unsigned first, unsigned n)
 {
 	unsigned done = 0, sent = 0;
 
 	while (done < n) {
-		int k = sendmmsg(fd, msg + done, n - done, MSG_DONTWAIT);
+		int k = sendmmsg(fd, s->msg + first + done, n - done, MSG_DONTWAIT);
 		if (k < 0) {
 			if (errno != EINTR)
 				done++;		/* this one is refused: skip it */
 			continue;
 		}
+		memset(s->sent + first + done, 1, (unsigned)k);
 		done += (unsigned)k;
 		sent += (unsigned)k;
 	}
@@ -332,13 +335,30 @@ static unsigned gso_refused(int fd, struct sendlist *s, unsigned o, int err)
 	} else {
 		return 0;
 	}
-	return send_each(fd, s->msg + first, k);
+	return send_each(fd, s, first, k);
+}
+
+/* Each datagram once in its sender's counters: taken or refused. */
+static void count_sent(struct sendlist *s)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		struct tx_count *c = s->count[i];
+		if (!c)
+			continue;
+		if (s->sent[i]) {
+			c->pkts++;
+			c->bytes += msg_bytes(s, i);
+		} else {
+			c->fail++;
+		}
+	}
 }
 
 unsigned sendlist_flush(int fd, struct sendlist *s)
 {
 	unsigned nout = merge_runs(s), done = 0, sent = 0;
 
+	memset(s->sent, 0, s->n);
 	while (done < nout) {
 		int n = sendmmsg(fd, s->out + done, nout - done, MSG_DONTWAIT);
 		if (n < 0) {
@@ -351,6 +371,7 @@ unsigned sendlist_flush(int fd, struct sendlist *s)
 		}
 		for (unsigned j = done; j < done + (unsigned)n; j++) {
 			sent += s->out_count[j];
+			memset(s->sent + s->out_first[j], 1, s->out_count[j]);
 			if (s->out_count[j] > 1) {
 				s->gso_sends++;
 				s->gso_segments += s->out_count[j];
@@ -358,6 +379,7 @@ unsigned sendlist_flush(int fd, struct sendlist *s)
 		}
 		done += (unsigned)n;
 	}
+	count_sent(s);
 	s->n = 0;
 	return sent;
 }

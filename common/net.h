@@ -10,23 +10,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "limits.h"
 #include "wire.h"
-
-enum {
-	NET_BATCH = 32,			/* datagrams per recvmmsg */
-	/* SO_RCVBUF/SO_SNDBUF asked for (the kernel doubles it): enough
-	 * queue to ride out ~50 ms without a CPU under a 150,000/s junk
-	 * flood on a shared machine; memory only while it is used. */
-	NET_SOCKBUF_BYTES = 8 << 20,
-	NET_ADDRSTR = 64,		/* "[v6%zone]:port" fits */
-	/* A send list holds a whole batch sent on every path. */
-	NET_SENDLIST_MAX = NET_BATCH * MP_MAX_PATHS,
-	/* UDP GSO: at most 64 segments (the kernel's UDP_MAX_SEGMENTS) and
-	 * 65,000 bytes (below the 65,507 an IPv4 UDP datagram can hold) per
-	 * send. */
-	NET_GSO_SEGMENTS_MAX = 64,
-	NET_GSO_BYTES_MAX = 65000,
-};
 
 struct mp_addr {
 	socklen_t len;
@@ -76,11 +61,20 @@ int batch_recv(int fd, struct batch *b, size_t headroom, size_t cap);
  * socket (the bridge or target refused): worth counting, then read on. */
 int net_peer_unreachable(int err);
 
+/* What the kernel did with the datagrams of one sender (a path, a link):
+ * counted by sendlist_flush, each datagram once. */
+struct tx_count {
+	uint64_t pkts, bytes;		/* taken */
+	uint64_t fail;			/* refused */
+};
+
 /* Zeroed, a send list is empty and may try UDP GSO. */
 struct sendlist {
 	unsigned n;
 	struct mmsghdr msg[NET_SENDLIST_MAX];
 	struct iovec iov[NET_SENDLIST_MAX][2];	/* [1] is {NULL, 0} when unused */
+	struct tx_count *count[NET_SENDLIST_MAX];	/* NULL: not counted */
+	uint8_t sent[NET_SENDLIST_MAX];	/* the kernel took it (during a flush) */
 	/* what sendlist_flush hands the kernel: runs merged into GSO sends */
 	struct mmsghdr out[NET_SENDLIST_MAX];
 	unsigned out_first[NET_SENDLIST_MAX], out_count[NET_SENDLIST_MAX];
@@ -97,21 +91,21 @@ enum { SENDLIST_NO_PATH = -1 };
 
 /* Queues one datagram to dest (NULL on a connected socket): the path id
  * byte (unless SENDLIST_NO_PATH), then len bytes at data. The same data
- * may be queued for several paths: only the first byte differs. */
+ * may be queued for several paths: only the first byte differs. What
+ * becomes of it is counted in *count at the flush (NULL: nowhere). */
 void sendlist_add(struct sendlist *s, const struct mp_addr *dest, int path,
-		  const uint8_t *data, size_t len);
+		  const uint8_t *data, size_t len, struct tx_count *count);
 /* Sends everything queued, skipping datagrams the kernel refuses (ICMP
  * errors on connected sockets, full buffers); runs of equal-length
  * datagrams to one destination go out as one UDP GSO send each, where the
  * kernel takes it (else one by one, as before); returns how many went out
- * and empties the list. */
+ * and empties the list, having counted each datagram in its tx_count. */
 unsigned sendlist_flush(int fd, struct sendlist *s);
 
 /* Copies of datagrams whose own buffer does not outlive the call that
  * hands them over (the reorder buffer's slots), kept until the send list
  * they are queued on is flushed. Whoever fills it flushes when it is full
  * and then empties it. */
-enum { NET_STAGE_SLOTS = 64, NET_STAGE_BYTES = 2048 };
 struct stage {
 	unsigned used;
 	uint8_t buf[NET_STAGE_SLOTS][NET_STAGE_BYTES];

@@ -9,23 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum {
-	PACE_SLOT_BYTES = 2048,		/* a datagram larger than this is not kept */
-	PACE_PRIO_SLOTS = 64,
-	PACE_BULK_SLOTS_MIN = 16,
-	PACE_BULK_SLOTS_MAX = 1024,
-	/* The bulk queue holds about this much time at the rate: enough to
-	 * ride out a burst, short enough that waiting here stays cheaper than
-	 * the operator's queue we are trying to keep empty. */
-	PACE_QUEUE_MS = 50,
-	/* The bucket holds this much time at the rate (at least 2 datagrams
-	 * of 1500 bytes): a short burst. */
-	PACE_BURST_MS = 5,
-	PACE_BURST_MIN_BYTES = 3000,
-	/* What a datagram costs on the link beyond its UDP payload (IPv4 and
-	 * UDP headers): rates are link rates. */
-	PACE_IP_UDP_BYTES = 28,
-};
+#include "limits.h"
 
 struct pace_fifo {
 	unsigned head, n, cap;

@@ -11,16 +11,7 @@
 
 #include <stdint.h>
 
-enum {
-	/* What every IPv4 path carries (576 - IP - UDP): assumed, not probed. */
-	PMTU_FLOOR = 548,
-	PMTU_GRAIN = 16,		/* the search stops this close */
-	PMTU_TRIES = 3,			/* unanswered attempts before "too big" */
-	PMTU_WAIT_MIN_US = 200000,	/* an attempt's answer is awaited at least this */
-	PMTU_RECHECK_MS = 10000,
-	/* Every this many re-checks, look above again (the MTU may grow). */
-	PMTU_REGROW_EVERY = 6,
-};
+#include "limits.h"
 
 struct pmtu {
 	unsigned max;			/* the largest size worth probing */

@@ -15,14 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum {
-	/* Bounds of the automatic hold (--reorder-ms auto). Below 1 ms the
-	 * buffer would release before timer granularity lets it wait at all;
-	 * above 500 ms TCP's own RTO (>= 200 ms min on Linux) fires anyway and
-	 * holding longer only adds latency. */
-	REORDER_AUTO_MIN_US = 1000,
-	REORDER_AUTO_MAX_US = 500000,
-};
+#include "limits.h"
 
 struct reorder;
 

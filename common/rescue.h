@@ -22,10 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum {
-	RESCUE_SLOTS = 512,
-	RESCUE_SLOT_BYTES = 2048,	/* larger datagrams are not kept */
-};
+#include "limits.h"
 
 struct rescue_slot;
 

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "limits.h"
 #include "wire.h"
 
 enum sched_mode { SCHED_DUPLICATE = 0, SCHED_ROUNDROBIN, SCHED_WEIGHTED, SCHED_ADAPTIVE };
@@ -17,8 +18,6 @@ enum sched_mode { SCHED_DUPLICATE = 0, SCHED_ROUNDROBIN, SCHED_WEIGHTED, SCHED_A
 enum {
 	SCHED_COPIES_AUTO = 0,		/* as few as keep loss under the target */
 	SCHED_WEIGHT_SCALE = 1000,	/* adaptive weights are 1..this */
-	/* A path with no RTT sample yet ranks as if it had this one. */
-	SCHED_RTT_UNKNOWN_US = 100000,
 };
 
 /* What the scheduler is told of one path (by the session, from health). */

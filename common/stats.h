@@ -16,7 +16,11 @@ enum drop {
 	DROP_STALE_EPOCH,		/* from a peer instance since replaced */
 	DROP_OVERSIZE,			/* application datagram > MP_MAX_PAYLOAD */
 	DROP_SESSION_LIMIT,		/* new session refused: table full */
-	DROP_SEND_FAIL,			/* the kernel refused to send it */
+	DROP_SEND_FAIL,			/* the kernel refused it toward a path */
+	DROP_SEAL_FAIL,			/* sealing failed (the AEAD library) */
+	DROP_NO_MEMORY,			/* a buffer could not be allocated */
+	DROP_TARGET_FAIL,		/* the local side (application, target or
+					   tun device) refused it */
 	DROP_BAD_TAG,			/* sealed packet did not authenticate */
 	DROP_BAD_HANDSHAKE,		/* handshake message: bad MAC or stale */
 	DROP_KEYS_WAIT,			/* no room while keys are being agreed */

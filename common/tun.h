@@ -17,8 +17,6 @@ enum {
 	/* IP + UDP around each of our datagrams on a path */
 	TUN_PATH_OVERHEAD_IP4 = IP4_HDR_LEN + UDP_HDR_LEN,
 	TUN_PATH_OVERHEAD_IP6 = IP6_HDR_LEN + UDP_HDR_LEN,
-	/* Packets read from the device per wakeup before yielding. */
-	TUN_READ_BATCH = 32,
 };
 
 struct tun {

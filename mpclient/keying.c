@@ -17,18 +17,16 @@ static void send_hello(struct client *c, struct session *s)
 {
 	uint8_t pkt[HS_HELLO_LEN];
 	struct mp_hdr h = {
-		.session = s->id,
-		.epoch = s->tx.epoch,
+		.session = s->f.id,
+		.epoch = s->f.tx.epoch,
 		.seq = ++s->hellos,	/* attempts, for the logs; never 0 */
 	};
-	size_t len = hs_hello_build(pkt, c->key, &h, s->client_random);
+	size_t len = hs_hello_build(pkt, c->e.key, &h, s->client_random);
 
 	/* The MAC leaves out byte 0: one message, every path. */
-	for (unsigned p = 0; p < c->npaths; p++) {
-		pkt[0] = (uint8_t)p;
-		client_send_on(c, p, pkt, len);
-	}
-	s->hello_sent_ms = c->now_ms;
+	for (unsigned p = 0; p < c->npaths; p++)
+		send_link(&c->paths[p].link, (uint8_t)p, pkt, len);
+	s->hello_sent_ms = c->e.now_ms;
 }
 
 /* +-25 %: sessions that started together (a restart with many
@@ -44,7 +42,7 @@ void keying_start(struct client *c, struct session *s)
 	s->keying = KEYS_WAIT;
 	rand_bytes(s->client_random, sizeof(s->client_random));
 	s->hello_retry_ms = jitter(HELLO_RETRY_MS);
-	s->hello_started_ms = c->now_ms;
+	s->hello_started_ms = c->e.now_ms;
 	send_hello(c, s);
 }
 
@@ -52,14 +50,14 @@ void keying_sweep(struct client *c, struct session *s)
 {
 	/* Half a sweep early rather than most of one late. */
 	if (s->keying != KEYS_WAIT ||
-	    c->now_ms - s->hello_sent_ms + SWEEP_INTERVAL_MS / 2 < s->hello_retry_ms)
+	    c->e.now_ms - s->hello_sent_ms + CLIENT_TICK_MS / 2 < s->hello_retry_ms)
 		return;
 	send_hello(c, s);
 	if (s->hellos == HELLO_WARN_AFTER)
 		log_warnx("session %08x: no answer to %u HELLOs in %llu ms: is mpserver "
 			  "running, reachable through the bridges, with the same key?",
-			  s->id, HELLO_WARN_AFTER,
-			  (unsigned long long)(c->now_ms - s->hello_started_ms));
+			  s->f.id, HELLO_WARN_AFTER,
+			  (unsigned long long)(c->e.now_ms - s->hello_started_ms));
 	s->hello_retry_ms = jitter(s->hello_retry_ms * 2 > HELLO_RETRY_MAX_MS
 					   ? HELLO_RETRY_MAX_MS : s->hello_retry_ms * 2);
 }
@@ -67,11 +65,11 @@ void keying_sweep(struct client *c, struct session *s)
 void keying_hold(struct client *c, struct session *s, const uint8_t *payload, size_t len)
 {
 	if (len > HOLD_SLOT_BYTES || (s->hold && s->hold->n == HOLD_SLOTS)) {
-		c->drops.n[DROP_KEYS_WAIT]++;
+		c->e.drops.n[DROP_KEYS_WAIT]++;
 		return;
 	}
 	if (!s->hold && !(s->hold = calloc(1, sizeof(*s->hold)))) {
-		c->drops.n[DROP_KEYS_WAIT]++;
+		c->e.drops.n[DROP_NO_MEMORY]++;
 		return;
 	}
 	memcpy(s->hold->data[s->hold->n] + MP_HDR_LEN, payload, len);
@@ -86,8 +84,8 @@ static void release_hold(struct client *c, struct session *s)
 	if (!hold)
 		return;
 	for (unsigned i = 0; i < hold->n; i++)
-		client_queue_up(c, s, hold->data[i], hold->len[i]);
-	client_flush_paths(c);	/* before the buffers go */
+		send_data(&s->f, hold->data[i], hold->len[i]);
+	send_flush(&c->e);	/* before the buffers go */
 	free(hold);
 	s->hold = NULL;
 }
@@ -99,29 +97,29 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 	struct session_keys keys;
 	int rc;
 
-	if (hs_welcome_check(pkt, len, c->key, client_random, server_random) ||
+	if (hs_welcome_check(pkt, len, c->e.key, client_random, server_random) ||
 	    CRYPTO_memcmp(client_random, s->client_random, CRYPTO_RANDOM_LEN)) {
-		c->drops.n[DROP_BAD_HANDSHAKE]++;
+		c->e.drops.n[DROP_BAD_HANDSHAKE]++;
 		return;
 	}
 	if (s->keying == KEYS_READY) {
-		c->drops.n[DROP_DUP]++;	/* the WELCOME for another path's HELLO */
+		c->e.drops.n[DROP_DUP]++;	/* the WELCOME for another path's HELLO */
 		return;
 	}
-	rc = crypto_session_keys(c->key, client_random, server_random, s->id,
-				 s->tx.epoch, h->epoch, &keys) ||
-	     aead_init(&s->seal, keys.c2s, 1) || aead_init(&s->open, keys.s2c, 0);
+	rc = crypto_session_keys(c->e.key, client_random, server_random, s->f.id,
+				 s->f.tx.epoch, h->epoch, &keys) ||
+	     aead_init(&s->f.seal, keys.c2s, 1) || aead_init(&s->f.open, keys.s2c, 0);
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	if (rc) {
-		log_warnx("session %08x: cannot set up its keys", s->id);
+		log_warnx("session %08x: cannot set up its keys", s->f.id);
 		return;
 	}
 	s->keying = KEYS_READY;
 	s->handshakes++;
 	s->server_epoch = h->epoch;
-	seq_rx_start(&s->rx, h->epoch);
-	log_info("session %08x: keys agreed in %llu ms (server epoch %08x)", s->id,
-		 (unsigned long long)(c->now_ms - s->hello_started_ms), h->epoch);
+	seq_rx_start(&s->f.rx, h->epoch);
+	log_net(LOG_INFO, "session %08x: keys agreed in %llu ms (server epoch %08x)", s->f.id,
+		(unsigned long long)(c->e.now_ms - s->hello_started_ms), h->epoch);
 	release_hold(c, s);
 	paths_tick(c, s);
 }
@@ -137,42 +135,34 @@ static int recent(const struct seq_tx *tx, uint64_t seq)
 static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
 		     size_t len, const struct mp_hdr *h)
 {
-	if (h->epoch != s->tx.epoch || !(recent(&s->tx, h->seq) || recent(&s->ctl_tx, h->seq)) ||
-	    hs_reset_check(pkt, len, c->key)) {
-		c->drops.n[DROP_BAD_HANDSHAKE]++;
+	if (h->epoch != s->f.tx.epoch ||
+	    !(recent(&s->f.tx, h->seq) || recent(&s->f.ctl_tx, h->seq)) ||
+	    hs_reset_check(pkt, len, c->e.key)) {
+		c->e.drops.n[DROP_BAD_HANDSHAKE]++;
 		return;
 	}
 	s->resets++;
-	log_info("session %08x: the server does not know it (restarted?): new keys",
-		 s->id);
+	log_net(LOG_INFO, "session %08x: the server does not know it (restarted?): new keys",
+		s->f.id);
 	keying_free(s);
-	seq_tx_init(&s->tx, rand_nonzero32());
-	seq_tx_init(&s->ctl_tx, s->tx.epoch);
+	seq_tx_init(&s->f.tx, rand_nonzero32());
+	seq_tx_init(&s->f.ctl_tx, s->f.tx.epoch);
 	keying_start(c, s);
 }
 
-void keying_input(struct client *c, struct path *p, const uint8_t *pkt, size_t len,
+void keying_input(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
 		  const struct mp_hdr *h)
 {
-	struct session *s = session_by_id(c, h->session);
-
-	(void)p;
-	if (!s) {
-		c->drops.n[DROP_UNKNOWN_SESSION]++;
-		return;
-	}
 	if (h->type == MP_T_WELCOME)
 		on_welcome(c, s, pkt, len, h);
-	else if (h->type == MP_T_RESET)
-		on_reset(c, s, pkt, len, h);
 	else
-		c->drops.n[WIRE_TYPE]++;	/* a HELLO, sent the wrong way */
+		on_reset(c, s, pkt, len, h);
 }
 
 void keying_free(struct session *s)
 {
-	aead_free(&s->seal);
-	aead_free(&s->open);
+	aead_free(&s->f.seal);
+	aead_free(&s->f.open);
 	free(s->hold);
 	s->hold = NULL;
 	s->keying = KEYS_NONE;

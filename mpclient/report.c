@@ -10,7 +10,7 @@
 
 static const char *keys_name(const struct client *c, const struct session *s)
 {
-	return !c->key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting";
+	return !c->e.key ? "none" : s->keying == KEYS_READY ? "ready" : "waiting";
 }
 
 /* The session whose view of the paths is the freshest, or NULL. */
@@ -39,10 +39,10 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_str(j, "state", health_state_name(path->state));
 		json_kv_bool(j, "backup", path->backup);
 		if (f)
-			stats_json_health(j, &f->sp[p].h);
-		stats_json_traffic(j, path->st.tx_pkts, path->st.tx_bytes, path->st.rx_pkts,
-				   path->st.rx_bytes);
-		json_kv_u64(j, "tx_fail", path->st.tx_fail);
+			stats_json_health(j, &f->f.path[p].h);
+		stats_json_traffic(j, path->link.st.tx.pkts, path->link.st.tx.bytes,
+				   path->st.rx_pkts, path->st.rx_bytes);
+		json_kv_u64(j, "tx_fail", path->link.st.tx.fail);
 		json_kv_u64(j, "rx_bad", path->st.rx_bad);
 		json_kv_u64(j, "unreachable", path->st.unreachable);
 		json_kv_u64(j, "probes", path->st.probes);
@@ -52,12 +52,12 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_bool(j, "pmtu_searching", pmtu_searching(&path->pmtu));
 		json_kv_u64(j, "pmtu_probes", path->pmtu.probes);
 		json_kv_u64(j, "pmtu_shrinks", path->pmtu.shrinks);
-		json_kv_u64(j, "over_pmtu", path->st.over_pmtu);
-		json_kv_u64(j, "rescued", path->st.rescued);
-		json_kv_u64(j, "rate_bps", path->pace.rate_bps);
-		json_kv_u64(j, "paced_skip", path->st.paced_skip);
-		json_kv_u64(j, "paced_queued", path->pace.queued);
-		json_kv_u64(j, "paced_dropped", path->pace.dropped);
+		json_kv_u64(j, "over_pmtu", path->link.st.over_pmtu);
+		json_kv_u64(j, "rescued", path->link.st.rescued);
+		json_kv_u64(j, "rate_bps", path->link.pace.rate_bps);
+		json_kv_u64(j, "paced_skip", path->link.st.paced_skip);
+		json_kv_u64(j, "paced_queued", path->link.pace.queued);
+		json_kv_u64(j, "paced_dropped", path->link.pace.dropped);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -67,31 +67,33 @@ static void json_session(struct json *j, const struct client *c, const struct se
 {
 	char str[NET_ADDRSTR], id[9];
 
-	snprintf(id, sizeof(id), "%08x", s->id);
+	const struct flow *f = &s->f;
+
+	snprintf(id, sizeof(id), "%08x", f->id);
 	json_obj_begin(j);
 	json_kv_str(j, "id", id);
 	json_kv_str(j, "app", net_ntop(&s->app, str));
-	json_kv_u64(j, "up_pkts", s->up_pkts);
-	json_kv_u64(j, "up_bytes", s->up_bytes);
-	json_kv_u64(j, "down_pkts", s->down_pkts);
-	json_kv_u64(j, "down_bytes", s->down_bytes);
-	json_kv_u64(j, "dup", s->dup);
-	json_kv_u64(j, "old", s->old);
-	json_kv_u64(j, "stale", s->stale);
-	json_kv_u64(j, "bad_tag", s->bad_tag);
-	json_kv_u64(j, "peer_restarts", s->rx.restarts);
+	json_kv_u64(j, "up_pkts", f->sent_pkts);
+	json_kv_u64(j, "up_bytes", f->sent_bytes);
+	json_kv_u64(j, "down_pkts", f->delivered_pkts);
+	json_kv_u64(j, "down_bytes", f->delivered_bytes);
+	json_kv_u64(j, "dup", f->dup);
+	json_kv_u64(j, "old", f->old);
+	json_kv_u64(j, "stale", f->stale);
+	json_kv_u64(j, "bad_tag", f->bad_tag);
+	json_kv_u64(j, "peer_restarts", f->rx.restarts);
 	json_kv_str(j, "keys", keys_name(c, s));
-	json_kv_u64(j, "idle_ms", c->now_ms - s->last_active_ms);
-	stats_json_reorder(j, s->ro, s->hold_us);
+	json_kv_u64(j, "idle_ms", c->e.now_ms - s->last_active_ms);
+	stats_json_reorder(j, f->ro, f->hold_us);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < c->npaths; p++) {
-		const struct session_path *sp = &s->sp[p];
+		const struct flow_path *fp = &f->path[p];
 		json_obj_begin(j);
 		json_kv_u64(j, "id", p);
-		json_kv_str(j, "state", health_state_name(sp->h.state));
-		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
-		stats_json_health(j, &sp->h);
-		stats_json_traffic(j, sp->tx_pkts, sp->tx_bytes, sp->rx_pkts, sp->rx_bytes);
+		json_kv_str(j, "state", health_state_name(fp->h.state));
+		json_kv_bool(j, "used", (f->view.usable >> p) & 1);
+		stats_json_health(j, &fp->h);
+		stats_json_traffic(j, fp->tx_pkts, fp->tx_bytes, fp->rx_pkts, fp->rx_bytes);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -104,18 +106,18 @@ void client_status_fill(void *ctx, struct json *j)
 	const struct session *s;
 
 	stats_json_begin(j, "mpclient", c->started_ms, sched_mode_name(c->o.common.mode),
-			 c->key != NULL);
+			 c->e.key != NULL);
 	json_kv_u64(j, "probe_interval_ms", c->o.probe_ms);
 	json_kv_obj_begin(j, "counters");
 	json_kv_u64(j, "app_rx", c->app_rx);
-	json_kv_u64(j, "app_tx", c->app_tx);
+	json_kv_u64(j, "app_tx", c->e.local_tx);
 	json_kv_u64(j, "sessions", c->nsessions);
-	json_kv_u64(j, "scripts_run", c->hook.started);
-	json_kv_u64(j, "scripts_failed", c->hook.failed);
-	json_kv_u64(j, "rescue_kept", c->rescue.kept);
-	json_kv_u64(j, "rescued", c->rescue.resent);
+	json_kv_u64(j, "scripts_run", c->e.hook.started);
+	json_kv_u64(j, "scripts_failed", c->e.hook.failed);
+	json_kv_u64(j, "rescue_kept", c->e.rescue.kept);
+	json_kv_u64(j, "rescued", c->e.rescue.resent);
 	json_obj_end(j);
-	stats_json_drops(j, &c->drops);
+	stats_json_drops(j, &c->e.drops);
 	json_paths(j, c);
 	json_kv_arr_begin(j, "sessions");
 	list_for_each(s, &c->sessions, struct session, link)
@@ -142,11 +144,11 @@ void client_log_stats(const struct client *c)
 	char line[1024], str[NET_ADDRSTR], name[64];
 	uint64_t now = mono_ms();
 
-	stats_format_drops(&c->drops, line, sizeof(line));
+	stats_format_drops(&c->e.drops, line, sizeof(line));
 	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu rescued=%llu%s",
 		 sched_mode_name(c->o.common.mode), c->nsessions,
-		 (unsigned long long)c->app_rx, (unsigned long long)c->app_tx,
-		 (unsigned long long)c->rescue.resent, line);
+		 (unsigned long long)c->app_rx, (unsigned long long)c->e.local_tx,
+		 (unsigned long long)c->e.rescue.resent, line);
 	if (c->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(c);
 	for (unsigned i = 0; i < c->npaths; i++) {
@@ -156,21 +158,21 @@ void client_log_stats(const struct client *c)
 			 "rx_bad=%llu unreachable=%llu pmtu=%u over_pmtu=%llu rescued=%llu rate_bps=%llu "
 			 "paced_skip=%llu paced_queued=%llu paced_dropped=%llu",
 			 p->name, net_ntop(&p->peer, str), health_state_name(p->state),
-			 p->backup, (unsigned long long)p->st.tx_pkts,
-			 (unsigned long long)p->st.tx_bytes,
-			 (unsigned long long)p->st.tx_fail,
+			 p->backup, (unsigned long long)p->link.st.tx.pkts,
+			 (unsigned long long)p->link.st.tx.bytes,
+			 (unsigned long long)p->link.st.tx.fail,
 			 (unsigned long long)p->st.probes,
 			 (unsigned long long)p->st.acks,
 			 (unsigned long long)p->st.rx_pkts,
 			 (unsigned long long)p->st.rx_bytes,
 			 (unsigned long long)p->st.rx_bad,
 			 (unsigned long long)p->st.unreachable,
-			 pmtu_value(&p->pmtu), (unsigned long long)p->st.over_pmtu,
-			 (unsigned long long)p->st.rescued,
-			 (unsigned long long)p->pace.rate_bps,
-			 (unsigned long long)p->st.paced_skip,
-			 (unsigned long long)p->pace.queued,
-			 (unsigned long long)p->pace.dropped);
+			 pmtu_value(&p->pmtu), (unsigned long long)p->link.st.over_pmtu,
+			 (unsigned long long)p->link.st.rescued,
+			 (unsigned long long)p->link.pace.rate_bps,
+			 (unsigned long long)p->link.st.paced_skip,
+			 (unsigned long long)p->link.pace.queued,
+			 (unsigned long long)p->link.pace.dropped);
 	}
 	const struct session *s;
 	list_for_each(s, &c->sessions, struct session, link) {
@@ -178,22 +180,22 @@ void client_log_stats(const struct client *c)
 			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
 			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
 			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
-			 s->id, net_ntop(&s->app, str),
-			 (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->up_bytes,
-			 (unsigned long long)s->down_pkts,
-			 (unsigned long long)s->down_bytes,
-			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->stale, (unsigned long long)s->bad_tag,
-			 (unsigned long long)s->rx.restarts,
+			 s->f.id, net_ntop(&s->app, str),
+			 (unsigned long long)s->f.sent_pkts,
+			 (unsigned long long)s->f.sent_bytes,
+			 (unsigned long long)s->f.delivered_pkts,
+			 (unsigned long long)s->f.delivered_bytes,
+			 (unsigned long long)s->f.dup, (unsigned long long)s->f.old,
+			 (unsigned long long)s->f.stale, (unsigned long long)s->f.bad_tag,
+			 (unsigned long long)s->f.rx.restarts,
 			 (unsigned long long)s->hellos,
 			 (unsigned long long)s->handshakes,
 			 (unsigned long long)s->resets, keys_name(c, s),
 			 (unsigned long long)(now - s->last_active_ms));
 		for (unsigned p = 0; p < c->npaths; p++) {
 			char extra[160];
-			const struct session_path *sp = &s->sp[p];
-			snprintf(name, sizeof(name), "id=%08x path=%s", s->id, c->paths[p].name);
+			const struct flow_path *sp = &s->f.path[p];
+			snprintf(name, sizeof(name), "id=%08x path=%s", s->f.id, c->paths[p].name);
 			snprintf(extra, sizeof(extra),
 				 " tx_pkts=%llu tx_bytes=%llu rx_pkts=%llu rx_bytes=%llu",
 				 (unsigned long long)sp->tx_pkts,

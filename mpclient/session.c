@@ -1,6 +1,7 @@
 /* mpclient's sessions: one per application address, found by that address
- * (up) or by id (down); created on first sight, probed (paths.c), and
- * forgotten when idle. Memory is allocated here and only here. */
+ * (up) or by id (down); created on first sight (up.c starts them), probed
+ * (paths.c), and forgotten when idle. Memory is allocated here and only
+ * here (and the key hold, keying.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +32,6 @@ struct session *session_by_id(struct client *c, uint32_t id)
 
 struct session *session_new(struct client *c, const struct mp_addr *app)
 {
-	char str[NET_ADDRSTR];
 	struct session *s;
 	uint32_t id;
 
@@ -43,45 +43,33 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	do
 		id = rand_nonzero32();
 	while (session_by_id(c, id));
-	s->id = id;
-	s->app = *app;
-	seq_tx_init(&s->tx, rand_nonzero32());
-	seq_tx_init(&s->ctl_tx, s->tx.epoch);
-	seq_rx_init(&s->rx);
-	seq_rx_init(&s->ctl_rx);
-	s->last_active_ms = c->now_ms;
-	for (unsigned p = 0; p < c->npaths; p++)
-		health_init(&s->sp[p].h, c->now_us);
-	sched_init(&s->sched, c->o.common.mode);
-	s->sched.copies = c->o.common.copies;
-	s->sched.target_loss_ppm = c->o.common.target_loss_ppm;
-	s->view_dirty = 1;
-	s->c = c;
-	if (c->o.common.reorder_ms) {
-		s->hold_us = c->o.common.reorder_ms > 0 ? c->o.common.reorder_ms * 1000ull
-							 : REORDER_AUTO_MIN_US;
-		ev_timer_init(&s->ro_timer, client_reorder_timer, 0, 0);
-		s->ro_deadline_us = UINT64_MAX;
+	flow_init(&s->f, &c->e, id, rand_nonzero32());
+	for (unsigned p = 0; p < c->npaths; p++) {
+		s->f.path[p].weight = c->o.config->paths[p].weight;
+		s->f.path[p].backup = c->paths[p].backup;
+		flow_path_add(&s->f, p, &c->paths[p].link);
 	}
+	s->c = c;
+	s->app = *app;
+	s->f.local_fd = c->fd;
+	s->f.local_to = &s->app;
+	s->last_active_ms = c->e.now_ms;
 	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
 	table_insert(&c->by_id, &s->by_id, id);
 	list_add(&c->sessions, &s->link);
 	c->nsessions++;
-	log_info("session %08x: new for %s", id, net_ntop(app, str));
-	if (c->key)
-		keying_start(c, s);
+	if (c->tun.fd >= 0)
+		log_info("session %08x: new for the tun device", id);
 	else
-		paths_tick(c, s);	/* first probes, and the view */
+		log_net(LOG_INFO, "session %08x: new for %s", id,
+			net_ntop(app, (char[NET_ADDRSTR]){ 0 }));
 	return s;
 }
 
 void session_free(struct client *c, struct session *s)
 {
-	if (s->ro) {
-		ev_timer_stop(c->loop, &s->ro_timer);
-		reorder_free(s->ro);
-	}
 	keying_free(s);
+	flow_free(&s->f);
 	table_remove(&c->by_app, &s->by_app);
 	table_remove(&c->by_id, &s->by_id);
 	list_del(&s->link);
@@ -94,25 +82,25 @@ void session_free(struct client *c, struct session *s)
 void session_sweep(struct client *c)
 {
 	uint64_t idle_ms = (uint64_t)c->o.common.idle_timeout_s * 1000;
-
+	uint64_t now_ms = c->e.now_ms;
 	struct session *s;
 
 	list_for_each(s, &c->sessions, struct session, link) {
-		uint64_t idle_for_ms = c->now_ms - s->last_active_ms;
+		uint64_t idle_for_ms = now_ms - s->last_active_ms;
 
 		if (idle_for_ms >= idle_ms) {
 			log_info("session %08x: idle %us, closed (up %llu, down %llu pkts)",
-				 s->id, c->o.common.idle_timeout_s,
-				 (unsigned long long)s->up_pkts,
-				 (unsigned long long)s->down_pkts);
+				 s->f.id, c->o.common.idle_timeout_s,
+				 (unsigned long long)s->f.sent_pkts,
+				 (unsigned long long)s->f.delivered_pkts);
 			session_free(c, s);
 			continue;
 		}
-		if (c->key)
+		if (c->e.key)
 			keying_sweep(c, s);
 		/* a tick early rather than most of one late */
-		if (c->now_us + SWEEP_INTERVAL_MS * 500ull >= s->next_tick_us ||
-		    c->now_ms - s->last_active_ms < SWEEP_INTERVAL_MS)
+		if (c->e.now_us + CLIENT_TICK_MS * 500ull >= s->next_tick_us ||
+		    now_ms - s->last_active_ms < CLIENT_TICK_MS)
 			paths_tick(c, s);
 	}
 }

@@ -16,8 +16,10 @@ static struct session *tun_session(struct client *c)
 	struct mp_addr none = { 0 };	/* the tun session has no app address */
 	struct session *s = c->tun_session ? session_by_id(c, c->tun_session) : NULL;
 
-	if (!s && (s = session_new(c, &none)))
-		c->tun_session = s->id;
+	if (!s && (s = up_session(c, &none))) {
+		c->tun_session = s->f.id;
+		s->f.local_fd = -1;	/* released through tunnel_deliver */
+	}
 	return s;
 }
 
@@ -27,16 +29,16 @@ static void tunnel_up(struct client *c, uint8_t *pkt, size_t plen)
 
 	c->app_rx++;
 	if (plen > c->tun.payload_max) {
-		c->drops.n[DROP_TOO_BIG]++;
+		c->e.drops.n[DROP_TOO_BIG]++;
 		tun_answer_too_big(&c->tun, pkt + MP_HDR_LEN, plen);
 		return;
 	}
 	s = tun_session(c);
 	if (!s) {
-		c->drops.n[DROP_SESSION_LIMIT]++;
+		c->e.drops.n[DROP_SESSION_LIMIT]++;
 		return;
 	}
-	client_accept_up(c, s, pkt, plen);
+	up_accept(c, s, pkt, plen);
 }
 
 /* One packet per read(), a batch of them per round, so that the paths
@@ -47,8 +49,7 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->now_us = mono_us();
-	c->now_ms = c->now_us / 1000;
+	engine_clock(&c->e);
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n;
 		for (n = 0; n < NET_BATCH; n++) {
@@ -58,25 +59,25 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 				break;
 			tunnel_up(c, pkt, (size_t)len);
 		}
-		client_flush_paths(c);
+		send_flush(&c->e);
 		if (n < NET_BATCH)
 			break;
 	}
 }
 
-void tunnel_deliver(struct client *c, const uint8_t *pkt, size_t len)
+int tunnel_deliver(void *ctx, struct flow *f, const uint8_t *pkt, size_t len)
 {
-	if (tun_write(&c->tun, pkt, len))
-		c->drops.n[DROP_SEND_FAIL]++;
-	else
-		c->app_tx++;
+	struct client *c = ctx;
+
+	(void)f;
+	return tun_write(&c->tun, pkt, len) ? -1 : 0;
 }
 
 /* The worst IP/UDP overhead among the paths. */
 static unsigned ip_udp(const struct client *c)
 {
 	for (unsigned p = 0; p < c->npaths; p++)
-		if (c->paths[p].peer.u.sa.sa_family == AF_INET6)
+		if (c->paths[p].link.family == AF_INET6)
 			return TUN_PATH_OVERHEAD_IP6;
 	return TUN_PATH_OVERHEAD_IP4;
 }
@@ -85,13 +86,15 @@ static unsigned fit(const struct client *c)
 {
 	unsigned path_mtu = c->o.tun.path_mtu ? c->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
 
-	return tun_mtu_fit(path_mtu, ip_udp(c), c->key != NULL);
+	return tun_mtu_fit(path_mtu, ip_udp(c), c->e.key != NULL);
 }
 
-void tunnel_path_mtu(struct client *c, unsigned path_mtu)
+void tunnel_path_mtu(void *ctx, unsigned path_mtu)
 {
+	struct client *c = ctx;
+
 	if (c->tun.fd >= 0)
-		tun_follow_path_mtu(&c->tun, path_mtu, ip_udp(c), c->key != NULL);
+		tun_follow_path_mtu(&c->tun, path_mtu, ip_udp(c), c->e.key != NULL);
 }
 
 int tunnel_open(struct client *c)
@@ -105,7 +108,7 @@ int tunnel_open(struct client *c)
 	if (tun_open(&c->tun, &c->o.tun, f))
 		return -1;
 	ev_io_init(&c->tun_io, on_tun_readable, c->tun.fd, EV_READ);
-	ev_io_start(c->loop, &c->tun_io);
+	ev_io_start(c->e.loop, &c->tun_io);
 	return 0;
 }
 
@@ -113,7 +116,7 @@ void tunnel_close(struct client *c)
 {
 	if (c->tun.fd < 0)
 		return;
-	ev_io_stop(c->loop, &c->tun_io);
+	ev_io_stop(c->e.loop, &c->tun_io);
 	tun_close(&c->tun);
 }
 

@@ -1,116 +1,77 @@
-/* mpserver's state, shared by its files: server.c (the packet path and
- * setup), session.c (the session table, paths, expiry) and keying.c (the
- * key handshake). Nothing outside mpserver/ sees it. */
+/* mpserver's state, shared by its files. Nothing outside mpserver/ sees it.
+ *
+ *   server.c   setup and teardown, the tick timer
+ *   up.c       a bridge's datagram -> parse -> HELLO to keying.c, or its
+ *              session -> the engine's receive path -> the target
+ *   down.c     the target's (or tun device's) datagram -> the engine
+ *   session.c  the session table, a session's paths and target socket
+ *   keying.c   the server half of the key handshake
+ *   paths.c    answering probes, path states, rescue, MTU
+ *   tunnel.c   tun mode: one device instead of target sockets (route.c)
+ *   report.c   the status document and the stats log lines
+ *
+ * Calls go one way: server -> up, tunnel -> keying, paths -> session ->
+ * down -> common/ (the engine: send.c, receive.c, engine.c). */
 #ifndef MP_SERVER_INTERNAL_H
 #define MP_SERVER_INTERNAL_H
 
 #include <ev.h>
 #include <stdint.h>
 
-#include "crypto.h"
-#include "health.h"
-#include "hook.h"
+#include "engine.h"
 #include "list.h"
 #include "net.h"
 #include "ratelimit.h"
-#include "reorder.h"
-#include "rescue.h"
-#include "sched.h"
-#include "seq.h"
-#include "server.h"
-#include "stats.h"
-#include "status.h"
 #include "route.h"
+#include "server.h"
+#include "status.h"
 #include "table.h"
 #include "tun.h"
+#include "util.h"
 #include "wire.h"
 
-enum {
-	/* Path states are re-derived this often (a fraction of the client's
-	 * probe interval); expiry and weights every SWEEP_INTERVAL_MS. */
-	TICK_MS = 20,
-	SWEEP_INTERVAL_MS = 1000,
-	DRAIN_BATCHES = 8,
-	WEIGHT_MAX = 1 << 20,		/* keeps credits far from overflow */
-	/* A keyed session that has not carried one authenticated packet this
-	 * long after its HELLO (a replayed HELLO, or a client gone) is freed
-	 * well before the idle timeout. */
-	UNCONFIRMED_TIMEOUT_MS = 10000,
-	/* What unauthenticated input may cost: HELLOs checked (a MAC each,
-	 * and a key derivation for a new session) and RESETs sent. */
-	HELLO_PER_S = 2000,
-	HELLO_BURST = 200,
-	RESET_PER_S = 200,
-	RESET_BURST = 50,
-	/* Failed handshakes are summed up in the log at most this often. */
-	REPORT_INTERVAL_MS = 10000,
-	REORDER_SLOTS = 256,		/* as mpclient's */
-};
-
+/* What mpserver keeps of one path of a session beyond the engine's view. */
 struct spath {
 	struct mp_addr addr;		/* where this path's packets come from */
+	struct link link;		/* the listening socket, toward addr */
 	uint64_t last_rx_ms;
-	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
 	uint64_t rx_recent;		/* since the last sweep, for weights */
 	uint64_t addr_changes;
-	uint64_t rescued;		/* sent on it, sent again on another when
-					   it turned suspect (rescue.h) */
-	struct health h;		/* passive: from the client's probes */
 	uint16_t pmtu;			/* as the client found it, 0 = unknown */
 };
 
 struct session {
+	struct flow f;			/* the engine's part: sequences, paths, reorder */
 	struct table_node node;
 	struct list link;		/* in the list of all, for the sweep */
 	struct server *srv;
-	uint32_t id, client_epoch;
+	uint32_t client_epoch;		/* f.tx.epoch is the server epoch */
 	int fd;				/* to the target, once there is data */
 	ev_io io;
 	uint16_t local_port;		/* what the target sees */
-	/* DATA and PROBE/ACK are numbered apart (see mpclient) */
-	struct seq_tx tx, ctl_tx;	/* tx.epoch is the server epoch */
-	struct seq_rx rx, ctl_rx;
-	struct sched sched;
-	struct sched_view view;
-	int view_dirty;
-	/* --reorder-ms: what comes up waits here for what is missing */
-	struct reorder *ro;		/* made at the first gap */
-	uint64_t ro_last;		/* the last DATA seq before it */
-	uint64_t hold_us;		/* 0: not reordering */
-	ev_timer ro_timer;
-	uint64_t ro_deadline_us;
 	struct spath paths[MP_MAX_PATHS];
-	uint32_t known;			/* paths heard at least once */
-	uint16_t avoid;			/* paths the client avoids (its last probe) */
-	unsigned weight[MP_MAX_PATHS];
 	uint64_t created_ms, last_active_ms;
-	uint64_t up_pkts, up_bytes, down_pkts, down_bytes;
-	uint64_t dup, old, probes, bad_tag;
+	uint64_t probes;
 	uint64_t unreachable;		/* ICMP errors: the target refused */
 	/* keyed mode only */
 	int confirmed;			/* an authenticated packet has come */
 	uint8_t client_random[CRYPTO_RANDOM_LEN];
 	uint8_t server_random[CRYPTO_RANDOM_LEN];
-	struct aead seal, open;
 };
 
 struct server {
-	struct ev_loop *loop;
+	struct engine e;		/* drops, clock, rescue, hook, local sends */
 	struct server_opts o;
-	const struct crypto_master *key;	/* NULL = plaintext */
 	int fd;				/* listening socket */
 	ev_io io;
 	ev_timer tick;
 	uint64_t last_sweep_ms;
 	struct mp_addr listen, target;
-	struct hook hook;		/* --path-script */
 	struct status *status;		/* --status */
 	uint64_t started_ms;
 	struct table table;
 	struct list sessions;
 	unsigned nsessions;
-	uint64_t now_ms, now_us;
-	struct drops drops;
 	uint64_t rx_pkts, sessions_opened;
 	uint64_t welcomes_sent, resets_sent;
 	struct ratelimit hello_limit, reset_limit;
@@ -118,10 +79,7 @@ struct server {
 	struct mp_addr bad_hello_from;
 	uint64_t bad_hellos_reported, last_report_ms;
 	struct batch batch;
-	struct sendlist out;		/* to the bridges, or to one target */
-	struct session *run;		/* whose target `out` holds datagrams for */
-	struct stage stage;		/* released by reorder buffers */
-	struct rescue rescue;		/* lately sent on one path alone */
+	struct sendlist out;		/* to the bridges */
 	uint8_t ack_buf[MP_BUF_LEN];	/* an ACK being built */
 	/* tun mode (tunnel.c): the device instead of target sockets, and
 	 * which session each inner address belongs to */
@@ -130,6 +88,20 @@ struct server {
 	struct route_table routes;
 	uint64_t route_conflicts_logged_ms;
 };
+
+static inline struct session *session_of(struct flow *f)
+{
+	return container_of(f, struct session, f);
+}
+
+/* up.c: from the bridges to the target */
+void up_readable(struct ev_loop *loop, ev_io *w, int revents);
+
+/* down.c: from the target (or device) to the bridges */
+void down_target_readable(struct ev_loop *loop, ev_io *w, int revents);
+/* Sends batch slot i (payload at MP_HDR_LEN) as DATA of s; the caller
+ * flushes (send_flush) after the batch. */
+void down_send(struct server *srv, struct session *s, int i);
 
 /* session.c */
 struct session *session_find(struct server *srv, uint32_t id, uint32_t epoch);
@@ -145,8 +117,6 @@ void session_sweep(struct server *srv);
 /* Takes in a PROBE that came by path p of s, and answers it on that path. */
 void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		    const uint8_t *body, size_t len);
-/* Rebuilds the scheduler's view of s (when s->view_dirty). */
-void paths_view(struct session *s);
 /* Re-derives the states of s's paths (logs, scripts) and its view. */
 void paths_tick(struct server *srv, struct session *s);
 
@@ -159,25 +129,17 @@ void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
 void keying_reset(struct server *srv, const struct mp_hdr *h, const struct mp_addr *from);
 /* Logs, at most every REPORT_INTERVAL_MS, handshakes that failed. */
 void keying_report(struct server *srv);
-void keying_free(struct session *s);
 
-/* server.c */
-void server_target_readable(struct ev_loop *loop, ev_io *w, int revents);
-void server_reorder_timer(struct ev_loop *loop, ev_timer *w, int revents);
-/* Numbers, seals and queues batch slot i (payload at MP_HDR_LEN) on the
- * paths the scheduler picks for s, on srv->out. */
-void server_queue_down(struct server *srv, struct session *s, int i);
-
-/* tunnel.c: tun mode's hooks into the packet path */
+/* tunnel.c: tun mode */
 int tunnel_open(struct server *srv);
 void tunnel_close(struct server *srv);
-/* Delivers one payload of session s to the device (after checking that s
- * may send from its source address). */
-void tunnel_deliver(struct server *srv, struct session *s, const uint8_t *pkt, size_t len);
+/* engine_ops: writes a payload of a session to the device, once the
+ * session may send from its source address. */
+int tunnel_deliver(void *ctx, struct flow *f, const uint8_t *pkt, size_t len);
+/* engine_ops: the smallest usable path MTU over all sessions is now
+ * path_mtu (IP included). */
+void tunnel_path_mtu(void *ctx, unsigned path_mtu);
 void tunnel_sweep(struct server *srv);
-/* HOOK for path MTU discovery: the smallest usable path MTU over all
- * sessions is now path_mtu (bytes, IP included). A no-op outside tun mode. */
-void tunnel_path_mtu(struct server *srv, unsigned path_mtu);
 void tunnel_log_stats(const struct server *srv);
 
 #endif

@@ -16,7 +16,7 @@ static void reply(struct server *srv, const uint8_t *pkt, size_t len,
 		  const struct mp_addr *to)
 {
 	if (sendto(srv->fd, pkt, len, MSG_DONTWAIT, &to->u.sa, to->len) != (ssize_t)len)
-		srv->drops.n[DROP_SEND_FAIL]++;
+		srv->e.drops.n[DROP_SEND_FAIL]++;
 }
 
 static void send_welcome(struct server *srv, const struct session *s,
@@ -25,12 +25,12 @@ static void send_welcome(struct server *srv, const struct session *s,
 	uint8_t pkt[HS_WELCOME_LEN];
 	struct mp_hdr h = {
 		.path = path,
-		.session = s->id,
-		.epoch = s->tx.epoch,
+		.session = s->f.id,
+		.epoch = s->f.tx.epoch,
 		.seq = 1,
 	};
 
-	reply(srv, pkt, hs_welcome_build(pkt, srv->key, &h, s->client_random,
+	reply(srv, pkt, hs_welcome_build(pkt, srv->e.key, &h, s->client_random,
 					 s->server_random), to);
 	srv->welcomes_sent++;
 }
@@ -41,9 +41,9 @@ static int derive(struct server *srv, struct session *s)
 	int rc;
 
 	rand_bytes(s->server_random, sizeof(s->server_random));
-	rc = crypto_session_keys(srv->key, s->client_random, s->server_random, s->id,
-				 s->client_epoch, s->tx.epoch, &keys) ||
-	     aead_init(&s->seal, keys.s2c, 1) || aead_init(&s->open, keys.c2s, 0);
+	rc = crypto_session_keys(srv->e.key, s->client_random, s->server_random, s->f.id,
+				 s->client_epoch, s->f.tx.epoch, &keys) ||
+	     aead_init(&s->f.seal, keys.s2c, 1) || aead_init(&s->f.open, keys.c2s, 0);
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	return rc;
 }
@@ -55,12 +55,12 @@ void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
 	struct session *s;
 
 	/* The limit comes before the MAC: a flood of HELLOs costs a counter. */
-	if (!ratelimit_allow(&srv->hello_limit, srv->now_ms)) {
-		srv->drops.n[DROP_RATE_LIMITED]++;
+	if (!ratelimit_allow(&srv->hello_limit, srv->e.now_ms)) {
+		srv->e.drops.n[DROP_RATE_LIMITED]++;
 		return;
 	}
-	if (hs_hello_check(pkt, len, srv->key, client_random)) {
-		srv->drops.n[DROP_BAD_HANDSHAKE]++;
+	if (hs_hello_check(pkt, len, srv->e.key, client_random)) {
+		srv->e.drops.n[DROP_BAD_HANDSHAKE]++;
 		srv->bad_hello_from = *from;
 		return;
 	}
@@ -70,19 +70,19 @@ void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
 		 * another path: the same answer. A different random under the
 		 * same ids is not our client's. */
 		if (CRYPTO_memcmp(client_random, s->client_random, CRYPTO_RANDOM_LEN))
-			srv->drops.n[DROP_BAD_HANDSHAKE]++;
+			srv->e.drops.n[DROP_BAD_HANDSHAKE]++;
 		else
 			send_welcome(srv, s, h->path, from);
 		return;
 	}
 	s = session_new(srv, h);
 	if (!s) {
-		srv->drops.n[DROP_SESSION_LIMIT]++;
+		srv->e.drops.n[DROP_SESSION_LIMIT]++;
 		return;
 	}
 	memcpy(s->client_random, client_random, CRYPTO_RANDOM_LEN);
 	if (derive(srv, s)) {
-		log_warnx("session %08x: cannot set up its keys", s->id);
+		log_warnx("session %08x: cannot set up its keys", s->f.id);
 		session_free(srv, s);
 		return;
 	}
@@ -93,21 +93,21 @@ void keying_reset(struct server *srv, const struct mp_hdr *h, const struct mp_ad
 {
 	uint8_t pkt[HS_RESET_LEN];
 
-	if (!ratelimit_allow(&srv->reset_limit, srv->now_ms))
+	if (!ratelimit_allow(&srv->reset_limit, srv->e.now_ms))
 		return;
 	/* Echoes the session, epoch and sequence number it answers: the
 	 * client believes a RESET only for one of its recent packets. */
-	reply(srv, pkt, hs_reset_build(pkt, srv->key, h), from);
+	reply(srv, pkt, hs_reset_build(pkt, srv->e.key, h), from);
 	srv->resets_sent++;
 }
 
 void keying_report(struct server *srv)
 {
-	uint64_t bad = srv->drops.n[DROP_BAD_HANDSHAKE];
+	uint64_t bad = srv->e.drops.n[DROP_BAD_HANDSHAKE];
 	char str[NET_ADDRSTR];
 
 	if (bad == srv->bad_hellos_reported ||
-	    srv->now_ms - srv->last_report_ms < REPORT_INTERVAL_MS)
+	    srv->e.now_ms - srv->last_report_ms < REPORT_INTERVAL_MS)
 		return;
 	log_warnx("%llu handshake message%s failed authentication (the last from %s): "
 		  "a client with a different key?",
@@ -115,13 +115,5 @@ void keying_report(struct server *srv)
 		  bad - srv->bad_hellos_reported == 1 ? "" : "s",
 		  net_ntop(&srv->bad_hello_from, str));
 	srv->bad_hellos_reported = bad;
-	srv->last_report_ms = srv->now_ms;
-}
-
-void keying_free(struct session *s)
-{
-	aead_free(&s->seal);
-	aead_free(&s->open);
-	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
-	OPENSSL_cleanse(s->server_random, sizeof(s->server_random));
+	srv->last_report_ms = srv->e.now_ms;
 }

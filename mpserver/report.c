@@ -14,32 +14,33 @@ static void json_paths(struct json *j, const struct server *srv)
 {
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-		const struct spath *fresh = NULL;
+		const struct session *fresh = NULL;
 		uint64_t tx_pkts = 0, tx_bytes = 0, rx_pkts = 0, rx_bytes = 0;
 		const struct session *s;
 		char str[NET_ADDRSTR], name[8];
 
 		list_for_each(s, &srv->sessions, struct session, link) {
-			const struct spath *sp = &s->paths[p];
-			if (!(s->known & 1u << p))
+			const struct flow_path *fp = &s->f.path[p];
+			if (!(s->f.known & 1u << p))
 				continue;
-			tx_pkts += sp->tx_pkts;
-			tx_bytes += sp->tx_bytes;
-			rx_pkts += sp->rx_pkts;
-			rx_bytes += sp->rx_bytes;
-			if (!fresh || sp->last_rx_ms > fresh->last_rx_ms)
-				fresh = sp;
+			tx_pkts += fp->tx_pkts;
+			tx_bytes += fp->tx_bytes;
+			rx_pkts += fp->rx_pkts;
+			rx_bytes += fp->rx_bytes;
+			if (!fresh || s->paths[p].last_rx_ms > fresh->paths[p].last_rx_ms)
+				fresh = s;
 		}
 		if (!fresh)
 			continue;
+		const struct health *h = &fresh->f.path[p].h;
 		snprintf(name, sizeof(name), "%u", p);
 		json_obj_begin(j);
 		json_kv_u64(j, "id", p);
 		json_kv_str(j, "name", name);
-		json_kv_str(j, "peer", net_ntop(&fresh->addr, str));
-		json_kv_str(j, "state", health_state_name(fresh->h.state));
-		json_kv_bool(j, "backup", (fresh->h.peer_state & MP_PROBE_BACKUP) != 0);
-		stats_json_health(j, &fresh->h);
+		json_kv_str(j, "peer", net_ntop(&fresh->paths[p].addr, str));
+		json_kv_str(j, "state", health_state_name(h->state));
+		json_kv_bool(j, "backup", (h->peer_state & MP_PROBE_BACKUP) != 0);
+		stats_json_health(j, h);
 		stats_json_traffic(j, tx_pkts, tx_bytes, rx_pkts, rx_bytes);
 		json_obj_end(j);
 	}
@@ -50,41 +51,43 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 {
 	char str[NET_ADDRSTR], id[9], epoch[9];
 
-	snprintf(id, sizeof(id), "%08x", s->id);
+	snprintf(id, sizeof(id), "%08x", s->f.id);
 	snprintf(epoch, sizeof(epoch), "%08x", s->client_epoch);
 	json_obj_begin(j);
 	json_kv_str(j, "id", id);
 	json_kv_str(j, "epoch", epoch);
 	json_kv_str(j, "target", net_ntop(&srv->target, str));
 	json_kv_u64(j, "target_port", s->local_port);
-	json_kv_u64(j, "up_pkts", s->up_pkts);
-	json_kv_u64(j, "up_bytes", s->up_bytes);
-	json_kv_u64(j, "down_pkts", s->down_pkts);
-	json_kv_u64(j, "down_bytes", s->down_bytes);
-	json_kv_u64(j, "dup", s->dup);
-	json_kv_u64(j, "old", s->old);
+	json_kv_u64(j, "up_pkts", s->f.delivered_pkts);
+	json_kv_u64(j, "up_bytes", s->f.delivered_bytes);
+	json_kv_u64(j, "down_pkts", s->f.sent_pkts);
+	json_kv_u64(j, "down_bytes", s->f.sent_bytes);
+	json_kv_u64(j, "dup", s->f.dup);
+	json_kv_u64(j, "old", s->f.old);
 	json_kv_u64(j, "probes", s->probes);
-	json_kv_u64(j, "bad_tag", s->bad_tag);
+	json_kv_u64(j, "bad_tag", s->f.bad_tag);
 	json_kv_u64(j, "target_unreachable", s->unreachable);
-	json_kv_u64(j, "idle_ms", srv->now_ms - s->last_active_ms);
-	stats_json_reorder(j, s->ro, s->hold_us);
+	json_kv_u64(j, "idle_ms", srv->e.now_ms - s->last_active_ms);
+	stats_json_reorder(j, s->f.ro, s->f.hold_us);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct spath *sp = &s->paths[p];
-		if (!(s->known & 1u << p))
+		const struct flow_path *fp = &s->f.path[p];
+		if (!(s->f.known & 1u << p))
 			continue;
 		json_obj_begin(j);
 		json_kv_u64(j, "id", p);
 		json_kv_str(j, "addr", net_ntop(&sp->addr, str));
-		json_kv_str(j, "state", health_state_name(sp->h.state));
-		json_kv_bool(j, "used", (s->view.usable >> p) & 1);
-		json_kv_bool(j, "backup", (sp->h.peer_state & MP_PROBE_BACKUP) != 0);
-		stats_json_health(j, &sp->h);
-		stats_json_traffic(j, sp->tx_pkts, sp->tx_bytes, sp->rx_pkts, sp->rx_bytes);
+		json_kv_str(j, "state", health_state_name(fp->h.state));
+		json_kv_bool(j, "used", (s->f.view.usable >> p) & 1);
+		json_kv_bool(j, "backup", (fp->h.peer_state & MP_PROBE_BACKUP) != 0);
+		stats_json_health(j, &fp->h);
+		stats_json_traffic(j, fp->tx_pkts, fp->tx_bytes, fp->rx_pkts, fp->rx_bytes);
+		json_kv_u64(j, "tx_fail", sp->link.st.tx.fail);
 		json_kv_u64(j, "addr_changes", sp->addr_changes);
-		json_kv_u64(j, "rescued", sp->rescued);
+		json_kv_u64(j, "rescued", sp->link.st.rescued);
 		json_kv_u64(j, "pmtu_bytes", sp->pmtu);
-		json_kv_u64(j, "last_rx_ms", srv->now_ms - sp->last_rx_ms);
+		json_kv_u64(j, "last_rx_ms", srv->e.now_ms - sp->last_rx_ms);
 		json_obj_end(j);
 	}
 	json_arr_end(j);
@@ -97,7 +100,7 @@ void server_status_fill(void *ctx, struct json *j)
 	const struct session *s;
 
 	stats_json_begin(j, "mpserver", srv->started_ms, sched_mode_name(srv->o.common.mode),
-			 srv->key != NULL);
+			 srv->e.key != NULL);
 	json_kv_obj_begin(j, "counters");
 	json_kv_u64(j, "rx_pkts", srv->rx_pkts);
 	json_kv_u64(j, "sessions", srv->nsessions);
@@ -106,12 +109,13 @@ void server_status_fill(void *ctx, struct json *j)
 	json_kv_u64(j, "resets_sent", srv->resets_sent);
 	json_kv_u64(j, "hello_limited", srv->hello_limit.refused);
 	json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
-	json_kv_u64(j, "scripts_run", srv->hook.started);
-	json_kv_u64(j, "scripts_failed", srv->hook.failed);
-	json_kv_u64(j, "rescue_kept", srv->rescue.kept);
-	json_kv_u64(j, "rescued", srv->rescue.resent);
+	json_kv_u64(j, "target_tx", srv->e.local_tx);
+	json_kv_u64(j, "scripts_run", srv->e.hook.started);
+	json_kv_u64(j, "scripts_failed", srv->e.hook.failed);
+	json_kv_u64(j, "rescue_kept", srv->e.rescue.kept);
+	json_kv_u64(j, "rescued", srv->e.rescue.resent);
 	json_obj_end(j);
-	stats_json_drops(j, &srv->drops);
+	stats_json_drops(j, &srv->e.drops);
 	json_paths(j, srv);
 	json_kv_arr_begin(j, "sessions");
 	list_for_each(s, &srv->sessions, struct session, link)
@@ -127,10 +131,10 @@ void server_log_stats(const struct server *srv)
 	char line[1024], str[NET_ADDRSTR];
 	uint64_t now = mono_ms();
 
-	stats_format_drops(&srv->drops, line, sizeof(line));
+	stats_format_drops(&srv->e.drops, line, sizeof(line));
 	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
 		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
-		 "reset_limited=%llu rescued=%llu%s",
+		 "reset_limited=%llu target_tx=%llu rescued=%llu%s",
 		 sched_mode_name(srv->o.common.mode), srv->nsessions,
 		 (unsigned long long)srv->sessions_opened,
 		 (unsigned long long)srv->rx_pkts,
@@ -138,7 +142,8 @@ void server_log_stats(const struct server *srv)
 		 (unsigned long long)srv->resets_sent,
 		 (unsigned long long)srv->hello_limit.refused,
 		 (unsigned long long)srv->reset_limit.refused,
-		 (unsigned long long)srv->rescue.resent, line);
+		 (unsigned long long)srv->e.local_tx,
+		 (unsigned long long)srv->e.rescue.resent, line);
 	if (srv->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(srv);
 	const struct session *s;
@@ -147,33 +152,34 @@ void server_log_stats(const struct server *srv)
 			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
 			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "
 			 "idle_ms=%llu",
-			 s->id, s->client_epoch, s->local_port,
-			 (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->up_bytes,
-			 (unsigned long long)s->down_pkts,
-			 (unsigned long long)s->down_bytes,
-			 (unsigned long long)s->dup, (unsigned long long)s->old,
-			 (unsigned long long)s->probes, (unsigned long long)s->bad_tag,
+			 s->f.id, s->client_epoch, s->local_port,
+			 (unsigned long long)s->f.delivered_pkts,
+			 (unsigned long long)s->f.delivered_bytes,
+			 (unsigned long long)s->f.sent_pkts,
+			 (unsigned long long)s->f.sent_bytes,
+			 (unsigned long long)s->f.dup, (unsigned long long)s->f.old,
+			 (unsigned long long)s->probes, (unsigned long long)s->f.bad_tag,
 			 (unsigned long long)s->unreachable,
 			 (unsigned long long)(now - s->last_active_ms));
 		for (int p = 0; p < MP_MAX_PATHS; p++) {
 			const struct spath *sp = &s->paths[p];
-			if (!(s->known & 1u << p))
+			const struct flow_path *fp = &s->f.path[p];
+			if (!(s->f.known & 1u << p))
 				continue;
 			log_info("stats session_path id=%08x path=%d addr=%s state=%s "
 				 "suspect=%d rtt_ms=%.3f loss_pct=%.2f loss_rx_pct=%.2f "
 				 "rx_pkts=%llu rx_bytes=%llu tx_pkts=%llu tx_bytes=%llu "
 				 "addr_changes=%llu rescued=%llu last_rx_ms=%llu",
-				 s->id, p, net_ntop(&sp->addr, str),
-				 health_state_name(sp->h.state), sp->h.suspect,
-				 sp->h.srtt_us / 1000.0, sp->h.send.ppm / 1e4,
-				 sp->h.recv.ppm / 1e4,
-				 (unsigned long long)sp->rx_pkts,
-				 (unsigned long long)sp->rx_bytes,
-				 (unsigned long long)sp->tx_pkts,
-				 (unsigned long long)sp->tx_bytes,
+				 s->f.id, p, net_ntop(&sp->addr, str),
+				 health_state_name(fp->h.state), fp->h.suspect,
+				 fp->h.srtt_us / 1000.0, fp->h.send.ppm / 1e4,
+				 fp->h.recv.ppm / 1e4,
+				 (unsigned long long)fp->rx_pkts,
+				 (unsigned long long)fp->rx_bytes,
+				 (unsigned long long)fp->tx_pkts,
+				 (unsigned long long)fp->tx_bytes,
 				 (unsigned long long)sp->addr_changes,
-				 (unsigned long long)sp->rescued,
+				 (unsigned long long)sp->link.st.rescued,
 				 (unsigned long long)(now - sp->last_rx_ms));
 		}
 	}

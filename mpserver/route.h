@@ -7,16 +7,8 @@
 #include <stdint.h>
 
 #include "ip.h"
+#include "limits.h"
 #include "table.h"
-
-enum {
-	/* Addresses a session is expected to use (IPv4, IPv6, link-local);
-	 * the table holds this many per allowed session. */
-	ROUTES_PER_SESSION = 4,
-	/* An address stays with the session that holds it while that session
-	 * has sent from it within this long; see route_claim. */
-	ROUTE_HOLD_MS = 3000,
-};
 
 /* Whether the session with this owner key still exists. */
 typedef int (*route_alive_fn)(void *ctx, uint64_t owner);

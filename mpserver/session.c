@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "internal.h"
 #include "log.h"
 #include "rand.h"
-#include "util.h"
 
 static uint64_t session_key(uint32_t id, uint32_t epoch)
 {
@@ -33,31 +34,16 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	flow_init(&s->f, &srv->e, h->session, rand_nonzero32());
 	s->srv = srv;
 	s->fd = -1;
-	s->id = h->session;
 	s->client_epoch = h->epoch;
-	seq_tx_init(&s->tx, rand_nonzero32());
-	seq_tx_init(&s->ctl_tx, s->tx.epoch);
-	seq_rx_init(&s->rx);
-	seq_rx_init(&s->ctl_rx);
-	sched_init(&s->sched, srv->o.common.mode);
-	s->sched.copies = srv->o.common.copies;
-	s->sched.target_loss_ppm = srv->o.common.target_loss_ppm;
-	if (srv->o.common.reorder_ms) {
-		s->hold_us = srv->o.common.reorder_ms > 0 ? srv->o.common.reorder_ms * 1000ull
-							   : REORDER_AUTO_MIN_US;
-		ev_timer_init(&s->ro_timer, server_reorder_timer, 0, 0);
-		s->ro_deadline_us = UINT64_MAX;
-	}
-	for (int p = 0; p < MP_MAX_PATHS; p++)
-		s->weight[p] = 1;
-	s->created_ms = s->last_active_ms = srv->now_ms;
-	table_insert(&srv->table, &s->node, session_key(s->id, s->client_epoch));
+	s->created_ms = s->last_active_ms = srv->e.now_ms;
+	table_insert(&srv->table, &s->node, session_key(s->f.id, s->client_epoch));
 	list_add(&srv->sessions, &s->link);
 	srv->nsessions++;
 	srv->sessions_opened++;
-	log_info("session %08x: new, client epoch %08x", s->id, s->client_epoch);
+	log_net(LOG_INFO, "session %08x: new, client epoch %08x", s->f.id, s->client_epoch);
 	return s;
 }
 
@@ -68,31 +54,34 @@ int session_connect(struct server *srv, struct session *s)
 
 	if (fd < 0 || connect(fd, &srv->target.u.sa, srv->target.len) ||
 	    getsockname(fd, &local.u.sa, &local.len)) {
-		log_warn("session %08x: socket toward the target", s->id);
+		log_warn("session %08x: socket toward the target", s->f.id);
 		if (fd >= 0)
 			close(fd);
 		return -1;
 	}
-	s->fd = fd;
+	s->fd = s->f.local_fd = fd;
 	s->local_port = ntohs(local.u.sa.sa_family == AF_INET ? local.u.in.sin_port
 							      : local.u.in6.sin6_port);
-	ev_io_init(&s->io, server_target_readable, s->fd, EV_READ);
-	ev_io_start(srv->loop, &s->io);
-	log_info("session %08x: the target sees it as port %u", s->id, s->local_port);
+	ev_io_init(&s->io, down_target_readable, s->fd, EV_READ);
+	ev_io_start(srv->e.loop, &s->io);
+	log_net(LOG_INFO, "session %08x: the target sees it as port %u", s->f.id,
+		s->local_port);
 	return 0;
 }
 
 void session_free(struct server *srv, struct session *s)
 {
-	if (s->ro) {
-		ev_timer_stop(srv->loop, &s->ro_timer);
-		reorder_free(s->ro);
-	}
+	/* what is queued toward the target goes before its socket does */
+	receive_flush(&srv->e);
 	if (s->fd >= 0) {
-		ev_io_stop(srv->loop, &s->io);
+		ev_io_stop(srv->e.loop, &s->io);
 		close(s->fd);
 	}
-	keying_free(s);
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		link_free(&s->paths[p].link);
+	flow_free(&s->f);
+	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
+	OPENSSL_cleanse(s->server_random, sizeof(s->server_random));
 	table_remove(&srv->table, &s->node);
 	list_del(&s->link);
 	srv->nsessions--;
@@ -111,26 +100,27 @@ void session_note_path(struct server *srv, struct session *s, unsigned p,
 	struct spath *sp = &s->paths[p];
 	char a[NET_ADDRSTR], b[NET_ADDRSTR];
 
-	if (!(s->known & 1u << p)) {
+	if (!(s->f.known & 1u << p)) {
 		if (!fresh)
 			return;
-		s->known |= 1u << p;
-		health_init(&sp->h, srv->now_us);
-		s->view_dirty = 1;
-		log_info("session %08x: path %u heard from %s", s->id, p,
-			 net_ntop(from, a));
+		/* The path's link sends to sp->addr, set below. */
+		link_init(&sp->link, &srv->e, srv->fd, &sp->addr, from->u.sa.sa_family,
+			  &srv->out, 0);
+		flow_path_add(&s->f, p, &sp->link);
+		log_net(LOG_INFO, "session %08x: path %u heard from %s", s->f.id, p,
+			net_ntop(from, a));
 	} else if (!net_addr_equal(&sp->addr, from)) {
 		if (!fresh)
 			return;
 		sp->addr_changes++;
-		log_info("session %08x: path %u moved from %s to %s", s->id, p,
-			 net_ntop(&sp->addr, a), net_ntop(from, b));
+		sp->link.family = from->u.sa.sa_family;
+		log_net(LOG_INFO, "session %08x: path %u moved from %s to %s", s->f.id, p,
+			net_ntop(&sp->addr, a), net_ntop(from, b));
 	}
 	sp->addr = *from;
-	sp->last_rx_ms = srv->now_ms;
-	sp->rx_pkts++;
-	sp->rx_bytes += len;
+	sp->last_rx_ms = srv->e.now_ms;
 	sp->rx_recent++;
+	receive_count(&s->f, p, len);
 }
 
 /* Weighted mode mirrors the client: each path's weight is its share of
@@ -140,11 +130,11 @@ static void reweigh(struct session *s)
 	for (int p = 0; p < MP_MAX_PATHS; p++) {
 		uint64_t recent = s->paths[p].rx_recent;
 
-		s->weight[p] = recent == 0 ? 1 : recent > WEIGHT_MAX ? WEIGHT_MAX
-								  : (unsigned)recent;
+		s->f.path[p].weight = recent == 0 ? 1 : recent > WEIGHT_MAX ? WEIGHT_MAX
+									  : (unsigned)recent;
 		s->paths[p].rx_recent = 0;
 	}
-	s->view_dirty = 1;
+	s->f.view_dirty = 1;
 }
 
 /* Why s should go now, or NULL. */
@@ -153,12 +143,12 @@ static const char *expired(const struct server *srv, const struct session *s,
 {
 	unsigned idle_s = srv->o.common.idle_timeout_s;
 
-	if (srv->now_ms - s->last_active_ms >= (uint64_t)idle_s * 1000) {
+	if (srv->e.now_ms - s->last_active_ms >= (uint64_t)idle_s * 1000) {
 		snprintf(why, len, "idle %us", idle_s);
 		return why;
 	}
-	if (srv->key && !s->confirmed &&
-	    srv->now_ms - s->created_ms >= UNCONFIRMED_TIMEOUT_MS)
+	if (srv->e.key && !s->confirmed &&
+	    srv->e.now_ms - s->created_ms >= UNCONFIRMED_TIMEOUT_MS)
 		return "never confirmed by its client";
 	return NULL;
 }
@@ -176,9 +166,9 @@ void session_sweep(struct server *srv)
 			reweigh(s);
 			continue;
 		}
-		log_info("session %08x: %s, closed (up %llu, down %llu pkts)", s->id,
-			 why, (unsigned long long)s->up_pkts,
-			 (unsigned long long)s->down_pkts);
+		log_net(LOG_INFO, "session %08x: %s, closed (up %llu, down %llu pkts)",
+			s->f.id, why, (unsigned long long)s->f.delivered_pkts,
+			(unsigned long long)s->f.sent_pkts);
 		session_free(srv, s);
 	}
 }

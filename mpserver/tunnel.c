@@ -9,15 +9,9 @@
 #include "log.h"
 #include "util.h"
 
-enum {
-	/* Route conflicts are logged at most this often (they are counted
-	 * always, as drop_route_conflict). */
-	CONFLICT_LOG_INTERVAL_MS = 10000,
-};
-
 static uint64_t owner_of(const struct session *s)
 {
-	return (uint64_t)s->id << 32 | s->client_epoch;
+	return (uint64_t)s->f.id << 32 | s->client_epoch;
 }
 
 static int owner_alive(void *ctx, uint64_t owner)
@@ -32,22 +26,22 @@ static void log_claim(struct server *srv, struct session *s, enum route_claim r,
 
 	switch (r) {
 	case ROUTE_NEW:
-		log_info("session %08x: inner address %s", s->id, ip_ntop(a, str));
+		log_net(LOG_INFO, "session %08x: inner address %s", s->f.id, ip_ntop(a, str));
 		break;
 	case ROUTE_MOVED:
-		log_info("inner address %s: moves from session %08x to %08x (the former "
-			 "has not sent from it for %d ms, or is gone)", ip_ntop(a, str),
-			 (unsigned)(prev >> 32), s->id, ROUTE_HOLD_MS);
+		log_net(LOG_INFO, "inner address %s: moves from session %08x to %08x (the "
+			"former has not sent from it for %d ms, or is gone)", ip_ntop(a, str),
+			(unsigned)(prev >> 32), s->f.id, ROUTE_HOLD_MS);
 		break;
 	case ROUTE_CONFLICT:
 		if (srv->route_conflicts_logged_ms &&
-		    srv->now_ms - srv->route_conflicts_logged_ms < CONFLICT_LOG_INTERVAL_MS)
+		    srv->e.now_ms - srv->route_conflicts_logged_ms < REPORT_INTERVAL_MS)
 			break;
-		srv->route_conflicts_logged_ms = srv->now_ms;
+		srv->route_conflicts_logged_ms = srv->e.now_ms;
 		log_warnx("inner address %s: claimed by session %08x but held by session "
 			  "%08x, which keeps it while it sends from it; %08x's packets "
 			  "from it are dropped (drop_route_conflict)", ip_ntop(a, str),
-			  s->id, (unsigned)(prev >> 32), s->id);
+			  s->f.id, (unsigned)(prev >> 32), s->f.id);
 		break;
 	case ROUTE_FULL:
 	case ROUTE_OWNED:
@@ -55,24 +49,26 @@ static void log_claim(struct server *srv, struct session *s, enum route_claim r,
 	}
 }
 
-void tunnel_deliver(struct server *srv, struct session *s, const uint8_t *pkt, size_t len)
+int tunnel_deliver(void *ctx, struct flow *f, const uint8_t *pkt, size_t len)
 {
+	struct server *srv = ctx;
+	struct session *s = session_of(f);
 	struct ip_info in;
 	uint64_t prev = 0;
 
 	if (ip_parse(pkt, len, &in)) {
-		srv->drops.n[DROP_NOT_IP]++;
-		return;
+		srv->e.drops.n[DROP_NOT_IP]++;
+		return 1;
 	}
-	enum route_claim r = route_claim(&srv->routes, &in.src, owner_of(s), srv->now_ms, &prev);
+	enum route_claim r = route_claim(&srv->routes, &in.src, owner_of(s), srv->e.now_ms,
+					 &prev);
 	if (r != ROUTE_OWNED)
 		log_claim(srv, s, r, &in.src, prev);
 	if (r == ROUTE_CONFLICT || r == ROUTE_FULL) {
-		srv->drops.n[r == ROUTE_FULL ? DROP_ROUTE_FULL : DROP_ROUTE_CONFLICT]++;
-		return;
+		srv->e.drops.n[r == ROUTE_FULL ? DROP_ROUTE_FULL : DROP_ROUTE_CONFLICT]++;
+		return 1;
 	}
-	if (tun_write(&srv->tun, pkt, len))
-		srv->drops.n[DROP_SEND_FAIL]++;
+	return tun_write(&srv->tun, pkt, len) ? -1 : 0;
 }
 
 /* The session a packet from the device goes to, or NULL (counted). */
@@ -83,17 +79,17 @@ static struct session *route_down(struct server *srv, const uint8_t *pkt, size_t
 	struct session *s;
 
 	if (len > srv->tun.payload_max) {
-		srv->drops.n[DROP_TOO_BIG]++;
+		srv->e.drops.n[DROP_TOO_BIG]++;
 		tun_answer_too_big(&srv->tun, pkt, len);
 		return NULL;
 	}
 	if (ip_parse(pkt, len, &in)) {
-		srv->drops.n[DROP_NOT_IP]++;
+		srv->e.drops.n[DROP_NOT_IP]++;
 		return NULL;
 	}
 	if (route_lookup(&srv->routes, &in.dst, &owner) ||
 	    !(s = session_find(srv, (uint32_t)(owner >> 32), (uint32_t)owner))) {
-		srv->drops.n[DROP_NO_ROUTE]++;
+		srv->e.drops.n[DROP_NO_ROUTE]++;
 		return NULL;
 	}
 	return s;
@@ -105,8 +101,7 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	srv->now_us = mono_us();
-	srv->now_ms = srv->now_us / 1000;
+	engine_clock(&srv->e);
 	for (int round = 0; round < DRAIN_BATCHES; round++) {
 		int n;
 		for (n = 0; n < NET_BATCH; n++) {
@@ -117,13 +112,11 @@ static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)
 			struct session *s = route_down(srv, buf + MP_HDR_LEN, (size_t)len);
 			if (!s)
 				continue;
-			s->last_active_ms = srv->now_ms;
 			srv->batch.msg[n].msg_len = (unsigned)len;
 			srv->batch.msg[n].msg_hdr.msg_flags = 0;
-			server_queue_down(srv, s, n);
+			down_send(srv, s, n);
 		}
-		unsigned queued = srv->out.n;
-		srv->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(srv->fd, &srv->out);
+		send_flush(&srv->e);
 		if (n < NET_BATCH)
 			break;
 	}
@@ -143,13 +136,15 @@ static unsigned fit(const struct server *srv)
 {
 	unsigned path_mtu = srv->o.tun.path_mtu ? srv->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
 
-	return tun_mtu_fit(path_mtu, ip_udp(srv), srv->key != NULL);
+	return tun_mtu_fit(path_mtu, ip_udp(srv), srv->e.key != NULL);
 }
 
-void tunnel_path_mtu(struct server *srv, unsigned path_mtu)
+void tunnel_path_mtu(void *ctx, unsigned path_mtu)
 {
+	struct server *srv = ctx;
+
 	if (srv->tun.fd >= 0)
-		tun_follow_path_mtu(&srv->tun, path_mtu, ip_udp(srv), srv->key != NULL);
+		tun_follow_path_mtu(&srv->tun, path_mtu, ip_udp(srv), srv->e.key != NULL);
 }
 
 int tunnel_open(struct server *srv)
@@ -168,7 +163,7 @@ int tunnel_open(struct server *srv)
 	if (tun_open(&srv->tun, &srv->o.tun, f))
 		return -1;
 	ev_io_init(&srv->tun_io, on_tun_readable, srv->tun.fd, EV_READ);
-	ev_io_start(srv->loop, &srv->tun_io);
+	ev_io_start(srv->e.loop, &srv->tun_io);
 	return 0;
 }
 
@@ -177,7 +172,7 @@ void tunnel_close(struct server *srv)
 	route_free(&srv->routes);
 	if (srv->tun.fd < 0)
 		return;
-	ev_io_stop(srv->loop, &srv->tun_io);
+	ev_io_stop(srv->e.loop, &srv->tun_io);
 	tun_close(&srv->tun);
 }
 

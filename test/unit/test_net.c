@@ -85,7 +85,7 @@ static void queue(struct pair *p, unsigned n, const size_t *lens, const int *pat
 {
 	for (unsigned i = 0; i < n; i++) {
 		fill(i, lens[i]);
-		sendlist_add(&list, connected ? NULL : &p->rx_addr, paths[i], data[i], lens[i]);
+		sendlist_add(&list, connected ? NULL : &p->rx_addr, paths[i], data[i], lens[i], NULL);
 	}
 }
 
@@ -191,11 +191,11 @@ static void test_sendlist_refused_one(void **state)
 	for (unsigned i = 0; i < N_ELEMS(lens); i++) {
 		unsigned slot = i < 2 ? i : i - 1;
 		if (i == 2) {
-			sendlist_add(&list, NULL, 1, big, sizeof(big));
+			sendlist_add(&list, NULL, 1, big, sizeof(big), NULL);
 			continue;
 		}
 		fill(slot, lens[i]);
-		sendlist_add(&list, NULL, paths[i], data[slot], lens[i]);
+		sendlist_add(&list, NULL, paths[i], data[slot], lens[i], NULL);
 	}
 	assert_int_equal(sendlist_flush(p.tx, &list), 4);
 	expect(p.rx, 4, got_lens, paths);

@@ -1,0 +1,216 @@
+/* The engine's setup and a flow's life: what both programs need before the
+ * first datagram and after the last, and the scheduler's view of a flow's
+ * paths, rebuilt when their health changes (never per datagram). The packet
+ * path itself is send.c and receive.c. */
+#include "engine.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "tun.h"
+#include "util.h"
+
+int engine_init(struct engine *e, struct ev_loop *loop, const struct cli_common *o,
+		const struct crypto_master *key, const struct engine_ops *ops, void *ctx)
+{
+	memset(e, 0, sizeof(*e));
+	e->loop = loop;
+	e->o = o;
+	e->key = key;
+	e->ops = ops;
+	e->ctx = ctx;
+	e->local_fd = -1;
+	engine_clock(e);
+	hook_init(&e->hook, o->path_script);
+	if (rescue_init(&e->rescue))
+		log_warn("no memory to keep datagrams for rescue: running without");
+	return 0;
+}
+
+void engine_free(struct engine *e)
+{
+	rescue_free(&e->rescue);
+}
+
+void engine_clock(struct engine *e)
+{
+	e->now_us = mono_us();
+	e->now_ms = e->now_us / 1000;
+}
+
+void engine_add_out(struct engine *e, int fd, struct sendlist *list)
+{
+	if (e->nouts < ENGINE_OUTS_MAX)
+		e->outs[e->nouts++] = (struct engine_out){ fd, list };
+}
+
+/* ---- links ---------------------------------------------------------------- */
+
+int link_init(struct link *l, struct engine *e, int fd, const struct mp_addr *to,
+	      int family, struct sendlist *out, uint64_t rate_bps)
+{
+	memset(l, 0, sizeof(*l));
+	l->e = e;
+	l->fd = fd;
+	l->to = to;
+	l->family = family;
+	l->out = out;
+	ev_timer_init(&l->pace_timer, send_pace_timer, 0, 0);
+	if (pace_init(&l->pace, rate_bps, e->now_us))
+		return -1;
+	e->paced |= rate_bps != 0;
+	return 0;
+}
+
+void link_free(struct link *l)
+{
+	if (!l->e)
+		return;
+	ev_timer_stop(l->e->loop, &l->pace_timer);
+	pace_free(&l->pace);
+}
+
+/* ---- flows ---------------------------------------------------------------- */
+
+void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
+{
+	const struct cli_common *o = e->o;
+
+	f->e = e;
+	f->id = id;
+	seq_tx_init(&f->tx, epoch);
+	seq_tx_init(&f->ctl_tx, epoch);
+	seq_rx_init(&f->rx);
+	seq_rx_init(&f->ctl_rx);
+	sched_init(&f->sched, o->mode);
+	f->sched.copies = o->copies;
+	f->sched.target_loss_ppm = o->target_loss_ppm;
+	f->view_dirty = 1;
+	f->local_fd = -1;
+	f->ro_deadline_us = UINT64_MAX;
+	ev_timer_init(&f->ro_timer, receive_timer, 0, 0);
+	if (o->reorder_ms)
+		f->hold_us = o->reorder_ms > 0 ? o->reorder_ms * 1000ull : REORDER_AUTO_MIN_US;
+}
+
+void flow_free(struct flow *f)
+{
+	ev_timer_stop(f->e->loop, &f->ro_timer);
+	reorder_free(f->ro);
+	f->ro = NULL;
+	aead_free(&f->seal);
+	aead_free(&f->open);
+}
+
+void flow_path_add(struct flow *f, unsigned p, struct link *link)
+{
+	struct flow_path *fp = &f->path[p];
+
+	health_init(&fp->h, f->e->now_us);
+	fp->link = link;
+	if (!fp->weight)
+		fp->weight = 1;
+	f->known |= 1u << p;
+	f->view_dirty = 1;
+}
+
+uint32_t flow_avoided(const struct flow *f)
+{
+	uint32_t mask = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (f->known & 1u << p &&
+		    (f->path[p].h.suspect || f->path[p].h.state == HEALTH_DOWN))
+			mask |= 1u << p;
+	return mask;
+}
+
+/* The paths to spread over, best tier first: healthy primaries; then
+ * primaries whose answer is overdue (or that the peer avoids); then
+ * backups (configured, over the latency cut-off, or the peer's); then
+ * anything not down; then every known path (nothing is known to work, so
+ * keep trying all). Copies may also go on the overdue primaries (spare).
+ * Duplicate mode uses every primary whatever its state: a copy on a path
+ * that may be lossy, or not quite dead, is what it is for; backups join
+ * only when every primary is down. */
+static uint32_t usable_paths(const struct flow *f, uint32_t *spare)
+{
+	int dup = f->sched.mode == SCHED_DUPLICATE;
+	uint32_t tier[4] = { 0 };
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct flow_path *fp = &f->path[p];
+		const struct health *h = &fp->h;
+		int backup = fp->backup || h->demoted || (h->peer_state & MP_PROBE_BACKUP);
+		int suspect = (h->suspect || (f->peer_avoid >> p & 1)) && !dup;
+
+		if (!(f->known & 1u << p))
+			continue;
+		if (dup && !backup)
+			tier[0] |= 1u << p;
+		if (h->state == HEALTH_DOWN)
+			continue;
+		if (!backup)
+			tier[suspect ? 1 : 0] |= 1u << p;
+		tier[suspect ? 3 : 2] |= 1u << p;
+	}
+	*spare = tier[1] | tier[0];
+	for (unsigned t = 0; t < 4; t++)
+		if (tier[t])
+			return tier[t];
+	return f->known;
+}
+
+/* --reorder-ms auto: from the RTT spread of the paths in use (see
+ * reorder_auto_hold_us). */
+static uint64_t auto_hold(const struct flow *f)
+{
+	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
+	unsigned n = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct health *h = &f->path[p].h;
+		if (f->view.usable & 1u << p && h->has_rtt) {
+			srtt[n] = h->srtt_us;
+			rttvar[n++] = h->rttvar_us;
+		}
+	}
+	return reorder_auto_hold_us(srtt, rttvar, n);
+}
+
+void flow_view(struct flow *f)
+{
+	struct sched_path in[MP_MAX_PATHS] = { 0 };
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct health *h = &f->path[p].h;
+		in[p].weight = f->path[p].weight;
+		in[p].srtt_us = h->has_rtt ? h->srtt_us : 0;
+		in[p].loss_ppm = h->send.ppm;
+		in[p].cap_ppm = h->cap_ppm;
+	}
+	uint32_t spare, usable = usable_paths(f, &spare);
+	sched_view_build(&f->view, &f->sched, usable, spare, in);
+	f->view_dirty = 0;
+	if (f->e->o->reorder_ms == CLI_REORDER_AUTO)
+		f->hold_us = auto_hold(f);
+}
+
+/* ---- path MTU following (tun mode) ---------------------------------------- */
+
+void engine_mtu_consider(struct mtu_min *m, unsigned payload_bytes, int family)
+{
+	unsigned mtu = payload_bytes +
+		       (family == AF_INET ? TUN_PATH_OVERHEAD_IP4 : TUN_PATH_OVERHEAD_IP6);
+
+	if (payload_bytes && (!m->smallest || mtu < m->smallest))
+		m->smallest = mtu;
+}
+
+void engine_mtu_apply(struct engine *e, const struct mtu_min *m)
+{
+	if (!m->smallest || !e->ops->path_mtu || m->smallest == e->pmtu_reported)
+		return;
+	e->pmtu_reported = m->smallest;
+	e->ops->path_mtu(e->ctx, m->smallest);
+}

@@ -1,0 +1,240 @@
+/* The packet engine both programs share: what mpclient and mpserver do
+ * alike with a session's datagrams.
+ *
+ *   send.c     seal once -> the scheduler's choice -> pacing -> the same
+ *              bytes queued on every chosen path -> batched sends; control
+ *              packets at once; rescue of what a failing path carried.
+ *   receive.c  authenticate -> replay window -> reorder -> release to the
+ *              local side (application socket, target socket or tun device)
+ *              in batches.
+ *   engine.c   setup, a flow's life, the scheduler's view of its paths
+ *              (tiers, weights, reorder hold), path-MTU following.
+ *
+ * The programs keep what differs: who opens sessions and how they are
+ * found, probing (mpclient) or answering (mpserver), the local sockets,
+ * the two halves of the handshake, and what they report.
+ *
+ * How a program plugs in:
+ *   - one `struct engine` per program (engine_init), with `ops` below;
+ *   - one `struct link` per place datagrams leave by: mpclient has one per
+ *     bridge path (a connected socket, shared by its sessions), mpserver
+ *     one per path of each session (its listening socket and the client's
+ *     address on that path). Each link's send list is registered once
+ *     with engine_add_out, so send_flush knows what to flush;
+ *   - one `struct flow` per session, embedded in the program's session
+ *     (container_of gets back to it); flow_init/flow_free.
+ * Nothing here calls back into a program except through ops, and the
+ * programs' files call into the engine, never the reverse. */
+#ifndef MP_ENGINE_H
+#define MP_ENGINE_H
+
+#include <ev.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli.h"
+#include "crypto.h"
+#include "health.h"
+#include "hook.h"
+#include "net.h"
+#include "pace.h"
+#include "reorder.h"
+#include "rescue.h"
+#include "sched.h"
+#include "seq.h"
+#include "stats.h"
+#include "wire.h"
+
+struct engine;
+struct flow;
+
+/* What a program does for the engine. Every hook is called from the event
+ * loop, never re-entered. */
+struct engine_ops {
+	/* Tun mode: writes one released payload of f to the device. Returns
+	 * 0 if the device took it, -1 if it refused (counted here as
+	 * drop_target_fail), 1 if the program dropped it itself (and counted
+	 * why). Not called when f->local_fd >= 0 (sockets are the engine's). */
+	int (*deliver)(void *ctx, struct flow *f, const uint8_t *pkt, size_t len);
+	/* Tun mode: the smallest path MTU among the paths not down is now
+	 * path_mtu (bytes, IP included). NULL outside tun mode. */
+	void (*path_mtu)(void *ctx, unsigned path_mtu);
+};
+
+/* Counters of a link: what the kernel took, and why it did not. */
+struct link_stats {
+	struct tx_count tx;		/* what the kernel took, or refused */
+	uint64_t paced_skip;		/* copies not sent: the link was at its rate */
+	uint64_t over_pmtu;		/* sent larger than the path's known MTU */
+	uint64_t rescued;		/* sent on it, then again on another when it
+					   turned suspect (rescue.h) */
+};
+
+/* Where one path's datagrams leave. */
+struct link {
+	struct engine *e;
+	int fd;
+	const struct mp_addr *to;	/* NULL: fd is connected */
+	struct sendlist *out;		/* batched sends (engine_add_out) */
+	struct pace pace;		/* rate=; pace.rate_bps 0: unpaced */
+	ev_timer pace_timer;
+	unsigned pmtu;			/* known path MTU, UDP payload bytes; 0 unknown */
+	int family;			/* AF_INET or AF_INET6 of the path */
+	struct link_stats st;
+};
+
+/* One path as one flow sees it. tx and rx count every packet of the flow
+ * handed to the path or authenticated from it: the counters the PROBE/ACK
+ * bodies carry (modulo 2^32) for the loss estimate. */
+struct flow_path {
+	struct health h;
+	struct link *link;		/* NULL: no such path (yet) */
+	unsigned weight;		/* weighted mode's share, >= 1 */
+	int backup;			/* used only when no primary is up */
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+};
+
+/* A session's datagrams, one direction out and one in. */
+struct flow {
+	struct engine *e;
+	uint32_t id;
+	/* DATA and PROBE/ACK are numbered apart: a probe on a slow path must
+	 * not be a hole that the reorder buffer waits for. */
+	struct seq_tx tx, ctl_tx;
+	struct seq_rx rx, ctl_rx;
+	struct aead seal, open;		/* keyed mode, once keys are agreed */
+	struct flow_path path[MP_MAX_PATHS];
+	uint32_t known;			/* paths that exist for this flow */
+	uint32_t peer_avoid;		/* paths the peer says it avoids */
+	struct sched sched;
+	struct sched_view view;
+	int view_dirty;
+	/* the local side: a socket and where to (NULL: connected), or -1
+	 * for tun mode (ops->deliver) */
+	int local_fd;
+	const struct mp_addr *local_to;
+	/* --reorder-ms: what arrives waits here for what is missing */
+	struct reorder *ro;		/* made at the first gap */
+	uint64_t ro_last;		/* the last DATA seq before it */
+	uint64_t hold_us;		/* 0: not reordering */
+	ev_timer ro_timer;
+	uint64_t ro_deadline_us;
+	/* counters: sent = from the local side onto the paths; delivered =
+	 * from the paths to the local side (payload bytes) */
+	uint64_t sent_pkts, sent_bytes, delivered_pkts, delivered_bytes;
+	uint64_t dup, old, stale, bad_tag;
+};
+
+enum { ENGINE_OUTS_MAX = MP_MAX_PATHS };
+
+/* A send list to flush, and its socket. */
+struct engine_out {
+	int fd;
+	struct sendlist *list;
+};
+
+struct engine {
+	struct ev_loop *loop;
+	const struct engine_ops *ops;
+	void *ctx;			/* the program, for ops */
+	const struct cli_common *o;
+	const struct crypto_master *key;	/* NULL = plaintext */
+	int tun;			/* payloads are IP packets */
+	int paced;			/* some link has a rate */
+	uint64_t now_us, now_ms;	/* engine_clock */
+	struct drops drops;
+	struct rescue rescue;		/* lately sent on one path alone */
+	struct hook hook;		/* --path-script */
+	/* the send lists to flush, and their sockets */
+	unsigned nouts;
+	struct engine_out outs[ENGINE_OUTS_MAX];
+	/* released to the local side, one socket at a time */
+	struct sendlist local;
+	int local_fd;
+	struct stage stage;		/* copies of what reorder buffers release */
+	uint64_t local_tx;		/* datagrams the local side took */
+	unsigned pmtu_reported;		/* the last path MTU given to ops->path_mtu */
+};
+
+/* ---- engine.c ------------------------------------------------------------ */
+
+/* Sets e up (o, key and ops are kept by reference); -1 if memory is short. */
+int engine_init(struct engine *e, struct ev_loop *loop, const struct cli_common *o,
+		const struct crypto_master *key, const struct engine_ops *ops, void *ctx);
+void engine_free(struct engine *e);
+/* Reads the monotonic clock into e->now_us and e->now_ms. */
+void engine_clock(struct engine *e);
+/* Registers a send list flushed on fd by send_flush. */
+void engine_add_out(struct engine *e, int fd, struct sendlist *list);
+/* A link on fd toward `to` (NULL: connected) for a path of `family`,
+ * paced at rate_bps (0: not). -1 if the pacing queues cannot be had. */
+int link_init(struct link *l, struct engine *e, int fd, const struct mp_addr *to,
+	      int family, struct sendlist *out, uint64_t rate_bps);
+void link_free(struct link *l);
+
+/* A new flow with the program's options: fresh sequences (tx epoch
+ * epoch), the scheduler, the reorder hold. No path yet (flow_path_add). */
+void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch);
+void flow_free(struct flow *f);
+/* Path p of f now exists and sends by link. */
+void flow_path_add(struct flow *f, unsigned p, struct link *link);
+/* The paths f avoids itself: suspect or down. */
+uint32_t flow_avoided(const struct flow *f);
+/* Rebuilds the scheduler's view of f (tiers of usable paths, weights, and
+ * the automatic reorder hold). Cheap, but called only when health changes. */
+void flow_view(struct flow *f);
+
+/* Path MTU following (tun mode): what every path of every flow carries is
+ * gathered, then the smallest is given to ops->path_mtu when it changed. */
+struct mtu_min {
+	unsigned smallest;		/* bytes, IP included; 0 none yet */
+};
+void engine_mtu_consider(struct mtu_min *m, unsigned payload_bytes, int family);
+void engine_mtu_apply(struct engine *e, const struct mtu_min *m);
+
+/* ---- send.c -------------------------------------------------------------- */
+
+/* Numbers and seals a packet of `type` for f in place (payload of plen
+ * bytes at pkt + MP_HDR_LEN); returns its length, or 0 (drop_seal_fail). */
+size_t send_seal(struct flow *f, uint8_t *pkt, size_t plen, unsigned type);
+/* One DATA payload from the local side (at pkt + MP_HDR_LEN, with room for
+ * the trailer after it): sealed once, queued on the paths the scheduler
+ * picks, each copy with its own path byte; kept for rescue when it went on
+ * one path alone. send_flush sends what is queued. */
+void send_data(struct flow *f, uint8_t *pkt, size_t plen);
+/* One sealed packet on path p of f, now, not batched (probes, answers);
+ * with df, DF set (path MTU probes). Counts it as f's on that path. */
+void send_now(struct flow *f, unsigned p, uint8_t *pkt, size_t len, int df);
+/* One packet on a link now, outside any flow (handshakes). */
+void send_link(struct link *l, uint8_t path, uint8_t *pkt, size_t len);
+/* Sends every registered send list. */
+void send_flush(struct engine *e);
+/* A link's pacing timer (link_init arms it): sends what waited for it. */
+void send_pace_timer(struct ev_loop *loop, ev_timer *w, int revents);
+/* The paths in mask have just come into doubt: what f sent on each alone
+ * since its last sign of life goes again on the fastest path still
+ * working (for the paths that were clean, health_rescue_since). */
+void send_rescue(struct flow *f, uint32_t mask);
+
+/* ---- receive.c ----------------------------------------------------------- */
+
+/* Authenticates and decrypts a sealed packet of f in place: 0, or -1
+ * (counted: bad_tag). */
+int receive_open(struct flow *f, uint8_t *pkt, size_t len);
+/* An authenticated packet of len bytes came by path p: counted for the
+ * path (its loss estimate). */
+void receive_count(struct flow *f, unsigned p, size_t len);
+/* The replay window for h's numbering (DATA, or PROBE/ACK); the verdict
+ * is counted. A peer restart (a new epoch on DATA) resets the reorder
+ * buffer. */
+enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h);
+/* An accepted DATA payload: released to the local side in order, through
+ * the reorder buffer when there is one. receive_flush sends it. */
+void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t plen);
+/* Sends what is queued for the local side. */
+void receive_flush(struct engine *e);
+/* A flow's reorder timer (flow_init arms it): releases what waited too
+ * long. */
+void receive_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+#endif

@@ -1,0 +1,191 @@
+/* Every tunable and limit of mprelay, once, with its unit in its name (or a
+ * count of what its name says) and why it has its value. The wire format's
+ * own sizes are in wire.h; the option parser's ranges in cli.h and config.h.
+ * Nothing here is per packet: each bound is what memory or work is allowed
+ * to grow to. */
+#ifndef MP_LIMITS_H
+#define MP_LIMITS_H
+
+#include "wire.h"
+
+enum limits {
+	/* ---- batched I/O (net.c) ------------------------------------------ */
+	NET_BATCH = 32,			/* datagrams per recvmmsg */
+	/* Batches drained per wakeup before yielding to other sockets, so one
+	 * busy socket cannot starve the rest. */
+	DRAIN_BATCHES = 8,
+	/* SO_RCVBUF/SO_SNDBUF asked for (the kernel doubles it): enough
+	 * queue to ride out ~50 ms without a CPU under a 150,000/s junk
+	 * flood on a shared machine; memory only while it is used. */
+	NET_SOCKBUF_BYTES = 8 << 20,
+	NET_ADDRSTR = 64,		/* "[v6%zone]:port" fits */
+	/* A send list holds a whole batch sent on every path. */
+	NET_SENDLIST_MAX = NET_BATCH * MP_MAX_PATHS,
+	/* UDP GSO: at most 64 segments (the kernel's UDP_MAX_SEGMENTS) and
+	 * 65,000 bytes (below the 65,507 an IPv4 UDP datagram can hold) per
+	 * send. */
+	NET_GSO_SEGMENTS_MAX = 64,
+	NET_GSO_BYTES_MAX = 65000,
+	/* Copies of released datagrams awaiting a flush (struct stage). */
+	NET_STAGE_SLOTS = 64,
+	NET_STAGE_BYTES = 2048,
+
+	/* ---- timers of the two programs ------------------------------------ */
+	/* mpclient looks at its sessions' timers (probe answers, probes,
+	 * HELLO resends, expiry) this often: a fraction of the smallest RTO. */
+	CLIENT_TICK_MS = 10,
+	/* mpserver re-derives path states this often (a fraction of the
+	 * client's probe interval) ... */
+	SERVER_TICK_MS = 20,
+	/* ... and expires sessions and re-weighs paths this often. */
+	SERVER_SWEEP_MS = 1000,
+	/* A session that carried data within BUSY_MS probes every path at
+	 * --probe-interval; otherwise every PROBE_IDLE_MS, until it expires. */
+	BUSY_MS = 1000,
+	PROBE_IDLE_MS = 1000,
+	/* Up to this many sessions probe at the full rate; beyond, each
+	 * probes proportionally less often, so that probing a path costs at
+	 * most this many times one session's rate however many there are. */
+	PROBE_FULL_RATE_SESSIONS = 16,
+	/* An idle session's paths are looked at this often (its probes go
+	 * every PROBE_IDLE_MS anyway). */
+	IDLE_TICK_MS = 100,
+	/* A latency cut-off is left again below this share of it (%). */
+	CUTOFF_LEAVE_PCT = 80,
+
+	/* ---- path health (health.c) ---------------------------------------- */
+	/* Retransmission timeout bounds (RFC 6298 computes it; these clamp
+	 * it). The floor keeps a scheduling hiccup of a busy host from
+	 * passing for a dead path; a path still needs two timeouts in a row
+	 * before it is called down. */
+	HEALTH_RTO_MIN_US = 20000,
+	HEALTH_RTO_MAX_US = 2000000,
+	HEALTH_RTO_INITIAL_US = 1000000,
+	HEALTH_RING = 16,		/* probes remembered for timeouts */
+	/* Probes lost in a row before a path is down: enough that its own
+	 * random loss would do it by chance less than once in 10,000 probes
+	 * (at 20 probes/s: once in 8 minutes). */
+	HEALTH_DOWN_AFTER_MIN = 2,
+	HEALTH_DOWN_AFTER_MAX = 12,
+	/* ... and at least this long without an answer: a busy host that
+	 * does not run us (or a bridge) for a moment is not an outage. The
+	 * path is avoided from its first overdue answer anyway (suspect);
+	 * down is what is logged and given to --path-script. */
+	HEALTH_DOWN_SILENCE_MS = 250,
+	/* Answers in a row before a down path is used again; doubled each
+	 * time it goes down again within HEALTH_FLAP_WINDOW_MS of coming up
+	 * (damping), and back to the minimum after a quiet window. */
+	HEALTH_GOOD_MIN = 3,
+	HEALTH_GOOD_MAX = 24,
+	HEALTH_FLAP_WINDOW_MS = 10000,
+	/* Degraded by loss: enters at 5 %, leaves below 2 % (hysteresis). */
+	HEALTH_LOSS_ENTER_PPM = 50000,
+	HEALTH_LOSS_LEAVE_PPM = 20000,
+	/* Loss is an average over about this long (EWMA time constant), and
+	 * a sample needs at least HEALTH_LOSS_MIN_PKTS sent or 500 ms. */
+	HEALTH_LOSS_TAU_MS = 2000,
+	HEALTH_LOSS_MIN_PKTS = 8,
+	HEALTH_LOSS_MIN_MS = 500,
+	HEALTH_REASON_MAX = 112,	/* bytes of a state change's reason */
+
+	/* ---- scheduling and reordering ------------------------------------- */
+	/* A path with no RTT sample yet ranks as if it had this one. */
+	SCHED_RTT_UNKNOWN_US = 100000,
+	/* Reorder buffer per session direction: slots of NET_STAGE_BYTES
+	 * (larger datagrams pass it, in order with what is before them).
+	 * Pages are touched only while the session actually reorders. */
+	REORDER_SLOTS = 256,
+	/* Bounds of the automatic hold (--reorder-ms auto). Below 1 ms the
+	 * buffer would release before timer granularity lets it wait at all;
+	 * above 500 ms TCP's own RTO (>= 200 ms min on Linux) fires anyway and
+	 * holding longer only adds latency. */
+	REORDER_AUTO_MIN_US = 1000,
+	REORDER_AUTO_MAX_US = 500000,
+	/* mpserver's weighted mode mirrors what arrives per path; a count is
+	 * capped here, far from overflowing the scheduler's credits. */
+	WEIGHT_MAX = 1 << 20,
+
+	/* ---- rescue (rescue.c) --------------------------------------------- */
+	/* The last datagrams sent on one path alone, any session: a few
+	 * hundred milliseconds at the rates where a user notices an outage. */
+	RESCUE_SLOTS = 512,
+	RESCUE_SLOT_BYTES = 2048,	/* larger datagrams are not kept */
+
+	/* ---- pacing (pace.c, rate=) ---------------------------------------- */
+	PACE_SLOT_BYTES = 2048,		/* a datagram larger than this is not kept */
+	PACE_PRIO_SLOTS = 64,		/* latency-critical datagrams waiting */
+	PACE_BULK_SLOTS_MIN = 16,
+	PACE_BULK_SLOTS_MAX = 1024,
+	/* The bulk queue holds about this much time at the rate: enough to
+	 * ride out a burst, short enough that waiting here stays cheaper than
+	 * the operator's queue we are trying to keep empty. */
+	PACE_QUEUE_MS = 50,
+	/* The bucket holds this much time at the rate (at least 2 datagrams
+	 * of 1500 bytes): a short burst. */
+	PACE_BURST_MS = 5,
+	PACE_BURST_MIN_BYTES = 3000,
+	/* What a datagram costs on the link beyond its UDP payload (IPv4 and
+	 * UDP headers): rates are link rates. */
+	PACE_IP_UDP_BYTES = 28,
+
+	/* ---- path MTU discovery (pmtu.c) ----------------------------------- */
+	/* What every IPv4 path carries (576 - IP - UDP): assumed, not probed. */
+	PMTU_FLOOR = 548,
+	PMTU_GRAIN = 16,		/* bytes: the search stops this close */
+	PMTU_TRIES = 3,			/* unanswered attempts before "too big" */
+	PMTU_WAIT_MIN_US = 200000,	/* an attempt's answer is awaited at least this */
+	PMTU_RECHECK_MS = 10000,
+	/* Every this many re-checks, look above again (the MTU may grow). */
+	PMTU_REGROW_EVERY = 6,
+
+	/* ---- keys (keying.c of each program) ------------------------------- */
+	/* HELLO is resent after HELLO_RETRY_MS, doubling up to
+	 * HELLO_RETRY_MAX_MS, for as long as the session lives. */
+	HELLO_RETRY_MS = 250,
+	HELLO_RETRY_MAX_MS = 2000,
+	/* After this many unanswered HELLOs (about 5 s), say so once. */
+	HELLO_WARN_AFTER = 6,
+	/* What an application sends while its session's keys are being agreed
+	 * waits here (a WireGuard handshake initiation, typically), up to
+	 * HOLD_SLOTS datagrams of up to HOLD_SLOT_BYTES each. */
+	HOLD_SLOTS = 8,
+	HOLD_SLOT_BYTES = 2048,
+	/* A RESET is believed only if it echoes one of the last
+	 * RESET_SEQ_WINDOW sequence numbers we sent. */
+	RESET_SEQ_WINDOW = 1 << 16,
+	/* A keyed session that has not carried one authenticated packet this
+	 * long after its HELLO (a replayed HELLO, or a client gone) is freed
+	 * well before the idle timeout. */
+	UNCONFIRMED_TIMEOUT_MS = 10000,
+	/* What unauthenticated input may cost: HELLOs checked (a MAC each,
+	 * and a key derivation for a new session) and RESETs sent. */
+	HELLO_PER_S = 2000,
+	HELLO_BURST = 200,
+	RESET_PER_S = 200,
+	RESET_BURST = 50,
+
+	/* ---- logs ---------------------------------------------------------- */
+	/* Log lines that a packet from the network can cause (a new session,
+	 * a path heard or moved, a peer restart) are limited to this many a
+	 * second with this burst; what is held back is counted and said. */
+	LOG_NET_PER_S = 20,
+	LOG_NET_BURST = 100,
+	/* Failed handshakes and route conflicts are summed up in the log at
+	 * most this often (always counted). */
+	REPORT_INTERVAL_MS = 10000,
+
+	/* ---- tun mode (mpserver's route.c) --------------------------------- */
+	/* Addresses a session is expected to use (IPv4, IPv6, link-local);
+	 * the table holds this many per allowed session. */
+	ROUTES_PER_SESSION = 4,
+	/* An address stays with the session that holds it while that session
+	 * has sent from it within this long; see route_claim. */
+	ROUTE_HOLD_MS = 3000,
+
+	/* ---- event scripts (hook.c) ---------------------------------------- */
+	/* A script that hangs must not pile up processes. */
+	HOOK_MAX_RUNNING = 8,
+	HOOK_MAX_ARGS = 8,
+};
+
+#endif

@@ -1,0 +1,158 @@
+/* The receive half of the engine, for both programs, after the program has
+ * parsed a datagram and found its flow: authenticate in place, the replay
+ * window (DATA and PROBE/ACK numbered apart), then DATA goes to the local
+ * side in order, through the flow's reorder buffer when it has one, and
+ * leaves in batches (receive_flush). A forged packet fails authentication
+ * before it touches the window, so it changes nothing. Released datagrams
+ * go out from where they lie (the receive batch) or, when a reorder slot
+ * releases them, from a copy in the stage. */
+#include "engine.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+int receive_open(struct flow *f, uint8_t *pkt, size_t len)
+{
+	if (!aead_open(&f->open, pkt, len))
+		return 0;
+	f->bad_tag++;
+	f->e->drops.n[DROP_BAD_TAG]++;
+	return -1;
+}
+
+void receive_count(struct flow *f, unsigned p, size_t len)
+{
+	f->path[p].rx_pkts++;
+	f->path[p].rx_bytes += len;
+}
+
+enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
+{
+	struct drops *d = &f->e->drops;
+	int data = h->type == MP_T_DATA;
+	struct seq_rx *rx = data ? &f->rx : &f->ctl_rx;
+	uint64_t restarts = rx->restarts;
+	enum seq_verdict v = seq_rx_accept(rx, h->epoch, h->seq);
+
+	switch (v) {
+	case SEQ_ACCEPT:
+		break;
+	case SEQ_DUP:
+		f->dup++;
+		d->n[DROP_DUP]++;
+		break;
+	case SEQ_OLD:
+		f->old++;
+		d->n[DROP_OLD]++;
+		break;
+	case SEQ_STALE_EPOCH:
+		f->stale++;
+		d->n[DROP_STALE_EPOCH]++;
+		break;
+	}
+	if (data && v == SEQ_ACCEPT && rx->restarts != restarts) {
+		log_net(LOG_INFO, "session %08x: the peer restarted (epoch %08x), following it",
+			f->id, h->epoch);
+		if (f->ro)
+			reorder_reset(f->ro);
+		f->ro_last = 0;
+	}
+	return v;
+}
+
+void receive_flush(struct engine *e)
+{
+	unsigned queued = e->local.n;
+
+	if (queued) {
+		unsigned sent = sendlist_flush(e->local_fd, &e->local);
+		e->local_tx += sent;
+		e->drops.n[DROP_TARGET_FAIL] += queued - sent;
+	}
+	e->stage.used = 0;
+}
+
+struct release {
+	struct flow *f;
+	const uint8_t *inplace;		/* the datagram being pushed, if any */
+};
+
+/* Queues one datagram for the local side; one from a reorder slot is
+ * copied first (its slot may be reused before the flush). One socket's
+ * datagrams are queued at a time: another's flush what is queued first. */
+static void release(void *ctx, const uint8_t *data, size_t len)
+{
+	struct release *r = ctx;
+	struct flow *f = r->f;
+	struct engine *e = f->e;
+
+	f->delivered_pkts++;
+	f->delivered_bytes += len;
+	if (f->local_fd < 0) {		/* tun mode: the program's device */
+		int rc = e->ops->deliver ? e->ops->deliver(e->ctx, f, data, len) : -1;
+		if (rc == 0)
+			e->local_tx++;
+		else if (rc < 0)
+			e->drops.n[DROP_TARGET_FAIL]++;
+		return;
+	}
+	if (e->local.n && (e->local_fd != f->local_fd || e->local.n == NET_SENDLIST_MAX ||
+			   (data != r->inplace && e->stage.used == NET_STAGE_SLOTS)))
+		receive_flush(e);
+	if (data != r->inplace)
+		data = memcpy(e->stage.buf[e->stage.used++], data, len);
+	e->local_fd = f->local_fd;
+	sendlist_add(&e->local, f->local_to, SENDLIST_NO_PATH, data, len, NULL);
+}
+
+static void arm_timer(struct flow *f)
+{
+	struct engine *e = f->e;
+	uint64_t deadline = reorder_deadline(f->ro, f->hold_us);
+
+	if (deadline == f->ro_deadline_us)
+		return;
+	f->ro_deadline_us = deadline;
+	ev_timer_stop(e->loop, &f->ro_timer);
+	if (deadline == UINT64_MAX)
+		return;
+	ev_timer_set(&f->ro_timer, deadline > e->now_us ? (deadline - e->now_us) / 1e6 : 0, 0);
+	ev_timer_start(e->loop, &f->ro_timer);
+}
+
+void receive_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct flow *f = container_of(w, struct flow, ro_timer);
+	struct release r = { f, NULL };
+
+	(void)loop;
+	(void)revents;
+	engine_clock(f->e);
+	f->ro_deadline_us = 0;
+	reorder_expire(f->ro, f->e->now_us, f->hold_us, release, &r);
+	receive_flush(f->e);
+	arm_timer(f);
+}
+
+void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t plen)
+{
+	struct engine *e = f->e;
+	struct release r = { f, payload };
+
+	if (!f->hold_us || (!f->ro && reorder_straight(&f->ro_last, seq))) {
+		release(&r, payload, plen);
+		return;
+	}
+	if (!f->ro) {
+		f->ro = reorder_new(REORDER_SLOTS, NET_STAGE_BYTES);
+		if (!f->ro) {
+			e->drops.n[DROP_NO_MEMORY]++;
+			return;
+		}
+		reorder_push(f->ro, f->ro_last, NULL, 0, e->now_us, f->hold_us, release, &r);
+	}
+	reorder_push(f->ro, seq, payload, plen, e->now_us, f->hold_us, release, &r);
+	arm_timer(f);
+}

@@ -1,0 +1,231 @@
+/* The send half of the engine, for both programs: a datagram from the local
+ * side is numbered and sealed once, the scheduler picks its paths, pacing
+ * may move or hold a copy, and the same bytes are queued on every chosen
+ * path, each copy with its own path byte (outside the check, so no GCM
+ * nonce ever covers two texts); send_flush hands each link's run to the
+ * kernel in one sendmmsg (UDP GSO where it can). Control packets go at once
+ * (send_now). Rescue sends again what a failing path carried alone.
+ * Nothing here allocates, and nothing here calls a program. */
+#include "engine.h"
+
+#include <string.h>
+
+#include "tun.h"
+#include "util.h"
+
+size_t send_seal(struct flow *f, uint8_t *pkt, size_t plen, unsigned type)
+{
+	struct engine *e = f->e;
+	struct mp_hdr h = {
+		.type = (uint8_t)type,
+		.sealed = e->key != NULL,
+		.session = f->id,
+		.epoch = f->tx.epoch,
+		.seq = seq_tx_next(type == MP_T_DATA ? &f->tx : &f->ctl_tx),
+	};
+	size_t len;
+
+	wire_put_hdr(pkt, &h);
+	len = e->key ? aead_seal(&f->seal, pkt, plen) : wire_seal_plain(pkt, plen);
+	if (!len)
+		e->drops.n[DROP_SEAL_FAIL]++;
+	return len;
+}
+
+/* The flow's own count of what it handed to path p (the probe counters). */
+static void count_tx(struct flow *f, unsigned p, size_t len)
+{
+	f->path[p].tx_pkts++;
+	f->path[p].tx_bytes += len;
+}
+
+static void queue_on(struct flow *f, unsigned p, const uint8_t *pkt, size_t len)
+{
+	struct link *l = f->path[p].link;
+
+	sendlist_add(l->out, l->to, (int)p, pkt + 1, len - 1, &l->st.tx);
+	pace_spend(&l->pace, len);
+	if (l->pmtu && len > l->pmtu)
+		l->st.over_pmtu++;
+	count_tx(f, p, len);
+}
+
+static int link_ready(const struct flow *f, unsigned p)
+{
+	return pace_ready(&f->path[p].link->pace, f->e->now_us);
+}
+
+/* Keeps one datagram in path p's pacing queue and makes sure its timer
+ * runs; 0, or -1 if the queue is full (counted: drop_paced). */
+static int wait_on(struct flow *f, unsigned p, uint8_t *pkt, size_t len, int critical)
+{
+	struct engine *e = f->e;
+	struct link *l = f->path[p].link;
+
+	pkt[0] = (uint8_t)p;
+	if (pace_keep(&l->pace, pkt, len, critical)) {
+		e->drops.n[DROP_PACED]++;
+		return -1;
+	}
+	count_tx(f, p, len);
+	if (!ev_is_active(&l->pace_timer)) {
+		ev_timer_set(&l->pace_timer, pace_wait_us(&l->pace, e->now_us) / 1e6, 0);
+		ev_timer_start(e->loop, &l->pace_timer);
+	}
+	return 0;
+}
+
+/* rate=: a path at its rate takes no copy now. In the modes that spread,
+ * the copy goes to the best other path that has room; in duplicate it is
+ * skipped. Only if no copy at all could go does one wait in the path's
+ * queue (latency-critical ones ahead of bulk). */
+static uint32_t pace_filter(struct flow *f, uint32_t mask, uint8_t *pkt, size_t len,
+			    int critical)
+{
+	uint32_t out = 0, full = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (mask & 1u << p)
+			*(link_ready(f, p) ? &out : &full) |= 1u << p;
+	if (!full)
+		return mask;
+	for (unsigned k = 0; k < f->view.n_quality && f->sched.mode != SCHED_DUPLICATE; k++) {
+		unsigned q = f->view.by_quality[k];
+		if (__builtin_popcount(out) >= __builtin_popcount(mask))
+			break;
+		if (!((mask | out) & 1u << q) && link_ready(f, q))
+			out |= 1u << q;
+	}
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (full & 1u << p)
+			f->path[p].link->st.paced_skip++;
+	if (!out)
+		wait_on(f, (unsigned)__builtin_ctz(full), pkt, len, critical);
+	return out;
+}
+
+void send_data(struct flow *f, uint8_t *pkt, size_t plen)
+{
+	struct engine *e = f->e;
+	/* Latency-critical: small, or (tun mode) ICMP or a low-delay DSCP. */
+	int critical = plen <= e->o->small_bytes ||
+		       (e->tun && tun_is_latency_critical(pkt + MP_HDR_LEN, plen));
+	size_t len = send_seal(f, pkt, plen, MP_T_DATA);
+
+	if (!len)
+		return;
+	f->sent_pkts++;
+	f->sent_bytes += plen;
+	if (f->view_dirty)
+		flow_view(f);
+	uint32_t mask = sched_choose(&f->sched, &f->view, critical);
+	if (e->paced)
+		mask = pace_filter(f, mask, pkt, len, critical);
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (mask & 1u << p)
+			queue_on(f, p, pkt, len);
+	/* On one path alone: kept, in case that path dies with it. */
+	if (mask && !(mask & (mask - 1)))
+		rescue_keep(&e->rescue, f->id, (unsigned)__builtin_ctz(mask), pkt, len, e->now_us);
+}
+
+static int send_one(struct link *l, uint8_t path, uint8_t *pkt, size_t len, int df)
+{
+	ssize_t n;
+
+	pkt[0] = path;
+	if (df)
+		n = net_send_df(l->fd, pkt, len, l->to);
+	else if (l->to)
+		n = sendto(l->fd, pkt, len, MSG_DONTWAIT, &l->to->u.sa, l->to->len);
+	else
+		n = send(l->fd, pkt, len, MSG_DONTWAIT);
+	pace_spend(&l->pace, len);
+	if (n == (ssize_t)len) {
+		l->st.tx.pkts++;
+		l->st.tx.bytes += len;
+		return 0;
+	}
+	l->st.tx.fail++;
+	l->e->drops.n[DROP_SEND_FAIL]++;
+	return -1;
+}
+
+void send_link(struct link *l, uint8_t path, uint8_t *pkt, size_t len)
+{
+	send_one(l, path, pkt, len, 0);
+}
+
+void send_now(struct flow *f, unsigned p, uint8_t *pkt, size_t len, int df)
+{
+	send_one(f->path[p].link, (uint8_t)p, pkt, len, df);
+	count_tx(f, p, len);
+}
+
+void send_flush(struct engine *e)
+{
+	for (unsigned i = 0; i < e->nouts; i++) {
+		struct sendlist *list = e->outs[i].list;
+		unsigned queued = list->n;
+
+		if (queued)
+			e->drops.n[DROP_SEND_FAIL] += queued - sendlist_flush(e->outs[i].fd, list);
+	}
+}
+
+void send_pace_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct link *l = container_of(w, struct link, pace_timer);
+	struct engine *e = l->e;
+	const uint8_t *pkt;
+	size_t len;
+
+	(void)revents;
+	engine_clock(e);
+	while (l->out->n < NET_SENDLIST_MAX && (pkt = pace_next(&l->pace, e->now_us, &len)))
+		sendlist_add(l->out, l->to, SENDLIST_NO_PATH, pkt, len, &l->st.tx);
+	send_flush(e);
+	if (pace_waiting(&l->pace)) {
+		ev_timer_set(w, pace_wait_us(&l->pace, e->now_us) / 1e6, 0);
+		ev_timer_start(loop, w);
+	}
+}
+
+/* ---- rescue (rescue.h) ------------------------------------------------------ */
+
+struct rescue_ctx {
+	struct flow *f;
+	unsigned from;
+};
+
+/* Again on the fastest usable path that is in doubt neither to us nor to
+ * the peer, and not at its rate. */
+static int rescue_one(void *ctx, uint8_t *pkt, size_t len)
+{
+	struct rescue_ctx *r = ctx;
+	struct flow *f = r->f;
+	uint32_t exclude = 1u << r->from | f->peer_avoid | flow_avoided(f);
+
+	for (unsigned p = 0; f->e->paced && p < MP_MAX_PATHS; p++)
+		if (f->known & 1u << p && !link_ready(f, p))
+			exclude |= 1u << p;
+	int q = sched_fastest(&f->view, exclude);
+	if (q < 0)
+		return -1;
+	send_now(f, (unsigned)q, pkt, len, 0);
+	f->path[r->from].link->st.rescued++;
+	return q;
+}
+
+void send_rescue(struct flow *f, uint32_t mask)
+{
+	if (f->view_dirty)
+		flow_view(f);
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		uint64_t since = health_rescue_since(&f->path[p].h);
+		struct rescue_ctx ctx = { f, p };
+
+		if (mask & f->known & 1u << p && since)
+			rescue_take(&f->e->rescue, f->id, p, since, rescue_one, &ctx);
+	}
+}
