@@ -6,21 +6,13 @@
 #include <getopt.h>
 
 #include "ip.h"
+#include "limits.h"
 #include "log.h"
 #include "sched.h"
 
-enum {
-	CLI_IDLE_TIMEOUT_S_DEFAULT = 120,
-	CLI_IDLE_TIMEOUT_S_MAX = 86400,
-	CLI_MAX_SESSIONS_LIMIT = 65536,
-	CLI_SMALL_BYTES_DEFAULT = 160,	/* a TCP ACK inside WireGuard fits */
-	CLI_REORDER_AUTO = -1,
-	CLI_REORDER_MS_MAX = 2000,
-	CLI_TARGET_LOSS_PPM_DEFAULT = 10000,	/* 1 % */
-	CLI_PROBE_MS_DEFAULT = 50,
-	CLI_PROBE_MS_MIN = 10,
-	CLI_PROBE_MS_MAX = 10000,
-};
+
+/* --reorder-ms auto */
+enum { CLI_REORDER_AUTO = -1 };
 
 /* getopt_long codes for long-only options */
 enum {

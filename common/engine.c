@@ -44,32 +44,6 @@ void engine_add_out(struct engine *e, int fd, struct sendlist *list)
 		e->outs[e->nouts++] = (struct engine_out){ fd, list };
 }
 
-/* ---- links ---------------------------------------------------------------- */
-
-int link_init(struct link *l, struct engine *e, int fd, const struct mp_addr *to,
-	      int family, struct sendlist *out, uint64_t rate_bps)
-{
-	memset(l, 0, sizeof(*l));
-	l->e = e;
-	l->fd = fd;
-	l->to = to;
-	l->family = family;
-	l->out = out;
-	ev_timer_init(&l->pace_timer, send_pace_timer, 0, 0);
-	if (pace_init(&l->pace, rate_bps, e->now_us))
-		return -1;
-	e->paced |= rate_bps != 0;
-	return 0;
-}
-
-void link_free(struct link *l)
-{
-	if (!l->e)
-		return;
-	ev_timer_stop(l->e->loop, &l->pace_timer);
-	pace_free(&l->pace);
-}
-
 /* ---- flows ---------------------------------------------------------------- */
 
 void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
@@ -88,16 +62,17 @@ void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
 	f->view_dirty = 1;
 	f->local_fd = -1;
 	f->ro_deadline_us = UINT64_MAX;
-	ev_timer_init(&f->ro_timer, receive_timer, 0, 0);
 	if (o->reorder_ms)
 		f->hold_us = o->reorder_ms > 0 ? o->reorder_ms * 1000ull : REORDER_AUTO_MIN_US;
 }
 
 void flow_free(struct flow *f)
 {
-	ev_timer_stop(f->e->loop, &f->ro_timer);
-	reorder_free(f->ro);
-	f->ro = NULL;
+	if (f->ro) {			/* its timer runs from when it is made */
+		ev_timer_stop(f->e->loop, &f->ro_timer);
+		reorder_free(f->ro);
+		f->ro = NULL;
+	}
 	aead_free(&f->seal);
 	aead_free(&f->open);
 }

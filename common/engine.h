@@ -9,6 +9,7 @@
  *              in batches.
  *   engine.c   setup, a flow's life, the scheduler's view of its paths
  *              (tiers, weights, reorder hold), path-MTU following.
+ * send.c and receive.c use engine.c; engine.c uses neither.
  *
  * The programs keep what differs: who opens sessions and how they are
  * found, probing (mpclient) or answering (mpserver), the local sockets,
@@ -166,11 +167,6 @@ void engine_free(struct engine *e);
 void engine_clock(struct engine *e);
 /* Registers a send list flushed on fd by send_flush. */
 void engine_add_out(struct engine *e, int fd, struct sendlist *list);
-/* A link on fd toward `to` (NULL: connected) for a path of `family`,
- * paced at rate_bps (0: not). -1 if the pacing queues cannot be had. */
-int link_init(struct link *l, struct engine *e, int fd, const struct mp_addr *to,
-	      int family, struct sendlist *out, uint64_t rate_bps);
-void link_free(struct link *l);
 
 /* A new flow with the program's options: fresh sequences (tx epoch
  * epoch), the scheduler, the reorder hold. No path yet (flow_path_add). */
@@ -193,6 +189,12 @@ void engine_mtu_consider(struct mtu_min *m, unsigned payload_bytes, int family);
 void engine_mtu_apply(struct engine *e, const struct mtu_min *m);
 
 /* ---- send.c -------------------------------------------------------------- */
+
+/* A link on fd toward `to` (NULL: connected) for a path of `family`,
+ * paced at rate_bps (0: not). -1 if the pacing queues cannot be had. */
+int link_init(struct link *l, struct engine *e, int fd, const struct mp_addr *to,
+	      int family, struct sendlist *out, uint64_t rate_bps);
+void link_free(struct link *l);
 
 /* Numbers and seals a packet of `type` for f in place (payload of plen
  * bytes at pkt + MP_HDR_LEN); returns its length, or 0 (drop_seal_fail). */

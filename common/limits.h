@@ -30,6 +30,33 @@ enum limits {
 	NET_STAGE_SLOTS = 64,
 	NET_STAGE_BYTES = 2048,
 
+	/* ---- options: defaults and ranges (cli.c, main.c) ------------------- */
+	CLI_IDLE_TIMEOUT_S_DEFAULT = 120,	/* forget an idle session */
+	CLI_IDLE_TIMEOUT_S_MAX = 86400,
+	CLI_MAX_SESSIONS_LIMIT = 65536,	/* memory: ~10 KiB each, plus tables */
+	CLIENT_MAX_SESSIONS_DEFAULT = 1024,	/* applications on one client */
+	/* mpserver: clients x applications; each is a socket toward the
+	 * target, so the fd limit is raised to fit (less FDS_RESERVED). */
+	SERVER_MAX_SESSIONS_DEFAULT = 4096,
+	FDS_RESERVED = 32,		/* listening socket, stdio, libev, logs */
+	CLI_SMALL_BYTES_DEFAULT = 160,	/* a TCP ACK inside WireGuard fits */
+	CLI_REORDER_MS_MAX = 2000,	/* longer only adds latency to a stall */
+	CLI_TARGET_LOSS_PPM_DEFAULT = 10000,	/* 1 %: what TCP shrugs off */
+	/* Probes every 50 ms while busy: a dead path is seen in ~100 ms, for
+	 * 20 probes/s (14 kbit/s) a path; 10 ms at most, 10 s at least. */
+	CLI_PROBE_MS_DEFAULT = 50,
+	CLI_PROBE_MS_MIN = 10,
+	CLI_PROBE_MS_MAX = 10000,
+	CUTOFF_MS_MAX = 60000,		/* --rtt-cutoff: a minute is no cut-off */
+
+	/* ---- the status socket (status.c) ---------------------------------- */
+	STATUS_MAX_CONNS = 8,		/* clients served at once; more are closed */
+	STATUS_TIMEOUT_MS = 2000,	/* a client slower than this is dropped */
+	/* First document buffer; doubled while the document overflows it, up
+	 * to the maximum, beyond which the client gets "truncated". */
+	STATUS_BUF_START_BYTES = 64 * 1024,
+	STATUS_BUF_MAX_BYTES = 1024 * 1024,
+
 	/* ---- timers of the two programs ------------------------------------ */
 	/* mpclient looks at its sessions' timers (probe answers, probes,
 	 * HELLO resends, expiry) this often: a fraction of the smallest RTO. */

@@ -151,6 +151,7 @@ void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t p
 			e->drops.n[DROP_NO_MEMORY]++;
 			return;
 		}
+		ev_timer_init(&f->ro_timer, receive_timer, 0, 0);
 		reorder_push(f->ro, f->ro_last, NULL, 0, e->now_us, f->hold_us, release, &r);
 	}
 	reorder_push(f->ro, seq, payload, plen, e->now_us, f->hold_us, release, &r);

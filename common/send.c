@@ -5,13 +5,38 @@
  * nonce ever covers two texts); send_flush hands each link's run to the
  * kernel in one sendmmsg (UDP GSO where it can). Control packets go at once
  * (send_now). Rescue sends again what a failing path carried alone.
- * Nothing here allocates, and nothing here calls a program. */
+ * Links allocate their pacing queues once (link_init); nothing here
+ * allocates per datagram, and nothing here calls a program. */
 #include "engine.h"
 
 #include <string.h>
 
 #include "tun.h"
 #include "util.h"
+
+int link_init(struct link *l, struct engine *e, int fd, const struct mp_addr *to,
+	      int family, struct sendlist *out, uint64_t rate_bps)
+{
+	memset(l, 0, sizeof(*l));
+	l->e = e;
+	l->fd = fd;
+	l->to = to;
+	l->family = family;
+	l->out = out;
+	ev_timer_init(&l->pace_timer, send_pace_timer, 0, 0);
+	if (pace_init(&l->pace, rate_bps, e->now_us))
+		return -1;
+	e->paced |= rate_bps != 0;
+	return 0;
+}
+
+void link_free(struct link *l)
+{
+	if (!l->e)
+		return;
+	ev_timer_stop(l->e->loop, &l->pace_timer);
+	pace_free(&l->pace);
+}
 
 size_t send_seal(struct flow *f, uint8_t *pkt, size_t plen, unsigned type)
 {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "health.h"
 #include "json.h"
 #include "reorder.h"
@@ -120,4 +121,15 @@ void stats_json_traffic(struct json *j, uint64_t tx_pkts, uint64_t tx_bytes,
 	json_kv_u64(j, "tx_bytes", tx_bytes);
 	json_kv_u64(j, "rx_pkts", rx_pkts);
 	json_kv_u64(j, "rx_bytes", rx_bytes);
+}
+
+void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p)
+{
+	const struct flow_path *fp = &f->path[p];
+
+	json_kv_u64(j, "id", p);
+	json_kv_str(j, "state", health_state_name(fp->h.state));
+	json_kv_bool(j, "used", (f->view.usable >> p) & 1);
+	stats_json_health(j, &fp->h);
+	stats_json_traffic(j, fp->tx_pkts, fp->tx_bytes, fp->rx_pkts, fp->rx_bytes);
 }

@@ -56,6 +56,11 @@ void stats_json_traffic(struct json *j, uint64_t tx_pkts, uint64_t tx_bytes,
 void stats_json_begin(struct json *j, const char *program, uint64_t started_ms,
 		      const char *mode, int keyed);
 void stats_json_health(struct json *j, const struct health *h);
+struct flow;
+/* Path p of a flow as fields of the current object: id, state, whether
+ * the scheduler uses it, its health and its traffic. */
+void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p);
+
 struct reorder;
 /* A session's "reorder" object (ro NULL: no buffer needed yet). */
 void stats_json_reorder(struct json *j, const struct reorder *ro, uint64_t hold_us);

@@ -11,15 +11,8 @@
 #include <ev.h>
 
 #include "json.h"
+#include "limits.h"
 
-/* Clients served at once; one more is closed at once. */
-#define STATUS_MAX_CONNS 8
-/* A client that has not taken its document by then is dropped. */
-#define STATUS_TIMEOUT_MS 2000
-/* First document buffer; doubled while the document overflows it... */
-#define STATUS_BUF_START_BYTES (64 * 1024)
-/* ...up to this, beyond which the client gets {"error":..,"truncated":true}. */
-#define STATUS_BUF_MAX_BYTES (1024 * 1024)
 #define STATUS_ERR_MAX 256
 
 /* Writes the whole document into j. May be called more than once for one

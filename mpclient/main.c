@@ -14,10 +14,8 @@
 #include "version.h"
 
 enum {
-	CLIENT_MAX_SESSIONS_DEFAULT = 1024,
 	OPT_PROBE_INTERVAL = 0x200,
 	OPT_RTT_CUTOFF,
-	CUTOFF_MS_MAX = 60000,
 };
 
 /* --rtt-cutoff: "250" (ms) or "3x" (times the best path's RTT, 1.1..100). */

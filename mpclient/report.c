@@ -87,13 +87,8 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	stats_json_reorder(j, f->ro, f->hold_us);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < c->npaths; p++) {
-		const struct flow_path *fp = &f->path[p];
 		json_obj_begin(j);
-		json_kv_u64(j, "id", p);
-		json_kv_str(j, "state", health_state_name(fp->h.state));
-		json_kv_bool(j, "used", (f->view.usable >> p) & 1);
-		stats_json_health(j, &fp->h);
-		stats_json_traffic(j, fp->tx_pkts, fp->tx_bytes, fp->rx_pkts, fp->rx_bytes);
+		stats_json_flow_path(j, f, p);
 		json_obj_end(j);
 	}
 	json_arr_end(j);

@@ -10,11 +10,6 @@
 #include "server.h"
 #include "version.h"
 
-enum {
-	SERVER_MAX_SESSIONS_DEFAULT = 4096,
-	FDS_RESERVED = 32,	/* listening socket, stdio, libev, logs */
-};
-
 static void usage(FILE *f)
 {
 	fprintf(f,

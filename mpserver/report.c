@@ -72,17 +72,12 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct spath *sp = &s->paths[p];
-		const struct flow_path *fp = &s->f.path[p];
 		if (!(s->f.known & 1u << p))
 			continue;
 		json_obj_begin(j);
-		json_kv_u64(j, "id", p);
+		stats_json_flow_path(j, &s->f, p);
 		json_kv_str(j, "addr", net_ntop(&sp->addr, str));
-		json_kv_str(j, "state", health_state_name(fp->h.state));
-		json_kv_bool(j, "used", (s->f.view.usable >> p) & 1);
-		json_kv_bool(j, "backup", (fp->h.peer_state & MP_PROBE_BACKUP) != 0);
-		stats_json_health(j, &fp->h);
-		stats_json_traffic(j, fp->tx_pkts, fp->tx_bytes, fp->rx_pkts, fp->rx_bytes);
+		json_kv_bool(j, "backup", (s->f.path[p].h.peer_state & MP_PROBE_BACKUP) != 0);
 		json_kv_u64(j, "tx_fail", sp->link.st.tx.fail);
 		json_kv_u64(j, "addr_changes", sp->addr_changes);
 		json_kv_u64(j, "rescued", sp->link.st.rescued);

@@ -1,0 +1,336 @@
+/* Unit tests of the packet engine (common/engine.c, send.c, receive.c) on
+ * real loopback sockets, as both programs use it:
+ *   - send: one seal, the same bytes on every chosen path but for the path
+ *     byte; roundrobin alternates; each link counts what the kernel took,
+ *     and a refused datagram is counted as refused, not as bytes sent;
+ *   - receive: a forged packet changes nothing; duplicates are dropped and
+ *     counted; out-of-order datagrams are released in order; a hole is
+ *     skipped after the hold; a datagram after its hole was skipped is
+ *     still delivered (late), never lost;
+ *   - the view: tiers (a suspect path leaves the choice, a backup is used
+ *     only when no primary is up). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine.h"
+
+enum { PATHS = 2, PAYLOAD = 100 };
+
+struct rig {
+	struct ev_loop *loop;
+	struct cli_common o;
+	struct engine e;
+	struct link link[PATHS];
+	struct sendlist out[PATHS];
+	int tx[PATHS], rx[PATHS];	/* per path: our socket, the far end */
+	int local_tx, local_rx;		/* the local side: receive_flush -> local_rx */
+	struct mp_addr local_addr;
+	struct flow f;
+};
+
+static struct rig rig;			/* large: not on the stack */
+static const struct engine_ops no_ops;
+
+static int bound(struct mp_addr *a)
+{
+	socklen_t len = sizeof(a->u.in);
+	int fd;
+
+	memset(a, 0, sizeof(*a));
+	a->len = sizeof(a->u.in);
+	a->u.in.sin_family = AF_INET;
+	a->u.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = net_udp_bind(a);
+	assert_true(fd >= 0);
+	assert_int_equal(getsockname(fd, &a->u.sa, &len), 0);
+	return fd;
+}
+
+static void rig_open(enum sched_mode mode, int reorder_ms)
+{
+	struct rig *r = &rig;
+	struct mp_addr a;
+
+	memset(r, 0, sizeof(*r));
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	r->o.mode = mode;
+	r->o.copies = 1;
+	r->o.reorder_ms = reorder_ms;
+	engine_init(&r->e, r->loop, &r->o, NULL, &no_ops, NULL);
+	flow_init(&r->f, &r->e, 0x1234, 7);
+	for (unsigned p = 0; p < PATHS; p++) {
+		r->rx[p] = bound(&a);
+		r->tx[p] = net_udp_socket(AF_INET);
+		assert_int_equal(connect(r->tx[p], &a.u.sa, a.len), 0);
+		assert_int_equal(link_init(&r->link[p], &r->e, r->tx[p], NULL, AF_INET,
+					   &r->out[p], 0), 0);
+		engine_add_out(&r->e, r->tx[p], &r->out[p]);
+		flow_path_add(&r->f, p, &r->link[p]);
+	}
+	r->local_rx = bound(&r->local_addr);
+	r->local_tx = net_udp_socket(AF_INET);
+	r->f.local_fd = r->local_tx;
+	r->f.local_to = &r->local_addr;
+}
+
+static void rig_close(void)
+{
+	struct rig *r = &rig;
+
+	flow_free(&r->f);
+	for (unsigned p = 0; p < PATHS; p++) {
+		link_free(&r->link[p]);
+		close(r->tx[p]);
+		close(r->rx[p]);
+	}
+	close(r->local_tx);
+	close(r->local_rx);
+	engine_free(&r->e);
+	ev_loop_destroy(r->loop);
+}
+
+/* Sends one DATA datagram whose payload is PAYLOAD bytes of `mark`. */
+static void send_one(uint8_t mark)
+{
+	static uint8_t pkt[MP_HDR_LEN + PAYLOAD + MP_MAX_TRAILER];
+
+	memset(pkt + MP_HDR_LEN, mark, PAYLOAD);
+	send_data(&rig.f, pkt, PAYLOAD);
+}
+
+/* What arrived on fd: its length, or -1 if nothing is waiting. */
+static ssize_t take(int fd, uint8_t *buf, size_t cap)
+{
+	return recv(fd, buf, cap, MSG_DONTWAIT);
+}
+
+static void duplicate_is_one_seal_on_every_path(void **state)
+{
+	uint8_t a[2048], b[2048];
+
+	(void)state;
+	rig_open(SCHED_DUPLICATE, 0);
+	send_one(0xab);
+	send_flush(&rig.e);
+	ssize_t na = take(rig.rx[0], a, sizeof(a)), nb = take(rig.rx[1], b, sizeof(b));
+	assert_int_equal(na, MP_HDR_LEN + PAYLOAD + MP_CRC_LEN);
+	assert_int_equal(nb, na);
+	assert_int_equal(a[0], 0);
+	assert_int_equal(b[0], 1);
+	assert_memory_equal(a + 1, b + 1, (size_t)na - 1);	/* the same bytes */
+	for (unsigned p = 0; p < PATHS; p++) {
+		assert_int_equal(rig.link[p].st.tx.pkts, 1);
+		assert_int_equal(rig.link[p].st.tx.bytes, (uint64_t)na);
+		assert_int_equal(rig.f.path[p].tx_pkts, 1);
+	}
+	assert_int_equal(rig.f.sent_pkts, 1);
+	rig_close();
+}
+
+static void roundrobin_alternates(void **state)
+{
+	uint8_t buf[2048];
+
+	(void)state;
+	rig_open(SCHED_ROUNDROBIN, 0);
+	for (int i = 0; i < 10; i++)
+		send_one((uint8_t)i);
+	send_flush(&rig.e);
+	for (unsigned p = 0; p < PATHS; p++) {
+		unsigned n = 0;
+		while (take(rig.rx[p], buf, sizeof(buf)) > 0)
+			n++;
+		assert_int_equal(n, 5);
+		assert_int_equal(rig.link[p].st.tx.pkts, 5);
+	}
+	rig_close();
+}
+
+/* A connected socket whose peer is gone gets ECONNREFUSED on a send after
+ * the ICMP error: the datagram is refused, counted as such, and its bytes
+ * are not counted as sent. */
+static void refused_sends_are_not_bytes(void **state)
+{
+	uint8_t buf[64];
+
+	(void)state;
+	rig_open(SCHED_DUPLICATE, 0);
+	close(rig.rx[1]);
+	rig.rx[1] = socket(AF_INET, SOCK_DGRAM, 0);	/* closed later, harmless */
+	/* The first send draws the ICMP error; the next ones are refused. */
+	for (int i = 0; i < 4; i++) {
+		send_one(1);
+		send_flush(&rig.e);
+		usleep(2000);
+		(void)take(rig.rx[0], buf, sizeof(buf));
+	}
+	const struct tx_count *t = &rig.link[1].st.tx;
+	assert_int_equal(t->pkts + t->fail, 4);
+	assert_true(t->fail >= 1);
+	assert_int_equal(t->bytes, t->pkts * (MP_HDR_LEN + PAYLOAD + MP_CRC_LEN));
+	assert_int_equal(rig.e.drops.n[DROP_SEND_FAIL], t->fail);
+	assert_int_equal(rig.link[0].st.tx.pkts, 4);
+	rig_close();
+}
+
+/* Builds DATA seq of the flow's peer (epoch 9) with payload byte `mark`. */
+static size_t peer_data(uint8_t *pkt, uint64_t seq, uint8_t mark)
+{
+	struct mp_hdr h = { .type = MP_T_DATA, .session = 0x1234, .epoch = 9, .seq = seq };
+
+	wire_put_hdr(pkt, &h);
+	memset(pkt + MP_HDR_LEN, mark, PAYLOAD);
+	return wire_seal_plain(pkt, PAYLOAD);
+}
+
+/* Runs one datagram through the receive path as the programs do, each
+ * from its own slot (what is released is sent from where it lies, until
+ * receive_flush). */
+static enum seq_verdict arrive(uint64_t seq, uint8_t mark)
+{
+	static uint8_t slot[8][MP_HDR_LEN + PAYLOAD + MP_MAX_TRAILER];
+	static unsigned next;
+	uint8_t *pkt = slot[next++ % 8];
+	size_t len = peer_data(pkt, seq, mark), plen;
+	struct mp_hdr h;
+
+	assert_int_equal(wire_parse(pkt, len, 0, &h, &plen), WIRE_OK);
+	receive_count(&rig.f, 0, len);
+	enum seq_verdict v = receive_window(&rig.f, &h);
+	if (v == SEQ_ACCEPT)
+		receive_data(&rig.f, h.seq, pkt + MP_HDR_LEN, plen);
+	return v;
+}
+
+/* The marks of what reached the local side, in order; returns how many. */
+static unsigned delivered(uint8_t *marks, unsigned cap)
+{
+	uint8_t buf[2048];
+	unsigned n = 0;
+	ssize_t len;
+
+	receive_flush(&rig.e);
+	while (n < cap && (len = take(rig.local_rx, buf, sizeof(buf))) > 0) {
+		assert_int_equal(len, PAYLOAD);
+		marks[n++] = buf[0];
+	}
+	return n;
+}
+
+static void duplicates_dropped_in_order_without_hold(void **state)
+{
+	uint8_t m[8];
+
+	(void)state;
+	rig_open(SCHED_DUPLICATE, 0);
+	assert_int_equal(arrive(1, 1), SEQ_ACCEPT);
+	assert_int_equal(arrive(1, 1), SEQ_DUP);
+	assert_int_equal(arrive(3, 3), SEQ_ACCEPT);
+	assert_int_equal(arrive(2, 2), SEQ_ACCEPT);
+	/* no hold: delivered as they come, each once */
+	assert_int_equal(delivered(m, 8), 3);
+	assert_memory_equal(m, ((uint8_t[]){ 1, 3, 2 }), 3);
+	assert_int_equal(rig.f.dup, 1);
+	assert_int_equal(rig.e.drops.n[DROP_DUP], 1);
+	assert_int_equal(rig.e.local_tx, 3);
+	assert_int_equal(rig.f.delivered_pkts, 3);
+	rig_close();
+}
+
+static void reorder_releases_in_order_and_skips_holes(void **state)
+{
+	uint8_t m[8];
+
+	(void)state;
+	rig_open(SCHED_ROUNDROBIN, 50);
+	engine_clock(&rig.e);
+	arrive(1, 1);
+	arrive(3, 3);
+	arrive(4, 4);
+	assert_int_equal(delivered(m, 8), 1);		/* 3 and 4 wait for 2 */
+	arrive(2, 2);
+	assert_int_equal(delivered(m, 8), 3);
+	assert_memory_equal(m, ((uint8_t[]){ 2, 3, 4 }), 3);
+	/* a hole that never fills: released after the hold, by the timer */
+	arrive(6, 6);
+	assert_int_equal(delivered(m, 8), 0);
+	ev_run(rig.loop, EVRUN_ONCE);			/* the reorder timer, ~50 ms */
+	assert_int_equal(delivered(m, 8), 1);
+	assert_int_equal(m[0], 6);
+	/* the straggler comes after all: delivered (late), not lost */
+	arrive(5, 5);
+	assert_int_equal(delivered(m, 8), 1);
+	assert_int_equal(m[0], 5);
+	assert_int_equal(reorder_stats_get(rig.f.ro)->late, 1);
+	rig_close();
+}
+
+static void forged_packet_changes_nothing(void **state)
+{
+	uint8_t key[CRYPTO_KEY_LEN] = { 1 }, pkt[MP_HDR_LEN + PAYLOAD + MP_TAG_LEN];
+	struct mp_hdr h = { .type = MP_T_DATA, .sealed = 1, .session = 0x1234, .epoch = 9,
+			    .seq = 5 }, parsed;
+	size_t plen;
+
+	(void)state;
+	rig_open(SCHED_DUPLICATE, 0);
+	assert_int_equal(aead_init(&rig.f.open, key, 0), 0);
+	wire_put_hdr(pkt, &h);
+	memset(pkt + MP_HDR_LEN, 0x5a, sizeof(pkt) - MP_HDR_LEN);	/* no real tag */
+	assert_int_equal(wire_parse(pkt, sizeof(pkt), 1, &parsed, &plen), WIRE_OK);
+	assert_int_equal(receive_open(&rig.f, pkt, sizeof(pkt)), -1);
+	assert_int_equal(rig.f.bad_tag, 1);
+	assert_int_equal(rig.e.drops.n[DROP_BAD_TAG], 1);
+	assert_int_equal(rig.f.rx.win.top, 0);		/* the window never saw it */
+	assert_int_equal(delivered(pkt, 1), 0);
+	rig_close();
+}
+
+static void view_tiers(void **state)
+{
+	(void)state;
+	rig_open(SCHED_ROUNDROBIN, 0);
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.view.usable, 3);
+	rig.f.path[1].h.suspect = 1;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.view.usable, 1);		/* suspect: out of the choice */
+	assert_int_equal(rig.f.view.spare & 2, 2);	/* but may carry copies */
+	rig.f.path[1].h.suspect = 0;
+	rig.f.path[0].backup = 1;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.view.usable, 2);		/* the backup waits */
+	rig.f.path[1].h.state = HEALTH_DOWN;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.view.usable, 1);		/* no primary up: the backup */
+	rig.f.peer_avoid = 1;
+	rig.f.path[0].backup = 0;
+	rig.f.path[1].h.state = HEALTH_UP;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.view.usable, 2);		/* the peer avoids path 0 */
+	rig_close();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(duplicate_is_one_seal_on_every_path),
+		cmocka_unit_test(roundrobin_alternates),
+		cmocka_unit_test(refused_sends_are_not_bytes),
+		cmocka_unit_test(duplicates_dropped_in_order_without_hold),
+		cmocka_unit_test(reorder_releases_in_order_and_skips_holes),
+		cmocka_unit_test(forged_packet_changes_nothing),
+		cmocka_unit_test(view_tiers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
