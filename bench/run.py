@@ -15,11 +15,20 @@
               one mpserver: every session must get its replies; RSS per
               session, CPU per packet at 1,000 sessions vs 1.
 
-Writes bench/results/latest.{json,md,png} and a dated copy of the JSON.
+Writes one directory per run, OUT/<UTC date>/ (OUT is BUILD_DIR/bench
+unless --out says otherwise): result.json (every figure of every round, the
+targets and whether each is met), tables.md (the tables, also printed) and
+chart.png; OUT/latest points at the newest. Nothing it writes is tracked by
+git: the README's copy is refreshed on purpose, by `make bench-readme`.
 The method and how to read the figures: bench/README.md.
+
+`--readme` measures nothing: it copies OUT/latest/tables.md into README.md
+between its bench:begin and bench:end markers, and OUT/latest/chart.png to
+docs/bench.png (`make bench-readme`).
 
 Usage: bench/run.py BUILD_DIR [--rounds N] [--duration S] [--out DIR]
                               [--only throughput,latency,sessions]
+       bench/run.py BUILD_DIR --readme [--out DIR]
 """
 import argparse
 import datetime
@@ -58,6 +67,8 @@ RELAY_HOPS = 3              # reference chain: send -> r1 -> r2 -> r3 -> sink
 # machine is run again, at most NOISY_RETRIES times (the last one counts).
 FOREIGN_MAX_PCT = 20
 NOISY_RETRIES = 1
+
+STAGES = ("throughput", "latency", "sessions")
 
 # The issue's targets.
 TARGET_RR3_PPS_RATIO = 0.8
@@ -682,11 +693,11 @@ def markdown(result):
     return "\n".join(lines)
 
 
-def chart(result, png, tmp):
+def chart(result, png):
     """Two panels: delivered pps as a fraction of the reference chain, and
     mpclient's and mpserver's CPU per packet over the reference relay's."""
     rows = [r for r in result["throughput"] if r["chain"] != "ref"]
-    dat = os.path.join(tmp, "chart.dat")
+    dat = png + ".dat"
     with open(dat, "w") as f:
         for r in rows:
             f.write('"%s %s%s" %f %f %f\n' % (
@@ -712,6 +723,69 @@ unset multiplot
 """.format(png=png, dat=dat, date=result["meta"]["date"], rr=TARGET_RR3_PPS_RATIO,
            cpu=TARGET_CPU_VS_REF_HOP)
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    os.remove(dat)
+
+
+def write_run(result, out):
+    """OUT/<UTC date>/{result.json,tables.md,chart.png}, then OUT/latest
+    pointed at it (replaced in one step). Returns the directory and the
+    tables."""
+    stamp = result["meta"]["date"].replace(":", "").replace("-", "")
+    run = os.path.join(out, stamp)
+    os.makedirs(run, exist_ok=True)
+    with open(os.path.join(run, "result.json"), "w") as f:
+        f.write(json.dumps(result, indent=1) + "\n")
+    md = markdown(result)
+    with open(os.path.join(run, "tables.md"), "w") as f:
+        f.write(md + "\n")
+    if result.get("throughput"):
+        chart(result, os.path.join(run, "chart.png"))
+    link = os.path.join(out, "latest")
+    if os.path.lexists(link + ".new"):
+        os.remove(link + ".new")
+    os.symlink(stamp, link + ".new")
+    os.replace(link + ".new", link)
+    return run, md
+
+
+# The README's copy of a run: the tables between these two lines, the chart
+# in README_CHART (the README links to it).
+README_BEGIN = "<!-- bench:begin"
+README_END = "<!-- bench:end"
+README_CHART = "docs/bench.png"
+
+
+def readme(out):
+    """Copies the latest run in OUT into the README and README_CHART; the
+    README's figures change only when someone runs this and commits it."""
+    run = os.path.join(out, "latest")
+    md, png = os.path.join(run, "tables.md"), os.path.join(run, "chart.png")
+    if not os.path.exists(md):
+        sys.exit("bench-readme: no run in %s/ (run `make bench` first)" % out)
+    with open(os.path.join(run, "result.json")) as f:
+        result = json.load(f)
+    missing = [s for s in STAGES if s not in result]
+    if missing:
+        sys.exit("bench-readme: the latest run (%s) has no %s stage: the README shows "
+                 "a full `make bench`" % (os.path.realpath(run), " or ".join(missing)))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "README.md")
+    with open(path) as f:
+        lines = f.read().split("\n")
+    begin = [i for i, line in enumerate(lines) if line.startswith(README_BEGIN)]
+    end = [i for i, line in enumerate(lines) if line.startswith(README_END)]
+    if len(begin) != 1 or len(end) != 1 or begin[0] > end[0]:
+        sys.exit("bench-readme: README.md needs one '%s ... -->' line, then one '%s ... -->'"
+                 % (README_BEGIN, README_END))
+    with open(md) as f:
+        tables = f.read().rstrip("\n").split("\n")
+    lines[begin[0] + 1:end[0]] = tables
+    with open(path + ".new", "w") as f:
+        f.write("\n".join(lines))
+    os.replace(path + ".new", path)
+    shutil.copyfile(png, os.path.join(root, README_CHART))
+    log("README.md and %s now show %s: review and commit them"
+        % (README_CHART, os.path.realpath(run)))
 
 
 def meta(args):
@@ -734,10 +808,16 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
     ap.add_argument("--duration", type=float, default=float(os.environ.get("DURATION_S", 2)))
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "results"))
-    ap.add_argument("--only", default="throughput,latency,sessions")
+    ap.add_argument("--out", help="where the runs go (default BUILD/bench)")
+    ap.add_argument("--only", default=",".join(STAGES))
+    ap.add_argument("--readme", action="store_true",
+                    help="copy the latest run into README.md and %s; measure nothing"
+                    % README_CHART)
     args = ap.parse_args()
+    args.out = args.out or os.path.join(args.build, "bench")
+    if args.readme:
+        readme(args.out)
+        return
     stages = set(args.only.split(","))
     tmp = tempfile.mkdtemp(prefix="mprelay-bench.")
     result = {"bench": "mprelay", "meta": meta(args)}
@@ -770,19 +850,10 @@ def main():
             log("logs kept in " + tmp)
     result["targets"] = targets(result.get("throughput", []), result.get("latency"),
                                 result.get("sessions"))
-    os.makedirs(args.out, exist_ok=True)
-    stamp = result["meta"]["date"].replace(":", "").replace("-", "")
-    text = json.dumps(result, indent=1)
-    for name in ("latest.json", "%s.json" % stamp):
-        with open(os.path.join(args.out, name), "w") as f:
-            f.write(text + "\n")
-    md = markdown(result)
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
-        f.write(md + "\n")
-    if result.get("throughput"):
-        chart(result, os.path.join(args.out, "latest.png"), args.out)
-        os.remove(os.path.join(args.out, "chart.dat"))
+    run, md = write_run(result, args.out)
     print(md)
+    log("written to %s/ (%s/latest); `make bench-readme` copies it into the README"
+        % (run, args.out))
 
 
 if __name__ == "__main__":
