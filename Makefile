@@ -33,7 +33,8 @@ UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps check unit tools-test integration netns demo bench install uninstall clean
+.PHONY: all deps check unit tools-test integration netns demo bench bench-readme install \
+	uninstall clean
 all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast
 
 .SECONDEXPANSION:
@@ -121,11 +122,17 @@ demo: deps all
 	$(Q)scripts/demo.sh $(B)
 
 # Throughput, CPU per packet, latency and memory against a chain of plain
-# batched relays, plaintext and with a key, into bench/results/
-# (bench/README.md). ROUNDS=N and DURATION_S=S tune it.
+# batched relays, plaintext and with a key (bench/README.md). Each run goes
+# to $(B)/bench/<UTC date>/, $(B)/bench/latest the newest; nothing tracked
+# changes. ROUNDS=N and DURATION_S=S tune it, BENCH_ARGS adds run.py options.
 bench: all $(B)/micro
 	$(Q)scripts/deps.sh bench
-	$(Q)$(PYTHON) bench/run.py $(B)
+	$(Q)$(PYTHON) bench/run.py $(B) $(BENCH_ARGS)
+
+# The README's tables and docs/bench.png from the latest run, to be
+# reviewed and committed: its figures change only on purpose.
+bench-readme:
+	$(Q)$(PYTHON) bench/run.py $(B) --readme
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/mprelay \

@@ -15,11 +15,28 @@
               one mpserver: every session must get its replies; RSS per
               session, CPU per packet at 1,000 sessions vs 1.
 
-Writes bench/results/latest.{json,md,png} and a dated copy of the JSON.
+Writes one directory per run, OUT/<UTC date>/ (OUT is BUILD_DIR/bench
+unless --out says otherwise): result.json (every figure of every round, the
+targets and whether each is met), tables.md (the tables, also printed) and
+chart.png; OUT/latest points at the newest. Nothing it writes is tracked by
+git: the README's copy is refreshed on purpose, by `make bench-readme`.
 The method and how to read the figures: bench/README.md.
+
+`--readme` measures nothing: it copies OUT/latest/tables.md into README.md
+between its bench:begin and bench:end markers, and OUT/latest/chart.png to
+docs/bench.png (`make bench-readme`).
+
+For quick before/after comparisons, the throughput stage can be narrowed
+(--sizes, --chains: "ref" always runs, as the ratios are taken against it),
+its sender paced instead of blasting (--rate), and every mpclient and
+mpserver given more options (--extra-args, e.g. "--copies 2"). Such a run
+says so in its tables, and --readme refuses it.
 
 Usage: bench/run.py BUILD_DIR [--rounds N] [--duration S] [--out DIR]
                               [--only throughput,latency,sessions]
+                              [--sizes 64,1200] [--chains rr3,rr3+key,...]
+                              [--rate PPS] [--extra-args "OPTIONS"]
+       bench/run.py BUILD_DIR --readme [--out DIR]
 """
 import argparse
 import datetime
@@ -27,6 +44,7 @@ import json
 import os
 import random
 import resource
+import shlex
 import shutil
 import signal
 import statistics
@@ -58,6 +76,8 @@ RELAY_HOPS = 3              # reference chain: send -> r1 -> r2 -> r3 -> sink
 # machine is run again, at most NOISY_RETRIES times (the last one counts).
 FOREIGN_MAX_PCT = 20
 NOISY_RETRIES = 1
+
+STAGES = ("throughput", "latency", "sessions")
 
 # The issue's targets.
 TARGET_RR3_PPS_RATIO = 0.8
@@ -206,9 +226,11 @@ def median(xs):
 # ---- the chains --------------------------------------------------------------
 
 class Bench:
-    def __init__(self, build, tmp, duration_s):
+    def __init__(self, build, tmp, duration_s, send_rate_pps=None, extra_args=()):
         self.tmp = tmp
         self.duration_s = duration_s
+        self.send_rate_pps = send_rate_pps     # None: blast
+        self.extra_args = list(extra_args)     # for every mpclient and mpserver
         self.procs = Procs(tmp)
         bindir = os.path.join(tmp, "bin")
         os.mkdir(bindir)
@@ -254,11 +276,11 @@ class Bench:
                 f.write("127.0.0.1 %d\n" % p)
         server = self.procs.start(self.tag("server"), [
             self.mpserver, "-q", "--mode", mode, "--bind", "127.0.0.1", *extra,
-            str(server_port), "127.0.0.1", str(sink_port)])
+            *self.extra_args, str(server_port), "127.0.0.1", str(sink_port)])
         bridges = [self.procs.start(self.tag("bridge"), [
             self.udpblast, "relay", str(p), str(server_port)]) for p in bridge_ports]
         client = self.procs.start(self.tag("client"), [
-            self.mpclient, "-q", "--mode", mode, *extra, *client_args,
+            self.mpclient, "-q", "--mode", mode, *extra, *self.extra_args, *client_args,
             str(client_port), conf])
         for p in [server_port, client_port, *bridge_ports]:
             wait_bound(p)
@@ -267,14 +289,16 @@ class Bench:
     # ---- throughput ----
 
     def blast(self, entry_port, sink, groups, size):
-        """Blasts for the duration; returns the sink's and sender's figures,
+        """Blasts for the duration (or sends at send_rate_pps); returns the
+        sink's and sender's figures,
         the CPU ns of each group of processes over the send, and the share
         of the machine other programs took meanwhile (in percent)."""
         before = {g: sum(cpu_ns(p.pid) for p in ps) for g, ps in groups.items()}
         ours0 = children_cpu_ns() + cpu_ns(sink.pid)
         busy0, t0 = machine_busy_ns(), time.monotonic_ns()
+        pace = ["--rate", str(self.send_rate_pps)] if self.send_rate_pps else []
         sent = subprocess.run([self.udpblast, "send", str(entry_port), "--size", str(size),
-                               "--duration", str(self.duration_s)],
+                               "--duration", str(self.duration_s), *pace],
                               check=True, capture_output=True, text=True).stdout
         time.sleep(DRAIN_S)
         for ps in groups.values():
@@ -388,11 +412,27 @@ class Bench:
 
 # ---- stages -------------------------------------------------------------------
 
-def stage_throughput(b, rounds):
+def parse_chains(spec):
+    """"rr3,rr3+key" -> [("ref", False), ("rr3", False), ("rr3", True)]: the
+    reference first, always, as every ratio is taken against it."""
+    order = [("ref", False)]
+    for name in spec.split(","):
+        chain, plus, key = name.partition("+")
+        if chain not in CHAINS or (plus and key != "key"):
+            raise argparse.ArgumentTypeError("unknown chain %r: one of %s, each alone or "
+                                             "with +key" % (name, ", ".join(CHAINS)))
+        if (chain, bool(plus)) not in order:
+            order.append((chain, bool(plus)))
+    return order
+
+
+ALL_CHAINS = ",".join(c + k for k in ("", "+key") for c in CHAINS)
+
+
+def stage_throughput(b, rounds, sizes, order):
     runs = []           # every run, for the JSON
     for rnd in range(1, rounds + 1):
-        for size in SIZES_BYTES:
-            order = [("ref", False)] + [(c, k) for k in (False, True) for c in CHAINS]
+        for size in sizes:
             for chain, key in order:
                 log("throughput: round %d/%d, %d B, %s%s" % (
                     rnd, rounds, size, chain, " key" if key else ""))
@@ -413,7 +453,7 @@ def chain_cpu(run):
     return None if None in c.values() else sum(c.values())
 
 
-def summarize_throughput(runs):
+def summarize_throughput(runs, sizes, order):
     def pick(size, chain, key):
         return [r for r in runs if r["size_bytes"] == size and r["chain"] == chain
                 and r["key"] == key]
@@ -422,15 +462,17 @@ def summarize_throughput(runs):
         return {r["round"]: r for r in rs}
 
     rows = []
-    for size in SIZES_BYTES:
+    for size in sizes:
         ref = by_round(pick(size, "ref", False))
         ref_hop = median([sum(r["cpu_us_per_pkt"].values()) / RELAY_HOPS
                           for r in ref.values() if None not in r["cpu_us_per_pkt"].values()])
-        for chain, key in [("ref", False)] + [(c, k) for k in (False, True) for c in CHAINS]:
+        for chain, key in order:
             rs = by_round(pick(size, chain, key))
             plain = by_round(pick(size, chain, False))
             cpu = {g: median([r["cpu_us_per_pkt"][g] for r in rs.values()])
                    for g in ("first", "middle", "last")}
+            ratios = [r["delivered_pps"] / ref[n]["delivered_pps"]
+                      for n, r in rs.items() if n in ref and ref[n]["delivered_pps"]]
             row = {
                 "size_bytes": size, "chain": chain, "key": key,
                 "delivered_pps": median([r["delivered_pps"] for r in rs.values()]),
@@ -438,10 +480,11 @@ def summarize_throughput(runs):
                 "sent_pps": median([r["sent_pps"] for r in rs.values()]),
                 "lost_pct": median([100 * r["lost"] / r["sent"] if r["sent"] else None
                                     for r in rs.values()]),
-                "ratio_vs_ref": median([r["delivered_pps"] / ref[n]["delivered_pps"]
-                                        for n, r in rs.items()
-                                        if n in ref and ref[n]["delivered_pps"]]),
+                "ratio_vs_ref": median(ratios),
+                "ratio_vs_ref_min": min(ratios, default=None),
+                "ratio_vs_ref_max": max(ratios, default=None),
                 "cpu_us_per_pkt": cpu,
+                "chain_cpu_us_per_pkt": median([chain_cpu(r) for r in rs.values()]),
                 "ref_hop_cpu_us_per_pkt": ref_hop,
                 "foreign_cpu_pct": median([r["foreign_cpu_pct"] for r in rs.values()]),
             }
@@ -600,6 +643,8 @@ def markdown(result):
              "%d%% of the CPUs busy with other programs at the start." % (
                  m["date"], m["cpus"], m["cpu_model"], m["openssl"], m["rounds"],
                  "s" if m["rounds"] > 1 else "", m["duration_s"], m["busy_pct"]), ""]
+    if m.get("options"):
+        lines[0] += " Not a full `make bench`: `%s`." % " ".join(m["options"])
     if result.get("throughput"):
         lines += ["| size | chain | key | delivered pps | Mbit/s | vs ref | key vs plain: pps, CPU | "
                   "CPU us/pkt mpclient | bridges | mpserver | client/server vs ref hop | "
@@ -682,11 +727,11 @@ def markdown(result):
     return "\n".join(lines)
 
 
-def chart(result, png, tmp):
+def chart(result, png):
     """Two panels: delivered pps as a fraction of the reference chain, and
     mpclient's and mpserver's CPU per packet over the reference relay's."""
     rows = [r for r in result["throughput"] if r["chain"] != "ref"]
-    dat = os.path.join(tmp, "chart.dat")
+    dat = png + ".dat"
     with open(dat, "w") as f:
         for r in rows:
             f.write('"%s %s%s" %f %f %f\n' % (
@@ -712,6 +757,82 @@ unset multiplot
 """.format(png=png, dat=dat, date=result["meta"]["date"], rr=TARGET_RR3_PPS_RATIO,
            cpu=TARGET_CPU_VS_REF_HOP)
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    os.remove(dat)
+
+
+def write_run(result, out):
+    """OUT/<UTC date>/{result.json,tables.md,chart.png}, then OUT/latest
+    pointed at it (replaced in one step). Returns the directory and the
+    tables."""
+    stamp = result["meta"]["date"].replace(":", "").replace("-", "")
+    run = os.path.join(out, stamp)
+    os.makedirs(run, exist_ok=True)
+    with open(os.path.join(run, "result.json"), "w") as f:
+        f.write(json.dumps(result, indent=1) + "\n")
+    md = markdown(result)
+    with open(os.path.join(run, "tables.md"), "w") as f:
+        f.write(md + "\n")
+    if result.get("throughput"):
+        chart(result, os.path.join(run, "chart.png"))
+    link = os.path.join(out, "latest")
+    if os.path.lexists(link + ".new"):
+        os.remove(link + ".new")
+    os.symlink(stamp, link + ".new")
+    os.replace(link + ".new", link)
+    return run, md
+
+
+# The README's copy of a run: the tables between these two lines, the chart
+# in README_CHART (the README links to it).
+README_BEGIN = "<!-- bench:begin"
+README_END = "<!-- bench:end"
+README_CHART = "docs/bench.png"
+
+
+def readme(out):
+    """Copies the latest run in OUT into the README and README_CHART; the
+    README's figures change only when someone runs this and commits it."""
+    run = os.path.join(out, "latest")
+    md, png = os.path.join(run, "tables.md"), os.path.join(run, "chart.png")
+    if not os.path.exists(md):
+        sys.exit("bench-readme: no run in %s/ (run `make bench` first)" % out)
+    with open(os.path.join(run, "result.json")) as f:
+        result = json.load(f)
+    missing = [s for s in STAGES if s not in result]
+    if missing:
+        sys.exit("bench-readme: the latest run (%s) has no %s stage: the README shows "
+                 "a full `make bench`" % (os.path.realpath(run), " or ".join(missing)))
+    if result["meta"].get("options"):
+        sys.exit("bench-readme: the latest run (%s) was made with %s: the README shows "
+                 "a full `make bench`" % (os.path.realpath(run),
+                                          " ".join(result["meta"]["options"])))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "README.md")
+    with open(path) as f:
+        lines = f.read().split("\n")
+    begin = [i for i, line in enumerate(lines) if line.startswith(README_BEGIN)]
+    end = [i for i, line in enumerate(lines) if line.startswith(README_END)]
+    if len(begin) != 1 or len(end) != 1 or begin[0] > end[0]:
+        sys.exit("bench-readme: README.md needs one '%s ... -->' line, then one '%s ... -->'"
+                 % (README_BEGIN, README_END))
+    with open(md) as f:
+        tables = f.read().rstrip("\n").split("\n")
+    lines[begin[0] + 1:end[0]] = tables
+    with open(path + ".new", "w") as f:
+        f.write("\n".join(lines))
+    os.replace(path + ".new", path)
+    shutil.copyfile(png, os.path.join(root, README_CHART))
+    log("README.md and %s now show %s: review and commit them"
+        % (README_CHART, os.path.realpath(run)))
+
+
+def cpu_clock():
+    """Where cpu_ns() reads: schedstat (ns) when the kernel keeps it."""
+    try:
+        with open("/proc/self/schedstat") as f:
+            return "schedstat" if int(f.read().split()[0]) else "stat"
+    except (OSError, ValueError, IndexError):
+        return "stat"
 
 
 def meta(args):
@@ -725,6 +846,7 @@ def meta(args):
     return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "cpus": os.cpu_count(), "cpu_model": model, "openssl": ssl,
             "rounds": args.rounds, "duration_s": args.duration, "busy_pct": busy_pct(),
+            "cpu_clock": cpu_clock(),
             "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True).stdout.strip()}
 
@@ -734,17 +856,44 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("ROUNDS", 3)))
     ap.add_argument("--duration", type=float, default=float(os.environ.get("DURATION_S", 2)))
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                  "results"))
-    ap.add_argument("--only", default="throughput,latency,sessions")
+    ap.add_argument("--out", help="where the runs go (default BUILD/bench)")
+    ap.add_argument("--only", default=",".join(STAGES))
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES_BYTES)),
+                    help="datagram sizes of the throughput stage, bytes")
+    ap.add_argument("--chains", default=ALL_CHAINS,
+                    help="the throughput stage's mprelay chains (the reference always runs)")
+    ap.add_argument("--rate", type=int, help="pace the throughput sender to PPS (default: blast)")
+    ap.add_argument("--extra-args", default="",
+                    help="more options for every mpclient and mpserver (one string)")
+    ap.add_argument("--readme", action="store_true",
+                    help="copy the latest run into README.md and %s; measure nothing"
+                    % README_CHART)
     args = ap.parse_args()
+    args.out = args.out or os.path.join(args.build, "bench")
+    if args.readme:
+        readme(args.out)
+        return
     stages = set(args.only.split(","))
+    if stages - set(STAGES):
+        ap.error("--only: stages are " + ",".join(STAGES))
+    try:
+        sizes = [int(x) for x in args.sizes.split(",")]
+    except ValueError:
+        ap.error("--sizes: datagram sizes in bytes, e.g. 64,1200")
+    try:
+        order = parse_chains(args.chains)
+    except argparse.ArgumentTypeError as e:
+        ap.error(str(e))
+    # what makes this run other than a full `make bench`, said in its tables
+    options = ["--%s %s" % (k.replace("_", "-"), shlex.quote(str(getattr(args, k))))
+               for k in ("only", "sizes", "chains", "rate", "extra_args")
+               if getattr(args, k) != ap.get_default(k)]
     tmp = tempfile.mkdtemp(prefix="mprelay-bench.")
-    result = {"bench": "mprelay", "meta": meta(args)}
+    result = {"bench": "mprelay", "meta": meta(args) | {"options": options}}
     if result["meta"]["busy_pct"] > 10:
         log("warning: %d%% of the CPUs busy before the run: noisy figures"
             % result["meta"]["busy_pct"])
-    b = Bench(args.build, tmp, args.duration)
+    b = Bench(args.build, tmp, args.duration, args.rate, shlex.split(args.extra_args))
     ok = False
     try:
         micro = os.path.join(args.build, "micro")
@@ -754,9 +903,9 @@ def main():
                 [micro], check=True, capture_output=True, text=True).stdout)
         b.instrument_check()
         if "throughput" in stages:
-            runs = stage_throughput(b, args.rounds)
+            runs = stage_throughput(b, args.rounds, sizes, order)
             result["throughput_runs"] = runs
-            result["throughput"] = summarize_throughput(runs)
+            result["throughput"] = summarize_throughput(runs, sizes, order)
         if "latency" in stages:
             result["latency"] = stage_latency(b, args.rounds)
         if "sessions" in stages:
@@ -770,19 +919,10 @@ def main():
             log("logs kept in " + tmp)
     result["targets"] = targets(result.get("throughput", []), result.get("latency"),
                                 result.get("sessions"))
-    os.makedirs(args.out, exist_ok=True)
-    stamp = result["meta"]["date"].replace(":", "").replace("-", "")
-    text = json.dumps(result, indent=1)
-    for name in ("latest.json", "%s.json" % stamp):
-        with open(os.path.join(args.out, name), "w") as f:
-            f.write(text + "\n")
-    md = markdown(result)
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
-        f.write(md + "\n")
-    if result.get("throughput"):
-        chart(result, os.path.join(args.out, "latest.png"), args.out)
-        os.remove(os.path.join(args.out, "chart.dat"))
+    run, md = write_run(result, args.out)
     print(md)
+    log("written to %s/ (%s/latest); `make bench-readme` copies it into the README"
+        % (run, args.out))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 /*
- * udpblast: the measuring instruments for mprelay's benchmark (bench/ratio.sh),
+ * udpblast: the measuring instruments for mprelay's benchmark (bench/run.py),
  * all on 127.0.0.1, all batched so that they are not what gets measured.
  *
  *   sink PORT [--duration S] [--echo] [--report-json]
