@@ -46,10 +46,11 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 	switch (opt) {
 	case OPT_MODE:
 		if (sched_mode_parse(arg, &c->mode)) {
-			fprintf(stderr, "--mode: expected duplicate, roundrobin, weighted or "
-				"adaptive, got '%s'\n", arg);
+			fprintf(stderr, "--mode: expected duplicate, roundrobin, weighted, "
+				"adaptive or bond, got '%s'\n", arg);
 			return -1;
 		}
+		c->mode_set = 1;
 		return 1;
 	case OPT_BIND:
 		c->bind = arg;
@@ -150,7 +151,7 @@ int cli_common_finish(struct cli_common *c)
 {
 	if (c->mode == SCHED_DUPLICATE && c->copies_set) {
 		fprintf(stderr, "--copies: duplicate mode already sends on every path; "
-			"use it with roundrobin, weighted or adaptive\n");
+			"use it with roundrobin, weighted, adaptive or bond\n");
 		return -1;
 	}
 	if (!c->reorder_set)
