@@ -6,7 +6,7 @@
 #include <getopt.h>
 
 #include "ip.h"
-#include "limits.h"
+#include "tunables.h"
 #include "log.h"
 #include "sched.h"
 

@@ -155,21 +155,6 @@ static uint64_t auto_hold(const struct flow *f)
 	return reorder_auto_hold_us(srtt, rttvar, n);
 }
 
-/* Bond mode: datagrams are sent to arrive in order, so the receiver holds
- * a gap only as long as arrival times wander: twice the largest RTT
- * variation, plus the pacer's granularity. */
-static uint64_t bond_hold(const struct flow *f)
-{
-	uint64_t var = 0;
-
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
-		if (f->view.usable & 1u << p && f->path[p].h.has_rtt &&
-		    f->path[p].h.rttvar_us > var)
-			var = f->path[p].h.rttvar_us;
-	uint64_t hold = 2 * var + BOND_HOLD_MIN_US;
-	return hold > REORDER_AUTO_MAX_US ? REORDER_AUTO_MAX_US : hold;
-}
-
 void flow_view(struct flow *f)
 {
 	struct sched_path in[MP_MAX_PATHS] = { 0 };
@@ -185,7 +170,7 @@ void flow_view(struct flow *f)
 	sched_view_build(&f->view, &f->sched, usable, spare, in);
 	f->view_dirty = 0;
 	if (f->hold_auto)
-		f->hold_us = f->sched.mode == SCHED_BOND ? bond_hold(f) : auto_hold(f);
+		f->hold_us = auto_hold(f);
 }
 
 void flow_fill_probe(const struct flow *f, unsigned p, struct mp_probe *body)
@@ -215,8 +200,17 @@ void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body)
 	const struct health *h = &fp->h;
 	int busy = e->now_us - fp->link->waited_us < RATE_BUSY_US;
 
+	uint64_t cuts = fp->est.cuts;
+	enum rate_phase phase = fp->est.phase;
 	rate_report(&fp->est, body->rx_bytes, body->ts_us, e->now_us, busy,
 		    h->last_rtt_us, h->min_rtt_us, h->srtt_us);
+	if (fp->est.phase != phase)
+		log_debug("session %08x: path %u capacity found: %llu bit/s", f->id, p,
+			  (unsigned long long)fp->est.bw_bps);
+	if (fp->est.cuts != cuts)
+		log_debug("session %08x: path %u capacity cut to %llu bit/s (rtt %u us, floor %u)",
+			  f->id, p, (unsigned long long)fp->est.bw_bps, h->last_rtt_us,
+			  h->min_rtt_us);
 	if (f->sched.mode == SCHED_BOND)
 		pace_path(f, p);
 }

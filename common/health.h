@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "limits.h"
+#include "tunables.h"
 #include "wire.h"
 
 enum health_state {

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "limits.h"
+#include "tunables.h"
 
 struct hook {
 	const char *script;		/* NULL = none */

@@ -1,7 +1,7 @@
 /* Human-readable stderr logging with a level: "mpserver[123] warn: ...".
  * Owns formatting, the level filter, and the one limit on lines that the
  * network can cause (log_net). */
-#include "limits.h"
+#include "tunables.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "util.h"

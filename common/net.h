@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "limits.h"
+#include "tunables.h"
 #include "wire.h"
 
 struct mp_addr {

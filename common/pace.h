@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "tunables.h"
 
 struct pace_fifo {
 	unsigned head, n, cap;

@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "limits.h"
+#include "tunables.h"
 
 struct pmtu {
 	unsigned max;			/* the largest size worth probing */

@@ -54,7 +54,7 @@ static void advance(struct rate_est *r, uint64_t now_us)
 
 /* Phases last an RTT (at least RATE_PHASE_MIN_US): a probe up puts a
  * quarter of an RTT of data in the path's queue, the drain takes it out. */
-static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t min_rtt_us)
+static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t min_rtt_us, int busy)
 {
 	uint64_t len_us = min_rtt_us > RATE_PHASE_MIN_US ? min_rtt_us : RATE_PHASE_MIN_US;
 
@@ -62,6 +62,9 @@ static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t min_rtt_us)
 		return;
 	r->phase_start_us = now_us;
 	if (r->phase == RATE_STARTUP) {
+		/* Only a round that kept the path busy says that it is full. */
+		if (!busy)
+			return;
 		if (r->bw_bps >= r->startup_best_bps + r->startup_best_bps / 4) {
 			r->startup_best_bps = r->bw_bps;
 			r->startup_flat = 0;
@@ -78,7 +81,18 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us)
 {
 	advance(r, now_us);
-	next_phase(r, now_us, min_rtt_us);
+	/* Busy again after a quiet spell: what the path carries may have
+	 * grown meanwhile, and the application wants it now. Startup finds
+	 * out fast; a queue cuts it short if nothing changed. */
+	if (busy && r->phase == RATE_CRUISE && now_us - r->last_busy_us > RATE_RESTART_IDLE_US) {
+		r->phase = RATE_STARTUP;
+		r->startup_best_bps = r->bw_bps;
+		r->startup_flat = 0;
+		r->restarts++;
+	}
+	if (busy)
+		r->last_busy_us = now_us;
+	next_phase(r, now_us, min_rtt_us, busy);
 	if (!r->has_report) {
 		r->has_report = 1;
 		r->rep_bytes = bytes;
@@ -107,10 +121,15 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	 * than we send. What it delivers now is its capacity. */
 	uint32_t allow_us = min_rtt_us / 4 > RATE_QUEUE_MIN_US ? min_rtt_us / 4 : RATE_QUEUE_MIN_US;
 	if (busy && min_rtt_us && rtt_us > min_rtt_us + allow_us && now_us >= r->no_cut_until_us) {
+		/* At most a quarter at once: a sample over an interval that was
+		 * not busy throughout reads low, and a real fall is followed by
+		 * the next cuts, two RTTs apart. */
+		uint64_t floor_bps = r->bw_bps - r->bw_bps / 4;
+		uint64_t to = sample > floor_bps ? sample : floor_bps;
 		for (unsigned i = 0; i < RATE_BUCKETS; i++)
-			if (r->bucket_bps[i] > sample)
-				r->bucket_bps[i] = sample;
-		r->bw_bps = sample > RATE_MIN_BPS ? sample : RATE_MIN_BPS;
+			if (r->bucket_bps[i] > to)
+				r->bucket_bps[i] = to;
+		r->bw_bps = to > RATE_MIN_BPS ? to : RATE_MIN_BPS;
 		r->cuts++;
 		r->phase = RATE_CRUISE;
 		r->cycle = 1;		/* drain */

@@ -6,7 +6,8 @@
  * of them is the estimate. We pace at the estimate times a gain: 2 while
  * the estimate still grows (startup), then a cycle that probes 25 % above
  * it for one phase and drains 25 % below for the next, so more capacity is
- * found and the queue the probe made goes away. A round-trip time above its
+ * found and the queue the probe made goes away; startup again when the
+ * path turns busy after a quiet second. A round-trip time above its
  * floor means a queue in the path's own buffer: the estimate is too high,
  * and it is cut to what the path delivers now. Samples taken while we were
  * not busy (the application sent less) raise the estimate but never lower
@@ -16,7 +17,7 @@
 
 #include <stdint.h>
 
-#include "limits.h"
+#include "tunables.h"
 
 enum rate_phase { RATE_STARTUP = 0, RATE_CRUISE };
 
@@ -38,7 +39,8 @@ struct rate_est {
 	uint64_t startup_best_bps;	/* startup: the estimate a round ago */
 	unsigned startup_flat;		/* rounds it has not grown 25 % */
 	uint64_t no_cut_until_us;	/* a cut's effect is not yet in the RTT */
-	uint64_t samples, cuts;
+	uint64_t last_busy_us;		/* the last report of a busy path */
+	uint64_t samples, cuts, restarts;
 };
 
 void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us);

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "tunables.h"
 
 struct rescue_slot;
 

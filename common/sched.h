@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "limits.h"
+#include "tunables.h"
 #include "wire.h"
 
 enum sched_mode {

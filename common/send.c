@@ -171,7 +171,13 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		return 0;
 	if (critical)
 		return 1u << best[0] | (best[1] >= 0 ? 1u << best[1] : 0);
-	if (best_wait > BOND_QUEUE_MAX_US) {
+	/* While the path's capacity is still being found, its pacing is below
+	 * it: a drop then would end TCP's slow start at a fraction of the
+	 * bond. The queue may be longer for that while. */
+	uint64_t bound_us = BOND_QUEUE_MAX_US;
+	if (f->path[best[0]].est.phase == RATE_STARTUP)
+		bound_us *= BOND_STARTUP_QUEUE_FACTOR;
+	if (best_wait > bound_us) {
 		e->drops.n[DROP_PACED]++;
 		return 0;
 	}

@@ -11,7 +11,7 @@
 #include <ev.h>
 
 #include "json.h"
-#include "limits.h"
+#include "tunables.h"
 
 #define STATUS_ERR_MAX 256
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 #include "ip.h"
-#include "limits.h"
+#include "tunables.h"
 #include "table.h"
 
 /* Whether the session with this owner key still exists. */

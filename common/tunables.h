@@ -3,8 +3,8 @@
  * own sizes are in wire.h; the option parser's ranges in cli.h and config.h.
  * Nothing here is per packet: each bound is what memory or work is allowed
  * to grow to. */
-#ifndef MP_LIMITS_H
-#define MP_LIMITS_H
+#ifndef MP_TUNABLES_H
+#define MP_TUNABLES_H
 
 #include "wire.h"
 
@@ -145,8 +145,10 @@ enum limits {
 	RATE_SAMPLE_MAX_US = 2000000,	/* longer: the start is stale */
 	/* A gain phase lasts an RTT, at least this. */
 	RATE_PHASE_MIN_US = 40000,
-	/* Startup ends after this many phases without 25 % growth. */
+	/* Startup ends after this many busy phases without 25 % growth, and
+	 * starts again when a path turns busy after this long quiet. */
 	RATE_STARTUP_FLAT_ROUNDS = 3,
+	RATE_RESTART_IDLE_US = 1000000,
 	/* RTT above its floor by more than max(this, floor/4) while we keep
 	 * the path busy: a queue in the uplink's buffer, the estimate is cut. */
 	RATE_QUEUE_MIN_US = 10000,
@@ -161,8 +163,9 @@ enum limits {
 	 * (beyond, they are dropped: TCP's signal to slow down). Short: the
 	 * queue that TCP fills should cost little latency. */
 	BOND_QUEUE_MAX_US = 40000,
-	/* The receiver's least hold in bond mode: a pacer's burst. */
-	BOND_HOLD_MIN_US = 5000,
+	/* ... four times that while the path's capacity is still being found
+	 * (startup): its pacing is below what it carries then. */
+	BOND_STARTUP_QUEUE_FACTOR = 4,
 
 	/* ---- rescue (rescue.c) --------------------------------------------- */
 	/* The last datagrams sent on one path alone, any session: a few
