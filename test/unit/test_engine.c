@@ -345,6 +345,7 @@ static void bond_spreads_by_capacity(void **state)
 					       rig.e.now_us), 0);
 		rig.f.path[p].h.has_rtt = 1;
 		rig.f.path[p].h.srtt_us = 10000;
+		rig.f.path[p].est.phase = RATE_CRUISE;	/* capacity found */
 	}
 	rig.f.view_dirty = 1;
 	for (int i = 0; i < 200; i++)
