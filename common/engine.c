@@ -69,6 +69,10 @@ void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
 
 void flow_free(struct flow *f)
 {
+	/* what still waits in a shared pacer goes with the flow */
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (f->known & 1u << p)
+			pace_purge(&f->path[p].link->pace, &f->path[p]);
 	if (f->ro) {			/* its timer runs from when it is made */
 		ev_timer_stop(f->e->loop, &f->ro_timer);
 		reorder_free(f->ro);

@@ -22,25 +22,31 @@ static int fifo_grow(struct pace_fifo *f, unsigned cap)
 {
 	uint16_t *len;
 	uint8_t *buf;
+	void **tag;
 
 	if (cap <= f->cap)
 		return 0;
 	len = calloc(cap, sizeof(*len));
+	tag = calloc(cap, sizeof(*tag));
 	buf = malloc((size_t)cap * PACE_SLOT_BYTES);
-	if (!len || !buf) {
+	if (!len || !buf || !tag) {
 		free(len);
+		free(tag);
 		free(buf);
 		return -1;
 	}
 	for (unsigned i = 0; i < f->n; i++) {
 		unsigned from = (f->head + i) % f->cap;
 		len[i] = f->len[from];
+		tag[i] = f->tag[from];
 		memcpy(buf + (size_t)i * PACE_SLOT_BYTES, f->buf + (size_t)from * PACE_SLOT_BYTES,
 		       f->len[from]);
 	}
 	free(f->len);
+	free(f->tag);
 	free(f->buf);
 	f->len = len;
+	f->tag = tag;
 	f->buf = buf;
 	f->head = 0;
 	f->cap = cap;
@@ -50,6 +56,7 @@ static int fifo_grow(struct pace_fifo *f, unsigned cap)
 static void fifo_free(struct pace_fifo *f)
 {
 	free(f->len);
+	free(f->tag);
 	free(f->buf);
 	memset(f, 0, sizeof(*f));
 }
@@ -119,7 +126,7 @@ void pace_spend(struct pace *p, size_t len)
 		p->tokens -= (double)(len + PACE_IP_UDP_BYTES);
 }
 
-int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio)
+int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio, void *tag)
 {
 	struct pace_fifo *f = prio ? &p->prio : &p->bulk;
 
@@ -130,13 +137,14 @@ int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio)
 	unsigned slot = (f->head + f->n) % f->cap;
 	memcpy(f->buf + (size_t)slot * PACE_SLOT_BYTES, data, len);
 	f->len[slot] = (uint16_t)len;
+	f->tag[slot] = tag;
 	f->n++;
 	f->bytes += len;
 	p->queued++;
 	return 0;
 }
 
-const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len)
+const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len, void **tag)
 {
 	struct pace_fifo *f = p->prio.n ? &p->prio : &p->bulk;
 
@@ -147,6 +155,8 @@ const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len)
 	f->head = (f->head + 1) % f->cap;
 	f->n--;
 	*len = f->len[slot];
+	if (tag)
+		*tag = f->tag[slot];
 	f->bytes -= *len;
 	pace_spend(p, *len);
 	return f->buf + (size_t)slot * PACE_SLOT_BYTES;
@@ -167,4 +177,33 @@ uint64_t pace_backlog_us(struct pace *p, uint64_t now_us, int prio)
 	size_t n = p->prio.n + (prio ? 0 : p->bulk.n);
 	size_t bytes = p->prio.bytes + (prio ? 0 : p->bulk.bytes) + n * PACE_IP_UDP_BYTES;
 	return pace_wait_us(p, now_us) + (uint64_t)(bytes * 8e6 / p->rate_bps);
+}
+
+/* Keeps the datagrams of f whose tag is not `tag`, in order. */
+static unsigned fifo_purge(struct pace_fifo *f, const void *tag)
+{
+	unsigned kept = 0, gone = 0;
+
+	for (unsigned i = 0; i < f->n; i++) {
+		unsigned from = (f->head + i) % f->cap, to = (f->head + kept) % f->cap;
+		if (f->tag[from] == tag) {
+			f->bytes -= f->len[from];
+			gone++;
+			continue;
+		}
+		if (to != from) {
+			memcpy(f->buf + (size_t)to * PACE_SLOT_BYTES,
+			       f->buf + (size_t)from * PACE_SLOT_BYTES, f->len[from]);
+			f->len[to] = f->len[from];
+			f->tag[to] = f->tag[from];
+		}
+		kept++;
+	}
+	f->n = kept;
+	return gone;
+}
+
+unsigned pace_purge(struct pace *p, const void *tag)
+{
+	return fifo_purge(&p->prio, tag) + fifo_purge(&p->bulk, tag);
 }

@@ -15,6 +15,7 @@ struct pace_fifo {
 	unsigned head, n, cap;
 	size_t bytes;			/* waiting in it */
 	uint16_t *len;
+	void **tag;			/* the caller's, per datagram */
 	uint8_t *buf;			/* cap slots of PACE_SLOT_BYTES */
 };
 
@@ -38,11 +39,16 @@ int pace_set_rate(struct pace *p, uint64_t rate_bps, uint64_t now_us);
 int pace_ready(struct pace *p, uint64_t now_us);
 /* Accounts a datagram of len bytes (UDP payload) sent. */
 void pace_spend(struct pace *p, size_t len);
-/* Keeps a copy to send later; -1 (counted as dropped) if full or too big. */
-int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio);
+/* Keeps a copy to send later, with the caller's tag; -1 (counted as
+ * dropped) if full or too big. */
+int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio, void *tag);
 /* The next kept datagram if it may go now (then spent and removed), else
- * NULL. The pointer is valid until the next pace_* call. */
-const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len);
+ * NULL; *tag gets its tag (tag may be NULL). The pointer is valid until the
+ * next pace_* call. */
+const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len, void **tag);
+/* Forgets every kept datagram with this tag (its owner goes away);
+ * returns how many. O(what waits). */
+unsigned pace_purge(struct pace *p, const void *tag);
 unsigned pace_waiting(const struct pace *p);
 /* Microseconds until the bucket allows a send (0 = now). */
 uint64_t pace_wait_us(struct pace *p, uint64_t now_us);

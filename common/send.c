@@ -57,11 +57,18 @@ size_t send_seal(struct flow *f, uint8_t *pkt, size_t plen, unsigned type)
 	return len;
 }
 
-/* The flow's own count of what it handed to path p (the probe counters). */
+/* The flow's own count of what it sent on a path (the probe counters): a
+ * datagram that waits in a pacer counts when it leaves, so that the peer's
+ * count is compared with what was really sent. */
+static void count_path(struct flow_path *fp, size_t len)
+{
+	fp->tx_pkts++;
+	fp->tx_bytes += len;
+}
+
 static void count_tx(struct flow *f, unsigned p, size_t len)
 {
-	f->path[p].tx_pkts++;
-	f->path[p].tx_bytes += len;
+	count_path(&f->path[p], len);
 }
 
 static void queue_on(struct flow *f, unsigned p, const uint8_t *pkt, size_t len)
@@ -89,11 +96,10 @@ static int wait_on(struct flow *f, unsigned p, uint8_t *pkt, size_t len, int cri
 
 	pkt[0] = (uint8_t)p;
 	l->waited_us = e->now_us;
-	if (pace_keep(&l->pace, pkt, len, critical)) {
+	if (pace_keep(&l->pace, pkt, len, critical, &f->path[p])) {
 		e->drops.n[DROP_PACED]++;
 		return -1;
 	}
-	count_tx(f, p, len);
 	if (!ev_is_active(&l->pace_timer)) {
 		ev_timer_set(&l->pace_timer, pace_wait_us(&l->pace, e->now_us) / 1e6, 0);
 		ev_timer_start(e->loop, &l->pace_timer);
@@ -283,11 +289,15 @@ void send_pace_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	struct engine *e = l->e;
 	const uint8_t *pkt;
 	size_t len;
+	void *fp;
 
 	(void)revents;
 	engine_clock(e);
-	while (l->out->n < NET_SENDLIST_MAX && (pkt = pace_next(&l->pace, e->now_us, &len)))
+	while (l->out->n < NET_SENDLIST_MAX &&
+	       (pkt = pace_next(&l->pace, e->now_us, &len, &fp))) {
 		sendlist_add(l->out, l->to, SENDLIST_NO_PATH, pkt, len, &l->st.tx);
+		count_path(fp, len);
+	}
 	send_flush(e);
 	if (pace_waiting(&l->pace)) {
 		ev_timer_set(w, pace_wait_us(&l->pace, e->now_us) / 1e6, 0);

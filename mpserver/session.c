@@ -77,9 +77,9 @@ void session_free(struct server *srv, struct session *s)
 		ev_io_stop(srv->e.loop, &s->io);
 		close(s->fd);
 	}
+	flow_free(&s->f);
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
 		link_free(&s->paths[p].link);
-	flow_free(&s->f);
 	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
 	OPENSSL_cleanse(s->server_random, sizeof(s->server_random));
 	table_remove(&srv->table, &s->node);

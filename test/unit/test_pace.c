@@ -50,7 +50,7 @@ static void test_unpaced(void **state)
 		assert_true(pace_ready(&p, T0));
 		pace_spend(&p, 65000);
 	}
-	assert_int_equal(pace_keep(&p, d, sizeof(d), 0), -1);
+	assert_int_equal(pace_keep(&p, d, sizeof(d), 0, NULL), -1);
 	assert_int_equal(pace_wait_us(&p, T0), 0);
 	pace_free(&p);
 }
@@ -71,20 +71,20 @@ static void test_queues(void **state)
 	assert_false(pace_ready(&p, T0));
 	for (int i = 0; i < 3; i++) {
 		memset(d, 'a' + i, 100);
-		assert_int_equal(pace_keep(&p, d, 100, 0), 0);
+		assert_int_equal(pace_keep(&p, d, 100, 0, NULL), 0);
 	}
 	memset(d, 'z', 50);
-	assert_int_equal(pace_keep(&p, d, 50, 1), 0);
-	assert_int_equal(pace_keep(&p, d, PACE_SLOT_BYTES + 1, 0), -1);
+	assert_int_equal(pace_keep(&p, d, 50, 1, NULL), 0);
+	assert_int_equal(pace_keep(&p, d, PACE_SLOT_BYTES + 1, 0, NULL), -1);
 	assert_int_equal(pace_waiting(&p), 4);
 	/* ready is false while anything waits, even with tokens */
 	uint64_t wait = pace_wait_us(&p, T0);
 	assert_true(wait > 0);
-	assert_null(pace_next(&p, T0, &len));
+	assert_null(pace_next(&p, T0, &len, NULL));
 	uint64_t t = T0 + wait;
 	const char want[] = "zabc";
 	for (int i = 0; i < 4; i++) {
-		while (!(out = pace_next(&p, t, &len)))
+		while (!(out = pace_next(&p, t, &len, NULL)))
 			t += pace_wait_us(&p, t);
 		assert_int_equal(out[0], want[i]);
 		assert_int_equal(len, want[i] == 'z' ? 50 : 100);
@@ -95,7 +95,7 @@ static void test_queues(void **state)
 	/* bounded: the priority queue holds PACE_PRIO_SLOTS */
 	unsigned kept = 0;
 	for (int i = 0; i < 1000; i++)
-		kept += pace_keep(&p, d, 10, 1) == 0;
+		kept += pace_keep(&p, d, 10, 1, NULL) == 0;
 	assert_int_equal(kept, PACE_PRIO_SLOTS);
 	pace_free(&p);
 }
@@ -116,7 +116,7 @@ static void test_bulk_bound(void **state)
 		unsigned kept = 0;
 		assert_int_equal(pace_init(&p, cases[c].rate, T0), 0);
 		for (int i = 0; i < 2000; i++)
-			kept += pace_keep(&p, d, sizeof(d), 0) == 0;
+			kept += pace_keep(&p, d, sizeof(d), 0, NULL) == 0;
 		assert_int_equal(kept, cases[c].want);
 		pace_free(&p);
 	}
@@ -135,7 +135,7 @@ static void test_set_rate(void **state)
 	p.tokens = -1000;			/* the bucket owes 1,000 bytes */
 	for (int i = 0; i < 10; i++) {
 		memset(d, i, sizeof(d));
-		assert_int_equal(pace_keep(&p, d, sizeof(d), 0), 0);
+		assert_int_equal(pace_keep(&p, d, sizeof(d), 0, NULL), 0);
 	}
 	/* 1,000 bytes owed + 10 x 1,028 waiting, at 1 Mbit/s */
 	uint64_t want_us = (1000 + 10 * (1000 + PACE_IP_UDP_BYTES)) * 8;
@@ -145,12 +145,40 @@ static void test_set_rate(void **state)
 	assert_int_equal(pace_set_rate(&p, 100000000, T0), 0);
 	assert_int_equal(p.bulk.cap, PACE_BULK_SLOTS_MAX);
 	for (int i = 0; i < 10; i++) {
-		const uint8_t *out = pace_next(&p, T0 + 1000000, &len);
+		const uint8_t *out = pace_next(&p, T0 + 1000000, &len, NULL);
 		assert_non_null(out);
 		assert_int_equal(len, sizeof(d));
 		assert_int_equal(out[0], i);
 	}
-	assert_null(pace_next(&p, T0 + 1000000, &len));
+	assert_null(pace_next(&p, T0 + 1000000, &len, NULL));
+	pace_free(&p);
+}
+
+/* Purging one owner's datagrams keeps the others', in order, and the
+ * backlog shrinks by what went. */
+static void test_purge(void **state)
+{
+	struct pace p;
+	uint8_t d[100];
+	int a, b;
+	size_t len;
+	void *tag;
+
+	(void)state;
+	assert_int_equal(pace_init(&p, 1000000, T0), 0);
+	for (int i = 0; i < 6; i++) {
+		memset(d, i, sizeof(d));
+		assert_int_equal(pace_keep(&p, d, sizeof(d), 0, i % 2 ? &b : &a), 0);
+	}
+	assert_int_equal(pace_purge(&p, &a), 3);
+	assert_int_equal(pace_waiting(&p), 3);
+	assert_int_equal(p.bulk.bytes, 300);
+	for (int i = 1; i < 6; i += 2) {
+		const uint8_t *out = pace_next(&p, T0 + 1000000, &len, &tag);
+		assert_non_null(out);
+		assert_int_equal(out[0], i);
+		assert_ptr_equal(tag, &b);
+	}
 	pace_free(&p);
 }
 
@@ -162,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_queues),
 		cmocka_unit_test(test_bulk_bound),
 		cmocka_unit_test(test_set_rate),
+		cmocka_unit_test(test_purge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
