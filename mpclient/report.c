@@ -73,6 +73,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_obj_begin(j);
 	json_kv_str(j, "id", id);
 	json_kv_str(j, "app", net_ntop(&s->app, str));
+	json_kv_str(j, "mode", sched_mode_name(f->sched.mode));
 	json_kv_u64(j, "up_pkts", f->sent_pkts);
 	json_kv_u64(j, "up_bytes", f->sent_bytes);
 	json_kv_u64(j, "down_pkts", f->delivered_pkts);

@@ -56,6 +56,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_obj_begin(j);
 	json_kv_str(j, "id", id);
 	json_kv_str(j, "epoch", epoch);
+	json_kv_str(j, "mode", sched_mode_name(s->f.sched.mode));
 	json_kv_str(j, "target", net_ntop(&srv->target, str));
 	json_kv_u64(j, "target_port", s->local_port);
 	json_kv_u64(j, "up_pkts", s->f.delivered_pkts);
