@@ -149,26 +149,28 @@ static uint64_t owd_us(const struct flow *f, unsigned p)
  * one-way delay; the earliest wins, so datagrams arrive nearly in order
  * and a path too slow to help gets none. A latency-critical one goes on
  * the two paths that would deliver it first (their latency-critical queues
- * only: it passes bulk). Bulk that would wait longer than
- * BOND_QUEUE_MAX_US everywhere is dropped here (drop_paced): the bond is
- * full, and TCP must hear it. */
+ * only: it passes bulk). Bulk that would arrive later than
+ * BOND_QUEUE_MAX_US after the slowest path's delay is dropped here
+ * (drop_paced): the bond is full, and TCP must hear it. */
 static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 {
 	struct engine *e = f->e;
-	uint64_t best_t[2] = { UINT64_MAX, UINT64_MAX }, best_wait = 0;
+	uint64_t best_t[2] = { UINT64_MAX, UINT64_MAX }, slowest_owd = 0;
 	int best[2] = { -1, -1 };
 
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		if (!(f->view.usable & 1u << p))
 			continue;
 		struct pace *pc = &f->path[p].link->pace;
-		uint64_t wait = pace_backlog_us(pc, e->now_us, critical);
+		uint64_t owd = owd_us(f, p), wait = pace_backlog_us(pc, e->now_us, critical);
 		if (pc->rate_bps)
 			wait += len * 8000000ull / pc->rate_bps;
-		uint64_t t = wait + owd_us(f, p);
+		if (owd > slowest_owd)
+			slowest_owd = owd;
+		uint64_t t = wait + owd;
 		if (t < best_t[0]) {
 			best_t[1] = best_t[0], best[1] = best[0];
-			best_t[0] = t, best[0] = (int)p, best_wait = wait;
+			best_t[0] = t, best[0] = (int)p;
 		} else if (t < best_t[1]) {
 			best_t[1] = t, best[1] = (int)p;
 		}
@@ -177,13 +179,21 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		return 0;
 	if (critical)
 		return 1u << best[0] | (best[1] >= 0 ? 1u << best[1] : 0);
-	/* While the path's capacity is still being found, its pacing is below
-	 * it: a drop then would end TCP's slow start at a fraction of the
-	 * bond. The queue may be longer for that while. */
+	/* The bound is on arrival: BOND_QUEUE_MAX_US after the slowest usable
+	 * path's delay. So the fast paths may queue until the slowest one is
+	 * as early, and every path has its own BOND_QUEUE_MAX_US of queue:
+	 * TCP, which fills the queue to the drop and backs off by a third,
+	 * keeps all of them busy (with the bound on the wait alone, the
+	 * slowest path saw traffic only at the top of TCP's cycle). While a
+	 * path's capacity is still being found its pacing is below it, and a
+	 * drop would end TCP's slow start at a fraction of the bond: the
+	 * queue may be longer for that while. */
 	uint64_t bound_us = BOND_QUEUE_MAX_US;
 	if (f->path[best[0]].est.phase == RATE_STARTUP)
 		bound_us *= BOND_STARTUP_QUEUE_FACTOR;
-	if (best_wait > bound_us) {
+	if (slowest_owd > BOND_SLOWEST_OWD_MAX_US)
+		slowest_owd = BOND_SLOWEST_OWD_MAX_US;
+	if (best_t[0] > slowest_owd + bound_us) {
 		e->drops.n[DROP_PACED]++;
 		return 0;
 	}

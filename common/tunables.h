@@ -159,13 +159,16 @@ enum limits {
 	/* A link is busy for the estimate if a datagram waited in its pacer
 	 * this recently (two probe intervals). */
 	RATE_BUSY_US = 100000,
-	/* Bulk datagrams wait in mprelay at most this long for their path
-	 * (beyond, they are dropped: TCP's signal to slow down). Short: the
-	 * queue that TCP fills should cost little latency. */
+	/* Bulk datagrams arrive at most this long after the slowest usable
+	 * path's delay (beyond, they are dropped in mprelay: TCP's signal to
+	 * slow down). Short: the queue TCP fills should cost little latency. */
 	BOND_QUEUE_MAX_US = 40000,
 	/* ... four times that while the path's capacity is still being found
-	 * (startup): its pacing is below what it carries then. */
+	 * (startup): its pacing is below what it carries then. The bound
+	 * counts from the slowest usable path's one-way delay, at most this
+	 * much of it (a satellite path must not make every queue a second). */
 	BOND_STARTUP_QUEUE_FACTOR = 4,
+	BOND_SLOWEST_OWD_MAX_US = 150000,
 
 	/* ---- rescue (rescue.c) --------------------------------------------- */
 	/* The last datagrams sent on one path alone, any session: a few
