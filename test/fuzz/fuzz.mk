@@ -31,16 +31,16 @@ FUZZ_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
 
 # Each harness is compiled together with the common/ sources it needs
 # (clang, instrumented; the gcc objects under $(B)/obj are not reused).
-FUZZ_wire_SRC := $(addprefix common/,wire.c crc32c.c seq.c window.c rand.c log.c health.c)
+FUZZ_wire_SRC := $(addprefix common/,wire.c crc32c.c seq.c window.c rand.c log.c health.c pmtu.c)
 FUZZ_wire_LIBS := -lm
 FUZZ_config_SRC := $(addprefix common/,config.c log.c)
-FUZZ_sealed_SRC := $(addprefix common/,wire.c crc32c.c crypto.c handshake.c rand.c log.c)
+FUZZ_sealed_SRC := $(addprefix common/,wire.c crc32c.c crypto.c handshake.c rand.c log.c health.c pmtu.c)
 FUZZ_ip_SRC := $(addprefix common/,ip.c)
 FUZZ_wire_MAXLEN := 70000
 FUZZ_config_MAXLEN := 4096
 FUZZ_sealed_MAXLEN := 70000
 FUZZ_ip_MAXLEN := 9000
-FUZZ_sealed_LIBS := $(CRYPTO_LIBS)
+FUZZ_sealed_LIBS := $(CRYPTO_LIBS) -lm
 
 FUZZ_NAMES := wire config sealed ip
 FUZZERS := $(foreach n,$(FUZZ_NAMES),$(FUZZ_OUT)/fuzz_$(n))
