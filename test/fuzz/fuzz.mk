@@ -55,7 +55,8 @@ FUZZERS := $(foreach n,$(FUZZ_NAMES),$(FUZZ_OUT)/fuzz_$(n))
 .PHONY: fuzzers fuzz fuzz-regress fuzz-check
 fuzzers: $(FUZZERS)
 
-FUZZ_DEPS := $(wildcard common/*.h) $(FUZZ_DIR)/fuzz.mk
+# Headers: common/, the harnesses' own, and test/unit/ip_ref.h (fuzz_ip).
+FUZZ_DEPS := $(wildcard common/*.h $(FUZZ_DIR)/*.h) test/unit/ip_ref.h $(FUZZ_DIR)/fuzz.mk
 $(FUZZ_OUT)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DEPS) $$(FUZZ_$$*_SRC)
 	$(call say,FUZZ-LD,$@)
 	@command -v $(CLANG) >/dev/null || { echo "fuzz: '$(CLANG)' not found:" \

@@ -234,8 +234,12 @@ static unsigned fuzz_path_tick(struct fuzz_path *fp, uint64_t now_us)
 	const struct health *h = &fp->h;
 	unsigned size = 0;
 
-	if (!fp->passive)
+	if (!fp->passive) {
 		health_timeouts(&fp->h, now_us);
+		/* a probe is due at least every interval */
+		CHECK(health_probe_due(h, now_us, FUZZ_PROBE_US) ||
+		      now_us - h->last_probe_us < FUZZ_PROBE_US);
+	}
 	health_eval(&fp->h, now_us, fp->passive);
 	if (!fp->passive && h->state != HEALTH_DOWN)
 		size = pmtu_next(&fp->pmtu, now_us, health_rto_us(h));
@@ -259,6 +263,7 @@ static unsigned fuzz_path_tick(struct fuzz_path *fp, uint64_t now_us)
 	 * and what it offers to send lies in that range too. */
 	const struct pmtu *m = &fp->pmtu;
 	CHECK(m->lo >= PMTU_FLOOR && m->lo <= m->max);
+	CHECK(pmtu_searching(m) || m->hi - m->lo <= PMTU_GRAIN || m->lo >= m->max);
 	CHECK(m->hi > m->lo && m->hi <= m->max + 1);
 	CHECK(pmtu_value(m) == m->lo);
 	CHECK(size == 0 || (size > PMTU_FLOOR && size <= m->max));
