@@ -116,7 +116,7 @@ tools-test: deps $(B)/impair
 netns: deps all
 	$(Q)test/netns/netns.sh $(CURDIR)/$(B) $(CURDIR)/$(B)/netns-summary.txt
 
-check: unit tools-test fuzz-regress integration netns
+check: unit tools-test fuzz-regress fuzz-check integration netns
 
 demo: deps all
 	$(Q)scripts/demo.sh $(B)
@@ -153,6 +153,6 @@ clean:
 	rm -rf $(B)
 
 include test/fuzz/fuzz.mk
-fuzz-regress fuzz: deps
+fuzz-regress fuzz-check fuzz: deps
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -117,33 +117,81 @@ static const char *const key_names[K_MAX] = {
 	"weight", "name", "bind", "sport", "dev", "mark", "rate", "backup", "down",
 };
 
-/* A rate in bits per second as tc writes it: digits, then nothing (bit/s)
- * or one of bit, kbit, mbit, gbit (powers of 1000). */
-static int parse_rate(const char *s, uint64_t *out)
-{
-	static const struct { const char *unit; uint64_t mult; } units[] = {
-		{ "", 1 }, { "bit", 1 }, { "kbit", 1000 }, { "mbit", 1000000 },
-		{ "gbit", 1000000000 },
-	};
-	size_t n = strspn(s, "0123456789");
-	unsigned long long v;
-	char digits[21];
+/* Rate units as tc writes them, largest first (config_print picks the
+ * largest one a rate reaches); "" is bit/s. A unit of 10^k bit/s takes at
+ * most k decimals, so every rate has one exact spelling per unit. */
+static const struct {
+	const char *name;
+	uint64_t bps;
+} rate_units[] = {
+	{ "gbit", 1000000000 }, { "mbit", 1000000 }, { "kbit", 1000 }, { "bit", 1 }, { "", 1 },
+};
 
-	if (n == 0 || n >= sizeof(digits))
-		return -1;
-	memcpy(digits, s, n);
-	digits[n] = '\0';
-	if (parse_uint(digits, 1, UINT32_MAX, &v))
-		return -1;
-	for (size_t i = 0; i < ARRAY_LEN(units); i++)
-		if (!strcmp(s + n, units[i].unit)) {
-			uint64_t bps = v * units[i].mult;
-			if (bps < CONFIG_RATE_MIN_BPS || bps > CONFIG_RATE_MAX_BPS)
-				return -1;
-			*out = bps;
-			return 0;
-		}
-	return -1;
+enum rate_err { RATE_OK, RATE_FORM, RATE_FRACTION, RATE_RANGE };
+
+/* A rate: digits, optionally a point and more digits (1.5mbit, 0.5gbit),
+ * then a unit. No sign, no exponent, no bare point (".5", "1."), and a
+ * whole number of bit/s (1.0005kbit is not). Integer arithmetic only, so
+ * that what config_print writes comes back exact. */
+static enum rate_err parse_rate(const char *s, uint64_t *out)
+{
+	static const char digits[] = "0123456789";
+	size_t nwhole = strspn(s, digits), nfrac = 0;
+	const char *frac = s + nwhole, *unit = frac;
+	uint64_t v = 0, bps, scale;
+	size_t u;
+
+	if (nwhole == 0)
+		return RATE_FORM;
+	if (*frac == '.') {
+		nfrac = strspn(++frac, digits);
+		if (nfrac == 0)
+			return RATE_FORM;
+		unit = frac + nfrac;
+	}
+	for (u = 0; u < ARRAY_LEN(rate_units); u++)
+		if (!strcmp(unit, rate_units[u].name))
+			break;
+	if (u == ARRAY_LEN(rate_units))
+		return RATE_FORM;
+	for (size_t i = 0; i < nwhole; i++) {
+		v = v * 10 + (uint64_t)(s[i] - '0');
+		if (v > CONFIG_RATE_MAX_BPS)	/* and so never near overflow */
+			return RATE_RANGE;
+	}
+	if (v > CONFIG_RATE_MAX_BPS / rate_units[u].bps)
+		return RATE_RANGE;
+	bps = v * rate_units[u].bps;
+	scale = rate_units[u].bps;
+	for (size_t i = 0; i < nfrac; i++) {
+		uint64_t d = (uint64_t)(frac[i] - '0');
+		scale /= 10;
+		if (!scale && d)
+			return RATE_FRACTION;	/* finer than 1 bit/s */
+		bps += d * scale;
+	}
+	if (bps < CONFIG_RATE_MIN_BPS || bps > CONFIG_RATE_MAX_BPS)
+		return RATE_RANGE;
+	*out = bps;
+	return RATE_OK;
+}
+
+/* key=RATE (rate=, down=): 0, or -1 with the reason in err. */
+static int rate_value(const char *key, const char *val, uint64_t *out, char *err)
+{
+	switch (parse_rate(val, out)) {
+	case RATE_OK:
+		return 0;
+	case RATE_FORM:
+		return fail(err, "%s must be a number of bit/s, kbit, mbit or gbit "
+			    "(e.g. %s=8mbit, %s=1.5mbit), got '%s'", key, key, key, val);
+	case RATE_FRACTION:
+		return fail(err, "%s must be a whole number of bit/s, got '%s'", key, val);
+	case RATE_RANGE:
+		break;
+	}
+	return fail(err, "%s must be %llukbit..%llugbit, got '%s'", key,
+		    CONFIG_RATE_MIN_BPS / 1000, CONFIG_RATE_MAX_BPS / 1000000000, val);
 }
 
 static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
@@ -176,15 +224,9 @@ static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
 		p->has_weight = 1;
 		break;
 	case K_RATE:
-		if (parse_rate(val, &p->rate_bps))
-			return fail(err, "rate must be a number with bit, kbit, mbit or "
-				    "gbit, from 8kbit to 100gbit (e.g. rate=8mbit)");
-		break;
+		return rate_value("rate", val, &p->rate_bps, err);
 	case K_DOWN:
-		if (parse_rate(val, &p->down_bps))
-			return fail(err, "down must be a number with bit, kbit, mbit or "
-				    "gbit, from 8kbit to 100gbit (e.g. down=50mbit)");
-		break;
+		return rate_value("down", val, &p->down_bps, err);
 	case K_BACKUP:
 		p->backup = 1;
 		break;
@@ -372,6 +414,31 @@ static void append(char *out, size_t outlen, size_t *used, const char *fmt, ...)
 		*used += (size_t)n;
 }
 
+/* " rate=R" in the largest unit the rate reaches, trailing zeros of the
+ * fraction dropped (1500000 -> 1.5mbit, 21000000000 -> 21gbit, 8001 ->
+ * 8.001kbit): parse_rate takes it back to the same bit/s. */
+/* " KEY=RATE", in the largest unit the rate reaches, so that it parses
+ * back to the same figure. */
+static void print_rate(char *out, size_t outlen, size_t *used, const char *key, uint64_t bps)
+{
+	size_t u = 0;
+	int decimals = 0;
+
+	while (bps < rate_units[u].bps)
+		u++;		/* the last unit is 1 bit/s */
+	for (uint64_t m = rate_units[u].bps; m > 1; m /= 10)
+		decimals++;
+	unsigned long long whole = bps / rate_units[u].bps, frac = bps % rate_units[u].bps;
+	if (!frac) {
+		append(out, outlen, used, "%s%llu%s", key, whole, rate_units[u].name);
+		return;
+	}
+	for (; frac % 10 == 0; frac /= 10)
+		decimals--;
+	append(out, outlen, used, "%s%llu.%0*llu%s", key, whole, decimals, frac,
+	       rate_units[u].name);
+}
+
 void config_print(const struct config *c, char *out, size_t outlen)
 {
 	size_t used = 0;
@@ -395,11 +462,9 @@ void config_print(const struct config *c, char *out, size_t outlen)
 		if (p->has_mark)
 			append(out, outlen, &used, " mark=%u", p->mark);
 		if (p->rate_bps)
-			append(out, outlen, &used, " rate=%llubit",
-			       (unsigned long long)p->rate_bps);
+			print_rate(out, outlen, &used, " rate=", p->rate_bps);
 		if (p->down_bps)
-			append(out, outlen, &used, " down=%llubit",
-			       (unsigned long long)p->down_bps);
+			print_rate(out, outlen, &used, " down=", p->down_bps);
 		if (p->backup)
 			append(out, outlen, &used, " backup");
 		append(out, outlen, &used, "\n");

@@ -19,8 +19,12 @@ enum {
 	CONFIG_ERR_MAX = 160,
 };
 
-/* rate= bounds, bits per second */
-#define CONFIG_RATE_MIN_BPS 8000ull
+/* rate= bounds, bits per second. A path busy with traffic is probed up to
+ * 20 times a second, about 100 bytes each with IP and UDP: 16 kbit/s. From
+ * 64 kbit/s up, that leaves at least three quarters of the link to data;
+ * below, the probes crowd it out (and "rate=8000", "rate=0" are typos more
+ * likely than links). 100 gbit/s is beyond what one UDP socket carries. */
+#define CONFIG_RATE_MIN_BPS 64000ull
 #define CONFIG_RATE_MAX_BPS 100000000000ull
 
 struct config_path {

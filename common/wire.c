@@ -129,7 +129,7 @@ void wire_put_probe(uint8_t buf[static MP_PROBE_LEN], const struct mp_probe *p)
 	put_be(buf + 40, p->rx_bytes, 4);
 	put_be(buf + 44, p->cap_kbps, 4);
 	buf[48] = p->mode;
-	memset(buf + 49, 0, 3);		/* reserved */
+	memset(buf + MP_PROBE_FIELDS_LEN, 0, MP_PROBE_LEN - MP_PROBE_FIELDS_LEN);
 }
 
 int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p)

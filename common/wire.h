@@ -46,6 +46,7 @@ enum {
 	/* What the first release sent: a body this long is taken, its later
 	 * fields read as zero (unknown). */
 	MP_PROBE_LEN_V1 = 40,
+	MP_PROBE_FIELDS_LEN = 49,	/* then 3 reserved bytes, never read */
 	/* state byte: the sender's view of this path */
 	MP_PROBE_STATE = 0x03,	/* enum health_state */
 	MP_PROBE_SUSPECT = 0x04,	/* an answer is overdue: avoid for now */
@@ -121,6 +122,14 @@ size_t wire_seal_plain(uint8_t *buf, size_t payload_len);
 /* PROBE/ACK bodies: put writes MP_PROBE_LEN bytes; get returns -1 if len is
  * shorter than MP_PROBE_LEN_V1 or the path field is out of range. */
 void wire_put_probe(uint8_t buf[static MP_PROBE_LEN], const struct mp_probe *p);
+/* The payload length of the ACK answering a PROBE of probe_len bytes: as
+ * long (a padded path MTU probe's answer shows the size went both ways),
+ * but never shorter than a body (a first-release PROBE is shorter) nor
+ * longer than a datagram can carry. */
+static inline size_t wire_ack_len(size_t probe_len)
+{
+	return probe_len < MP_PROBE_LEN || probe_len > MP_MAX_PAYLOAD ? MP_PROBE_LEN : probe_len;
+}
 int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p);
 
 #endif

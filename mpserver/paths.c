@@ -85,7 +85,7 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 		sp->link.pmtu = pmtu;
 		follow_mtu(srv);
 	}
-	send_ack(srv, s, p, probe.id, len > MP_MAX_PAYLOAD ? MP_PROBE_LEN : len);
+	send_ack(srv, s, p, probe.id, wire_ack_len(len));
 	f->view_dirty = 1;
 }
 

@@ -3,8 +3,14 @@
 #
 #   make fuzz-regress       replay the committed corpora once (seconds; part
 #                           of `make check`); fails on any crash
+#   make fuzz-check         fuzz each target FUZZ_CHECK_SECONDS (default 20)
+#                           from a fresh copy of its committed corpus (part of
+#                           `make check`: a harness that no longer fits the
+#                           protocol, or a parser that breaks, fails CI, which
+#                           replaying known inputs alone would not show)
 #   make fuzz               fuzz each target FUZZ_SECONDS (default 60) on a
-#                           scratch copy of its corpus under $(B)/fuzz/
+#                           scratch corpus under $(B)/fuzz/ that grows from
+#                           run to run
 #   make fuzz FUZZ_SECONDS=600 FUZZ_FLAGS=-fork=4   (longer, on 4 cores)
 #
 # Needs clang with its libFuzzer runtime (Debian: clang, libclang-rt-dev or
@@ -14,6 +20,7 @@
 
 CLANG ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_CHECK_SECONDS ?= 20
 FUZZ_FLAGS ?=
 
 FUZZ_DIR := test/fuzz
@@ -31,24 +38,25 @@ FUZZ_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
 
 # Each harness is compiled together with the common/ sources it needs
 # (clang, instrumented; the gcc objects under $(B)/obj are not reused).
-FUZZ_wire_SRC := $(addprefix common/,wire.c crc32c.c seq.c window.c rand.c log.c ratelimit.c health.c)
+FUZZ_wire_SRC := $(addprefix common/,wire.c crc32c.c seq.c window.c rand.c log.c ratelimit.c health.c pmtu.c)
 FUZZ_wire_LIBS := -lm
 FUZZ_config_SRC := $(addprefix common/,config.c log.c ratelimit.c)
-FUZZ_sealed_SRC := $(addprefix common/,wire.c crc32c.c crypto.c handshake.c rand.c log.c ratelimit.c)
+FUZZ_sealed_SRC := $(addprefix common/,wire.c crc32c.c crypto.c handshake.c rand.c log.c ratelimit.c health.c pmtu.c)
 FUZZ_ip_SRC := $(addprefix common/,ip.c)
 FUZZ_wire_MAXLEN := 70000
 FUZZ_config_MAXLEN := 4096
 FUZZ_sealed_MAXLEN := 70000
 FUZZ_ip_MAXLEN := 9000
-FUZZ_sealed_LIBS := $(CRYPTO_LIBS)
+FUZZ_sealed_LIBS := $(CRYPTO_LIBS) -lm
 
 FUZZ_NAMES := wire config sealed ip
 FUZZERS := $(foreach n,$(FUZZ_NAMES),$(FUZZ_OUT)/fuzz_$(n))
 
-.PHONY: fuzzers fuzz fuzz-regress
+.PHONY: fuzzers fuzz fuzz-regress fuzz-check
 fuzzers: $(FUZZERS)
 
-FUZZ_DEPS := $(wildcard common/*.h) $(FUZZ_DIR)/fuzz.mk
+# Headers: common/, the harnesses' own, and test/unit/ip_ref.h (fuzz_ip).
+FUZZ_DEPS := $(wildcard common/*.h $(FUZZ_DIR)/*.h) test/unit/ip_ref.h $(FUZZ_DIR)/fuzz.mk
 $(FUZZ_OUT)/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_DEPS) $$(FUZZ_$$*_SRC)
 	$(call say,FUZZ-LD,$@)
 	@command -v $(CLANG) >/dev/null || { echo "fuzz: '$(CLANG)' not found:" \
@@ -70,23 +78,27 @@ define fuzz_regress_one
 	fi;
 endef
 
-# One target fuzzed for FUZZ_SECONDS on $(B)/fuzz/corpus/NAME, a scratch
-# corpus seeded from (and growing beyond) the committed one.
-define fuzz_one
-	work=$(FUZZ_OUT)/corpus/$(1); log=$(FUZZ_OUT)/fuzz-$(1).log; \
+# One target fuzzed: $(1) name, $(2) seconds, $(3) its working corpus
+# (seeded from the committed one), $(4) the label of the report lines. A
+# crash prints the log's tail and sets rc.
+define fuzz_run
+	work=$(3); log=$(FUZZ_OUT)/$(4)-$(1).log; \
 	mkdir -p $$work && cp -R $(FUZZ_DIR)/corpus/$(1)/. $$work/ || exit 1; \
-	echo "== fuzz $(1): $(FUZZ_SECONDS)s, corpus $$work, log $$log"; \
+	echo "== $(4) $(1): fuzzing $(2) s (log: $$log)"; \
 	if $(FUZZ_ENV) $(FUZZ_OUT)/fuzz_$(1) $$work \
-		-max_total_time=$(FUZZ_SECONDS) -max_len=$(FUZZ_$(1)_MAXLEN) \
+		-max_total_time=$(2) -max_len=$(FUZZ_$(1)_MAXLEN) \
 		-timeout=10 -print_final_stats=1 \
 		$(if $(wildcard $(FUZZ_DIR)/$(1).dict),-dict=$(FUZZ_DIR)/$(1).dict) \
 		-artifact_prefix=$(FUZZ_OUT)/artifacts/$(1)- \
 		$(FUZZ_FLAGS) >$$log 2>&1; then \
-		grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added)' $$log; \
-		echo "== fuzz $(1): no crash; $$(ls $$work | wc -l) files in $$work"; \
+		runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
+		per_s=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $$log); \
+		new=$$(sed -n 's/^stat::new_units_added: *//p' $$log); \
+		echo "== $(4) $(1): $(2) s, $$runs runs ($$per_s/s), $$new new units," \
+			"no crash; $$(ls $$work | wc -l) files in $$work"; \
 	else \
 		tail -n 80 $$log; \
-		echo "== fuzz $(1): CRASH, input in $(FUZZ_OUT)/artifacts/ (log: $$log)"; rc=1; \
+		echo "== $(4) $(1): CRASH, input in $(FUZZ_OUT)/artifacts/ (log: $$log)"; rc=1; \
 	fi;
 endef
 
@@ -94,6 +106,14 @@ fuzz-regress: $(FUZZERS)
 	$(Q)mkdir -p $(FUZZ_OUT)/artifacts; rc=0; \
 	$(foreach n,$(FUZZ_NAMES),$(call fuzz_regress_one,$(n))) exit $$rc
 
+# The check's corpora start afresh from the committed ones every time, so
+# that a run says the same of the same tree.
+fuzz-check: $(FUZZERS)
+	$(Q)mkdir -p $(FUZZ_OUT)/artifacts; rm -rf $(FUZZ_OUT)/check; rc=0; \
+	$(foreach n,$(FUZZ_NAMES),$(call fuzz_run,$(n),$(FUZZ_CHECK_SECONDS),$(FUZZ_OUT)/check/$(n),fuzz-check)) \
+	exit $$rc
+
 fuzz: $(FUZZERS)
 	$(Q)mkdir -p $(FUZZ_OUT)/artifacts; rc=0; \
-	$(foreach n,$(FUZZ_NAMES),$(call fuzz_one,$(n))) exit $$rc
+	$(foreach n,$(FUZZ_NAMES),$(call fuzz_run,$(n),$(FUZZ_SECONDS),$(FUZZ_OUT)/corpus/$(n),fuzz)) \
+	exit $$rc

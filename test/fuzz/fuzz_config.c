@@ -8,7 +8,8 @@
  *     terminated inside their arrays, names unique, line numbers in order);
  *   - config_finish must agree with npaths;
  *   - config_print's text, fed back through config_feed, must be accepted
- *     whole and give the same bridges (round trip), and printing that again
+ *     whole and give the same bridges, every field (rate= included) equal
+ *     (round trip: parse, print, parse, equal), and printing that again
  *     must give the same text;
  *   - printing into a short buffer must give a terminated prefix of the full
  *     text;
@@ -80,6 +81,9 @@ static void check_paths(const struct config *c)
 		CHECK(all_of(p->dev, ""));
 		CHECK(p->has_mark == 0 || p->has_mark == 1);
 		CHECK(p->has_mark || p->mark == 0);
+		CHECK(p->rate_bps == 0 || (p->rate_bps >= CONFIG_RATE_MIN_BPS &&
+					   p->rate_bps <= CONFIG_RATE_MAX_BPS));
+		CHECK(p->backup == 0 || p->backup == 1);
 		CHECK(p->line >= 1 && p->line <= c->lineno);
 		if (i)
 			CHECK(p->line > c->paths[i - 1].line);
@@ -88,13 +92,17 @@ static void check_paths(const struct config *c)
 	}
 }
 
+/* Every field that says what the path is (not line or has_weight: where
+ * it was written, and whether the weight was spelled out, which the
+ * printer always does). */
 static int same_path(const struct config_path *a, const struct config_path *b)
 {
 	return !strcmp(a->host, b->host) && a->port == b->port &&
 	       !strcmp(a->name, b->name) && a->weight == b->weight &&
 	       !strcmp(a->bind, b->bind) && a->sport == b->sport &&
 	       !strcmp(a->dev, b->dev) && a->has_mark == b->has_mark &&
-	       a->mark == b->mark;
+	       a->mark == b->mark && a->rate_bps == b->rate_bps &&
+	       a->backup == b->backup;
 }
 
 /* Feeds text[0..size) line by line as config_load would; returns 0 when

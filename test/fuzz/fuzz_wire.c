@@ -1,18 +1,25 @@
 /* libFuzzer harness for common/wire.c (wire_parse, wire_put_hdr,
- * wire_seal_plain) and, behind it, common/seq.c + common/window.c.
+ * wire_seal_plain, the PROBE/ACK body) and, behind it, what receives each
+ * message type: common/seq.c + common/window.c, and for PROBE and ACK
+ * common/health.c and common/pmtu.c on both sides (fuzz_proto.h).
  *
- * Each input is used four ways:
+ * Each input is used five ways:
  *   1. as a plaintext datagram, straight into wire_parse (keyed = 0);
  *   2. as the same datagram with its CRC32C trailer recomputed, so that the
  *      checks behind the CRC (type, path, zero fields) and the code behind a
  *      valid packet are reached without the fuzzer having to solve a CRC;
+ *      a valid one then goes where its type goes (receive_plain): DATA to
+ *      the window, PROBE to the passive side's health (mpserver, which
+ *      answers; the answer goes to the active side), ACK to the active
+ *      side's health and path MTU search (mpclient), padding included;
  *   3. as a sealed datagram (keyed = 1: header and length are checked, the
- *      AEAD tag is left to the caller);
+ *      AEAD tag is left to the caller; fuzz_sealed opens them);
  *   4. when a packet is valid, its (epoch, seq) opens a seq_rx, and its
  *      payload is read as a script of further (epoch, seq) arrivals, checked
- *      against a plain model of the receive window and of the epoch rules.
- * Also, over the raw bytes: the PROBE/ACK body decoder and path health
- * (fuzz_health), and crc32c (the SSE4.2 path on x86-64) must equal
+ *      against a plain model of the receive window and of the epoch rules;
+ *   5. as a script of PROBE/ACK bodies, padded or not, and exchanges
+ *      between the two sides over time (fuzz_health).
+ * Also, over the raw bytes, crc32c (the SSE4.2 path on x86-64) must equal
  * crc32c_portable (the slice-by-8 table), whole and chained at any split.
  * Any violated invariant abort()s, which libFuzzer reports as a crash. */
 #include <stddef.h>
@@ -27,16 +34,10 @@
 #include "window.h"
 #include "wire.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz_wire"
+#include "fuzz_proto.h"
 
-#define CHECK(cond)                                                         \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			fprintf(stderr, "fuzz_wire: invariant failed: %s "  \
-				"(%s:%d)\n", #cond, __FILE__, __LINE__);    \
-			abort();                                            \
-		}                                                           \
-	} while (0)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { PKT_OVERHEAD = MP_HDR_LEN + MP_CRC_LEN };
 
@@ -409,10 +410,63 @@ static enum wire_err parse(const uint8_t *buf, size_t len, int keyed,
 		      err != WIRE_SEALED);
 	if (keyed)
 		CHECK(err != WIRE_CHECK);
-	/* DATA is never refused as an unknown type. */
+	/* Refused as unknown exactly the types the harnesses do not know. */
 	if (err == WIRE_TYPE)
-		CHECK((buf[1] & MP_VTS_TYPE) != MP_T_DATA);
+		CHECK(!fuzz_type_known((enum mp_type)(buf[1] & MP_VTS_TYPE), keyed));
+	if (err == WIRE_OK)
+		CHECK(fuzz_type_known((enum mp_type)h->type, keyed));
 	return err;
+}
+
+/* A plaintext packet wire_parse took, where its type goes in the
+ * programs: DATA, and the control sequence of PROBE and ACK, through the
+ * window; a PROBE's body into the passive side, whose answer (padded as
+ * the PROBE was) goes to the active side; an ACK's body into the active
+ * side, after a PROBE of its own (id 1) and a path MTU probe of the
+ * search's first size, either of which the ACK may answer. */
+static void receive_plain(const uint8_t *pkt, const struct mp_hdr *h, size_t plen)
+{
+	struct fuzz_path active, passive;
+	const uint8_t *body = pkt + MP_HDR_LEN;
+	uint64_t now = UINT64_C(1) << 40;
+	struct mp_probe p;
+	size_t len;
+
+	switch ((enum mp_type)h->type) {
+	case MP_T_DATA:
+		drive_seq(pkt, h, plen, 0);
+		return;
+	case MP_T_PROBE:
+		drive_seq(pkt, h, plen, 0);
+		fuzz_path_init(&passive, 1, now);
+		fuzz_path_init(&active, 0, now);
+		if (fuzz_path_input(&passive, h->path, body, plen, MP_CRC_LEN, now) == 0) {
+			len = fuzz_path_answer(&passive, &p, h->path, now + 10);
+			CHECK(len == wire_ack_len(plen));
+			now += 20000;
+			fuzz_path_input(&active, h->path, fuzz_body(&p, len), len, MP_CRC_LEN, now);
+		}
+		fuzz_path_tick(&passive, now);
+		fuzz_path_tick(&active, now);
+		return;
+	case MP_T_ACK:
+		drive_seq(pkt, h, plen, 0);
+		fuzz_path_init(&active, 0, now);
+		fuzz_path_probe(&active, &p, h->path, 0, now);
+		CHECK(p.id == 1);
+		/* the path MTU search's first size goes out too */
+		CHECK(fuzz_path_tick(&active, now) == FUZZ_PMTU_MAX);
+		now += 20000;
+		fuzz_path_input(&active, h->path, body, plen, MP_CRC_LEN, now);
+		fuzz_path_tick(&active, now);
+		return;
+	case MP_T_HELLO:
+	case MP_T_WELCOME:
+	case MP_T_RESET:
+		CHECK(!"a handshake message parsed without a key");
+		return;
+	}
+	CHECK(!"a type outside enum mp_type parsed");
 }
 
 /* Plaintext: the bytes as they came, then with the trailer fixed. */
@@ -452,7 +506,7 @@ static void fuzz_plain(const uint8_t *data, size_t size)
 	}
 	if (errf == WIRE_OK) {
 		check_plain_ok(fixed, size, &hf, plf);
-		drive_seq(fixed, &hf, plf, 0);
+		receive_plain(fixed, &hf, plf);
 	}
 	free(fixed);
 }
@@ -468,67 +522,100 @@ static void fuzz_keyed(const uint8_t *data, size_t size)
 	if (parse(data, size, 1, &h, &pl) != WIRE_OK)
 		return;
 	check_hdr(data, size, 1, &h, pl);
-	drive_seq(data, &h, pl, 1);
+	switch ((enum mp_type)h.type) {
+	case MP_T_DATA:
+	case MP_T_PROBE:
+	case MP_T_ACK:
+		/* the window is checked before the tag is (the tag is the
+		 * dearer check): the body is still ciphertext here */
+		drive_seq(data, &h, pl, 1);
+		return;
+	case MP_T_HELLO:
+	case MP_T_WELCOME:
+	case MP_T_RESET:
+		return;		/* no window: MAC and exact length, fuzz_sealed */
+	}
+	CHECK(!"a type outside enum mp_type parsed");
 }
 
-/* PROBE/ACK bodies: the input is a script of bodies (MP_PROBE_LEN bytes
- * each, the first byte's low bit saying PROBE or ACK) with a time step in
- * front of each (2 bytes, µs * 64), fed to one path's health as the active
- * and as the passive side. Decoding must round-trip; the estimators must
- * stay within their documented bounds whatever the peer claims. */
+/* Path health over time, both sides of one path: the input as a script
+ * of records, each a time step (2 bytes, microseconds * 64), an op byte,
+ * an fx byte and a PROBE/ACK body (MP_PROBE_LEN bytes):
+ *   op >> 2 & 3  first, the passive side (mpserver) receives: 0 nothing,
+ *                1 the body as a PROBE, 2 a PROBE the active side sends
+ *                now, 3 the path MTU probe the active side's search asks
+ *                for (else a PROBE);
+ *   op & 3       then the active side (mpclient) receives: 0 nothing, 1
+ *                the body as an ACK, 2 the passive side's answer to the
+ *                last PROBE it took, 3 both;
+ *   op >> 4      the body's padding: fuzz_pad_len[op >> 4] bytes after it;
+ *   fx & 1       what the active side sends is lost on the way;
+ *   fx & 2       the passive side's answer is lost on the way;
+ *   fx & 4       large datagrams went missing: mpclient asks for a path
+ *                MTU re-check;
+ *   fx & 8       the path is over mpclient's latency cut-off (demoted).
+ * Both sides' timers run after every record, and must keep their bounds
+ * (fuzz_path_tick) whatever the bodies say. */
+enum { HEALTH_REC = 4 + MP_PROBE_LEN, HEALTH_MAX_RECS = 2048, PATH = 0 };
+
 static void fuzz_health(const uint8_t *data, size_t size)
 {
-	struct health active, passive;
+	struct fuzz_path active, passive;
 	uint64_t now = UINT64_C(1) << 40;
-	uint32_t rx = 0;
+	unsigned pmtu_size = 0, recs = 0;
+	struct mp_probe p;
+	size_t len;
 
-	health_init(&active, now);
-	health_init(&passive, now);
-	while (size >= 2 + MP_PROBE_LEN) {
-		struct mp_probe p, again;
-		uint8_t buf[MP_PROBE_LEN];
+	fuzz_path_init(&active, 0, now);
+	fuzz_path_init(&passive, 1, now);
+	for (; size >= HEALTH_REC && recs < HEALTH_MAX_RECS;
+	     data += HEALTH_REC, size -= HEALTH_REC, recs++) {
+		unsigned op = data[2], fx = data[3];
+		const uint8_t *raw = data + 4;
+		size_t raw_len = MP_PROBE_LEN + fuzz_pad_len[op >> 4];
 
 		now += (uint64_t)(data[0] << 8 | data[1]) * 64;
-		data += 2;
-		size -= 2;
-		if (wire_get_probe(data, MP_PROBE_LEN, &p) == 0) {
-			wire_put_probe(buf, &p);
-			CHECK(wire_get_probe(buf, sizeof(buf), &again) == 0);
-			CHECK(!memcmp(&p, &again, sizeof(p)));
-			CHECK(!memcmp(buf, data, MP_PROBE_LEN));
-			if (p.id & 1) {
-				struct mp_probe mine;
-				health_fill(&active, &mine, 0, 0, now, 50000, rx);
+		if (fx & 4)
+			pmtu_recheck(&active.pmtu, now);
+		active.h.demoted = (fx & 8) != 0;
+		switch (op >> 2 & 3) {
+		case 1:
+			fuzz_path_input(&passive, PATH, fuzz_padded(raw, MP_PROBE_LEN, raw_len),
+					raw_len, MP_CRC_LEN, now);
+			break;
+		case 3:
+			if (pmtu_size) {
+				fuzz_path_probe(&active, &p, PATH, 1, now);
+				len = pmtu_size - MP_HDR_LEN - MP_CRC_LEN;
+				pmtu_size = 0;
+				if (!(fx & 1))
+					fuzz_path_input(&passive, PATH, fuzz_body(&p, len), len,
+							MP_CRC_LEN, now);
+				break;
 			}
-			health_input(&active, &p, 1, now, ++rx, MP_PROBE_LEN);
-			health_input(&passive, &p, 0, now, rx, MP_PROBE_LEN);
-		} else {
-			CHECK(data[0] >= MP_MAX_PATHS);
+			/* fall through */
+		case 2:
+			fuzz_path_probe(&active, &p, PATH, 0, now);
+			if (!(fx & 1))
+				fuzz_path_input(&passive, PATH, fuzz_body(&p, MP_PROBE_LEN),
+						MP_PROBE_LEN, MP_CRC_LEN, now);
+			break;
 		}
-		health_timeouts(&active, now);
-		health_eval(&active, now, 0);
-		health_eval(&passive, now, 1);
-		const struct health *hs[] = { &active, &passive };
-		for (int k = 0; k < 2; k++) {
-			const struct health *h = hs[k];
-			CHECK(h->state >= HEALTH_UP && h->state <= HEALTH_DOWN);
-			CHECK(h->send.ppm <= 1000000 && h->recv.ppm <= 1000000);
-			CHECK(health_rto_us(h) >= HEALTH_RTO_MIN_US || !h->has_rtt);
-			CHECK(health_rto_us(h) <= HEALTH_RTO_MAX_US ||
-			      health_rto_us(h) == HEALTH_RTO_INITIAL_US);
-			CHECK(h->cap_ppm >= 50000 && h->cap_ppm <= 1000000);
-			CHECK(health_down_after(h) >= HEALTH_DOWN_AFTER_MIN &&
-			      health_down_after(h) <= HEALTH_DOWN_AFTER_MAX);
-			CHECK(h->good_needed >= HEALTH_GOOD_MIN && h->good_needed <= HEALTH_GOOD_MAX);
-			CHECK(memchr(h->reason, '\0', sizeof(h->reason)) != NULL);
-		}
-		data += MP_PROBE_LEN;
-		size -= MP_PROBE_LEN;
+		if (op & 1)
+			fuzz_path_input(&active, PATH, fuzz_padded(raw, MP_PROBE_LEN, raw_len),
+					raw_len, MP_CRC_LEN, now);
+		if (op & 2 && (len = fuzz_path_answer(&passive, &p, PATH, now)) && !(fx & 2))
+			fuzz_path_input(&active, PATH, fuzz_body(&p, len), len, MP_CRC_LEN, now);
+		fuzz_path_tick(&passive, now);
+		unsigned size_now = fuzz_path_tick(&active, now);
+		if (size_now)
+			pmtu_size = size_now;
 	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	fuzz_types_check();
 	check_crc(data, size);
 	fuzz_plain(data, size);
 	fuzz_keyed(data, size);

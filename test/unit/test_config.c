@@ -23,6 +23,33 @@ static int feed(struct config *c, const char *line, char err[static CONFIG_ERR_M
 	return config_feed(c, line, strlen(line), err);
 }
 
+/* What config_print writes parses back to the same config (mpclient -n
+ * shows it, and an operator may save it as the config). */
+static void assert_reparses(const char *printed)
+{
+	static struct config again;
+	static char out2[sizeof(out)];
+	char err[CONFIG_ERR_MAX];
+	const char *line = printed;
+
+	config_init(&again);
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+		if (config_feed(&again, line, len, err))
+			fail_msg("'%.*s' printed, not parsed back: %s", (int)len, line, err);
+		line += len;
+	}
+	config_print(&again, out2, sizeof(out2));
+	assert_string_equal(out2, printed);
+	assert_int_equal(again.npaths, C.npaths);
+	for (unsigned i = 0; i < C.npaths; i++) {
+		assert_int_equal(again.paths[i].rate_bps, C.paths[i].rate_bps);
+		assert_int_equal(again.paths[i].backup, C.paths[i].backup);
+		assert_int_equal(again.paths[i].weight, C.paths[i].weight);
+	}
+}
+
 /* ---- golden ------------------------------------------------------------ */
 
 static const char *const golden_lines[] = {
@@ -37,7 +64,9 @@ static const char *const golden_lines[] = {
 	"10.0.0.1 4005 weight=3 name=lte bind=192.168.1.2 sport=5000 dev=wwan0 mark=0x10\n",
 	"\t10.0.0.2  4006 mark=42 bind=[fe80::1%eth0] name=wifi-2\r\n",
 	"#10.0.0.3 4007\n",
-	"10.0.0.4 4008 dev=eth0.100 sport=65535 weight=1000 mark=0xffffffff",
+	"10.0.0.4 4008 dev=eth0.100 sport=65535 weight=1000 mark=0xffffffff\n",
+	"10.0.0.5 4009 rate=1.5mbit backup name=slow\n",
+	"10.0.0.6 4010 weight=2 rate=0.5gbit",
 };
 
 static const char golden_print[] =
@@ -47,9 +76,11 @@ static const char golden_print[] =
 	"relay.example.net 4004 name=path3 weight=2\n"
 	"10.0.0.1 4005 name=lte weight=3 bind=192.168.1.2 sport=5000 dev=wwan0 mark=16\n"
 	"10.0.0.2 4006 name=wifi-2 weight=1 bind=fe80::1%eth0 mark=42\n"
-	"10.0.0.4 4008 name=path6 weight=1000 sport=65535 dev=eth0.100 mark=4294967295\n";
+	"10.0.0.4 4008 name=path6 weight=1000 sport=65535 dev=eth0.100 mark=4294967295\n"
+	"10.0.0.5 4009 name=slow weight=1 rate=1.5mbit backup\n"
+	"10.0.0.6 4010 name=path8 weight=2 rate=500mbit\n";
 
-static const unsigned golden_path_lines[] = { 2, 5, 6, 7, 9, 10, 12 };
+static const unsigned golden_path_lines[] = { 2, 5, 6, 7, 9, 10, 12, 13, 14 };
 
 static void test_golden(void **state)
 {
@@ -69,6 +100,7 @@ static void test_golden(void **state)
 		assert_int_equal(C.paths[i].line, golden_path_lines[i]);
 	config_print(&C, out, sizeof(out));
 	assert_string_equal(out, golden_print);
+	assert_reparses(out);
 
 	const struct config_path *p = &C.paths[4];
 	assert_string_equal(p->host, "10.0.0.1");
@@ -81,6 +113,47 @@ static void test_golden(void **state)
 	assert_int_equal(p->mark, 0x10);
 	assert_int_equal(p->has_mark, 1);
 	assert_int_equal(C.paths[0].has_mark, 0);
+	assert_int_equal(C.paths[7].rate_bps, 1500000);
+	assert_int_equal(C.paths[7].backup, 1);
+	assert_int_equal(C.paths[8].rate_bps, 500000000);
+}
+
+/* Every rate in range prints in a form that parses back to the same bit/s:
+ * the edges, each unit's boundary +-1, and a spread of others. */
+static void test_rate_round_trip(void **state)
+{
+	static const uint64_t edges[] = {
+		CONFIG_RATE_MIN_BPS, CONFIG_RATE_MIN_BPS + 1, 99999, 100000, 999999,
+		1000000, 1000001, 1500000, 999999999, 1000000000, 1000000001,
+		4294967295, 4294967296, 21000000000, 21000000001, 99999999999,
+		CONFIG_RATE_MAX_BPS - 1, CONFIG_RATE_MAX_BPS,
+	};
+	char err[CONFIG_ERR_MAX], line[64];
+	uint64_t x = 88172645463325252ull;
+
+	(void)state;
+	for (size_t i = 0; i < N_ELEMS(edges) + 20000; i++) {
+		uint64_t bps;
+		if (i < N_ELEMS(edges)) {
+			bps = edges[i];
+		} else {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;	/* xorshift64 */
+			/* as many small rates as large: a random exponent */
+			uint64_t span = 1;
+			for (uint64_t k = x % 12; k; k--)
+				span *= 10;
+			bps = CONFIG_RATE_MIN_BPS + (x >> 8) % span;
+			if (bps > CONFIG_RATE_MAX_BPS)
+				bps = CONFIG_RATE_MAX_BPS;
+		}
+		snprintf(line, sizeof(line), "h 1 rate=%llubit", (unsigned long long)bps);
+		config_init(&C);
+		if (feed(&C, line, err))
+			fail_msg("'%s': %s", line, err);
+		assert_int_equal(C.paths[0].rate_bps, bps);
+		config_print(&C, out, sizeof(out));
+		assert_reparses(out);
+	}
 }
 
 /* A print into any smaller buffer is a terminated prefix of the full one. */
@@ -119,10 +192,22 @@ static const struct { const char *line, *print; } good[] = {
 	{ "h 1 # weight=5", "h 1 name=path0 weight=1\n" },
 	{ "h\t1\r\n", "h 1 name=path0 weight=1\n" },
 	{ "h 1 weight=1000", "h 1 name=path0 weight=1000\n" },
-	{ "h 1 rate=8mbit", "h 1 name=path0 weight=1 rate=8000000bit\n" },
-	{ "h 1 rate=8000", "h 1 name=path0 weight=1 rate=8000bit\n" },
-	{ "h 1 rate=100gbit", "h 1 name=path0 weight=1 rate=100000000000bit\n" },
-	{ "h 1 rate=512kbit backup", "h 1 name=path0 weight=1 rate=512000bit backup\n" },
+	{ "h 1 rate=8mbit", "h 1 name=path0 weight=1 rate=8mbit\n" },
+	{ "h 1 rate=64000", "h 1 name=path0 weight=1 rate=64kbit\n" },
+	{ "h 1 rate=64001bit", "h 1 name=path0 weight=1 rate=64.001kbit\n" },
+	{ "h 1 rate=100gbit", "h 1 name=path0 weight=1 rate=100gbit\n" },
+	{ "h 1 rate=512kbit backup", "h 1 name=path0 weight=1 rate=512kbit backup\n" },
+	{ "h 1 rate=21gbit", "h 1 name=path0 weight=1 rate=21gbit\n" },
+	{ "h 1 rate=21000000001", "h 1 name=path0 weight=1 rate=21.000000001gbit\n" },
+	{ "h 1 rate=1.5mbit", "h 1 name=path0 weight=1 rate=1.5mbit\n" },
+	{ "h 1 rate=0.5gbit", "h 1 name=path0 weight=1 rate=500mbit\n" },
+	{ "h 1 rate=2.25mbit", "h 1 name=path0 weight=1 rate=2.25mbit\n" },
+	{ "h 1 rate=2.250000000mbit", "h 1 name=path0 weight=1 rate=2.25mbit\n" },
+	{ "h 1 rate=1000kbit", "h 1 name=path0 weight=1 rate=1mbit\n" },
+	{ "h 1 rate=0.000064gbit", "h 1 name=path0 weight=1 rate=64kbit\n" },
+	{ "h 1 rate=99.999999999gbit", "h 1 name=path0 weight=1 rate=99.999999999gbit\n" },
+	{ "h 1 rate=007mbit", "h 1 name=path0 weight=1 rate=7mbit\n" },
+	{ "h 1 rate=64000.000", "h 1 name=path0 weight=1 rate=64kbit\n" },
 	{ "h 1 backup name=x", "h 1 name=x weight=1 backup\n" },
 	{ "h 1 mark=0", "h 1 name=path0 weight=1 mark=0\n" },
 	{ "h 1 mark=4294967295", "h 1 name=path0 weight=1 mark=4294967295\n" },
@@ -152,6 +237,7 @@ static void test_good_lines(void **state)
 		assert_int_equal(C.npaths, 1);
 		config_print(&C, out, sizeof(out));
 		assert_string_equal(out, good[i].print);
+		assert_reparses(out);
 	}
 }
 
@@ -182,15 +268,34 @@ static const struct bad_case bad[] = {
 	BAD("h 1 weight", "expected key=value or 'backup', got 'weight'"),
 	BAD("h 1 backup=1", "expected key=value or 'backup', got 'backup=1'"),
 	BAD("h 1 backup backup", "option 'backup' given twice"),
-	BAD("h 1 rate=", "rate must be"),
-	BAD("h 1 rate=7999", "rate must be"),
-	BAD("h 1 rate=101gbit", "rate must be"),
-	BAD("h 1 rate=8Mbit", "rate must be"),
-	BAD("h 1 rate=8 mbit", "rate must be"),
-	BAD("h 1 rate=1.5mbit", "rate must be"),
-	BAD("h 1 rate=-8mbit", "rate must be"),
-	BAD("h 1 rate=8mbps", "rate must be"),
-	BAD("h 1 rate=4294967296kbit", "rate must be"),
+	BAD("h 1 rate=", "rate must be a number of bit/s, kbit, mbit or gbit"),
+	BAD("h 1 rate=mbit", "rate must be a number"),
+	BAD("h 1 rate=8Mbit", "rate must be a number"),
+	BAD("h 1 rate=8 mbit", "rate must be 64kbit..100gbit, got '8'"),
+	BAD("h 1 rate=-8mbit", "rate must be a number"),
+	BAD("h 1 rate=+8mbit", "rate must be a number"),
+	BAD("h 1 rate=8mbps", "rate must be a number"),
+	BAD("h 1 rate=1.2.3mbit", "got '1.2.3mbit'"),
+	BAD("h 1 rate=.mbit", "rate must be a number"),
+	BAD("h 1 rate=.5mbit", "rate must be a number"),
+	BAD("h 1 rate=1.mbit", "rate must be a number"),
+	BAD("h 1 rate=1,5mbit", "rate must be a number"),
+	BAD("h 1 rate=1e6", "rate must be a number"),
+	BAD("h 1 rate=0x10mbit", "rate must be a number"),
+	BAD("h 1 rate=1.5mbit.", "rate must be a number"),
+	BAD("h 1 rate=1.5", "rate must be a whole number of bit/s, got '1.5'"),
+	BAD("h 1 rate=64.0001kbit", "rate must be a whole number of bit/s"),
+	BAD("h 1 rate=1.0000000001gbit", "rate must be a whole number of bit/s"),
+	BAD("h 1 rate=0", "rate must be 64kbit..100gbit, got '0'"),
+	BAD("h 1 rate=0.0mbit", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=63999", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=63.999kbit", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=8kbit", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=101gbit", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=100.000000001gbit", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=4294967296kbit", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=18446744073709551617", "rate must be 64kbit..100gbit"),
+	BAD("h 1 rate=99999999999999999999999999999gbit", "rate must be 64kbit..100gbit"),
 	BAD("h 1 rate=8mbit rate=9mbit", "option 'rate' given twice"),
 	BAD("h 1 weight=2 weight=2", "option 'weight' given twice"),
 	BAD("h 1 name=a dev=e name=b", "option 'name' given twice"),
@@ -352,7 +457,8 @@ static void test_weights_follow_rates(void **state)
 		{ { "a 1 rate=8mbit", "b 2 rate=2mbit", "c 3 rate=1mbit" }, { 1000, 250, 125 } },
 		{ { "a 1 rate=8mbit", "b 2 rate=2mbit", "c 3" }, { 1, 1, 1 } },
 		{ { "a 1 rate=8mbit", "b 2 rate=2mbit weight=7", "c 3 rate=1mbit" }, { 1, 7, 1 } },
-		{ { "a 1 rate=100gbit", "b 2 rate=8kbit", "c 3 rate=50gbit" }, { 1000, 1, 500 } },
+		{ { "a 1 rate=100gbit", "b 2 rate=64kbit", "c 3 rate=50gbit" }, { 1000, 1, 500 } },
+		{ { "a 1 rate=1.5mbit", "b 2 rate=0.5mbit", "c 3 rate=750kbit" }, { 1000, 333, 500 } },
 	};
 	char err[CONFIG_ERR_MAX];
 
@@ -403,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_print_truncates),
 		cmocka_unit_test(test_good_lines),
+		cmocka_unit_test(test_rate_round_trip),
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_line_lengths),
 		cmocka_unit_test(test_finish_and_lineno),
