@@ -39,45 +39,20 @@ int cli_port(const char *s)
 	return number(s, 1, 65535, &v) ? -1 : (int)v;
 }
 
-int cli_common_option(struct cli_common *c, int opt, const char *arg)
+/* The options that decide how datagrams are put on paths; 1 taken, 0 not
+ * ours, -1 bad (said on stderr). */
+static int sched_option(struct cli_common *c, int opt, const char *arg)
 {
 	long v;
 
 	switch (opt) {
 	case OPT_MODE:
 		if (sched_mode_parse(arg, &c->mode)) {
-			fprintf(stderr, "--mode: expected duplicate, roundrobin, weighted or "
-				"adaptive, got '%s'\n", arg);
+			fprintf(stderr, "--mode: expected duplicate, roundrobin, weighted, "
+				"adaptive or bond, got '%s'\n", arg);
 			return -1;
 		}
-		return 1;
-	case OPT_BIND:
-		c->bind = arg;
-		return 1;
-	case OPT_IDLE_TIMEOUT:
-		if (number(arg, 1, CLI_IDLE_TIMEOUT_S_MAX, &v)) {
-			fprintf(stderr, "--idle-timeout: expected 1..%d seconds, got '%s'\n",
-				CLI_IDLE_TIMEOUT_S_MAX, arg);
-			return -1;
-		}
-		c->idle_timeout_s = (unsigned)v;
-		return 1;
-	case OPT_MAX_SESSIONS:
-		if (number(arg, 1, CLI_MAX_SESSIONS_LIMIT, &v)) {
-			fprintf(stderr, "--max-sessions: expected 1..%d, got '%s'\n",
-				CLI_MAX_SESSIONS_LIMIT, arg);
-			return -1;
-		}
-		c->max_sessions = (unsigned)v;
-		return 1;
-	case OPT_KEY_FILE:
-		c->key_file = arg;
-		return 1;
-	case OPT_GENKEY:
-		c->genkey = arg;
-		return 1;
-	case OPT_USER:
-		c->user = arg;
+		c->mode_set = 1;
 		return 1;
 	case OPT_COPIES:
 		c->copies_set = 1;
@@ -123,6 +98,43 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 		}
 		c->small_bytes = (unsigned)v;
 		return 1;
+	}
+	return 0;
+}
+
+int cli_common_option(struct cli_common *c, int opt, const char *arg)
+{
+	long v;
+
+	switch (opt) {
+	case OPT_BIND:
+		c->bind = arg;
+		return 1;
+	case OPT_IDLE_TIMEOUT:
+		if (number(arg, 1, CLI_IDLE_TIMEOUT_S_MAX, &v)) {
+			fprintf(stderr, "--idle-timeout: expected 1..%d seconds, got '%s'\n",
+				CLI_IDLE_TIMEOUT_S_MAX, arg);
+			return -1;
+		}
+		c->idle_timeout_s = (unsigned)v;
+		return 1;
+	case OPT_MAX_SESSIONS:
+		if (number(arg, 1, CLI_MAX_SESSIONS_LIMIT, &v)) {
+			fprintf(stderr, "--max-sessions: expected 1..%d, got '%s'\n",
+				CLI_MAX_SESSIONS_LIMIT, arg);
+			return -1;
+		}
+		c->max_sessions = (unsigned)v;
+		return 1;
+	case OPT_KEY_FILE:
+		c->key_file = arg;
+		return 1;
+	case OPT_GENKEY:
+		c->genkey = arg;
+		return 1;
+	case OPT_USER:
+		c->user = arg;
+		return 1;
 	case OPT_STATUS:
 		c->status_path = arg;
 		return 1;
@@ -143,14 +155,14 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 		c->version = 1;
 		return 1;
 	}
-	return 0;
+	return sched_option(c, opt, arg);
 }
 
 int cli_common_finish(struct cli_common *c)
 {
 	if (c->mode == SCHED_DUPLICATE && c->copies_set) {
 		fprintf(stderr, "--copies: duplicate mode already sends on every path; "
-			"use it with roundrobin, weighted or adaptive\n");
+			"use it with roundrobin, weighted, adaptive or bond\n");
 		return -1;
 	}
 	if (!c->reorder_set)

@@ -62,7 +62,8 @@ enum {
 #define CLI_COMMON_SHORTOPTS "vqh"
 
 #define CLI_COMMON_USAGE                                                      \
-	"  --mode M             duplicate (default), roundrobin, weighted or adaptive\n" \
+	"  --mode M             duplicate (default), roundrobin, weighted, adaptive\n" \
+	"                       or bond (bandwidth: the sum of the paths)\n"     \
 	"  --copies N|auto      modes that spread: each datagram on N paths, the\n" \
 	"                       mode's pick plus the best others (default 1)\n"  \
 	"  --target-loss PCT    with --copies auto: as few copies as keep the\n" \
@@ -85,6 +86,7 @@ enum {
 
 struct cli_common {
 	enum sched_mode mode;
+	int mode_set;			/* --mode given (mpserver: else it follows) */
 	const char *bind;		/* NULL = the program's default */
 	unsigned idle_timeout_s;
 	unsigned max_sessions;

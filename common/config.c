@@ -112,9 +112,9 @@ static int is_ip_literal(const char *s)
 	return 1;
 }
 
-enum key { K_WEIGHT, K_NAME, K_BIND, K_SPORT, K_DEV, K_MARK, K_RATE, K_BACKUP, K_MAX };
+enum key { K_WEIGHT, K_NAME, K_BIND, K_SPORT, K_DEV, K_MARK, K_RATE, K_BACKUP, K_DOWN, K_MAX };
 static const char *const key_names[K_MAX] = {
-	"weight", "name", "bind", "sport", "dev", "mark", "rate", "backup",
+	"weight", "name", "bind", "sport", "dev", "mark", "rate", "backup", "down",
 };
 
 /* A rate in bits per second as tc writes it: digits, then nothing (bit/s)
@@ -179,6 +179,11 @@ static int parse_option(struct config_path *p, const char *tok, unsigned *seen,
 		if (parse_rate(val, &p->rate_bps))
 			return fail(err, "rate must be a number with bit, kbit, mbit or "
 				    "gbit, from 8kbit to 100gbit (e.g. rate=8mbit)");
+		break;
+	case K_DOWN:
+		if (parse_rate(val, &p->down_bps))
+			return fail(err, "down must be a number with bit, kbit, mbit or "
+				    "gbit, from 8kbit to 100gbit (e.g. down=50mbit)");
 		break;
 	case K_BACKUP:
 		p->backup = 1;
@@ -392,6 +397,9 @@ void config_print(const struct config *c, char *out, size_t outlen)
 		if (p->rate_bps)
 			append(out, outlen, &used, " rate=%llubit",
 			       (unsigned long long)p->rate_bps);
+		if (p->down_bps)
+			append(out, outlen, &used, " down=%llubit",
+			       (unsigned long long)p->down_bps);
 		if (p->backup)
 			append(out, outlen, &used, " backup");
 		append(out, outlen, &used, "\n");

@@ -30,6 +30,7 @@ struct config_path {
 	unsigned weight;		/* 1..CONFIG_WEIGHT_MAX, default 1 */
 	int has_weight;			/* given, not defaulted */
 	uint64_t rate_bps;		/* pace sends to this, 0 = unpaced */
+	uint64_t down_bps;		/* mpserver sends at most this, 0 = no cap */
 	int backup;			/* used only when no other path is up */
 	char bind[CONFIG_HOST_MAX + 1];	/* source address literal, or "" */
 	uint16_t sport;			/* source port, 0 = any */

@@ -62,6 +62,7 @@ void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
 	f->view_dirty = 1;
 	f->local_fd = -1;
 	f->ro_deadline_us = UINT64_MAX;
+	f->hold_auto = o->reorder_ms == CLI_REORDER_AUTO;
 	if (o->reorder_ms)
 		f->hold_us = o->reorder_ms > 0 ? o->reorder_ms * 1000ull : REORDER_AUTO_MIN_US;
 }
@@ -82,6 +83,7 @@ void flow_path_add(struct flow *f, unsigned p, struct link *link)
 	struct flow_path *fp = &f->path[p];
 
 	health_init(&fp->h, f->e->now_us);
+	rate_init(&fp->est, link->pace.rate_bps, f->e->now_us);
 	fp->link = link;
 	if (!fp->weight)
 		fp->weight = 1;
@@ -153,6 +155,21 @@ static uint64_t auto_hold(const struct flow *f)
 	return reorder_auto_hold_us(srtt, rttvar, n);
 }
 
+/* Bond mode: datagrams are sent to arrive in order, so the receiver holds
+ * a gap only as long as arrival times wander: twice the largest RTT
+ * variation, plus the pacer's granularity. */
+static uint64_t bond_hold(const struct flow *f)
+{
+	uint64_t var = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (f->view.usable & 1u << p && f->path[p].h.has_rtt &&
+		    f->path[p].h.rttvar_us > var)
+			var = f->path[p].h.rttvar_us;
+	uint64_t hold = 2 * var + BOND_HOLD_MIN_US;
+	return hold > REORDER_AUTO_MAX_US ? REORDER_AUTO_MAX_US : hold;
+}
+
 void flow_view(struct flow *f)
 {
 	struct sched_path in[MP_MAX_PATHS] = { 0 };
@@ -167,8 +184,58 @@ void flow_view(struct flow *f)
 	uint32_t spare, usable = usable_paths(f, &spare);
 	sched_view_build(&f->view, &f->sched, usable, spare, in);
 	f->view_dirty = 0;
-	if (f->e->o->reorder_ms == CLI_REORDER_AUTO)
-		f->hold_us = auto_hold(f);
+	if (f->hold_auto)
+		f->hold_us = f->sched.mode == SCHED_BOND ? bond_hold(f) : auto_hold(f);
+}
+
+void flow_fill_probe(const struct flow *f, unsigned p, struct mp_probe *body)
+{
+	const struct flow_path *fp = &f->path[p];
+
+	/* as the pacer counts them: UDP payload and IP/UDP headers */
+	body->rx_bytes = (uint32_t)(fp->rx_bytes + fp->rx_pkts * PACE_IP_UDP_BYTES);
+}
+
+/* Bond mode paces every path at its estimate (within its cap). mpclient's
+ * links carry all its sessions: the last estimate wins (one session is
+ * the common case; see docs/PROTOCOL.md, "Capacity"). */
+static void pace_path(struct flow *f, unsigned p)
+{
+	struct link *l = f->path[p].link;
+	uint64_t bps = rate_pacing_bps(&f->path[p].est);
+
+	if (bps != l->pace.rate_bps && !pace_set_rate(&l->pace, bps, f->e->now_us))
+		f->e->paced = 1;
+}
+
+void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body)
+{
+	struct engine *e = f->e;
+	struct flow_path *fp = &f->path[p];
+	const struct health *h = &fp->h;
+	int busy = e->now_us - fp->link->waited_us < RATE_BUSY_US;
+
+	rate_report(&fp->est, body->rx_bytes, body->ts_us, e->now_us, busy,
+		    h->last_rtt_us, h->min_rtt_us, h->srtt_us);
+	if (f->sched.mode == SCHED_BOND)
+		pace_path(f, p);
+}
+
+void flow_follow_mode(struct flow *f, enum sched_mode mode)
+{
+	const struct cli_common *o = f->e->o;
+
+	if (o->mode_set || mode == f->sched.mode || mode >= SCHED_MODE_COUNT)
+		return;
+	f->sched.mode = mode;
+	f->view_dirty = 1;
+	if (!o->reorder_set) {
+		f->hold_auto = mode != SCHED_DUPLICATE;
+		f->hold_us = f->hold_auto ? REORDER_AUTO_MIN_US : 0;
+	}
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (mode == SCHED_BOND && f->known & 1u << p)
+			pace_path(f, p);
 }
 
 /* ---- path MTU following (tun mode) ---------------------------------------- */

@@ -39,6 +39,7 @@
 #include "hook.h"
 #include "net.h"
 #include "pace.h"
+#include "rate.h"
 #include "reorder.h"
 #include "rescue.h"
 #include "sched.h"
@@ -77,8 +78,9 @@ struct link {
 	int fd;
 	const struct mp_addr *to;	/* NULL: fd is connected */
 	struct sendlist *out;		/* batched sends (engine_add_out) */
-	struct pace pace;		/* rate=; pace.rate_bps 0: unpaced */
+	struct pace pace;		/* rate=, or bond's estimate; 0: unpaced */
 	ev_timer pace_timer;
+	uint64_t waited_us;		/* a datagram last had to wait for it */
 	unsigned pmtu;			/* known path MTU, UDP payload bytes; 0 unknown */
 	int family;			/* AF_INET or AF_INET6 of the path */
 	struct link_stats st;
@@ -92,6 +94,7 @@ struct flow_path {
 	struct link *link;		/* NULL: no such path (yet) */
 	unsigned weight;		/* weighted mode's share, >= 1 */
 	int backup;			/* used only when no primary is up */
+	struct rate_est est;		/* what the path carries toward the peer */
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 };
 
@@ -118,6 +121,7 @@ struct flow {
 	struct reorder *ro;		/* made at the first gap */
 	uint64_t ro_last;		/* the last DATA seq before it */
 	uint64_t hold_us;		/* 0: not reordering */
+	int hold_auto;			/* --reorder-ms auto: hold_us follows the paths */
 	ev_timer ro_timer;
 	uint64_t ro_deadline_us;
 	/* counters: sent = from the local side onto the paths; delivered =
@@ -179,6 +183,16 @@ uint32_t flow_avoided(const struct flow *f);
 /* Rebuilds the scheduler's view of f (tiers of usable paths, weights, and
  * the automatic reorder hold). Cheap, but called only when health changes. */
 void flow_view(struct flow *f);
+/* The bonding fields of a PROBE/ACK that f sends on path p: what has come
+ * in on it (the peer's delivery-rate samples). */
+void flow_fill_probe(const struct flow *f, unsigned p, struct mp_probe *body);
+/* A PROBE/ACK from the peer came on path p (after health_input): its
+ * delivery report feeds p's capacity estimate, and in bond mode the
+ * link's pacing follows. */
+void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body);
+/* The peer (mpclient) says it runs `mode`: f follows it, with the reorder
+ * hold that goes with it, unless our own options said otherwise. */
+void flow_follow_mode(struct flow *f, enum sched_mode mode);
 
 /* Path MTU following (tun mode): what every path of every flow carries is
  * gathered, then the smallest is given to ops->path_mtu when it changed. */

@@ -132,6 +132,38 @@ enum limits {
 	 * capped here, far from overflowing the scheduler's credits. */
 	WEIGHT_MAX = 1 << 20,
 
+	/* ---- bonding: capacity (rate.c) and the scheduler (send.c) ---------- */
+	/* The estimate is the largest delivery rate of the last 2 s (10
+	 * buckets of 200 ms): long enough to span a probe cycle and TCP's
+	 * own swings, short enough that a path whose capacity fell is
+	 * followed within ~2 s even without a queue to show it. */
+	RATE_BUCKETS = 10,
+	RATE_BUCKET_MS = 200,
+	/* A sample spans at least 40 ms of the peer's clock (two of its
+	 * 20/s reports): shorter ones are mostly batching noise. */
+	RATE_SAMPLE_MIN_US = 40000,
+	RATE_SAMPLE_MAX_US = 2000000,	/* longer: the start is stale */
+	/* A gain phase lasts an RTT, at least this. */
+	RATE_PHASE_MIN_US = 40000,
+	/* Startup ends after this many phases without 25 % growth. */
+	RATE_STARTUP_FLAT_ROUNDS = 3,
+	/* RTT above its floor by more than max(this, floor/4) while we keep
+	 * the path busy: a queue in the uplink's buffer, the estimate is cut. */
+	RATE_QUEUE_MIN_US = 10000,
+	/* Before any sample (no rate=): where startup begins, doubling each
+	 * RTT. Never paced below RATE_MIN_BPS. */
+	RATE_INITIAL_BPS = 2000000,
+	RATE_MIN_BPS = 64000,
+	/* A link is busy for the estimate if a datagram waited in its pacer
+	 * this recently (two probe intervals). */
+	RATE_BUSY_US = 100000,
+	/* Bulk datagrams wait in mprelay at most this long for their path
+	 * (beyond, they are dropped: TCP's signal to slow down). Short: the
+	 * queue that TCP fills should cost little latency. */
+	BOND_QUEUE_MAX_US = 40000,
+	/* The receiver's least hold in bond mode: a pacer's burst. */
+	BOND_HOLD_MIN_US = 5000,
+
 	/* ---- rescue (rescue.c) --------------------------------------------- */
 	/* The last datagrams sent on one path alone, any session: a few
 	 * hundred milliseconds at the rates where a user notices an outage. */
@@ -143,6 +175,10 @@ enum limits {
 	PACE_PRIO_SLOTS = 64,		/* latency-critical datagrams waiting */
 	PACE_BULK_SLOTS_MIN = 16,
 	PACE_BULK_SLOTS_MAX = 1024,
+	/* The bulk queue is sized for datagrams this long on average: bulk
+	 * is mostly full-size, but a queue that fills by count before it
+	 * fills by time would drop what the time bound would keep. */
+	PACE_SLOT_AVG_BYTES = 512,
 	/* The bulk queue holds about this much time at the rate: enough to
 	 * ride out a burst, short enough that waiting here stays cheaper than
 	 * the operator's queue we are trying to keep empty. */

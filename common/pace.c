@@ -7,13 +7,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int fifo_init(struct pace_fifo *f, unsigned cap)
+static void refill(struct pace *p, uint64_t now_us)
 {
-	f->head = f->n = 0;
+	if (now_us <= p->last_us)
+		return;
+	p->tokens += (double)(now_us - p->last_us) * p->rate_bps / 8e6;
+	if (p->tokens > p->burst)
+		p->tokens = p->burst;
+	p->last_us = now_us;
+}
+
+/* Grows f to cap slots (never shrinks), keeping what waits in order. */
+static int fifo_grow(struct pace_fifo *f, unsigned cap)
+{
+	uint16_t *len;
+	uint8_t *buf;
+
+	if (cap <= f->cap)
+		return 0;
+	len = calloc(cap, sizeof(*len));
+	buf = malloc((size_t)cap * PACE_SLOT_BYTES);
+	if (!len || !buf) {
+		free(len);
+		free(buf);
+		return -1;
+	}
+	for (unsigned i = 0; i < f->n; i++) {
+		unsigned from = (f->head + i) % f->cap;
+		len[i] = f->len[from];
+		memcpy(buf + (size_t)i * PACE_SLOT_BYTES, f->buf + (size_t)from * PACE_SLOT_BYTES,
+		       f->len[from]);
+	}
+	free(f->len);
+	free(f->buf);
+	f->len = len;
+	f->buf = buf;
+	f->head = 0;
 	f->cap = cap;
-	f->len = calloc(cap, sizeof(*f->len));
-	f->buf = malloc((size_t)cap * PACE_SLOT_BYTES);
-	return f->len && f->buf ? 0 : -1;
+	return 0;
 }
 
 static void fifo_free(struct pace_fifo *f)
@@ -26,23 +57,38 @@ static void fifo_free(struct pace_fifo *f)
 int pace_init(struct pace *p, uint64_t rate_bps, uint64_t now_us)
 {
 	memset(p, 0, sizeof(*p));
-	p->rate_bps = rate_bps;
 	p->last_us = now_us;
 	if (!rate_bps)
 		return 0;
-	double bytes_per_ms = rate_bps / 8000.0;
-	p->burst = bytes_per_ms * PACE_BURST_MS;
-	if (p->burst < PACE_BURST_MIN_BYTES)
-		p->burst = PACE_BURST_MIN_BYTES;
-	p->tokens = p->burst;
-	/* 1200-byte datagrams for PACE_QUEUE_MS at the rate */
-	double slots = bytes_per_ms * PACE_QUEUE_MS / 1200;
-	unsigned bulk = slots < PACE_BULK_SLOTS_MIN ? PACE_BULK_SLOTS_MIN
-		      : slots > PACE_BULK_SLOTS_MAX ? PACE_BULK_SLOTS_MAX : (unsigned)slots;
-	if (fifo_init(&p->prio, PACE_PRIO_SLOTS) || fifo_init(&p->bulk, bulk)) {
+	if (pace_set_rate(p, rate_bps, now_us)) {
 		pace_free(p);
 		return -1;
 	}
+	p->tokens = p->burst;
+	return 0;
+}
+
+int pace_set_rate(struct pace *p, uint64_t rate_bps, uint64_t now_us)
+{
+	if (p->rate_bps)
+		refill(p, now_us);
+	else
+		p->last_us = now_us;
+	if (!rate_bps)
+		return -1;
+	double bytes_per_ms = rate_bps / 8000.0;
+	/* PACE_QUEUE_MS at the rate, in datagrams of PACE_SLOT_AVG_BYTES */
+	double slots = bytes_per_ms * PACE_QUEUE_MS / PACE_SLOT_AVG_BYTES;
+	unsigned bulk = slots < PACE_BULK_SLOTS_MIN ? PACE_BULK_SLOTS_MIN
+		      : slots > PACE_BULK_SLOTS_MAX ? PACE_BULK_SLOTS_MAX : (unsigned)slots;
+	if (fifo_grow(&p->prio, PACE_PRIO_SLOTS) || fifo_grow(&p->bulk, bulk))
+		return -1;
+	p->rate_bps = rate_bps;
+	p->burst = bytes_per_ms * PACE_BURST_MS;
+	if (p->burst < PACE_BURST_MIN_BYTES)
+		p->burst = PACE_BURST_MIN_BYTES;
+	if (p->tokens > p->burst)
+		p->tokens = p->burst;
 	return 0;
 }
 
@@ -52,15 +98,6 @@ void pace_free(struct pace *p)
 	fifo_free(&p->bulk);
 }
 
-static void refill(struct pace *p, uint64_t now_us)
-{
-	if (now_us <= p->last_us)
-		return;
-	p->tokens += (double)(now_us - p->last_us) * p->rate_bps / 8e6;
-	if (p->tokens > p->burst)
-		p->tokens = p->burst;
-	p->last_us = now_us;
-}
 
 unsigned pace_waiting(const struct pace *p)
 {
@@ -94,6 +131,7 @@ int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio)
 	memcpy(f->buf + (size_t)slot * PACE_SLOT_BYTES, data, len);
 	f->len[slot] = (uint16_t)len;
 	f->n++;
+	f->bytes += len;
 	p->queued++;
 	return 0;
 }
@@ -109,6 +147,7 @@ const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len)
 	f->head = (f->head + 1) % f->cap;
 	f->n--;
 	*len = f->len[slot];
+	f->bytes -= *len;
 	pace_spend(p, *len);
 	return f->buf + (size_t)slot * PACE_SLOT_BYTES;
 }
@@ -119,4 +158,13 @@ uint64_t pace_wait_us(struct pace *p, uint64_t now_us)
 	if (!p->rate_bps || p->tokens >= 0)
 		return 0;
 	return (uint64_t)(-p->tokens * 8e6 / p->rate_bps) + 1;
+}
+
+uint64_t pace_backlog_us(struct pace *p, uint64_t now_us, int prio)
+{
+	if (!p->rate_bps)
+		return 0;
+	size_t n = p->prio.n + (prio ? 0 : p->bulk.n);
+	size_t bytes = p->prio.bytes + (prio ? 0 : p->bulk.bytes) + n * PACE_IP_UDP_BYTES;
+	return pace_wait_us(p, now_us) + (uint64_t)(bytes * 8e6 / p->rate_bps);
 }

@@ -13,6 +13,7 @@
 
 struct pace_fifo {
 	unsigned head, n, cap;
+	size_t bytes;			/* waiting in it */
 	uint16_t *len;
 	uint8_t *buf;			/* cap slots of PACE_SLOT_BYTES */
 };
@@ -28,6 +29,11 @@ struct pace {
 /* 0, or -1 if the queues cannot be allocated. rate_bps 0 = unpaced. */
 int pace_init(struct pace *p, uint64_t rate_bps, uint64_t now_us);
 void pace_free(struct pace *p);
+/* A new rate (> 0): the bucket and the queues follow (the queues grow to
+ * hold PACE_QUEUE_MS at the rate, never shrink: an allocation only when a
+ * path is found faster than ever before). -1 if memory is short (the old
+ * rate stays). */
+int pace_set_rate(struct pace *p, uint64_t rate_bps, uint64_t now_us);
 /* Whether a datagram may go now, nothing waiting ahead of it. */
 int pace_ready(struct pace *p, uint64_t now_us);
 /* Accounts a datagram of len bytes (UDP payload) sent. */
@@ -40,5 +46,8 @@ const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len);
 unsigned pace_waiting(const struct pace *p);
 /* Microseconds until the bucket allows a send (0 = now). */
 uint64_t pace_wait_us(struct pace *p, uint64_t now_us);
+/* Microseconds until a datagram queued now would leave: the bucket's wait
+ * and what waits ahead of it (with prio, only the latency-critical queue). */
+uint64_t pace_backlog_us(struct pace *p, uint64_t now_us, int prio);
 
 #endif

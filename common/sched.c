@@ -12,6 +12,7 @@ static const char *const names[] = {
 	[SCHED_ROUNDROBIN] = "roundrobin",
 	[SCHED_WEIGHTED] = "weighted",
 	[SCHED_ADAPTIVE] = "adaptive",
+	[SCHED_BOND] = "bond",
 };
 
 int sched_mode_parse(const char *s, enum sched_mode *out)
@@ -76,8 +77,10 @@ uint32_t sched_pick(struct sched *s, uint32_t usable,
 		return pick_roundrobin(s, usable);
 	case SCHED_WEIGHTED:
 	case SCHED_ADAPTIVE:
+	case SCHED_BOND:		/* only when send.c has no estimate to go by */
 		return pick_weighted(s, usable, weight);
 	case SCHED_DUPLICATE:
+	case SCHED_MODE_COUNT:
 		break;
 	}
 	return usable;
@@ -132,7 +135,7 @@ void sched_view_build(struct sched_view *v, const struct sched *s, uint32_t usab
 	}
 	sort_by(v->by_quality, v->n_quality, neg_q);
 	sort_by(v->by_rtt, v->n_rtt, rtt);
-	if (s->mode != SCHED_ADAPTIVE)
+	if (s->mode != SCHED_ADAPTIVE && s->mode != SCHED_BOND)
 		return;
 	for (unsigned i = 0; i < MP_MAX_PATHS; i++) {
 		double w = best > 0 ? -neg_q[i] / best * SCHED_WEIGHT_SCALE : 1;

@@ -13,7 +13,17 @@
 #include "limits.h"
 #include "wire.h"
 
-enum sched_mode { SCHED_DUPLICATE = 0, SCHED_ROUNDROBIN, SCHED_WEIGHTED, SCHED_ADAPTIVE };
+enum sched_mode {
+	SCHED_DUPLICATE = 0,
+	SCHED_ROUNDROBIN,
+	SCHED_WEIGHTED,
+	SCHED_ADAPTIVE,
+	/* each datagram on the path where it arrives first, at each path's
+	 * measured capacity (the engine's send.c decides: it knows the
+	 * queues); here it ranks like adaptive */
+	SCHED_BOND,
+	SCHED_MODE_COUNT
+};
 
 enum {
 	SCHED_COPIES_AUTO = 0,		/* as few as keep loss under the target */

@@ -88,6 +88,7 @@ static int wait_on(struct flow *f, unsigned p, uint8_t *pkt, size_t len, int cri
 	struct link *l = f->path[p].link;
 
 	pkt[0] = (uint8_t)p;
+	l->waited_us = e->now_us;
 	if (pace_keep(&l->pace, pkt, len, critical)) {
 		e->drops.n[DROP_PACED]++;
 		return -1;
@@ -129,6 +130,73 @@ static uint32_t pace_filter(struct flow *f, uint32_t mask, uint8_t *pkt, size_t 
 	return out;
 }
 
+/* The one-way delay of path p, as half its smoothed RTT. */
+static uint64_t owd_us(const struct flow *f, unsigned p)
+{
+	const struct health *h = &f->path[p].h;
+
+	return (h->has_rtt ? h->srtt_us : SCHED_RTT_UNKNOWN_US) / 2;
+}
+
+/* Bond mode: earliest arrival (ECF, BLEST). Each path would deliver this
+ * datagram after what waits in its pacer has left at its rate, plus its
+ * one-way delay; the earliest wins, so datagrams arrive nearly in order
+ * and a path too slow to help gets none. A latency-critical one goes on
+ * the two paths that would deliver it first (their latency-critical queues
+ * only: it passes bulk). Bulk that would wait longer than
+ * BOND_QUEUE_MAX_US everywhere is dropped here (drop_paced): the bond is
+ * full, and TCP must hear it. */
+static uint32_t bond_pick(struct flow *f, size_t len, int critical)
+{
+	struct engine *e = f->e;
+	uint64_t best_t[2] = { UINT64_MAX, UINT64_MAX }, best_wait = 0;
+	int best[2] = { -1, -1 };
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		if (!(f->view.usable & 1u << p))
+			continue;
+		struct pace *pc = &f->path[p].link->pace;
+		uint64_t wait = pace_backlog_us(pc, e->now_us, critical);
+		if (pc->rate_bps)
+			wait += len * 8000000ull / pc->rate_bps;
+		uint64_t t = wait + owd_us(f, p);
+		if (t < best_t[0]) {
+			best_t[1] = best_t[0], best[1] = best[0];
+			best_t[0] = t, best[0] = (int)p, best_wait = wait;
+		} else if (t < best_t[1]) {
+			best_t[1] = t, best[1] = (int)p;
+		}
+	}
+	if (best[0] < 0)
+		return 0;
+	if (critical)
+		return 1u << best[0] | (best[1] >= 0 ? 1u << best[1] : 0);
+	if (best_wait > BOND_QUEUE_MAX_US) {
+		e->drops.n[DROP_PACED]++;
+		return 0;
+	}
+	return 1u << best[0];
+}
+
+/* Bond mode: on each chosen path now if its pacer lets it go, else in the
+ * pacer's queue. Returns the paths that took it. */
+static uint32_t bond_send(struct flow *f, uint32_t mask, uint8_t *pkt, size_t len,
+			  int critical)
+{
+	uint32_t took = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		if (!(mask & 1u << p))
+			continue;
+		if (link_ready(f, p))
+			queue_on(f, p, pkt, len);
+		else if (wait_on(f, p, pkt, len, critical))
+			continue;
+		took |= 1u << p;
+	}
+	return took;
+}
+
 void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 {
 	struct engine *e = f->e;
@@ -143,12 +211,17 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 	f->sent_bytes += plen;
 	if (f->view_dirty)
 		flow_view(f);
-	uint32_t mask = sched_choose(&f->sched, &f->view, critical);
-	if (e->paced)
-		mask = pace_filter(f, mask, pkt, len, critical);
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
-		if (mask & 1u << p)
-			queue_on(f, p, pkt, len);
+	uint32_t mask;
+	if (f->sched.mode == SCHED_BOND) {
+		mask = bond_send(f, bond_pick(f, len, critical), pkt, len, critical);
+	} else {
+		mask = sched_choose(&f->sched, &f->view, critical);
+		if (e->paced)
+			mask = pace_filter(f, mask, pkt, len, critical);
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+			if (mask & 1u << p)
+				queue_on(f, p, pkt, len);
+	}
 	/* On one path alone: kept, in case that path dies with it. */
 	if (mask && !(mask & (mask - 1)))
 		rescue_keep(&e->rescue, f->id, (unsigned)__builtin_ctz(mask), pkt, len, e->now_us);

@@ -132,4 +132,11 @@ void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p)
 	json_kv_bool(j, "used", (f->view.usable >> p) & 1);
 	stats_json_health(j, &fp->h);
 	stats_json_traffic(j, fp->tx_pkts, fp->tx_bytes, fp->rx_pkts, fp->rx_bytes);
+	/* bonding: the capacity estimate toward the peer, and the pacing */
+	json_kv_u64(j, "capacity_bps", fp->est.bw_bps);
+	json_kv_u64(j, "capacity_sample_bps", fp->est.last_bps);
+	json_kv_str(j, "capacity_phase", fp->est.phase == RATE_STARTUP ? "startup" : "cruise");
+	json_kv_u64(j, "capacity_samples", fp->est.samples);
+	json_kv_u64(j, "capacity_cuts", fp->est.cuts);
+	json_kv_u64(j, "pacing_bps", fp->link ? fp->link->pace.rate_bps : 0);
 }

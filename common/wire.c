@@ -11,6 +11,8 @@
  *          or (sealed) the AEAD tag */
 #include "wire.h"
 
+#include <string.h>
+
 #include "crc32c.h"
 
 static const char *const err_names[WIRE_ERR_MAX] = {
@@ -124,12 +126,17 @@ void wire_put_probe(uint8_t buf[static MP_PROBE_LEN], const struct mp_probe *p)
 	put_be(buf + 32, p->echo_len, 4);
 	put_be(buf + 36, p->avoid, 2);
 	put_be(buf + 38, p->pmtu, 2);
+	put_be(buf + 40, p->rx_bytes, 4);
+	put_be(buf + 44, p->cap_kbps, 4);
+	buf[48] = p->mode;
+	memset(buf + 49, 0, 3);		/* reserved */
 }
 
 int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p)
 {
-	if (len < MP_PROBE_LEN || buf[0] >= MP_MAX_PATHS)
+	if (len < MP_PROBE_LEN_V1 || buf[0] >= MP_MAX_PATHS)
 		return -1;
+	memset(p, 0, sizeof(*p));
 	p->path = buf[0];
 	p->state = buf[1];
 	p->interval_ms = (uint16_t)get_be(buf + 2, 2);
@@ -143,5 +150,10 @@ int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p)
 	p->echo_len = (uint32_t)get_be(buf + 32, 4);
 	p->avoid = (uint16_t)get_be(buf + 36, 2);
 	p->pmtu = (uint16_t)get_be(buf + 38, 2);
+	if (len < MP_PROBE_LEN)
+		return 0;
+	p->rx_bytes = (uint32_t)get_be(buf + 40, 4);
+	p->cap_kbps = (uint32_t)get_be(buf + 44, 4);
+	p->mode = buf[48];
 	return 0;
 }

@@ -42,7 +42,10 @@ enum mp_type {
  * are the sender's monotonic clock in microseconds, modulo 2^32. A PROBE
  * may be longer (padding); the extra bytes are ignored. */
 enum {
-	MP_PROBE_LEN = 40,
+	MP_PROBE_LEN = 52,
+	/* What the first release sent: a body this long is taken, its later
+	 * fields read as zero (unknown). */
+	MP_PROBE_LEN_V1 = 40,
 	/* state byte: the sender's view of this path */
 	MP_PROBE_STATE = 0x03,	/* enum health_state */
 	MP_PROBE_SUSPECT = 0x04,	/* an answer is overdue: avoid for now */
@@ -64,6 +67,12 @@ struct mp_probe {
 	uint16_t avoid;		/* paths the sender avoids now (bit i = path i) */
 	uint16_t pmtu;		/* the path's MTU as the sender found it (UDP
 				 * payload bytes), 0 = not known */
+	/* bonding (docs/PROTOCOL.md, "Capacity"): */
+	uint32_t rx_bytes;	/* bytes received on the path when sent (its
+				 * delivery rate, for the peer's estimate) */
+	uint32_t cap_kbps;	/* mpclient: the most mpserver may send on the
+				 * path (down=), kbit/s; 0 = no cap */
+	uint8_t mode;		/* mpclient: its --mode + 1; 0 = not said */
 };
 
 /* Byte 1: version in the high nibble, SEALED flag, type in the low 3 bits. */
@@ -110,7 +119,7 @@ enum wire_err wire_parse(const uint8_t *buf, size_t len, int keyed,
 size_t wire_seal_plain(uint8_t *buf, size_t payload_len);
 
 /* PROBE/ACK bodies: put writes MP_PROBE_LEN bytes; get returns -1 if len is
- * shorter than that or the path field is out of range. */
+ * shorter than MP_PROBE_LEN_V1 or the path field is out of range. */
 void wire_put_probe(uint8_t buf[static MP_PROBE_LEN], const struct mp_probe *p);
 int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p);
 

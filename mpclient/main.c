@@ -67,6 +67,61 @@ static void log_stats(const void *ctx)
 	client_log_stats(ctx);
 }
 
+/* mpclient's own options; -1 on a bad one (said on stderr). */
+static int client_option(struct client_opts *o, int opt, const char *arg, int *check_only)
+{
+	if (opt == 'n') {
+		*check_only = 1;
+	} else if (opt == OPT_PROBE_INTERVAL) {
+		char *end;
+		errno = 0;
+		long v = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || v < CLI_PROBE_MS_MIN || v > CLI_PROBE_MS_MAX) {
+			fprintf(stderr, "--probe-interval: expected %d..%d ms, got '%s'\n",
+				CLI_PROBE_MS_MIN, CLI_PROBE_MS_MAX, arg);
+			return -1;
+		}
+		o->probe_ms = (unsigned)v;
+	} else if (opt == OPT_RTT_CUTOFF) {
+		if (parse_cutoff(arg, o)) {
+			fprintf(stderr, "--rtt-cutoff: expected milliseconds (1..%d) or "
+				"a multiple like 3x (1.1x..100x), got '%s'\n", CUTOFF_MS_MAX, arg);
+			return -1;
+		}
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* What follows the options: LOCAL_PORT CONFIG_FILE, or CONFIG_FILE alone in
+ * tun mode. Returns the config file's index, or -1 (said on stderr). */
+static int positional(struct client_opts *o, int argc, char **argv, int first)
+{
+	if (o->tun.name) {		/* tun mode: no local socket */
+		if (o->common.bind) {
+			fprintf(stderr, "mpclient: --bind makes no sense with --tun "
+				"(there is no local socket)\n");
+			return -1;
+		}
+		if (argc - first != 1) {
+			fprintf(stderr, "mpclient: with --tun, expected CONFIG_FILE only\n");
+			return -1;
+		}
+		return first;
+	}
+	if (argc - first != 2) {
+		fprintf(stderr, "mpclient: expected LOCAL_PORT CONFIG_FILE\n");
+		return -1;
+	}
+	o->port = cli_port(argv[first]);
+	if (o->port < 0) {
+		fprintf(stderr, "mpclient: LOCAL_PORT must be 1..65535, got '%s'\n", argv[first]);
+		return -1;
+	}
+	return first + 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -96,29 +151,8 @@ int main(int argc, char **argv)
 			goto bad_usage;
 		if (r > 0)
 			continue;
-		if (opt == 'n') {
-			check_only = 1;
-		} else if (opt == OPT_PROBE_INTERVAL) {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || *end || end == optarg || v < CLI_PROBE_MS_MIN ||
-			    v > CLI_PROBE_MS_MAX) {
-				fprintf(stderr, "--probe-interval: expected %d..%d ms, got '%s'\n",
-					CLI_PROBE_MS_MIN, CLI_PROBE_MS_MAX, optarg);
-				goto bad_usage;
-			}
-			o.probe_ms = (unsigned)v;
-		} else if (opt == OPT_RTT_CUTOFF) {
-			if (parse_cutoff(optarg, &o)) {
-				fprintf(stderr, "--rtt-cutoff: expected milliseconds (1..%d) or "
-					"a multiple like 3x (1.1x..100x), got '%s'\n",
-					CUTOFF_MS_MAX, optarg);
-				goto bad_usage;
-			}
-		} else {
+		if (client_option(&o, opt, optarg, &check_only))
 			goto bad_usage;
-		}
 	}
 	if (o.common.help) {
 		usage(stdout);
@@ -135,29 +169,8 @@ int main(int argc, char **argv)
 	log_set_level(o.common.level);
 	if (cli_tun_check(&o.tun, "mpclient"))
 		goto bad_usage;
-	if (o.tun.name) {		/* tun mode: no local socket */
-		if (o.common.bind) {
-			fprintf(stderr, "mpclient: --bind makes no sense with --tun "
-				"(there is no local socket)\n");
-			goto bad_usage;
-		}
-		if (argc - optind != 1) {
-			fprintf(stderr, "mpclient: with --tun, expected CONFIG_FILE only\n");
-			goto bad_usage;
-		}
-	} else {
-		if (argc - optind != 2) {
-			fprintf(stderr, "mpclient: expected LOCAL_PORT CONFIG_FILE\n");
-			goto bad_usage;
-		}
-		o.port = cli_port(argv[optind]);
-		if (o.port < 0) {
-			fprintf(stderr, "mpclient: LOCAL_PORT must be 1..65535, got '%s'\n",
-				argv[optind]);
-			goto bad_usage;
-		}
-		optind++;
-	}
+	if ((optind = positional(&o, argc, argv, optind)) < 0)
+		goto bad_usage;
 	if (!o.common.bind)
 		o.common.bind = "127.0.0.1";
 	if (config_load(&config, argv[optind]))

@@ -31,6 +31,16 @@ static uint32_t interval_us(const struct client *c, const struct session *s)
 	return ms * crowd(c) * 1000u;
 }
 
+/* What every probe says besides health: the delivery report, and the
+ * client's mode and caps, which mpserver follows (docs/PROTOCOL.md). */
+static void announce(const struct client *c, const struct session *s, unsigned p,
+		     struct mp_probe *body)
+{
+	flow_fill_probe(&s->f, p, body);
+	body->mode = (uint8_t)(c->o.common.mode + 1);
+	body->cap_kbps = (uint32_t)(c->o.config->paths[p].down_bps / 1000);
+}
+
 static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t every_us)
 {
 	uint8_t pkt[MP_HDR_LEN + MP_PROBE_LEN + MP_MAX_TRAILER];
@@ -42,6 +52,7 @@ static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t
 	body.state = health_state_byte(&fp->h, c->paths[p].backup);
 	body.avoid = (uint16_t)flow_avoided(&s->f);
 	body.pmtu = (uint16_t)c->paths[p].link.pmtu;
+	announce(c, s, p, &body);
 	wire_put_probe(pkt + MP_HDR_LEN, &body);
 	size_t len = send_seal(&s->f, pkt, MP_PROBE_LEN, MP_T_PROBE);
 	if (!len)
@@ -88,6 +99,7 @@ static void send_pmtu_probe(struct client *c, struct session *s, unsigned p, uns
 	body.id = 0;
 	body.state = health_state_byte(&fp->h, c->paths[p].backup);
 	body.avoid = (uint16_t)flow_avoided(&s->f);
+	announce(c, s, p, &body);
 	wire_put_probe(pkt + MP_HDR_LEN, &body);
 	memset(pkt + MP_HDR_LEN + MP_PROBE_LEN, 0, plen - MP_PROBE_LEN);
 	size_t len = send_seal(&s->f, pkt, plen, MP_T_PROBE);
@@ -129,6 +141,7 @@ void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *b
 	c->paths[p].st.acks++;
 	health_input(&s->f.path[p].h, &ack, 1, c->e.now_us, (uint32_t)s->f.path[p].rx_pkts,
 		     (uint32_t)len);
+	flow_feedback(&s->f, p, &ack);
 	s->f.view_dirty = 1;
 }
 

@@ -26,6 +26,7 @@ static void send_ack(struct server *srv, struct session *s, unsigned p, uint32_t
 		    (uint32_t)(fp->tx_pkts + 1));
 	body.id = id;
 	body.state = health_state_byte(&fp->h, 0);
+	flow_fill_probe(&s->f, p, &body);
 	wire_put_probe(pkt + MP_HDR_LEN, &body);
 	memset(pkt + MP_HDR_LEN + MP_PROBE_LEN, 0, plen - MP_PROBE_LEN);
 	size_t len = send_seal(&s->f, pkt, plen, MP_T_ACK);
@@ -63,6 +64,11 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 	}
 	health_input(&f->path[p].h, &probe, 0, srv->e.now_us, (uint32_t)f->path[p].rx_pkts,
 		     (uint32_t)len);
+	/* The client's mode and its cap for what we send on this path. */
+	if (probe.mode)
+		flow_follow_mode(f, (enum sched_mode)(probe.mode - 1));
+	rate_set_cap(&f->path[p].est, probe.cap_kbps * 1000ull);
+	flow_feedback(f, p, &probe);
 	if (probe.avoid != f->peer_avoid) {
 		uint32_t newly = probe.avoid & ~f->peer_avoid & f->known;
 		f->peer_avoid = probe.avoid;

@@ -105,7 +105,7 @@ static void test_bulk_bound(void **state)
 {
 	static const struct { uint64_t rate; unsigned want; } cases[] = {
 		{ 64000, PACE_BULK_SLOTS_MIN },
-		{ 100000000, 520 },
+		{ 20000000, 244 },	/* 2500 B/ms x 50 ms / PACE_SLOT_AVG_BYTES */
 		{ 10000000000ull, PACE_BULK_SLOTS_MAX },
 	};
 	uint8_t d[16] = { 0 };
@@ -122,6 +122,38 @@ static void test_bulk_bound(void **state)
 	}
 }
 
+/* A new rate: what waits stays, in order; the queue grows to the new
+ * rate's PACE_QUEUE_MS; the backlog is what waits at the rate. */
+static void test_set_rate(void **state)
+{
+	struct pace p;
+	uint8_t d[1000];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(pace_init(&p, 1000000, T0), 0);
+	p.tokens = -1000;			/* the bucket owes 1,000 bytes */
+	for (int i = 0; i < 10; i++) {
+		memset(d, i, sizeof(d));
+		assert_int_equal(pace_keep(&p, d, sizeof(d), 0), 0);
+	}
+	/* 1,000 bytes owed + 10 x 1,028 waiting, at 1 Mbit/s */
+	uint64_t want_us = (1000 + 10 * (1000 + PACE_IP_UDP_BYTES)) * 8;
+	uint64_t got_us = pace_backlog_us(&p, T0, 0);
+	assert_true(got_us >= want_us && got_us <= want_us + 1);
+	assert_true(pace_backlog_us(&p, T0, 1) <= 8001);	/* the prio queue is empty */
+	assert_int_equal(pace_set_rate(&p, 100000000, T0), 0);
+	assert_int_equal(p.bulk.cap, PACE_BULK_SLOTS_MAX);
+	for (int i = 0; i < 10; i++) {
+		const uint8_t *out = pace_next(&p, T0 + 1000000, &len);
+		assert_non_null(out);
+		assert_int_equal(len, sizeof(d));
+		assert_int_equal(out[0], i);
+	}
+	assert_null(pace_next(&p, T0 + 1000000, &len));
+	pace_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -129,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_unpaced),
 		cmocka_unit_test(test_queues),
 		cmocka_unit_test(test_bulk_bound),
+		cmocka_unit_test(test_set_rate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -260,7 +260,8 @@ static const struct field_case field_cases[] = {
 
 /* PROBE/ACK bodies: every field lands where docs/PROTOCOL.md says, in
  * network order; short bodies and bad path ids are refused; padding is
- * ignored. */
+ * ignored; a first-release body (MP_PROBE_LEN_V1) is taken with the later
+ * fields zero. */
 static void test_probe_body(void **state)
 {
 	const struct mp_probe in = {
@@ -268,26 +269,34 @@ static void test_probe_body(void **state)
 		.ts_us = 0x05060708, .tx = 0x090a0b0c, .echo_ts_us = 0x0d0e0f10,
 		.echo_hold_us = 0x11121314, .echo_tx = 0x15161718,
 		.echo_rx = 0x191a1b1c, .echo_len = 0x1d1e1f20, .avoid = 0x2122, .pmtu = 0x2324,
+		.rx_bytes = 0x25262728, .cap_kbps = 0x292a2b2c, .mode = 0x2d,
 	};
 	static const uint8_t want[MP_PROBE_LEN] = {
 		15, 0x0e, 0xa1, 0xb2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
 		13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28,
-		29, 30, 31, 32, 33, 34, 35, 36,
+		29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44,
+		45, 0, 0, 0,
 	};
 	uint8_t buf[MP_PROBE_LEN + 100];
-	struct mp_probe out;
+	struct mp_probe out, v1 = in;
 
 	(void)state;
 	memset(buf, 0xee, sizeof(buf));
 	wire_put_probe(buf, &in);
 	assert_memory_equal(buf, want, MP_PROBE_LEN);
 	assert_int_equal(buf[MP_PROBE_LEN], 0xee);	/* nothing past the body */
-	for (size_t len = 0; len < MP_PROBE_LEN; len++)
+	for (size_t len = 0; len < MP_PROBE_LEN_V1; len++)
 		assert_int_equal(wire_get_probe(buf, len, &out), -1);
 	for (size_t len = MP_PROBE_LEN; len <= sizeof(buf); len += 50) {
 		memset(&out, 0, sizeof(out));
 		assert_int_equal(wire_get_probe(buf, len, &out), 0);
 		assert_memory_equal(&out, &in, sizeof(in));
+	}
+	v1.rx_bytes = v1.cap_kbps = v1.mode = 0;
+	for (size_t len = MP_PROBE_LEN_V1; len < MP_PROBE_LEN; len++) {
+		memset(&out, 0xff, sizeof(out));
+		assert_int_equal(wire_get_probe(buf, len, &out), 0);
+		assert_memory_equal(&out, &v1, sizeof(v1));
 	}
 	buf[0] = MP_MAX_PATHS;
 	assert_int_equal(wire_get_probe(buf, MP_PROBE_LEN, &out), -1);

@@ -1,0 +1,132 @@
+/* The capacity estimate of one path direction: delivery-rate samples from
+ * the peer's reports, a windowed maximum, the gain cycle and the cut on a
+ * queue (rate.h says why each). */
+#include "rate.h"
+
+#include <string.h>
+
+/* Gains in eighths: probe up a quarter, drain a quarter, then cruise. */
+static const unsigned cycle_gain8[] = { 10, 6, 8, 8, 8, 8, 8, 8 };
+enum { STARTUP_GAIN8 = 16, CYCLE_LEN = sizeof(cycle_gain8) / sizeof(cycle_gain8[0]) };
+
+void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us)
+{
+	memset(r, 0, sizeof(*r));
+	r->bucket_start_us = r->phase_start_us = now_us;
+	rate_set_cap(r, cap_bps);
+}
+
+void rate_set_cap(struct rate_est *r, uint64_t cap_bps)
+{
+	r->cap_bps = cap_bps;
+	/* The operator's figure is where to start; measurement corrects it. */
+	if (cap_bps && !r->bw_bps)
+		r->bw_bps = cap_bps;
+}
+
+static uint64_t window_max(const struct rate_est *r)
+{
+	uint64_t best = 0;
+
+	for (unsigned i = 0; i < RATE_BUCKETS; i++)
+		if (r->bucket_bps[i] > best)
+			best = r->bucket_bps[i];
+	return best;
+}
+
+/* Moves the window on to now: expired buckets are emptied. With no sample
+ * left in it, the estimate stays what it was (nothing says it changed). */
+static void advance(struct rate_est *r, uint64_t now_us)
+{
+	unsigned steps = 0;
+
+	while (now_us - r->bucket_start_us >= RATE_BUCKET_MS * 1000ull && steps++ < RATE_BUCKETS) {
+		r->cur = (r->cur + 1) % RATE_BUCKETS;
+		r->bucket_bps[r->cur] = 0;
+		r->bucket_start_us += RATE_BUCKET_MS * 1000ull;
+	}
+	if (now_us - r->bucket_start_us >= RATE_BUCKET_MS * 1000ull)
+		r->bucket_start_us = now_us;	/* idle for the whole window */
+	uint64_t w = window_max(r);
+	if (w)
+		r->bw_bps = w;
+}
+
+/* Phases last an RTT (at least RATE_PHASE_MIN_US): a probe up puts a
+ * quarter of an RTT of data in the path's queue, the drain takes it out. */
+static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t min_rtt_us)
+{
+	uint64_t len_us = min_rtt_us > RATE_PHASE_MIN_US ? min_rtt_us : RATE_PHASE_MIN_US;
+
+	if (now_us - r->phase_start_us < len_us)
+		return;
+	r->phase_start_us = now_us;
+	if (r->phase == RATE_STARTUP) {
+		if (r->bw_bps >= r->startup_best_bps + r->startup_best_bps / 4) {
+			r->startup_best_bps = r->bw_bps;
+			r->startup_flat = 0;
+		} else if (++r->startup_flat >= RATE_STARTUP_FLAT_ROUNDS) {
+			r->phase = RATE_CRUISE;
+			r->cycle = 1;	/* drain what startup queued */
+		}
+		return;
+	}
+	r->cycle = (r->cycle + 1) % CYCLE_LEN;
+}
+
+void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t now_us,
+		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us)
+{
+	advance(r, now_us);
+	next_phase(r, now_us, min_rtt_us);
+	if (!r->has_report) {
+		r->has_report = 1;
+		r->rep_bytes = bytes;
+		r->rep_ts_us = ts_us;
+		return;
+	}
+	uint32_t dt_us = ts_us - r->rep_ts_us;
+	if (dt_us < RATE_SAMPLE_MIN_US)
+		return;			/* too short to mean much: keep the start */
+	uint32_t got = bytes - r->rep_bytes;
+	r->rep_bytes = bytes;
+	r->rep_ts_us = ts_us;
+	if (dt_us > RATE_SAMPLE_MAX_US)
+		return;			/* the start is stale (or the peer restarted) */
+	uint64_t sample = (uint64_t)got * 8000000 / dt_us;
+	r->last_bps = sample;
+	r->samples++;
+	/* A sample while we were not keeping the path busy says what the
+	 * application sent, not what the path carries: it may raise the
+	 * estimate, never lower it. */
+	if ((busy || sample > r->bw_bps) && sample > r->bucket_bps[r->cur])
+		r->bucket_bps[r->cur] = sample;
+	if (sample > r->bw_bps)
+		r->bw_bps = sample;
+	/* A queue in the path's buffer that we are feeding: it carries less
+	 * than we send. What it delivers now is its capacity. */
+	uint32_t allow_us = min_rtt_us / 4 > RATE_QUEUE_MIN_US ? min_rtt_us / 4 : RATE_QUEUE_MIN_US;
+	if (busy && min_rtt_us && rtt_us > min_rtt_us + allow_us && now_us >= r->no_cut_until_us) {
+		for (unsigned i = 0; i < RATE_BUCKETS; i++)
+			if (r->bucket_bps[i] > sample)
+				r->bucket_bps[i] = sample;
+		r->bw_bps = sample > RATE_MIN_BPS ? sample : RATE_MIN_BPS;
+		r->cuts++;
+		r->phase = RATE_CRUISE;
+		r->cycle = 1;		/* drain */
+		r->phase_start_us = now_us;
+		/* The next RTT samples still show the queue being drained. */
+		r->no_cut_until_us = now_us + 2ull * (srtt_us ? srtt_us : min_rtt_us);
+	}
+}
+
+uint64_t rate_pacing_bps(const struct rate_est *r)
+{
+	uint64_t bw = r->bw_bps ? r->bw_bps : RATE_INITIAL_BPS;
+	unsigned gain8 = r->phase == RATE_STARTUP ? STARTUP_GAIN8 : cycle_gain8[r->cycle];
+	uint64_t bps = bw * gain8 / 8;
+
+	if (r->cap_bps && bps > r->cap_bps)
+		bps = r->cap_bps;
+	return bps > RATE_MIN_BPS ? bps : RATE_MIN_BPS;
+}

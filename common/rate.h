@@ -1,0 +1,59 @@
+/* Capacity of one path in one direction, measured (--mode bond), after
+ * BBR's delivery-rate model: the peer says in every PROBE/ACK how many
+ * bytes it has received on the path, and when (its clock); two reports make
+ * a delivery-rate sample. While we keep the path busy (datagrams wait in
+ * our pacer for it) a sample is what the path can carry; a windowed maximum
+ * of them is the estimate. We pace at the estimate times a gain: 2 while
+ * the estimate still grows (startup), then a cycle that probes 25 % above
+ * it for one phase and drains 25 % below for the next, so more capacity is
+ * found and the queue the probe made goes away. A round-trip time above its
+ * floor means a queue in the path's own buffer: the estimate is too high,
+ * and it is cut to what the path delivers now. Samples taken while we were
+ * not busy (the application sent less) raise the estimate but never lower
+ * it. Pure logic on the caller's clock; docs/PROTOCOL.md, "Capacity". */
+#ifndef MP_RATE_H
+#define MP_RATE_H
+
+#include <stdint.h>
+
+#include "limits.h"
+
+enum rate_phase { RATE_STARTUP = 0, RATE_CRUISE };
+
+struct rate_est {
+	/* the peer's last report used as a sample's start */
+	int has_report;
+	uint32_t rep_bytes, rep_ts_us;
+	/* windowed maximum: RATE_BUCKETS buckets of RATE_BUCKET_MS each */
+	uint64_t bucket_start_us;
+	unsigned cur;
+	uint64_t bucket_bps[RATE_BUCKETS];
+	uint64_t bw_bps;		/* the estimate; 0 until the first sample */
+	uint64_t last_bps;		/* the last sample */
+	uint64_t cap_bps;		/* never paced above this (rate=); 0 none */
+	/* pacing */
+	enum rate_phase phase;
+	uint64_t phase_start_us;
+	unsigned cycle;			/* index in the gain cycle */
+	uint64_t startup_best_bps;	/* startup: the estimate a round ago */
+	unsigned startup_flat;		/* rounds it has not grown 25 % */
+	uint64_t no_cut_until_us;	/* a cut's effect is not yet in the RTT */
+	uint64_t samples, cuts;
+};
+
+void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us);
+/* A new cap (rate=, or what the client announced); 0 = none. */
+void rate_set_cap(struct rate_est *r, uint64_t cap_bps);
+/* A report from the peer: it had received `bytes` on the path (modulo 2^32)
+ * when its clock read ts_us. busy: datagrams waited in our pacer for this
+ * path since the last report (the sample measures the path, not the
+ * application). rtt_us, min_rtt_us, srtt_us: the path's last RTT sample,
+ * its floor and its average (0 if none yet). */
+void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t now_us,
+		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us);
+/* What to pace the path at now (bits/s, > 0): the estimate times the gain
+ * of the phase, within the cap. Before any sample: RATE_INITIAL_BPS times
+ * the startup gain (or the cap). */
+uint64_t rate_pacing_bps(const struct rate_est *r);
+
+#endif

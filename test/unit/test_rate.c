@@ -1,0 +1,196 @@
+/* Unit tests of the capacity estimate (common/rate.c) on a synthetic path:
+ * a bottleneck of C bit/s with a tail-drop buffer, a propagation RTT, and
+ * a sender that always has data (busy) and paces at rate_pacing_bps. The
+ * receiver reports what it got every 50 ms, as mpserver's ACKs do. The
+ * numbers checked are what the estimate is for: it converges to C within
+ * a few seconds from nothing, keeps the path's queue short, follows C when
+ * it is halved, never lowers itself on samples the application limited,
+ * and never paces above a cap. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "rate.h"
+
+enum { STEP_US = 500, REPORT_US = 50000 };
+
+struct path_sim {
+	double cap_bps, buffer_bytes, base_rtt_us;
+	double queue_bytes;		/* in the bottleneck's buffer */
+	uint64_t delivered;		/* bytes the receiver has */
+	uint64_t dropped;
+	uint32_t min_rtt_us;
+	double srtt_us;
+	double max_queue_us;		/* the worst queueing delay seen */
+};
+
+/* Runs the path for dur_us from t0 with the sender paced by r (or at
+ * app_bps if nonzero: an application that sends less). Returns the time. */
+static uint64_t run(struct rate_est *r, struct path_sim *s, uint64_t t0, uint64_t dur_us,
+		    double app_bps)
+{
+	uint64_t t;
+
+	for (t = t0; t < t0 + dur_us; t += STEP_US) {
+		double send = (app_bps ? app_bps : (double)rate_pacing_bps(r)) / 8 * STEP_US / 1e6;
+		s->queue_bytes += send;
+		if (s->queue_bytes > s->buffer_bytes) {
+			s->dropped += (uint64_t)(s->queue_bytes - s->buffer_bytes);
+			s->queue_bytes = s->buffer_bytes;
+		}
+		double out = s->cap_bps / 8 * STEP_US / 1e6;
+		if (out > s->queue_bytes)
+			out = s->queue_bytes;
+		s->queue_bytes -= out;
+		s->delivered += (uint64_t)out;
+		double q_us = s->queue_bytes * 8 / s->cap_bps * 1e6;
+		if (t > t0 + 1000000 && q_us > s->max_queue_us)
+			s->max_queue_us = q_us;
+		if ((t - t0) % REPORT_US == 0) {
+			uint32_t rtt = (uint32_t)(s->base_rtt_us + q_us);
+			if (!s->min_rtt_us || rtt < s->min_rtt_us)
+				s->min_rtt_us = rtt;
+			s->srtt_us = s->srtt_us ? s->srtt_us * 7 / 8 + rtt / 8.0 : rtt;
+			rate_report(r, (uint32_t)s->delivered, (uint32_t)t, t, app_bps == 0, rtt,
+				    s->min_rtt_us, (uint32_t)s->srtt_us);
+		}
+	}
+	return t;
+}
+
+static struct path_sim path(double cap_bps, double rtt_ms, double buffer_ms)
+{
+	struct path_sim s;
+
+	memset(&s, 0, sizeof(s));
+	s.cap_bps = cap_bps;
+	s.base_rtt_us = rtt_ms * 1000;
+	s.buffer_bytes = cap_bps / 8 * buffer_ms / 1000;
+	return s;
+}
+
+static void within(double got, double want, double tolerance, const char *what)
+{
+	if (got < want * (1 - tolerance) || got > want * (1 + tolerance))
+		fail_msg("%s: %.0f, expected %.0f +- %.0f %%", what, got, want, tolerance * 100);
+}
+
+/* From nothing to C: startup doubles from RATE_INITIAL_BPS each RTT, so
+ * 16 Mbit/s is found within 2 s; then the estimate stays within 10 % of C
+ * and the path's queue within a probe's worth (a quarter of an RTT phase
+ * and the cut's allowance: well under the 100 ms buffer). */
+static void converges_and_keeps_queue_short(void **state)
+{
+	static const double caps[] = { 4e6, 16e6, 64e6 };
+	static const double rtts_ms[] = { 10, 30, 60 };
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++)
+		for (unsigned k = 0; k < 3; k++) {
+			struct rate_est r;
+			struct path_sim s = path(caps[i], rtts_ms[k], 100);
+			rate_init(&r, 0, 0);
+			uint64_t t = run(&r, &s, 0, 2000000, 0);
+			within((double)r.bw_bps, caps[i], 0.10, "estimate after 2 s");
+			uint64_t before = s.delivered;
+			s.max_queue_us = 0;
+			run(&r, &s, t, 4000000, 0);
+			within((double)r.bw_bps, caps[i], 0.10, "estimate after 6 s");
+			/* what the path delivered: at least 90 % of C */
+			within((double)(s.delivered - before) * 8 / 4, caps[i], 0.10, "delivered");
+			if (s.max_queue_us > 40000)
+				fail_msg("queue up to %.0f us at C=%.0f, rtt %.0f ms", s.max_queue_us,
+					 caps[i], rtts_ms[k]);
+		}
+}
+
+/* C halved mid-transfer: the queue that builds at once cuts the estimate
+ * to what the path delivers; within 2 s it is within 15 % of C/2. */
+static void follows_a_halving(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(20e6, 20, 100);
+
+	(void)state;
+	rate_init(&r, 0, 0);
+	uint64_t t = run(&r, &s, 0, 4000000, 0);
+	within((double)r.bw_bps, 20e6, 0.10, "before");
+	s.cap_bps = 10e6;
+	s.buffer_bytes /= 2;
+	run(&r, &s, t, 2000000, 0);
+	within((double)r.bw_bps, 10e6, 0.15, "2 s after halving");
+	assert_true(r.cuts >= 1);
+}
+
+/* An application that sends a tenth of C for 5 s: the samples are its own
+ * rate, and the estimate stays where the busy path put it. */
+static void app_limited_never_lowers(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(16e6, 20, 100);
+
+	(void)state;
+	rate_init(&r, 0, 0);
+	uint64_t t = run(&r, &s, 0, 3000000, 0);
+	uint64_t bw = r.bw_bps;
+	run(&r, &s, t, 5000000, 1.6e6);
+	assert_int_equal(r.bw_bps, bw);
+}
+
+/* A cap (rate=) is where it starts and what it never exceeds; a path
+ * slower than its cap is still measured down to what it carries. */
+static void cap_starts_and_bounds(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(8e6, 20, 100);
+
+	(void)state;
+	rate_init(&r, 12e6, 0);
+	assert_true(rate_pacing_bps(&r) <= 12000000);
+	run(&r, &s, 0, 4000000, 0);
+	within((double)r.bw_bps, 8e6, 0.10, "capped path slower than its cap");
+	assert_true(rate_pacing_bps(&r) <= 12000000);
+
+	struct path_sim fast = path(40e6, 20, 100);
+	rate_init(&r, 10e6, 0);
+	run(&r, &fast, 0, 4000000, 0);
+	assert_true(rate_pacing_bps(&r) <= 10000000);
+	within((double)fast.delivered * 8 / 4, 10e6, 0.10, "delivered at the cap");
+}
+
+/* Reports from the peer with a wrapped counter and clock still give the
+ * right sample; a stale start (over 2 s) gives none. */
+static void wraps_and_stale_reports(void **state)
+{
+	struct rate_est r;
+
+	(void)state;
+	rate_init(&r, 0, 0);
+	rate_report(&r, 0xffffff00u, 0xfffff000u, 1000, 0, 0, 0, 0);
+	/* 100 ms later (the clock wrapped), 125,000 bytes later: 10 Mbit/s */
+	rate_report(&r, 0xffffff00u + 125000u, 0xfffff000u + 100000u, 101000, 0, 0, 0, 0);
+	assert_int_equal(r.last_bps, 10000000);
+	assert_int_equal(r.samples, 1);
+	rate_report(&r, 0x10000, 0xfffff000u + 100000u + 3000000u, 3101000, 0, 0, 0, 0);
+	assert_int_equal(r.samples, 1);
+	/* too short an interval: the start is kept for the next */
+	rate_report(&r, 0x10000 + 1000, 0xfffff000u + 100000u + 3010000u, 3111000, 0, 0, 0, 0);
+	assert_int_equal(r.samples, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(converges_and_keeps_queue_short),
+		cmocka_unit_test(follows_a_halving),
+		cmocka_unit_test(app_limited_never_lowers),
+		cmocka_unit_test(cap_starts_and_bounds),
+		cmocka_unit_test(wraps_and_stale_reports),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
