@@ -594,11 +594,13 @@ def stage_sessions(b):
 
 
 def known_modes(mpclient):
-    """The --mode values mpclient's --help lists."""
-    out = subprocess.run([mpclient, "--help"], capture_output=True, text=True)
-    text = out.stdout + out.stderr
-    line = next((ln for ln in text.splitlines() if "--mode" in ln), "")
-    return set(line.replace("|", " ").replace(",", " ").split())
+    """The --mode values mpclient takes, from what it says of one it does
+    not ("--mode: expected duplicate, ... or bond, got '?'")."""
+    out = subprocess.run([mpclient, "--mode", "?"], capture_output=True, text=True)
+    line = next((ln for ln in (out.stdout + out.stderr).splitlines()
+                 if ln.startswith("--mode: expected")), "")
+    words = line.split("expected", 1)[-1].split(", got")[0]
+    return set(words.replace(",", " ").replace(" or ", " ").split())
 
 
 def stage_bond(b, build, modes):

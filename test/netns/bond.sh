@@ -31,9 +31,9 @@
 #   for bench/run.py. The table goes to stdout.
 #   MODES="bond adaptive ..." the relay's modes (default "bond"), each run
 #     with steady TCP each way, then with the rate halved each way;
-#   RATE_MODES the modes run once more with each path's true rate= in
-#     mpclient's config (default: those of MODES that read rates, bond and
-#     weighted; "" for none);
+#   RATE_MODES the modes run once more with each path's true rates in
+#     mpclient's config, rate= up and down= down (default: those of MODES
+#     that read rates, bond and weighted; "" for none);
 #   ASSERT_MODES the modes held to the issue's targets (default "bond"); the
 #     others' figures are set against the targets and printed, not asserted;
 #   BOND_ASSERT=0 prints the figures and asserts nothing (experiments);
@@ -121,7 +121,7 @@ READY_TIMEOUT_S=20
 # each direction), for the modes in ASSERT_MODES:
 #   "clean unequal paths, no rate=: TCP >= 0.85 of the sum of the rates"
 MIN_OF_SUM=0.85
-#   "with rate= given: >= 0.9"
+#   "with rate= given: >= 0.9" (rate= and down=, each path's true rates)
 MIN_OF_SUM_WITH_RATE=0.9
 #   "ping during a saturating transfer: no loss, RTT within 25 ms of the idle
 #   RTT of the fastest path": every ping sent while TCP saturates the tunnel
@@ -235,7 +235,7 @@ ping_run() {
 
 # tcp_run KEY up|down: iperf3 TCP through the tunnel (up: the client
 # namespace sends), and pings through it over the measured seconds.
-# FIG[KEY.DIR.mbps|retrans], FIG[KEY.DIR.ping.*].
+# FIG[KEY.DIR.mbps|retrans|per_s_mbps], FIG[KEY.DIR.ping.*].
 tcp_run() {
 	local key=$1 dir=$2 rev=() pid f
 	[[ $dir == down ]] && rev=(-R)
@@ -252,6 +252,8 @@ tcp_run() {
 	if jq -e '.end.sum_received.bits_per_second' "$f" >/dev/null 2>&1; then
 		FIG[$key.$dir.mbps]=$(jq -r '.end.sum_received.bits_per_second / 1e6 * 1000 | round / 1000' "$f")
 		FIG[$key.$dir.retrans]=$(jq -r '.end.sum_sent.retransmits' "$f")
+		# each second, the omitted ones first: how fast it got there
+		FIG[$key.$dir.per_s_mbps]=$(jq -c '[.intervals[].sum.bits_per_second / 1e6 * 10 | round / 10]' "$f")
 	else
 		fail "$key: iperf3 $dir: $(jq -r '.error // "no result"' "$f" 2>/dev/null || echo "no JSON")"
 		FIG[$key.$dir.mbps]=- FIG[$key.$dir.retrans]=-
@@ -371,21 +373,23 @@ run_alone() {
 }
 
 # run_mode MODE [rate]: WireGuard through mprelay in MODE, steady TCP each
-# way; with "rate", each path's true rate= in mpclient's config (mpserver
-# takes no rates); without, then the rate-halved transfer each way.
+# way; with "rate", each path's true rates in mpclient's config: rate= for
+# what mpclient sends, down= for what mpserver sends (mpclient tells it in
+# its probes; bond takes both as caps, weighted only rate=, as weights);
+# without, then the rate-halved transfer each way.
 run_mode() {
 	local mode=$1 with_rate=${2:-} tag key i smode=$1
 	tag=$mode${with_rate:++rate}
 	key=runs.$tag
 	ORDER+=("$tag")
-	FIG[$key.label]="$mode${with_rate:+, rate=}"
+	FIG[$key.label]="$mode${with_rate:+, rate= down=}"
 	FIG[$key.mode]=$mode
 	FIG[$key.rate_opts]=$([[ -n $with_rate ]] && echo true || echo false)
 	say "WireGuard through mprelay (${FIG[$key.label]})"
 	TAG=$tag.
 	PATH_OPTS=()
 	if [[ -n $with_rate ]]; then
-		for i in 0 1 2; do PATH_OPTS[i]="rate=${RATE_MBIT[$i]}mbit"; done
+		for i in 0 1 2; do PATH_OPTS[i]="rate=${RATE_MBIT[$i]}mbit down=${RATE_MBIT[$i]}mbit"; done
 	fi
 	# In bond mode mpserver follows the client (issue 11, point 5): no --mode.
 	[[ $mode != bond ]] || smode=-
