@@ -321,6 +321,8 @@ halved_run() {
 			rec = low == n ? "-" : low ? sprintf("%.2f", e[low] - at) : 0
 			print js, rec, nb ? sprintf("%.3f", b / nb) : "-", na ? sprintf("%.3f", a / na) : "-"
 		}')
+	FIG[$key.recovered]=-
+	[[ $at == - ]] || FIG[$key.recovered]=$([[ ${FIG[$key.recovery_s]} != - ]] && echo true || echo false)
 }
 
 # shares LOG FIELD: each path's share of FIELD (tx_bytes, rx_bytes) in a
@@ -472,7 +474,7 @@ check_all() {
 cell() { [[ $1 == - || -z $1 ]] && echo - || printf "${2:-%.2f}" "$1"; }
 
 table() {
-	local tag key dir c fmt='%-20s %6s %6s  %5s %5s  %5s %5s  %5s %-14s %5s %-14s  %5s %5s  %s\n'
+	local tag key dir c fmt='%-20s %6s %6s  %5s %5s  %5s %5s  %5s %-14s %5s %-14s  %10s %10s  %s\n'
 	echo "uplinks ${RATE_MBIT[*]} Mbit/s (sum $SUM_MBIT), one-way ${DELAY_MS[*]} ms, queues $QUEUE_MS ms;" \
 		"WireGuard (MTU $WG_MTU), TCP $TCP_CC $TCP_SECONDS s after $TCP_OMIT_SECONDS s, each way"
 	echo "TCP carries at most $CEILING of a rate through mprelay, $CEILING_ALONE without (headers);" \
@@ -480,11 +482,11 @@ table() {
 	echo "machine: $(nproc) CPUs, load average ${FIG[meta.loadavg_start]} at the start," \
 		"${FIG[meta.loadavg_end]} at the end; ${FIG[meta.duration_s]} s"
 	echo
-	printf '%-20s %13s  %11s  %11s  %-20s %-20s  %11s  %s\n' "" "TCP Mbit/s" "/ sum" "/ fastest" \
-		"ping under TCP up" "ping under TCP down" "halved, s" "data per path %"
+	printf '%-20s %13s  %11s  %11s  %-20s %-20s  %21s  %s\n' "" "TCP Mbit/s" "/ sum" "/ fastest" \
+		"ping under TCP up" "ping under TCP down" "halved: s, after/new" "data per path %"
 	# shellcheck disable=SC2059
 	printf "$fmt" run up down up down up down "loss%" "p50/p95/max ms" "loss%" "p50/p95/max ms" \
-		"up s" "dn s" "up / down"
+		up down "up / down"
 	for tag in "${ORDER[@]}"; do
 		key=runs.$tag
 		c=()
@@ -493,8 +495,10 @@ table() {
 			c+=("$(cell "${FIG[$key.$dir.ping.p50_ms]}" %.0f)/$(cell "${FIG[$key.$dir.ping.p95_ms]}" %.0f)/$(cell "${FIG[$key.$dir.ping.max_ms]}" %.0f)")
 		done
 		for dir in up down; do
-			if [[ -z ${FIG[$key.halved.$dir.intervals]+set} ]]; then c+=("");
-			else c+=("$(cell "${FIG[$key.halved.$dir.recovery_s]}" %.1f | sed 's/^-$/never/')"); fi
+			if [[ -z ${FIG[$key.halved.$dir.intervals]+set} ]]; then c+=(""); continue; fi
+			c+=("$(cell "${FIG[$key.halved.$dir.recovery_s]}" %.1f | sed 's/^-$/never/')/$(cell \
+				"$(calc 'a / s' a="${FIG[$key.halved.$dir.after_mbps]}" \
+					s="${FIG[$key.halved.$dir.new_sum_mbit]}")")")
 		done
 		# shellcheck disable=SC2059
 		printf "$fmt" "${FIG[$key.label]}" \
