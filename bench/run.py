@@ -624,7 +624,8 @@ def stage_bond(b, build, modes):
                RATE_MODES=" ".join(m for m in run if m in BOND_RATE_MODES),
                MPRELAY_EXTRA_ARGS=" ".join(b.extra_args))
     env.pop("BOND_ASSERT", None)
-    log("bond: %s (about %d s)" % (" ".join(run), 45 + 35 * len(run)))
+    log("bond: %s (about %d s)" % (" ".join(run), 30 + 40 * len(run)
+                                   + 20 * len(env["RATE_MODES"].split())))
     p = subprocess.run([BOND_SCRIPT, build, out], env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
     if p.returncode == 77:
