@@ -14,6 +14,12 @@
   sessions    1, 100 and 1,000 application sockets through one mpclient and
               one mpserver: every session must get its replies; RSS per
               session, CPU per packet at 1,000 sessions vs 1.
+  bond        WireGuard through mprelay over three uplinks of unequal rate
+              and delay in network namespaces (test/netns/bond.sh, as root):
+              TCP each way against the sum of the rates and the fastest
+              uplink alone, ping under load, the fastest uplink's rate
+              halved mid-transfer; for each of --bond-modes that mpclient
+              knows, and bond and weighted with each path's rate= too.
 
 Writes one directory per run, OUT/<UTC date>/ (OUT is BUILD_DIR/bench
 unless --out says otherwise): result.json (every figure of every round, the
@@ -33,7 +39,8 @@ mpserver given more options (--extra-args, e.g. "--copies 2"). Such a run
 says so in its tables, and --readme refuses it.
 
 Usage: bench/run.py BUILD_DIR [--rounds N] [--duration S] [--out DIR]
-                              [--only throughput,latency,sessions]
+                              [--only throughput,latency,sessions,bond]
+                              [--bond-modes "bond roundrobin ..."]
                               [--sizes 64,1200] [--chains rr3,rr3+key,...]
                               [--rate PPS] [--extra-args "OPTIONS"]
        bench/run.py BUILD_DIR --readme [--out DIR]
@@ -77,7 +84,13 @@ RELAY_HOPS = 3              # reference chain: send -> r1 -> r2 -> r3 -> sink
 FOREIGN_MAX_PCT = 20
 NOISY_RETRIES = 1
 
-STAGES = ("throughput", "latency", "sessions")
+STAGES = ("throughput", "latency", "sessions", "bond")
+# The bond stage's modes (those the built mpclient does not know are left
+# out, and said so), and those of them also run with each path's rate=.
+BOND_MODES = "bond roundrobin adaptive weighted duplicate"
+BOND_RATE_MODES = ("bond", "weighted")
+BOND_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "netns",
+                           "bond.sh")
 
 # The issue's targets.
 TARGET_RR3_PPS_RATIO = 0.8
@@ -85,6 +98,9 @@ TARGET_CPU_VS_REF_HOP = 1.5
 TARGET_KEY_RATIO = 0.85
 TARGET_LATENCY_P50_US = 50
 TARGET_RSS_100_MIB = 16
+# issue 11's, for the chart and the text (test/netns/bond.sh holds the bounds)
+BOND_TARGETS = {"of_sum": 0.85, "of_sum_rate": 0.9, "rtt_ms": 25, "halved_of_new_sum": 0.8,
+                "recovery_s": 3}
 
 
 def log(msg):
@@ -577,9 +593,55 @@ def stage_sessions(b):
             "cpu_per_pkt_1000_vs_1": cost}
 
 
+def known_modes(mpclient):
+    """The --mode values mpclient takes, from what it says of one it does
+    not ("--mode: expected duplicate, ... or bond, got '?'")."""
+    out = subprocess.run([mpclient, "--mode", "?"], capture_output=True, text=True)
+    line = next((ln for ln in (out.stdout + out.stderr).splitlines()
+                 if ln.startswith("--mode: expected")), "")
+    words = line.split("expected", 1)[-1].split(", got")[0]
+    return set(words.replace(",", " ").replace(" or ", " ").split())
+
+
+def stage_bond(b, build, modes):
+    """test/netns/bond.sh with b's copies of mpclient and mpserver (impair
+    from BUILD), every figure from its JSON. Its own bounds (issue 11's
+    targets, for bond) are in "checks"; that it fails them does not stop
+    the benchmark. Skipped, saying why, without root or /dev/net/tun."""
+    if os.geteuid() != 0:
+        return {"skipped": "needs root (network namespaces, tun devices)"}
+    if not os.path.exists("/dev/net/tun"):
+        return {"skipped": "no /dev/net/tun"}
+    known = known_modes(b.mpclient)
+    run = [m for m in modes.split() if m in known]
+    left_out = [m for m in modes.split() if m not in known]
+    if left_out:
+        log("bond: mpclient has no mode %s: left out" % ", ".join(left_out))
+    if not run:
+        return {"skipped": "mpclient knows none of the modes " + modes}
+    out = os.path.join(b.tmp, "bond.json")
+    env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient), MODES=" ".join(run),
+               RATE_MODES=" ".join(m for m in run if m in BOND_RATE_MODES),
+               MPRELAY_EXTRA_ARGS=" ".join(b.extra_args))
+    env.pop("BOND_ASSERT", None)
+    log("bond: %s (about %d s)" % (" ".join(run), 30 + 40 * len(run)
+                                   + 20 * len(env["RATE_MODES"].split())))
+    p = subprocess.run([BOND_SCRIPT, build, out], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if p.returncode == 77:
+        return {"skipped": p.stdout.strip().splitlines()[-1]}
+    if p.returncode not in (0, 1) or not os.path.exists(out):
+        raise RuntimeError("bond.sh failed (%d): %s" % (p.returncode, p.stdout[-2000:]))
+    with open(out) as f:
+        res = json.load(f)
+    res["modes_left_out"] = left_out
+    res["table"] = p.stdout[p.stdout.find("\nuplinks ") + 1:p.stdout.rfind("\nresult:")]
+    return res
+
+
 # ---- targets, table, chart ------------------------------------------------------
 
-def targets(summary, latency, sessions):
+def targets(summary, latency, sessions, bond=None):
     t = []
 
     def add(name, value, limit, ok, unit=""):
@@ -625,6 +687,14 @@ def targets(summary, latency, sessions):
                 big["duration_s"]),
                 big["answered"], big["sessions"],
                 big["answered"] == big["sessions"] and big["misrouted"] == 0)
+    # issue 11's, as test/netns/bond.sh checks them: those it asserts (the
+    # bond mode's) and the instrument's own
+    # (a figure it could not take, as a recovery that never came, is missed)
+    for c in (bond or {}).get("checks", []):
+        if c["asserted"] or c["name"].startswith("fastest alone"):
+            t.append({"target": "bond netns: %s %s" % (
+                c["name"], "<=" if c["op"] == "le" else ">="), "value": c["value"],
+                "limit": c["limit"], "unit": "", "met": c["met"]})
     return t
 
 
@@ -717,6 +787,9 @@ def markdown(result):
             lines.append("| %d | %.0f | %.0f | %.0f |" % (
                 r["payload_bytes"], r["aead_seal"], r["aead_open"], r["crc32c"]))
         lines.append("")
+    bond = result.get("bond")
+    if bond:
+        lines += bond_markdown(bond)
     if result.get("targets"):
         lines += ["| target | measured | limit | met |", "|---|---:|---:|:-:|"]
         for t in result["targets"]:
@@ -725,6 +798,89 @@ def markdown(result):
                 {True: "yes", False: "**no**", None: "-"}[t["met"]]))
         lines.append("")
     return "\n".join(lines)
+
+
+def bond_markdown(bond):
+    if "skipped" in bond:
+        return ["Bonding (test/netns/bond.sh): skipped, %s." % bond["skipped"], ""]
+    m, runs = bond["meta"], bond["runs"]
+    alone = runs["alone"]
+    lines = ["Bonding: WireGuard through mprelay over three uplinks of %s Mbit/s (sum %s), "
+             "%s ms one way, queues of %s ms (test/netns/bond.sh, network namespaces); TCP %s "
+             "%s s after %s s, each way; the same run measures WireGuard over the fastest "
+             "uplink alone, whose idle RTT is %s ms. TCP carries at most %s of a rate through "
+             "mprelay (headers). Ping: every 10 ms while TCP saturates the tunnel, its p95 over "
+             "that idle RTT. Halved: the fastest uplink's rate halved %s s into a %s s transfer; "
+             "seconds until TCP stays at 0.8 of the new sum (\"never\": not by the end). Load "
+             "average %s to %s.%s" % (
+                 "/".join(map(str, m["rates_mbit"])), fmt(m["sum_mbit"], "g"),
+                 "/".join(map(str, m["delays_ms"])), m["queue_ms"], m["tcp_cc"],
+                 m["tcp_seconds"], m["tcp_omit_seconds"],
+                 fmt(alone.get("idle_ping", {}).get("p50_ms"), ".1f"),
+                 fmt(m["tcp_ceiling_of_rate"], ".3f"), m["halve_at_s"], m["halved_seconds"],
+                 m["loadavg_start"], m["loadavg_end"],
+                 " Modes left out (mpclient lacks them): %s." % ", ".join(bond["modes_left_out"])
+                 if bond.get("modes_left_out") else ""), "",
+             "| run | TCP up Mbit/s | down | / sum up | down | / fastest up | down | "
+             "ping loss up/down % | ping p95 over idle up/down ms | halved up s | down s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    idle = alone.get("idle_ping", {}).get("p50_ms")
+
+    def rec(r, d):
+        h = r.get("halved", {}).get(d)
+        if not h:
+            return "-"
+        return "never" if h.get("recovery_s") is None else fmt(h["recovery_s"], ".1f")
+
+    for tag in bond["order"]:
+        r = runs[tag]
+        up, down = r.get("up", {}), r.get("down", {})
+        over = ["-" if idle is None or x.get("ping", {}).get("p95_ms") is None
+                else fmt(x["ping"]["p95_ms"] - idle, ".0f") for x in (up, down)]
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %s |" % (
+            r["label"], fmt(up.get("mbps"), ".1f"), fmt(down.get("mbps"), ".1f"),
+            fmt(up.get("of_sum")), fmt(down.get("of_sum")),
+            fmt(up.get("of_fastest")), fmt(down.get("of_fastest")),
+            fmt(up.get("ping", {}).get("loss_pct"), ".1f"),
+            fmt(down.get("ping", {}).get("loss_pct"), ".1f"), over[0], over[1],
+            rec(r, "up"), rec(r, "down")))
+    lines += ["", "Issue 11's targets for `bond`: TCP >= %s of the sum (>= %s with `rate=`), no "
+              "ping lost and its RTT within %s ms of the idle RTT, back to %s of the new sum "
+              "within %s s of the rate halving (the targets table below)." % (
+                  BOND_TARGETS["of_sum"], BOND_TARGETS["of_sum_rate"],
+                  BOND_TARGETS["rtt_ms"], BOND_TARGETS["halved_of_new_sum"],
+                  BOND_TARGETS["recovery_s"]), ""]
+    return lines
+
+
+def bond_chart(bond, png):
+    """TCP through each mode as a fraction of the sum of the uplinks' rates,
+    each way, with the fastest uplink alone and the targets."""
+    dat = png + ".dat"
+    with open(dat, "w") as f:
+        for tag in bond["order"]:
+            r = bond["runs"][tag]
+            f.write('"%s" %f %f\n' % (r["label"], r.get("up", {}).get("of_sum") or 0,
+                                      r.get("down", {}).get("of_sum") or 0))
+    script = """
+set terminal pngcairo size 900,450 font ",10"
+set output '{png}'
+set title "TCP inside WireGuard over 3 uplinks of {rates} Mbit/s ({date}): throughput / sum of the rates"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set grid ytics
+set key top left maxrows 2
+set yrange [0:1.3]
+plot '{dat}' using 2:xtic(1) title "up", '' using 3 title "down", \
+     {t} with lines dt 2 lc rgb "red" title "target ({t})", \
+     {tr} with lines dt 3 lc rgb "dark-red" title "target with rate= ({tr})", \
+     {c} with lines dt 1 lc rgb "gray" title "headers' ceiling ({c})"
+""".format(png=png, dat=dat, date=bond["meta"]["date"], t=BOND_TARGETS["of_sum"],
+           tr=BOND_TARGETS["of_sum_rate"], c=round(bond["meta"]["tcp_ceiling_of_rate"], 3),
+           rates="/".join(map(str, bond["meta"]["rates_mbit"])))
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    os.remove(dat)
 
 
 def chart(result, png):
@@ -774,6 +930,8 @@ def write_run(result, out):
         f.write(md + "\n")
     if result.get("throughput"):
         chart(result, os.path.join(run, "chart.png"))
+    if result.get("bond", {}).get("runs"):
+        bond_chart(result["bond"], os.path.join(run, "bond.png"))
     link = os.path.join(out, "latest")
     if os.path.lexists(link + ".new"):
         os.remove(link + ".new")
@@ -863,6 +1021,8 @@ def main():
     ap.add_argument("--chains", default=ALL_CHAINS,
                     help="the throughput stage's mprelay chains (the reference always runs)")
     ap.add_argument("--rate", type=int, help="pace the throughput sender to PPS (default: blast)")
+    ap.add_argument("--bond-modes", default=BOND_MODES,
+                    help="the bond stage's modes (those mpclient lacks are left out)")
     ap.add_argument("--extra-args", default="",
                     help="more options for every mpclient and mpserver (one string)")
     ap.add_argument("--readme", action="store_true",
@@ -886,7 +1046,7 @@ def main():
         ap.error(str(e))
     # what makes this run other than a full `make bench`, said in its tables
     options = ["--%s %s" % (k.replace("_", "-"), shlex.quote(str(getattr(args, k))))
-               for k in ("only", "sizes", "chains", "rate", "extra_args")
+               for k in ("only", "sizes", "chains", "rate", "extra_args", "bond_modes")
                if getattr(args, k) != ap.get_default(k)]
     tmp = tempfile.mkdtemp(prefix="mprelay-bench.")
     result = {"bench": "mprelay", "meta": meta(args) | {"options": options}}
@@ -910,6 +1070,8 @@ def main():
             result["latency"] = stage_latency(b, args.rounds)
         if "sessions" in stages:
             result["sessions"] = stage_sessions(b)
+        if "bond" in stages:
+            result["bond"] = stage_bond(b, os.path.abspath(args.build), args.bond_modes)
         ok = True
     finally:
         b.procs.stop_all()
@@ -918,7 +1080,7 @@ def main():
         else:
             log("logs kept in " + tmp)
     result["targets"] = targets(result.get("throughput", []), result.get("latency"),
-                                result.get("sessions"))
+                                result.get("sessions"), result.get("bond"))
     run, md = write_run(result, args.out)
     print(md)
     log("written to %s/ (%s/latest); `make bench-readme` copies it into the README"

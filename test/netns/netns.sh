@@ -112,155 +112,15 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/mprelay-netns.XXXXXX")
 PIDS=()				# every process started, so cleanup ends exactly those
 FAILS=0
 
-say() { printf 'netns: %s\n' "$*"; }
-fail() { printf 'netns: FAIL: %s\n' "$*"; FAILS=$((FAILS + 1)); }
-ok() { printf 'netns: ok: %s\n' "$*"; }
-# die: setup failed; the exit shows the logs of the programs involved.
-die() { printf 'netns: FAIL: %s\n' "$*"; exit 1; }
+ME=netns
+DEVICES=("$WGC" "$WGS" "$OVC" "$OVS")
+# The processes, the exit check, the topology, WireGuard, the relay and the
+# assertions, shared with bond.sh.
+# shellcheck source=test/netns/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
-# ------------------------------------------------------------ processes
-TAG=				# the running scenario's prefix for log names
-
-# logf NAME: the log file of NAME in the running scenario.
-logf() { echo "$TMP/$TAG$1.log"; }
-
-# start NS LOGNAME CMD...: runs CMD in NS in the background; its pid in LAST_PID.
-# `ip netns exec` execs CMD, so the pid is CMD's own.
-start() {
-	local ns=$1 log=$2
-	shift 2
-	ip netns exec "$ns" "$@" >"$(logf "$log")" 2>&1 &
-	LAST_PID=$!
-	PIDS+=("$LAST_PID")
-}
-
-# stop PID...: SIGTERM, then SIGKILL after 3 s; reaps them and forgets them,
-# so that no later kill can reach another process that reuses the pid.
-stop() {
-	local pid i left=()
-	for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-	for pid in "$@"; do
-		for ((i = 0; i < 30; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		[[ " $* " == *" $pid "* ]] || left+=("$pid")
-	done
-	PIDS=("${left[@]}")
-}
-
-# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.1
-	done
-}
-
-cleanup() {
-	local rc=$? leaks=() ns pid dev f
-	set +e
-	stop "${PIDS[@]}"
-	# The exit check: nothing this run created may outlive it. A process
-	# still in a namespace (one of ours, or one of theirs that forked) is a
-	# leak; it is killed so the namespace can go.
-	for ns in "$NSC" "$NSS"; do
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do
-			leaks+=("process $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null))")
-			kill -KILL "$pid" 2>/dev/null
-		done
-		ip netns del "$ns" 2>/dev/null
-	done
-	ip netns list | grep -qE "^($NSC|$NSS)( |$)" && leaks+=("namespace")
-	for dev in "$WGC" "$WGS" "$OVC" "$OVS"; do
-		ip link show "$dev" >/dev/null 2>&1 && leaks+=("device $dev")
-		[[ -e /run/wireguard/$dev.sock ]] && leaks+=("socket /run/wireguard/$dev.sock")
-	done
-	if ((rc != 0 && FAILS == 0)); then
-		# Died before its figures: show what the last programs said.
-		for f in "$TMP/$TAG"*.log; do
-			[[ -s $f ]] && { echo "--- ${f##*/}"; tail -n 5 "$f"; }
-		done
-	fi
-	if [[ -n ${KEEP:-} ]]; then
-		say "logs kept in $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	if ((${#leaks[@]})); then
-		say "FAIL: left behind: ${leaks[*]}"
-		exit 1
-	fi
-	say "cleanup: namespaces, devices, sockets and processes all gone"
-	exit "$rc"
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# ------------------------------------------------------------ topology
-build_topology() {
-	local i
-	ip netns add "$NSC"
-	ip netns add "$NSS"
-	ip -n "$NSC" link set lo up
-	ip -n "$NSS" link set lo up
-	for i in 1 2 3; do
-		ip -n "$NSC" link add "c$i" type veth peer name "s$i" netns "$NSS"
-		ip -n "$NSC" addr add "10.0.$i.1/24" dev "c$i"
-		ip -n "$NSS" addr add "10.0.$i.2/24" dev "s$i"
-		ip -n "$NSC" link set "c$i" up
-		ip -n "$NSS" link set "s$i" up
-	done
-	# veths take a moment to leave "tentative"; IPv4 is usable at once.
-	wait_for 5 ip netns exec "$NSC" ping -c 1 -W 1 -q 10.0.3.2 ||
-		die "the veth links do not carry pings"
-}
-
-# The applications' servers stay up for the whole run: WireGuard and iperf3.
-start_wireguard() {
-	wg genkey >"$TMP/wgc.key"
-	wg genkey >"$TMP/wgs.key"
-	local cpub spub ns dev
-	cpub=$(wg pubkey <"$TMP/wgc.key")
-	spub=$(wg pubkey <"$TMP/wgs.key")
-	for ns in "$NSC" "$NSS"; do
-		dev=$([[ $ns == "$NSC" ]] && echo "$WGC" || echo "$WGS")
-		start "$ns" "$dev" env WG_PROCESS_FOREGROUND=1 wireguard-go "$dev"
-		wait_for 5 ip -n "$ns" link show "$dev" || die "wireguard-go did not create $dev"
-		wait_for 5 test -S "/run/wireguard/$dev.sock" ||
-			die "wireguard-go did not open its socket for $dev"
-	done
-	ip netns exec "$NSS" wg set "$WGS" private-key "$TMP/wgs.key" listen-port "$WG_PORT" \
-		peer "$cpub" allowed-ips 10.9.0.1/32
-	ip netns exec "$NSC" wg set "$WGC" private-key "$TMP/wgc.key" \
-		peer "$spub" allowed-ips 10.9.0.2/32 endpoint "127.0.0.1:$RELAY_PORT"
-	WG_SERVER_PUB=$spub
-	ip -n "$NSC" addr add 10.9.0.1/24 dev "$WGC"
-	ip -n "$NSS" addr add 10.9.0.2/24 dev "$WGS"
-	wg_mtu "$WG_MTU"
-	ip -n "$NSC" link set "$WGC" up
-	ip -n "$NSS" link set "$WGS" up
-}
-
-wg_mtu() {
-	ip -n "$NSC" link set "$WGC" mtu "$1"
-	ip -n "$NSS" link set "$WGS" mtu "$1"
-}
-
-wg_endpoint() {
-	ip netns exec "$NSC" wg set "$WGC" peer "$WG_SERVER_PUB" endpoint "$1"
-}
-
-start_iperf_server() {
-	start "$NSS" iperf3-server iperf3 -s -p 5201
-	wait_for 5 ip netns exec "$NSS" sh -c 'ss -ltn | grep -q ":5201 "' || die "iperf3 -s did not start"
-}
 
 # OpenVPN, peer to peer with TLS: each side has a self-signed certificate and
 # pins the other's fingerprint (--peer-fingerprint, OpenVPN 2.6). Chosen over
@@ -314,62 +174,7 @@ stop_ovpn() {
 impair_args() {
 	echo "-q --seed $((SEED + $1)) --loss ${PATH_LOSS_PCT[$1]} --delay ${PATH_DELAY_MS[$1]}"
 }
-
-RELAY_ARGS=()			# extra options for mpclient and mpserver,
-RELAY_LABEL=			# and what they are, for the table
-read -r -a EXTRA_ARGS <<<"${MPRELAY_EXTRA_ARGS:-}"
-
-# relay_up MODE TARGET_PORT: three bridges, mpserver towards TARGET_PORT,
-# mpclient on RELAY_PORT, all in MODE.
-relay_up() {
-	local mode=$1 target=$2 i
-	BRIDGE_PIDS=()
-	: >"$TMP/mpclient.conf"
-	for i in 0 1 2; do
-		# shellcheck disable=SC2046
-		start "$NSS" "bridge$i" "$BUILD/impair" $(impair_args "$i") --bind "10.0.$((i + 1)).2" \
-			"$BRIDGE_PORT" 127.0.0.1 "$SERVER_PORT"
-		BRIDGE_PIDS+=("$LAST_PID")
-		echo "10.0.$((i + 1)).2 $BRIDGE_PORT name=uplink$((i + 1))" >>"$TMP/mpclient.conf"
-	done
-	start "$NSS" mpserver "$MP_BIN/mpserver" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" \
-		--mode "$mode" --bind 127.0.0.1 "$SERVER_PORT" 127.0.0.1 "$target"
-	SERVER_PID=$LAST_PID
-	start "$NSC" mpclient "$MP_BIN/mpclient" "${RELAY_ARGS[@]}" "${EXTRA_ARGS[@]}" \
-		--mode "$mode" "$RELAY_PORT" "$TMP/mpclient.conf"
-	CLIENT_PID=$LAST_PID
-	wait_for 5 grep -q "listening on" "$(logf mpclient)" || die "mpclient did not start"
-	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q '127.0.0.1:$SERVER_PORT '" ||
-		die "mpserver did not start"
-}
-
-# relay_down: stops the relay and its bridges; their counters land in the
-# logs. A sanitizer report in the relay's logs fails the run.
-relay_down() {
-	local log
-	stop "$CLIENT_PID" "$SERVER_PID" "${BRIDGE_PIDS[@]}"
-	for log in mpclient mpserver; do
-		if grep -qE 'ERROR: (Address|Leak|UndefinedBehavior)Sanitizer|runtime error:' \
-			"$(logf "$log")"; then
-			fail "$log: sanitizer report in ${TAG}$log.log:"
-			grep -m 5 -E 'Sanitizer|runtime error:' "$(logf "$log")"
-		fi
-	done
-}
-
-baseline_up() {
-	local target=$1
-	# shellcheck disable=SC2046
-	start "$NSS" baseline "$BUILD/impair" $(impair_args "$BEST") --bind 10.0.$((BEST + 1)).2 \
-		"$BASELINE_PORT" 127.0.0.1 "$target"
-	BASELINE_PID=$LAST_PID
-	wait_for 5 ip netns exec "$NSS" sh -c "ss -lun | grep -q ':$BASELINE_PORT '" ||
-		die "the baseline bridge did not start"
-}
-
-baseline_down() {
-	stop "$BASELINE_PID"
-}
+RELAY_LABEL=			# what RELAY_ARGS are, for the table
 
 # ------------------------------------------------------------ figures
 # impair_loss LOG DIR: "lost/rx" for one direction of a stopped bridge.
@@ -401,20 +206,6 @@ check_bridge() {
 	done
 	BRIDGE_LOSS="${out[0]}/${out[1]}"
 }
-
-# stat NAME LOG: a counter from a stopped mpclient's or mpserver's "stats" line.
-stat() {
-	sed -n "s/.* stats mode=.* $1=\([0-9]*\).*/\1/p" "$(logf "$2")" | tail -n 1
-}
-
-# path_tx LOG: the data packets each path sent (tx_pkts less the path's own
-# probes), space-separated.
-path_tx() {
-	sed -n 's/.* stats path .* tx_pkts=\([0-9]*\) .* probes=\([0-9]*\) .*/\1 \2/p' "$(logf "$1")" |
-		awk '{ printf "%d ", $1 - $2 }'
-}
-
-# tcp DEST up|down: one iperf3 TCP run to DEST (up: the client namespace
 # sends). Sets TCP_MBPS[DIR] and TCP_RETRANS[DIR] (the sender's count).
 tcp() {
 	local dest=$1 dir=$2 out reverse=()
@@ -566,17 +357,6 @@ run_copies_auto() {
 	RELAY_ARGS=(--copies auto --target-loss "$TARGET_LOSS_PCT") RELAY_LABEL="copies auto"
 	run_relay "$@"
 	RELAY_ARGS=() RELAY_LABEL=
-}
-
-# ------------------------------------------------------------ assertions
-num_le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && a + 0 <= b + 0) }'; }
-num_ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "-" && a + 0 >= b + 0) }'; }
-
-assert_le() {
-	if num_le "$2" "$3"; then ok "$1: $2 <= $3"; else fail "$1: $2, must be <= $3"; fi
-}
-assert_ge() {
-	if num_ge "$2" "$3"; then ok "$1: $2 >= $3"; else fail "$1: $2, must be >= $3"; fi
 }
 
 # ------------------------------------------------------------ the run
