@@ -67,6 +67,7 @@ CHAINS = {
     "rr1": ("roundrobin", 1),
     "dup3": ("duplicate", 3),
     "rr3": ("roundrobin", 3),
+    "bond3": ("bond", 3),
 }
 DRAIN_S = 0.5               # after the sender stops, before the sink stops
 PING_RATE_PPS = 1000        # "a moderate rate"
@@ -652,6 +653,15 @@ def targets(summary, latency, sessions, bond=None):
                 and not r["key"]), None)
     krow = next((r for r in summary if r["size_bytes"] == 1200 and r["chain"] == "rr3"
                  and r["key"]), None)
+    # issue 11: over equal clean paths, bond at least as fast as roundrobin
+    for size in (64, 1200):
+        rr = next((r for r in summary if r["size_bytes"] == size and r["chain"] == "rr3"
+                   and not r["key"]), None)
+        bd = next((r for r in summary if r["size_bytes"] == size and r["chain"] == "bond3"
+                   and not r["key"]), None)
+        if rr and bd and rr.get("ratio_vs_ref") and bd.get("ratio_vs_ref") is not None:
+            v = bd["ratio_vs_ref"] / rr["ratio_vs_ref"]
+            add("bond3 %d B: pps vs rr3 >=" % size, v, 1.0, v >= 1.0)
     if row:
         v = row["ratio_vs_ref"]
         add("rr3 1200 B: pps vs reference chain >=", v, TARGET_RR3_PPS_RATIO,
@@ -704,7 +714,7 @@ def fmt(v, spec=".2f"):
 
 LABEL = {"ref": "reference: 3 relays", "dup1": "duplicate, 1 bridge",
          "rr1": "roundrobin, 1 bridge", "dup3": "duplicate, 3 bridges",
-         "rr3": "roundrobin, 3 bridges"}
+         "rr3": "roundrobin, 3 bridges", "bond3": "bond, 3 bridges"}
 
 
 def markdown(result):
