@@ -683,7 +683,10 @@ class App:
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
         self.sent = {}           # k -> payload
-        self.send_time = {}      # k -> time.time()
+        self.send_time = {}      # k -> time.time() once sendto returned
+        self.send_start = {}     # k -> time.time() before sendto: no later
+                                 # than the datagram left (for lower bounds
+                                 # on its delay)
         self.recv_time = {}      # k -> time.time() of the first copy
         self.dups = []
         self.corrupt = []
@@ -703,6 +706,7 @@ class App:
         if len(data) < 6:
             assert data not in self.short_pending, "ambiguous short datagram"
             self.short_pending[data] = k
+        self.send_start[k] = time.time()
         while True:
             try:
                 self.sock.sendto(data, self.dest)
