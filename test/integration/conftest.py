@@ -8,6 +8,9 @@ Environment (set by `make integration`):
   MP_BIN    directory with mpclient and mpserver (ASan/UBSan builds there)
   MP_TOOLS  directory with impair
 Both default to the repository's build directories.
+  MP_REQUIRE_ALL=1 (CI sets it; CI=true implies it): a skipped test (no
+            root, no /dev/net/tun, a tool missing) fails instead, so that a
+            run that left a stage out cannot pass as a full one.
 
 Stdlib only: run with Debian's /usr/bin/python3 -m pytest.
 """
@@ -54,6 +57,9 @@ WINDOW_SIZE = 8192 - 64
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
                    "ERROR: UndefinedBehaviorSanitizer")
+
+REQUIRE_ALL = (os.environ.get("MP_REQUIRE_ALL", "") not in ("", "0")
+               or os.environ.get("CI", "") == "true")
 
 SAN_ENV = {
     "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "detect_leaks=1"),
@@ -223,6 +229,12 @@ def pytest_runtest_makereport(item, call):
     if rep.when == "call" and call.excinfo is not None \
             and call.excinfo.errisinstance(TimingFailure):
         item._mp_timing_failure = call.excinfo.value
+    if rep.skipped and REQUIRE_ALL and not hasattr(rep, "wasxfail"):
+        why = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        why = why.removeprefix("Skipped: ")
+        rep.outcome = "failed"
+        rep.longrepr = (f"skipped ({why}), and a skip is a failure here: "
+                        f"MP_REQUIRE_ALL=1 (CI) wants every test run")
     setattr(item, "rep_" + rep.when, rep)
 
 

@@ -5,7 +5,8 @@
   listed among the figures; a second failure stands;
 - a plain assert, a timing_check with no stall in its interval, and a timing
   failure after a program crashed or left a sanitizer report are never run
-  again.
+  again;
+- a skip is a skip, but a failure under MP_REQUIRE_ALL=1.
 
 The stalls are injected into the watcher (STALLS.report), as a stall seen
 another way would be.
@@ -23,6 +24,8 @@ THROWAWAY = '''
 import os
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import STALLS, MpProc, timing_check
 
@@ -88,10 +91,14 @@ def test_timing_with_sanitizer_report(procs):
     t0 = time.monotonic()
     stall()
     timing_check(False, "late, and a sanitizer report", t0, time.monotonic())
+
+
+def test_skipped():
+    pytest.skip("no such thing on this machine")
 '''
 
 
-def run_throwaway(tmp_path):
+def run_throwaway(tmp_path, require_all):
     tests = tmp_path / "throwaway"
     tests.mkdir()
     (tests / "test_throwaway.py").write_text(THROWAWAY)
@@ -100,6 +107,8 @@ def run_throwaway(tmp_path):
     xml = tmp_path / "report.xml"
     env = {k: v for k, v in os.environ.items() if k not in ("MP_REQUIRE_ALL", "CI")}
     env.update(RERUN_COUNTS=str(counts), PYTHONPATH=str(HERE))
+    if require_all:
+        env["MP_REQUIRE_ALL"] = "1"
     # -p conftest: the real conftest as a plugin; --confcutdir: no other
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                         "-p", "conftest", "--rootdir", str(tests), "--confcutdir", str(tests),
@@ -115,7 +124,7 @@ def run_throwaway(tmp_path):
 
 
 def test_rerun_only_timing_in_a_stall(tmp_path):
-    r, outcome, runs = run_throwaway(tmp_path)
+    r, outcome, runs = run_throwaway(tmp_path, require_all=False)
     out = r.stdout
     assert outcome == {
         "test_timing_in_stall": "passed",
@@ -124,6 +133,7 @@ def test_rerun_only_timing_in_a_stall(tmp_path):
         "test_timing_with_stall_before_its_interval": "failed",
         "test_timing_after_a_crash": "failed",
         "test_timing_with_sanitizer_report": "failed",
+        "test_skipped": "skipped",
     }, out
     assert runs == {
         "timing_in_stall": 2,
@@ -141,3 +151,11 @@ def test_rerun_only_timing_in_a_stall(tmp_path):
     assert "mprelay stall reruns" in out, out
     assert r.returncode == 1, out
 
+
+def test_skip_fails_under_require_all(tmp_path):
+    r, outcome, runs = run_throwaway(tmp_path, require_all=True)
+    assert outcome["test_skipped"] == "failed", r.stdout
+    assert "MP_REQUIRE_ALL=1" in r.stdout, r.stdout
+    # nothing else changes
+    assert outcome["test_timing_in_stall"] == "passed", r.stdout
+    assert runs["plain_assert_in_stall"] == 1, r.stdout

@@ -1,6 +1,7 @@
 """Tun mode, end to end, in network namespaces this module creates and deletes.
 
-Needs root and /dev/net/tun (CI runs `make check` as root); skips otherwise.
+Needs root and /dev/net/tun (CI runs `make check` as root); skips otherwise
+(reported as skips; under MP_REQUIRE_ALL=1, as CI runs, a skip fails).
 
       ns C1: mpclient --tun mpt0                 ns S: mpserver --tun mpt0 2000
       10.99.0.2/24 fd99::2/64                    10.99.0.1/24 fd99::1/64

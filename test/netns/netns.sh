@@ -33,21 +33,42 @@
 #   bridges' losses (default 100); ONLY="wg-dup ovpn-base ..." runs only
 #   those scenarios (figures printed, not asserted); MPRELAY_EXTRA_ARGS
 #   adds options to both mpclient and mpserver in every scenario;
-#   NETNS_LOSS / NETNS_DELAY set the three paths' loss % and delay ms.
-# Skips (exit 0, says why) when not root or without /dev/net/tun.
+#   NETNS_LOSS / NETNS_DELAY set the three paths' loss % and delay ms (an
+#   experiment, like ONLY: figures printed, not asserted).
+# Exit status: 0 all asserted and passed; 1 a failure; 2 a usage or setup
+# error; 77 skipped (not root, or no /dev/net/tun: it prints "netns:
+# SKIPPED: why", and the summary says "result: SKIPPED"). With MP_REQUIRE_ALL
+# set (CI sets it; CI=true implies it) a skip, or a run that asserts nothing
+# (ONLY, NETNS_LOSS, NETNS_DELAY), fails instead.
 set -euo pipefail
 
 BUILD=$(readlink -f "${1:?usage: $0 BUILD_DIR [SUMMARY_FILE]}")
 SUMMARY=${2:-$BUILD/netns-summary.txt}
 
-if [[ $(id -u) -ne 0 ]]; then
-	echo "netns: SKIP: needs root (network namespaces, tun devices)"
-	exit 0
+REQUIRE_ALL=
+[[ ${MP_REQUIRE_ALL:-0} != 0 || ${CI:-} == true ]] && REQUIRE_ALL=1
+EXPERIMENT=
+[[ -n ${ONLY:-}${NETNS_LOSS:-}${NETNS_DELAY:-} ]] && EXPERIMENT=1
+
+# skip WHY: this machine cannot run the stage. Reported as a skip (exit 77),
+# never as a pass; a failure when every stage must run.
+skip() {
+	if [[ -n $REQUIRE_ALL ]]; then
+		echo "netns: FAIL: cannot run ($*), and MP_REQUIRE_ALL wants every stage run"
+		exit 1
+	fi
+	echo "netns: SKIPPED: $*"
+	# no summary from an earlier run may stand for this one
+	{ echo "result: SKIPPED ($*)" >"$SUMMARY"; } 2>/dev/null || rm -f "$SUMMARY" 2>/dev/null || true
+	exit 77
+}
+
+if [[ -n $REQUIRE_ALL && -n $EXPERIMENT ]]; then
+	echo "netns: ONLY, NETNS_LOSS and NETNS_DELAY assert nothing: not with MP_REQUIRE_ALL" >&2
+	exit 2
 fi
-if [[ ! -c /dev/net/tun ]]; then
-	echo "netns: SKIP: no /dev/net/tun (wireguard-go and openvpn need it)"
-	exit 0
-fi
+[[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, tun devices)"
+[[ -c /dev/net/tun ]] || skip "no /dev/net/tun (wireguard-go and openvpn need it)"
 MP_BIN=$(readlink -f "${MP_BIN:-$BUILD}")
 for bin in "$MP_BIN/mpclient" "$MP_BIN/mpserver" "$BUILD/impair"; do
 	[[ -x $bin ]] || { echo "netns: not built: $bin" >&2; exit 2; }
@@ -58,8 +79,8 @@ for tool in ip wg wireguard-go openvpn openssl iperf3 ping jq; do
 done
 
 # ------------------------------------------------------------ the scenario
-# NETNS_LOSS="a b c" and NETNS_DELAY="x y z" replace them (experiments; with
-# ONLY set, nothing is asserted).
+# NETNS_LOSS="a b c" and NETNS_DELAY="x y z" replace them (experiments:
+# the bounds below are for these, so nothing is asserted).
 read -r -a PATH_LOSS_PCT <<<"${NETNS_LOSS:-5 10 15}"
 read -r -a PATH_DELAY_MS <<<"${NETNS_DELAY:-10 20 30}"
 (( ${#PATH_LOSS_PCT[@]} == 3 && ${#PATH_DELAY_MS[@]} == 3 )) ||
@@ -626,7 +647,7 @@ for tag in wg-dup wg-key ovpn-dup; do
 	done
 done
 
-if [[ -z ${ONLY:-} ]]; then
+if [[ -z $EXPERIMENT ]]; then
 	for tag in wg-dup wg-key ovpn-dup; do
 		assert_le "$tag: ping loss through mprelay (duplicate), %" "${FIG[$tag.ping]}" \
 			"$MAX_DUP_PING_LOSS_PCT"
@@ -647,7 +668,7 @@ if [[ -z ${ONLY:-} ]]; then
 		assert_ge "$tag: TCP down through mprelay, Mbit/s" "${FIG[$tag.tcpdown]}" 0
 	done
 else
-	say "ONLY=$ONLY: figures printed, not asserted"
+	say "ONLY, NETNS_LOSS or NETNS_DELAY set: figures printed, not asserted"
 fi
 
 {
