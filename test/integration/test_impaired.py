@@ -9,10 +9,7 @@ import time
 
 import pytest
 
-from conftest import figure, log_time, require_impair
-
-# Timed figures: a failure while the host stalled is run once more (conftest).
-pytestmark = pytest.mark.timing
+from conftest import figure, log_time, require_impair, timing_check
 
 LOSS = (10, 20, 30)  # percent, each direction, per bridge
 # The bridges draw their losses from seeded generators, but mpclient's
@@ -74,7 +71,8 @@ def test_lossy_bridges(net):
 
     t0 = time.monotonic()
     app.flow([200] * N, window=1, rate=RATE, stall=STALL)
-    elapsed = time.monotonic() - t0
+    t1 = time.monotonic()
+    elapsed = t1 - t0
     app.drain(0.3)
     cst = cli.stats()
     sst = srv.stats()
@@ -114,7 +112,9 @@ def test_lossy_bridges(net):
     for loss, up, dn, *_ in rows:
         assert abs(up - loss) <= 3.0, rows
         assert abs(dn - loss) <= 3.0, rows
-    assert delivered_loss <= bound
+    # an echo later than STALL counts as lost: a host stall adds to it
+    timing_check(delivered_loss <= bound, f"delivered round-trip loss "
+                 f"{delivered_loss:.2f} %, bound {bound:.2f} %", t0, t1)
     assert not app.dups and not app.corrupt and not app.foreign
     # what was lost on every path is lost, nothing else: the target saw each
     # datagram at most once

@@ -34,7 +34,7 @@ import time
 import pytest
 
 from conftest import (STALLS, STEADY, HOST, MAX_PAYLOAD, MPCLIENT, MPSERVER, SAN_ENV, figure,
-                      free_port, log_time, packet_ids, sanitizer_report,
+                      free_port, log_time, packet_ids, sanitizer_report, timing_check,
                       udp_socket, verify_target)
 
 SEALED = 0x08
@@ -664,7 +664,6 @@ def make_flood(rng):
     return out
 
 
-@pytest.mark.timing
 def test_junk_flood(net, tmp_path):
     rng = random.Random(4242)
     key = write_key(tmp_path / "k")
@@ -675,6 +674,7 @@ def test_junk_flood(net, tmp_path):
     app = net.app(1, cli)
     net.warm_up(app, bridges)
     junk = make_flood(rng)
+    m_stream = time.monotonic()
     stream = net.stream(app, 200, size=300)
     assert wait_echoes(app, 100)
 
@@ -739,7 +739,10 @@ def test_junk_flood(net, tmp_path):
            f"foreign {len(app.foreign)}")
     ports, problems = verify_target(echo.snapshot(), [app], exact=False)
     assert not problems, problems[:20]
-    assert len(lost) <= 0.01 * sent, f"{len(lost)} of {sent} lost"
+    # what the stream loses is what had no CPU in time (mpserver, under the
+    # flood): over the whole stream
+    timing_check(len(lost) <= 0.01 * sent, f"{len(lost)} of {sent} lost", m_stream,
+                 time.monotonic())
     assert not app.dups and not app.corrupt and not app.foreign
     assert s1["sessions"] == 1 and s1["sessions_opened"] == 1, s1.main
     assert s1["welcomes_sent"] == s0["welcomes_sent"]
@@ -753,7 +756,6 @@ def test_junk_flood(net, tmp_path):
 SUSTAIN = 2.0  # seconds
 
 
-@pytest.mark.timing
 def test_sustained_flood(net, tmp_path):
     """The same junk, resent for SUSTAIN seconds (as fast as one Python
     thread goes), while a 200-pps stream flows and a second application
@@ -820,12 +822,15 @@ def test_sustained_flood(net, tmp_path):
            f"{s2[0]['keys'] if s2 else '?'}, drop_keys_wait {cst['drop_keys_wait']})")
     ports, problems = verify_target(echo.snapshot(), [app, app2], exact=False)
     assert not problems, problems[:20]
-    if len(lost_during) > 0.01 * len(during) and waited > 0.25 * elapsed:
+    if waited > 0.25 * elapsed:
         # The flooder (this process) and the relay share two cores: when
         # mpserver waited for a CPU for over a quarter of the flood, what
-        # was lost says how busy the machine was, not what junk costs.
-        STALLS.report(1000 * waited)
-    assert len(lost_during) <= 0.01 * len(during), f"{len(lost_during)} of {len(during)} lost"
+        # was lost says how busy the machine was, not what junk costs: a
+        # stall of the program under test, over the flood.
+        STALLS.report(t0, t0 + elapsed, 1000 * waited)
+    timing_check(len(lost_during) <= 0.01 * len(during),
+                 f"{len(lost_during)} of {len(during)} lost during the flood (mpserver "
+                 f"waited {1000 * waited:.0f} ms for a CPU)", t0, t0 + elapsed)
     assert not app.dups and not app.corrupt and not app.foreign
     assert not app2.dups and not app2.corrupt and not app2.foreign
     assert s1["hello_limited"] > s0["hello_limited"] and s1["reset_limited"] > s0["reset_limited"]
