@@ -44,24 +44,16 @@ set -euo pipefail
 
 BUILD=$(readlink -f "${1:?usage: $0 BUILD_DIR [SUMMARY_FILE]}")
 SUMMARY=${2:-$BUILD/netns-summary.txt}
+ME=netns
+# The processes, the exit check, the topology, WireGuard, the relay, the
+# assertions and skip (exit 77), shared with bond.sh.
+# shellcheck source=test/netns/lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 REQUIRE_ALL=
 [[ ${MP_REQUIRE_ALL:-0} != 0 || ${CI:-} == true ]] && REQUIRE_ALL=1
 EXPERIMENT=
 [[ -n ${ONLY:-}${NETNS_LOSS:-}${NETNS_DELAY:-} ]] && EXPERIMENT=1
-
-# skip WHY: this machine cannot run the stage. Reported as a skip (exit 77),
-# never as a pass; a failure when every stage must run.
-skip() {
-	if [[ -n $REQUIRE_ALL ]]; then
-		echo "netns: FAIL: cannot run ($*), and MP_REQUIRE_ALL wants every stage run"
-		exit 1
-	fi
-	echo "netns: SKIPPED: $*"
-	# no summary from an earlier run may stand for this one
-	{ echo "result: SKIPPED ($*)" >"$SUMMARY"; } 2>/dev/null || rm -f "$SUMMARY" 2>/dev/null || true
-	exit 77
-}
 
 if [[ -n $REQUIRE_ALL && -n $EXPERIMENT ]]; then
 	echo "netns: ONLY, NETNS_LOSS and NETNS_DELAY assert nothing: not with MP_REQUIRE_ALL" >&2
@@ -172,12 +164,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/mprelay-netns.XXXXXX")
 PIDS=()				# every process started, so cleanup ends exactly those
 FAILS=0
 
-ME=netns
-DEVICES=("$WGC" "$WGS" "$OVC" "$OVS")
-# The processes, the exit check, the topology, WireGuard, the relay and the
-# assertions, shared with bond.sh.
-# shellcheck source=test/netns/lib.sh
-. "$(dirname "$(readlink -f "$0")")/lib.sh"
+DEVICES=("$WGC" "$WGS" "$OVC" "$OVS")	# for lib.sh's exit check
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
