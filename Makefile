@@ -121,7 +121,7 @@ netns: deps all
 		{ rc=$$?; [ $$rc -eq 77 ] && echo "== netns SKIPPED: make check did not run it" \
 			|| exit $$rc; }
 
-check: unit tools-test fuzz-regress fuzz-check integration netns
+check: unit tools-test fuzz-regress fuzz-check integration netns bond
 
 # Bonding: WireGuard through mprelay over three uplinks of unequal rate and
 # delay, against the sum of their rates and the fastest uplink alone, with
