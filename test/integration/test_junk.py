@@ -199,7 +199,8 @@ def test_junk(net):
     assert got["duplicate"] + got["too_old"] == legit_dups + exp["duplicate"]
     assert sst["sessions"] == 1 and sst["sessions_opened"] == 1, sst.main
     assert sst.sessions[0]["up_pkts"] == n_app
-    for r in ("unknown_session", "stale_epoch", "oversize", "session_limit", "send_fail"):
+    for r in ("unknown_session", "stale_epoch", "oversize", "session_limit", "send_fail",
+              "seal_fail", "no_memory", "target_fail"):
         assert got[r] == 0, (r, got[r])
     # Replays and path-byte flips come from the sprayer's address: they are
     # duplicates, and must not make mpserver take that address for a path
