@@ -83,6 +83,8 @@ static void check_paths(const struct config *c)
 		CHECK(p->has_mark || p->mark == 0);
 		CHECK(p->rate_bps == 0 || (p->rate_bps >= CONFIG_RATE_MIN_BPS &&
 					   p->rate_bps <= CONFIG_RATE_MAX_BPS));
+		CHECK(p->down_bps == 0 || (p->down_bps >= CONFIG_RATE_MIN_BPS &&
+					   p->down_bps <= CONFIG_RATE_MAX_BPS));
 		CHECK(p->backup == 0 || p->backup == 1);
 		CHECK(p->line >= 1 && p->line <= c->lineno);
 		if (i)
@@ -102,7 +104,7 @@ static int same_path(const struct config_path *a, const struct config_path *b)
 	       !strcmp(a->bind, b->bind) && a->sport == b->sport &&
 	       !strcmp(a->dev, b->dev) && a->has_mark == b->has_mark &&
 	       a->mark == b->mark && a->rate_bps == b->rate_bps &&
-	       a->backup == b->backup;
+	       a->down_bps == b->down_bps && a->backup == b->backup;
 }
 
 /* Feeds text[0..size) line by line as config_load would; returns 0 when
