@@ -29,8 +29,8 @@ git: the README's copy is refreshed on purpose, by `make bench-readme`.
 The method and how to read the figures: bench/README.md.
 
 `--readme` measures nothing: it copies OUT/latest/tables.md into README.md
-between its bench:begin and bench:end markers, and OUT/latest/chart.png to
-docs/bench.png (`make bench-readme`).
+between its bench:begin and bench:end markers, OUT/latest/chart.png to
+docs/bench.png and OUT/latest/bond.png to docs/bond.png (`make bench-readme`).
 
 For quick before/after comparisons, the throughput stage can be narrowed
 (--sizes, --chains: "ref" always runs, as the ratios are taken against it),
@@ -955,6 +955,7 @@ def write_run(result, out):
 README_BEGIN = "<!-- bench:begin"
 README_END = "<!-- bench:end"
 README_CHART = "docs/bench.png"
+README_BOND_CHART = "docs/bond.png"
 
 
 def readme(out):
@@ -990,8 +991,9 @@ def readme(out):
         f.write("\n".join(lines))
     os.replace(path + ".new", path)
     shutil.copyfile(png, os.path.join(root, README_CHART))
-    log("README.md and %s now show %s: review and commit them"
-        % (README_CHART, os.path.realpath(run)))
+    shutil.copyfile(os.path.join(run, "bond.png"), os.path.join(root, README_BOND_CHART))
+    log("README.md, %s and %s now show %s: review and commit them"
+        % (README_CHART, README_BOND_CHART, os.path.realpath(run)))
 
 
 def cpu_clock():
