@@ -88,8 +88,12 @@ int pace_set_rate(struct pace *p, uint64_t rate_bps, uint64_t now_us)
 	double slots = bytes_per_ms * PACE_QUEUE_MS / PACE_SLOT_AVG_BYTES;
 	unsigned bulk = slots < PACE_BULK_SLOTS_MIN ? PACE_BULK_SLOTS_MIN
 		      : slots > PACE_BULK_SLOTS_MAX ? PACE_BULK_SLOTS_MAX : (unsigned)slots;
-	if (fifo_grow(&p->prio, PACE_PRIO_SLOTS) || fifo_grow(&p->bulk, bulk))
+	/* The bulk queue starts small and grows (pace_keep) only when
+	 * datagrams really wait: memory follows what is queued, not what a
+	 * peer's reports make the rate. */
+	if (fifo_grow(&p->prio, PACE_PRIO_SLOTS) || fifo_grow(&p->bulk, PACE_BULK_SLOTS_MIN))
 		return -1;
+	p->bulk_max = bulk;
 	p->rate_bps = rate_bps;
 	p->burst = bytes_per_ms * PACE_BURST_MS;
 	if (p->burst < PACE_BURST_MIN_BYTES)
@@ -130,6 +134,10 @@ int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio, void *t
 {
 	struct pace_fifo *f = prio ? &p->prio : &p->bulk;
 
+	/* Full, and the rate allows more: twice the room (a copy of what
+	 * waits; at most log2(PACE_BULK_SLOTS_MAX / MIN) times). */
+	if (!prio && f->n == f->cap && f->cap < p->bulk_max)
+		fifo_grow(f, f->cap * 2 < p->bulk_max ? f->cap * 2 : p->bulk_max);
 	if (!p->rate_bps || len > PACE_SLOT_BYTES || f->n == f->cap) {
 		p->dropped++;
 		return -1;

@@ -24,16 +24,16 @@ struct pace {
 	double tokens, burst;		/* bytes; may go below zero */
 	uint64_t last_us;
 	struct pace_fifo prio, bulk;
+	unsigned bulk_max;		/* slots the bulk queue may grow to */
 	uint64_t sent_bytes, queued, dropped;
 };
 
 /* 0, or -1 if the queues cannot be allocated. rate_bps 0 = unpaced. */
 int pace_init(struct pace *p, uint64_t rate_bps, uint64_t now_us);
 void pace_free(struct pace *p);
-/* A new rate (> 0): the bucket and the queues follow (the queues grow to
- * hold PACE_QUEUE_MS at the rate, never shrink: an allocation only when a
- * path is found faster than ever before). -1 if memory is short (the old
- * rate stays). */
+/* A new rate (> 0): the bucket follows, and the bulk queue may grow to
+ * hold PACE_QUEUE_MS at the rate (it grows when datagrams wait, doubling,
+ * and never shrinks). -1 if memory is short (the old rate stays). */
 int pace_set_rate(struct pace *p, uint64_t rate_bps, uint64_t now_us);
 /* Whether a datagram may go now, nothing waiting ahead of it. */
 int pace_ready(struct pace *p, uint64_t now_us);
