@@ -10,7 +10,7 @@
 #include "tun.h"
 #include "util.h"
 
-int engine_init(struct engine *e, struct ev_loop *loop, const struct cli_common *o,
+void engine_init(struct engine *e, struct ev_loop *loop, const struct cli_common *o,
 		const struct crypto_master *key, const struct engine_ops *ops, void *ctx)
 {
 	memset(e, 0, sizeof(*e));
@@ -24,7 +24,11 @@ int engine_init(struct engine *e, struct ev_loop *loop, const struct cli_common 
 	hook_init(&e->hook, o->path_script);
 	if (rescue_init(&e->rescue))
 		log_warn("no memory to keep datagrams for rescue: running without");
-	return 0;
+}
+
+int engine_critical(const struct engine *e, const uint8_t *payload, size_t plen)
+{
+	return plen <= e->o->small_bytes || (e->tun && tun_is_latency_critical(payload, plen));
 }
 
 void engine_free(struct engine *e)
@@ -208,13 +212,16 @@ void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body)
 	enum rate_phase phase = fp->est.phase;
 	rate_report(&fp->est, body->rx_bytes, body->ts_us, e->now_us, busy,
 		    h->last_rtt_us, h->min_rtt_us, h->srtt_us);
+	/* What a peer's reports change is logged through log_net: a peer
+	 * must not be able to flood the log. */
 	if (fp->est.phase != phase)
-		log_debug("session %08x: path %u capacity found: %llu bit/s", f->id, p,
-			  (unsigned long long)fp->est.bw_bps);
+		log_net(LOG_DEBUG, "session %08x: path %u capacity %s %llu bit/s", f->id, p,
+			fp->est.phase == RATE_CRUISE ? "found:" : "searched again from",
+			(unsigned long long)fp->est.bw_bps);
 	if (fp->est.cuts != cuts)
-		log_debug("session %08x: path %u capacity cut to %llu bit/s (rtt %u us, floor %u)",
-			  f->id, p, (unsigned long long)fp->est.bw_bps, h->last_rtt_us,
-			  h->min_rtt_us);
+		log_net(LOG_DEBUG, "session %08x: path %u capacity cut to %llu bit/s (rtt %u us, "
+			"floor %u)", f->id, p, (unsigned long long)fp->est.bw_bps,
+			h->last_rtt_us, h->min_rtt_us);
 	if (f->sched.mode == SCHED_BOND)
 		pace_path(f, p);
 }

@@ -163,10 +163,15 @@ struct engine {
 
 /* ---- engine.c ------------------------------------------------------------ */
 
-/* Sets e up (o, key and ops are kept by reference); -1 if memory is short. */
-int engine_init(struct engine *e, struct ev_loop *loop, const struct cli_common *o,
+/* Sets e up (o, key and ops are kept by reference). Without memory for
+ * the rescue ring it runs without rescue (and says so). */
+void engine_init(struct engine *e, struct ev_loop *loop, const struct cli_common *o,
 		const struct crypto_master *key, const struct engine_ops *ops, void *ctx);
 void engine_free(struct engine *e);
+/* Whether a payload is latency-critical: small (--small-bytes), or in tun
+ * mode ICMP or a low-delay DSCP. One rule for the sender (it passes bulk in
+ * the pacers) and the receiver (it is not held for the bulk it passed). */
+int engine_critical(const struct engine *e, const uint8_t *payload, size_t plen);
 /* Reads the monotonic clock into e->now_us and e->now_ms. */
 void engine_clock(struct engine *e);
 /* Registers a send list flushed on fd by send_flush. */

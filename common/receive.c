@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "log.h"
-#include "tun.h"
 #include "util.h"
 
 int receive_open(struct flow *f, uint8_t *pkt, size_t len)
@@ -150,9 +149,7 @@ void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t p
 	 * in the sender's pacers on purpose: it is not held for them here
 	 * either. Its number is filled without a payload, so that nothing
 	 * waits for it and it is not released twice. */
-	int critical = plen <= e->o->small_bytes ||
-		       (e->tun && tun_is_latency_critical(payload, plen));
-	if (critical) {
+	if (engine_critical(e, payload, plen)) {
 		release(&r, payload, plen);
 		payload = NULL;
 		plen = 0;

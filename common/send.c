@@ -11,7 +11,6 @@
 
 #include <string.h>
 
-#include "tun.h"
 #include "util.h"
 
 int link_init(struct link *l, struct engine *e, int fd, const struct mp_addr *to,
@@ -222,9 +221,7 @@ static uint32_t bond_send(struct flow *f, uint32_t mask, uint8_t *pkt, size_t le
 void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 {
 	struct engine *e = f->e;
-	/* Latency-critical: small, or (tun mode) ICMP or a low-delay DSCP. */
-	int critical = plen <= e->o->small_bytes ||
-		       (e->tun && tun_is_latency_critical(pkt + MP_HDR_LEN, plen));
+	int critical = engine_critical(e, pkt + MP_HDR_LEN, plen);
 	size_t len = send_seal(f, pkt, plen, MP_T_DATA);
 
 	if (!len)
