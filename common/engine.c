@@ -117,17 +117,20 @@ uint32_t flow_avoided(const struct flow *f)
  * keep trying all). Copies may also go on the overdue primaries (spare).
  * Duplicate mode uses every primary whatever its state: a copy on a path
  * that may be lossy, or not quite dead, is what it is for; backups join
- * only when every primary is down. */
+ * only when every primary is down. Bond mode keeps an overdue primary in
+ * the choice too: its expected arrival counts the doubt (health_owd_us),
+ * so a path whose answer is late behind a queue we fill still carries its
+ * share, and a dead one stops being chosen as the doubt grows. */
 static uint32_t usable_paths(const struct flow *f, uint32_t *spare)
 {
-	int dup = f->sched.mode == SCHED_DUPLICATE;
+	int dup = f->sched.mode == SCHED_DUPLICATE, bond = f->sched.mode == SCHED_BOND;
 	uint32_t tier[4] = { 0 };
 
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct flow_path *fp = &f->path[p];
 		const struct health *h = &fp->h;
 		int backup = fp->backup || h->demoted || (h->peer_state & MP_PROBE_BACKUP);
-		int suspect = (h->suspect || (f->peer_avoid >> p & 1)) && !dup;
+		int suspect = (h->suspect || (f->peer_avoid >> p & 1)) && !dup && !bond;
 
 		if (!(f->known & 1u << p))
 			continue;
@@ -147,7 +150,9 @@ static uint32_t usable_paths(const struct flow *f, uint32_t *spare)
 }
 
 /* --reorder-ms auto: from the RTT spread of the paths in use (see
- * reorder_auto_hold_us). */
+ * reorder_auto_hold_us). In bond mode the sender keeps bulk for up to
+ * BOND_QUEUE_MAX_US past its bound before it drops (send.c), so a
+ * datagram may come that much later than the spread says. */
 static uint64_t auto_hold(const struct flow *f)
 {
 	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
@@ -160,7 +165,10 @@ static uint64_t auto_hold(const struct flow *f)
 			rttvar[n++] = h->rttvar_us;
 		}
 	}
-	return reorder_auto_hold_us(srtt, rttvar, n);
+	uint64_t hold_us = reorder_auto_hold_us(srtt, rttvar, n);
+	if (f->sched.mode == SCHED_BOND)
+		hold_us += BOND_QUEUE_MAX_US;
+	return hold_us < REORDER_AUTO_MAX_US ? hold_us : REORDER_AUTO_MAX_US;
 }
 
 void flow_view(struct flow *f)

@@ -127,6 +127,7 @@ struct flow {
 	/* counters: sent = from the local side onto the paths; delivered =
 	 * from the paths to the local side (payload bytes) */
 	uint64_t sent_pkts, sent_bytes, delivered_pkts, delivered_bytes;
+	uint64_t bond_drop_us;		/* bond mode: the last datagram dropped full */
 	uint64_t dup, old, stale, bad_tag;
 };
 

@@ -37,6 +37,18 @@ void health_init(struct health *h, uint64_t now_us)
 	(void)now_us;
 }
 
+uint64_t health_owd_us(const struct health *h, uint64_t now_us)
+{
+	uint64_t owd = (h->has_rtt ? h->srtt_us : SCHED_RTT_UNKNOWN_US) / 2;
+
+	if (!h->suspect)
+		return owd;
+	/* Overdue: the round trip is at least the RTO it missed and the
+	 * time since; the way back is taken as usual. */
+	uint64_t late = health_rto_us(h) + (now_us - h->suspect_since_us);
+	return late > 2 * owd ? late - owd : owd;
+}
+
 uint32_t health_rto_us(const struct health *h)
 {
 	uint64_t rto;
@@ -86,12 +98,19 @@ static uint32_t ts32(uint64_t now_us)
 	return ts ? ts : 1;	/* 0 means "none" on the wire */
 }
 
-static void lose(struct health *h)
+static void set_suspect(struct health *h, int on, uint64_t now_us)
+{
+	if (on && !h->suspect)
+		h->suspect_since_us = now_us;
+	h->suspect = on;
+}
+
+static void lose(struct health *h, uint64_t now_us)
 {
 	h->check_id++;
 	h->lost++;
 	h->lost_streak++;
-	h->suspect = 1;
+	set_suspect(h, 1, now_us);
 	/* On the way back up, the path's ordinary loss does not reset the
 	 * answers counted so far: only a run that would call it down does. */
 	if (h->state != HEALTH_DOWN || h->lost_streak >= health_down_after(h))
@@ -117,7 +136,7 @@ void health_fill(struct health *h, struct mp_probe *p, int ack, uint8_t path,
 	if (ack)
 		return;
 	while (h->next_id - h->check_id >= HEALTH_RING)
-		lose(h);	/* unanswered for HEALTH_RING intervals: lost */
+		lose(h, now_us);	/* unanswered for HEALTH_RING intervals: lost */
 	p->id = h->next_id++;
 	h->sent_us[p->id % HEALTH_RING] = now_us;
 	h->last_probe_us = now_us;
@@ -237,7 +256,7 @@ void health_timeouts(struct health *h, uint64_t now_us)
 
 	while (h->check_id != h->next_id &&
 	       now_us - h->sent_us[h->check_id % HEALTH_RING] >= rto)
-		lose(h);
+		lose(h, now_us);
 }
 
 static int set_state(struct health *h, enum health_state s, uint64_t now_us)
@@ -304,7 +323,8 @@ static enum health_state eval_passive(struct health *h, uint64_t now_us)
 
 	if (!h->last_heard_us)
 		return h->state == HEALTH_DOWN ? HEALTH_DOWN : HEALTH_UP;
-	h->suspect = (h->peer_state & MP_PROBE_SUSPECT) || silent_us > 2 * every_us + grace_us;
+	set_suspect(h, (h->peer_state & MP_PROBE_SUSPECT) || silent_us > 2 * every_us + grace_us,
+		    now_us);
 	if (silent_us > (health_down_after(h) + 1) * every_us + grace_us) {
 		snprintf(h->reason, sizeof(h->reason), "no probe for %u ms",
 			 ms_since(now_us, h->last_heard_us));

@@ -30,6 +30,7 @@ struct health_loss {
 struct health {
 	enum health_state state;
 	int suspect;			/* an answer is overdue (active side) */
+	uint64_t suspect_since_us;	/* when it last turned suspect */
 	int demoted;			/* over the latency cut-off: backup */
 	uint8_t peer_state;		/* the peer's last MP_PROBE_* byte */
 	uint16_t peer_interval_ms;
@@ -62,6 +63,13 @@ const char *health_state_name(enum health_state s);
 
 void health_init(struct health *h, uint64_t now_us);
 uint32_t health_rto_us(const struct health *h);
+/* The one-way delay to count the path at (bond mode's earliest arrival):
+ * half its smoothed RTT (SCHED_RTT_UNKNOWN_US before any); while it is
+ * suspect, at least what its overdue answer says: the RTO that answer
+ * missed and the time since, less the way back. So a path slowed by a
+ * queue is used less while in doubt, and a dead one not at all, well
+ * before it is called down. */
+uint64_t health_owd_us(const struct health *h, uint64_t now_us);
 /* Exchange loss rate either way, ppm (what decides HEALTH_DOWN_AFTER). */
 unsigned health_down_after(const struct health *h);
 

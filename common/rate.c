@@ -52,13 +52,25 @@ static void advance(struct rate_est *r, uint64_t now_us)
 		r->bw_bps = w;
 }
 
+/* How far above its floor the RTT may be before it says "a queue in the
+ * path's buffer": a quarter of the floor, at least RATE_QUEUE_MIN_US. */
+static uint32_t queue_allow_us(uint32_t min_rtt_us)
+{
+	return min_rtt_us / 4 > RATE_QUEUE_MIN_US ? min_rtt_us / 4 : RATE_QUEUE_MIN_US;
+}
+
 /* Phases last an RTT (at least RATE_PHASE_MIN_US): a probe up puts a
- * quarter of an RTT of data in the path's queue, the drain takes it out. */
-static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t min_rtt_us, int busy)
+ * quarter of an RTT of data in the path's queue, the drain takes it out,
+ * and ends as soon as the RTT is back near its floor (the queue is gone:
+ * draining further would leave the path idle). */
+static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t rtt_us, uint32_t min_rtt_us,
+		       int busy)
 {
 	uint64_t len_us = min_rtt_us > RATE_PHASE_MIN_US ? min_rtt_us : RATE_PHASE_MIN_US;
+	int drained = r->phase == RATE_CRUISE && r->cycle == 1 && min_rtt_us &&
+		      rtt_us <= min_rtt_us + queue_allow_us(min_rtt_us) / 2;
 
-	if (now_us - r->phase_start_us < len_us)
+	if (now_us - r->phase_start_us < len_us && !drained)
 		return;
 	r->phase_start_us = now_us;
 	if (r->phase == RATE_STARTUP) {
@@ -80,19 +92,21 @@ static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t min_rtt_us,
 void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t now_us,
 		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us)
 {
+	uint64_t paced_bps = rate_pacing_bps(r);	/* since the last report */
+
 	advance(r, now_us);
 	/* Busy again after a quiet spell: what the path carries may have
-	 * grown meanwhile, and the application wants it now. Startup finds
-	 * out fast; a queue cuts it short if nothing changed. */
-	if (busy && r->phase == RATE_CRUISE && now_us - r->last_busy_us > RATE_RESTART_IDLE_US) {
-		r->phase = RATE_STARTUP;
-		r->startup_best_bps = r->bw_bps;
-		r->startup_flat = 0;
-		r->restarts++;
+	 * grown meanwhile, so the cycle starts with its probe up. Not startup
+	 * again: twice a rate the path was found to carry fills its buffer
+	 * within one of its queues' length, and the tail drops that follow hit
+	 * the application's transfer just as it begins. */
+	if (busy && r->phase == RATE_CRUISE && now_us - r->last_busy_us > RATE_RESUME_IDLE_US) {
+		r->cycle = 0;
+		r->phase_start_us = now_us;
 	}
 	if (busy)
 		r->last_busy_us = now_us;
-	next_phase(r, now_us, min_rtt_us, busy);
+	next_phase(r, now_us, rtt_us, min_rtt_us, busy);
 	if (!r->has_report) {
 		r->has_report = 1;
 		r->rep_bytes = bytes;
@@ -117,10 +131,24 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 		r->bucket_bps[r->cur] = sample;
 	if (sample > r->bw_bps)
 		r->bw_bps = sample;
+	/* Busy, delivering what we pace, no queue in the path, and no cut
+	 * for a window: the path carries more than we give it (the estimate
+	 * is from a time the application sent less, or the path grew).
+	 * Faster than the gain cycle: an eighth more each report, until a
+	 * queue shows and cuts it. */
+	if (busy && r->phase == RATE_CRUISE && min_rtt_us &&
+	    rtt_us <= min_rtt_us + queue_allow_us(min_rtt_us) / 2 && sample * 8 >= paced_bps * 7 &&
+	    (!r->cuts || now_us - r->last_cut_us >= RATE_BUCKETS * RATE_BUCKET_MS * 1000ull)) {
+		uint64_t to = r->bw_bps + r->bw_bps / 8;
+		if (to > r->bucket_bps[r->cur])
+			r->bucket_bps[r->cur] = to;
+		r->bw_bps = to;
+		r->grows++;
+	}
 	/* A queue in the path's buffer that we are feeding: it carries less
 	 * than we send. What it delivers now is its capacity. */
-	uint32_t allow_us = min_rtt_us / 4 > RATE_QUEUE_MIN_US ? min_rtt_us / 4 : RATE_QUEUE_MIN_US;
-	if (busy && min_rtt_us && rtt_us > min_rtt_us + allow_us && now_us >= r->no_cut_until_us) {
+	if (busy && min_rtt_us && rtt_us > min_rtt_us + queue_allow_us(min_rtt_us) &&
+	    now_us >= r->no_cut_until_us) {
 		/* At most a quarter at once: a sample over an interval that was
 		 * not busy throughout reads low, and a real fall is followed by
 		 * the next cuts, two RTTs apart. */
@@ -131,6 +159,7 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 				r->bucket_bps[i] = to;
 		r->bw_bps = to > RATE_MIN_BPS ? to : RATE_MIN_BPS;
 		r->cuts++;
+		r->last_cut_us = now_us;
 		r->phase = RATE_CRUISE;
 		r->cycle = 1;		/* drain */
 		r->phase_start_us = now_us;

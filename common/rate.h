@@ -6,10 +6,13 @@
  * of them is the estimate. We pace at the estimate times a gain: 2 while
  * the estimate still grows (startup), then a cycle that probes 25 % above
  * it for one phase and drains 25 % below for the next, so more capacity is
- * found and the queue the probe made goes away; startup again when the
- * path turns busy after a quiet second. A round-trip time above its
+ * found and the queue the probe made goes away (the drain ends early once
+ * the RTT is back at its floor); the cycle starts over with its probe when
+ * the path turns busy after a quiet second. A round-trip time above its
  * floor means a queue in the path's own buffer: the estimate is too high,
- * and it is cut to what the path delivers now. Samples taken while we were
+ * and it is cut to what the path delivers now. A busy path that delivers
+ * all we pace with no queue, and has not been cut for a window, grows an
+ * eighth per report (its estimate is from a quieter time). Samples taken while we were
  * not busy (the application sent less) raise the estimate but never lower
  * it. Pure logic on the caller's clock; docs/PROTOCOL.md, "Capacity". */
 #ifndef MP_RATE_H
@@ -40,7 +43,8 @@ struct rate_est {
 	unsigned startup_flat;		/* rounds it has not grown 25 % */
 	uint64_t no_cut_until_us;	/* a cut's effect is not yet in the RTT */
 	uint64_t last_busy_us;		/* the last report of a busy path */
-	uint64_t samples, cuts, restarts;
+	uint64_t last_cut_us;		/* the last cut (if cuts) */
+	uint64_t samples, cuts, grows;
 };
 
 void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us);

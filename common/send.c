@@ -135,22 +135,15 @@ static uint32_t pace_filter(struct flow *f, uint32_t mask, uint8_t *pkt, size_t 
 	return out;
 }
 
-/* The one-way delay of path p, as half its smoothed RTT. */
-static uint64_t owd_us(const struct flow *f, unsigned p)
-{
-	const struct health *h = &f->path[p].h;
-
-	return (h->has_rtt ? h->srtt_us : SCHED_RTT_UNKNOWN_US) / 2;
-}
-
 /* Bond mode: earliest arrival (ECF, BLEST). Each path would deliver this
  * datagram after what waits in its pacer has left at its rate, plus its
  * one-way delay; the earliest wins, so datagrams arrive nearly in order
  * and a path too slow to help gets none. A latency-critical one goes on
  * the two paths that would deliver it first (their latency-critical queues
  * only: it passes bulk). Bulk that would arrive later than
- * BOND_QUEUE_MAX_US after the slowest path's delay is dropped here
- * (drop_paced): the bond is full, and TCP must hear it. */
+ * BOND_QUEUE_MAX_US after the slowest path's delay means the bond is full,
+ * and TCP must hear it: one such datagram per round trip is dropped here
+ * (drop_paced), and every one past twice that bound. */
 static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 {
 	struct engine *e = f->e;
@@ -161,12 +154,15 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		if (!(f->view.usable & 1u << p))
 			continue;
 		struct pace *pc = &f->path[p].link->pace;
-		uint64_t owd = owd_us(f, p), wait = pace_backlog_us(pc, e->now_us, critical);
+		const struct health *h = &f->path[p].h;
+		uint64_t wait = pace_backlog_us(pc, e->now_us, critical);
 		if (pc->rate_bps)
 			wait += len * 8000000ull / pc->rate_bps;
+		/* the bound below counts from the usual delays, not the doubt */
+		uint64_t owd = (h->has_rtt ? h->srtt_us : SCHED_RTT_UNKNOWN_US) / 2;
 		if (owd > slowest_owd)
 			slowest_owd = owd;
-		uint64_t t = wait + owd;
+		uint64_t t = wait + health_owd_us(h, e->now_us);
 		if (t < best_t[0]) {
 			best_t[1] = best_t[0], best[1] = best[0];
 			best_t[0] = t, best[0] = (int)p;
@@ -192,7 +188,13 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		bound_us *= BOND_STARTUP_QUEUE_FACTOR;
 	if (slowest_owd > BOND_SLOWEST_OWD_MAX_US)
 		slowest_owd = BOND_SLOWEST_OWD_MAX_US;
-	if (best_t[0] > slowest_owd + bound_us) {
+	/* One loss per round trip is what TCP needs to slow down; a run of
+	 * them in one window costs it far more than the queue they save (a
+	 * window halved several times, or a timeout). */
+	uint64_t round_us = 2 * slowest_owd + bound_us;
+	if (best_t[0] > slowest_owd + bound_us &&
+	    (best_t[0] > slowest_owd + 2 * bound_us || e->now_us - f->bond_drop_us >= round_us)) {
+		f->bond_drop_us = e->now_us;
 		e->drops.n[DROP_PACED]++;
 		return 0;
 	}
@@ -222,17 +224,24 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 {
 	struct engine *e = f->e;
 	int critical = engine_critical(e, pkt + MP_HDR_LEN, plen);
-	size_t len = send_seal(f, pkt, plen, MP_T_DATA);
+	uint32_t mask = 0;
 
-	if (!len)
-		return;
 	f->sent_pkts++;
 	f->sent_bytes += plen;
 	if (f->view_dirty)
 		flow_view(f);
-	uint32_t mask;
+	/* Bond mode chooses before the datagram is numbered: one it drops
+	 * leaves no hole for the receiver's reorder buffer to wait for. */
 	if (f->sched.mode == SCHED_BOND) {
-		mask = bond_send(f, bond_pick(f, len, critical), pkt, len, critical);
+		size_t sealed = MP_HDR_LEN + plen + (e->key ? MP_TAG_LEN : MP_CRC_LEN);
+		if (!(mask = bond_pick(f, sealed, critical)))
+			return;
+	}
+	size_t len = send_seal(f, pkt, plen, MP_T_DATA);
+	if (!len)
+		return;
+	if (f->sched.mode == SCHED_BOND) {
+		mask = bond_send(f, mask, pkt, len, critical);
 	} else {
 		mask = sched_choose(&f->sched, &f->view, critical);
 		if (e->paced)

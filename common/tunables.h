@@ -145,10 +145,11 @@ enum limits {
 	RATE_SAMPLE_MAX_US = 2000000,	/* longer: the start is stale */
 	/* A gain phase lasts an RTT, at least this. */
 	RATE_PHASE_MIN_US = 40000,
-	/* Startup ends after this many busy phases without 25 % growth, and
-	 * starts again when a path turns busy after this long quiet. */
+	/* Startup ends after this many busy phases without 25 % growth; the
+	 * gain cycle starts over (probe first) when a path turns busy after
+	 * this long quiet. */
 	RATE_STARTUP_FLAT_ROUNDS = 3,
-	RATE_RESTART_IDLE_US = 1000000,
+	RATE_RESUME_IDLE_US = 1000000,
 	/* RTT above its floor by more than max(this, floor/4) while we keep
 	 * the path busy: a queue in the uplink's buffer, the estimate is cut. */
 	RATE_QUEUE_MIN_US = 10000,

@@ -101,7 +101,10 @@ read -r -a ASSERT_MODES <<<"${ASSERT_MODES:-bond}"
 
 TCP_CC=cubic			# Debian's default, loss-based: what fills a queue
 TCP_SECONDS=4			# measured, each way,
-TCP_OMIT_SECONDS=2		# after this long (slow start; the relay's estimates)
+TCP_OMIT_SECONDS=3		# after this long: slow start, and the relay's
+				# estimates (a fresh session's first transfer ramps
+				# over ~3 s: cubic grows slowly after HyStart ends
+				# slow start at the bond's longer RTT)
 PING_INTERVAL_S=0.01
 IDLE_PINGS=100
 # While TCP saturates the tunnel: over the measured seconds, less half a second.

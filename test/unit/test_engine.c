@@ -363,8 +363,10 @@ static uint64_t taken(unsigned p)
 
 /* Bond mode: two paths paced at 8 and 4 Mbit/s with the same delay. A
  * burst of datagrams (all at one instant) is spread to arrive earliest:
- * about 2:1, and no path is given more than BOND_QUEUE_MAX_US of waiting;
- * what would wait longer everywhere is dropped (the bond is full). */
+ * about 2:1. Past BOND_QUEUE_MAX_US of waiting everywhere the bond is
+ * full: the first datagram over is dropped (TCP's one loss), the next ones
+ * may wait up to twice that, and every one beyond is dropped. A dropped
+ * datagram is never numbered: the receiver sees no hole. */
 static void bond_spreads_by_capacity(void **state)
 {
 	(void)state;
@@ -381,13 +383,83 @@ static void bond_spreads_by_capacity(void **state)
 		send_sized((uint8_t)i, 1000);
 	uint64_t a = taken(0), b = taken(1);
 	size_t wire = MP_HDR_LEN + 1000 + MP_CRC_LEN + PACE_IP_UDP_BYTES;
-	/* each path (its bucket empty): BOND_QUEUE_MAX_US at its rate */
-	double fit0 = 8e6 / 8 * (BOND_QUEUE_MAX_US / 1e6) / wire;
-	double fit1 = 4e6 / 8 * (BOND_QUEUE_MAX_US / 1e6) / wire;
+	/* each path (its bucket empty): twice BOND_QUEUE_MAX_US at its rate */
+	double fit0 = 8e6 / 8 * (2 * BOND_QUEUE_MAX_US / 1e6) / wire;
+	double fit1 = 4e6 / 8 * (2 * BOND_QUEUE_MAX_US / 1e6) / wire;
 	if (a < fit0 * 0.9 || a > fit0 * 1.1 + 2 || b < fit1 * 0.9 || b > fit1 * 1.1 + 2)
 		fail_msg("took %llu and %llu, expected about %.0f and %.0f",
 			 (unsigned long long)a, (unsigned long long)b, fit0, fit1);
 	assert_int_equal(rig.e.drops.n[DROP_PACED], 200 - a - b);
+	assert_int_equal(rig.f.tx.next, 1 + a + b);	/* no number for the dropped */
+	assert_int_equal(rig.f.sent_pkts, 200);		/* all came from the application */
+	rig_close();
+}
+
+/* Bond mode over two paths at 8 Mbit/s and 10 ms RTT, capacity found. */
+static void rig_bond_equal(void)
+{
+	rig_open(SCHED_BOND, 0);
+	for (unsigned p = 0; p < PATHS; p++) {
+		assert_int_equal(pace_set_rate(&rig.link[p].pace, 8000000, rig.e.now_us), 0);
+		rig.f.path[p].h.has_rtt = 1;
+		rig.f.path[p].h.srtt_us = 10000;
+		rig.f.path[p].h.rttvar_us = 1000;
+		rig.f.path[p].est.phase = RATE_CRUISE;
+	}
+	rig.f.view_dirty = 1;
+}
+
+/* Time passes and nothing leaves the pacers (their timers do not run
+ * here; no tokens are added): the queues are as long as they were. */
+static void rig_later(uint64_t us)
+{
+	rig.e.now_us += us;
+	for (unsigned p = 0; p < PATHS; p++)
+		rig.link[p].pace.last_us = rig.e.now_us;
+}
+
+/* Over the bound, but not twice over: one drop per round trip of the bond
+ * (twice the slowest delay and the bound), the rest wait. */
+static void bond_drops_once_per_round_trip(void **state)
+{
+	(void)state;
+	rig_bond_equal();
+	size_t wire = MP_HDR_LEN + 1000 + MP_CRC_LEN + PACE_IP_UDP_BYTES;
+	/* 1.5 times the bound on both paths, at one instant: one drop */
+	unsigned n = (unsigned)(2 * 8e6 / 8 * (1.5 * BOND_QUEUE_MAX_US / 1e6) / wire);
+	for (unsigned i = 0; i < n; i++)
+		send_sized((uint8_t)i, 1000);
+	assert_int_equal(rig.e.drops.n[DROP_PACED], 1);
+	/* a round trip later, the next datagram over the bound is dropped */
+	rig_later(2 * 5000 + BOND_QUEUE_MAX_US);
+	send_sized(0, 1000);
+	assert_int_equal(rig.e.drops.n[DROP_PACED], 2);
+	send_sized(0, 1000);
+	assert_int_equal(rig.e.drops.n[DROP_PACED], 2);
+	rig_close();
+}
+
+/* A path whose probe answer is overdue leaves the choice in the modes that
+ * spread, but stays in bond's, where its expected arrival counts the
+ * doubt: while the doubt is young it still takes datagrams when the other
+ * path is busy, and once it is old, none. */
+static void bond_keeps_a_suspect_path_by_arrival(void **state)
+{
+	(void)state;
+	rig_bond_equal();
+	rig.f.path[1].h.suspect = 1;
+	rig.f.path[1].h.suspect_since_us = rig.e.now_us;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.view.usable, 3);
+	for (int i = 0; i < 40; i++)		/* 40 ms of the 8 Mbit/s path */
+		send_sized((uint8_t)i, 1000);
+	assert_true(taken(1) > 0);		/* young doubt (the RTO, 20 ms) */
+	assert_true(taken(0) > taken(1));
+	uint64_t before = taken(1);
+	rig_later(500000);			/* half a second without an answer */
+	for (int i = 0; i < 40; i++)
+		send_sized((uint8_t)i, 1000);
+	assert_int_equal(taken(1), before);
 	rig_close();
 }
 
@@ -430,6 +502,8 @@ int main(void)
 		cmocka_unit_test(view_tiers),
 		cmocka_unit_test(bond_spreads_by_capacity),
 		cmocka_unit_test(bond_leaves_out_the_slow_path),
+		cmocka_unit_test(bond_drops_once_per_round_trip),
+		cmocka_unit_test(bond_keeps_a_suspect_path_by_arrival),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -162,6 +162,60 @@ static void cap_starts_and_bounds(void **state)
 	within((double)fast.delivered * 8 / 4, 10e6, 0.10, "delivered at the cap");
 }
 
+/* An estimate from a quieter time (the application sent 2 Mbit/s when the
+ * gain cycle took over) on a 16 Mbit/s path that is now kept busy: it
+ * grows an eighth per report while nothing queues, so it is within 15 %
+ * of C within a second (the gain cycle alone, a quarter per eight
+ * phases, would take over three), and the queue stays short. */
+static void busy_path_outgrows_a_low_estimate(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(16e6, 20, 100);
+
+	(void)state;
+	rate_init(&r, 0, 0);
+	r.phase = RATE_CRUISE;
+	r.bw_bps = r.bucket_bps[0] = 2000000;
+	run(&r, &s, 0, 1000000, 0);
+	within((double)r.bw_bps, 16e6, 0.15, "1 s busy");
+	assert_true(r.grows >= 10);
+	s.max_queue_us = 0;
+	uint64_t t = run(&r, &s, 1000000, 3000000, 0);
+	within((double)r.bw_bps, 16e6, 0.10, "4 s busy");
+	if (s.max_queue_us > 40000)
+		fail_msg("queue up to %.0f us", s.max_queue_us);
+	/* Busy again after a quiet spell: the cycle starts with its probe
+	 * (a quarter more), not startup (twice, which would fill the
+	 * path's buffer at once). */
+	t = run(&r, &s, t, 2000000, 100000);
+	run(&r, &s, t, REPORT_US, 0);
+	assert_int_equal(r.phase, RATE_CRUISE);
+	assert_true(rate_pacing_bps(&r) <= r.bw_bps + r.bw_bps / 4);
+}
+
+/* The drain after a probe ends as soon as the RTT is back at its floor:
+ * with no queue, a drain report leaves cycle 1 at once. */
+static void drain_ends_when_the_queue_is_gone(void **state)
+{
+	struct rate_est r;
+
+	(void)state;
+	rate_init(&r, 0, 0);
+	r.phase = RATE_CRUISE;
+	r.bw_bps = r.bucket_bps[0] = 10000000;
+	r.cycle = 1;
+	r.phase_start_us = 0;
+	/* 10 ms into the drain (shorter than a phase), RTT at its floor */
+	rate_report(&r, 0, 0, 10000, 1, 20000, 20000, 20000);
+	assert_int_equal(r.cycle, 2);
+	/* still queued (RTT 8 ms over: over half the 10 ms allowance): the
+	 * drain goes on */
+	r.cycle = 1;
+	r.phase_start_us = 20000;
+	rate_report(&r, 0, 0, 30000, 1, 28000, 20000, 20000);
+	assert_int_equal(r.cycle, 1);
+}
+
 /* Reports from the peer with a wrapped counter and clock still give the
  * right sample; a stale start (over 2 s) gives none. */
 static void wraps_and_stale_reports(void **state)
@@ -190,6 +244,8 @@ int main(void)
 		cmocka_unit_test(app_limited_never_lowers),
 		cmocka_unit_test(cap_starts_and_bounds),
 		cmocka_unit_test(wraps_and_stale_reports),
+		cmocka_unit_test(busy_path_outgrows_a_low_estimate),
+		cmocka_unit_test(drain_ends_when_the_queue_is_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
