@@ -5,9 +5,16 @@
 
 #include <string.h>
 
-/* Gains in eighths: probe up a quarter, drain a quarter, then cruise. */
+/* Gains in eighths: probe up a quarter, drain a quarter, then cruise.
+ * Startup paces a quarter above the estimate, not twice it (BBR's
+ * doubling): our reports come every 50 ms, so an overshoot lasts a report
+ * and an RTT before the queue it makes is seen, and twice a path's rate
+ * for that long filled a 60 ms uplink buffer and dropped the tail of
+ * TCP's slow start (the bond then carried little more than its fastest
+ * path for seconds). A quarter a round still finds 16 Mbit/s from 2 in
+ * under a second. */
 static const unsigned cycle_gain8[] = { 10, 6, 8, 8, 8, 8, 8, 8 };
-enum { STARTUP_GAIN8 = 16, CYCLE_LEN = sizeof(cycle_gain8) / sizeof(cycle_gain8[0]) };
+enum { STARTUP_GAIN8 = 10, CYCLE_LEN = sizeof(cycle_gain8) / sizeof(cycle_gain8[0]) };
 
 void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us)
 {
@@ -77,7 +84,7 @@ static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t rtt_us, uin
 		/* Only a round that kept the path busy says that it is full. */
 		if (!busy)
 			return;
-		if (r->bw_bps >= r->startup_best_bps + r->startup_best_bps / 4) {
+		if (r->bw_bps >= r->startup_best_bps + r->startup_best_bps / 8) {
 			r->startup_best_bps = r->bw_bps;
 			r->startup_flat = 0;
 		} else if (++r->startup_flat >= RATE_STARTUP_FLAT_ROUNDS) {
@@ -146,8 +153,13 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 		r->grows++;
 	}
 	/* A queue in the path's buffer that we are feeding: it carries less
-	 * than we send. What it delivers now is its capacity. */
-	if (busy && min_rtt_us && rtt_us > min_rtt_us + queue_allow_us(min_rtt_us) &&
+	 * than we send. What it delivers now is its capacity. We feed it if
+	 * datagrams wait for it here, or if it delivers about what the
+	 * estimate says: paced above its capacity (startup's gain, or an
+	 * estimate a burst raised), nothing waits here and the queue grows
+	 * in the uplink, until its tail drops hit the application. */
+	int feeding = busy || sample * 8 >= r->bw_bps * 7;
+	if (feeding && min_rtt_us && rtt_us > min_rtt_us + queue_allow_us(min_rtt_us) &&
 	    now_us >= r->no_cut_until_us) {
 		/* At most a quarter at once: a sample over an interval that was
 		 * not busy throughout reads low, and a real fall is followed by

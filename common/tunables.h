@@ -145,7 +145,7 @@ enum limits {
 	RATE_SAMPLE_MAX_US = 2000000,	/* longer: the start is stale */
 	/* A gain phase lasts an RTT, at least this. */
 	RATE_PHASE_MIN_US = 40000,
-	/* Startup ends after this many busy phases without 25 % growth; the
+	/* Startup ends after this many busy phases without 12.5 % growth; the
 	 * gain cycle starts over (probe first) when a path turns busy after
 	 * this long quiet. */
 	RATE_STARTUP_FLAT_ROUNDS = 3,
@@ -153,8 +153,8 @@ enum limits {
 	/* RTT above its floor by more than max(this, floor/4) while we keep
 	 * the path busy: a queue in the uplink's buffer, the estimate is cut. */
 	RATE_QUEUE_MIN_US = 10000,
-	/* Before any sample (no rate=): where startup begins, doubling each
-	 * RTT. Never paced below RATE_MIN_BPS. */
+	/* Before any sample (no rate=): where startup begins, growing a
+	 * quarter each RTT. Never paced below RATE_MIN_BPS. */
 	RATE_INITIAL_BPS = 2000000,
 	RATE_MIN_BPS = 64000,
 	/* A link is busy for the estimate if a datagram waited in its pacer
@@ -169,6 +169,10 @@ enum limits {
 	 * counts from the slowest usable path's one-way delay, at most this
 	 * much of it (a satellite path must not make every queue a second). */
 	BOND_STARTUP_QUEUE_FACTOR = 4,
+	/* A path with nothing waiting takes bulk it would deliver at most
+	 * this long after the path of earliest arrival: half the queue
+	 * bound, within the receiver's hold (which adds the whole bound). */
+	BOND_IDLE_FILL_US = 20000,
 	BOND_SLOWEST_OWD_MAX_US = 150000,
 
 	/* ---- rescue (rescue.c) --------------------------------------------- */

@@ -463,6 +463,23 @@ static void bond_keeps_a_suspect_path_by_arrival(void **state)
 	rig_close();
 }
 
+/* A path with nothing waiting takes bulk it would deliver within
+ * BOND_IDLE_FILL_US of the earliest: with one-way delays of 5 and 15 ms,
+ * strict earliest arrival would keep the slower path idle until 10 ms
+ * waited on the faster one; here it takes datagrams as soon as the faster
+ * one is in debt. */
+static void bond_fills_an_idle_path(void **state)
+{
+	(void)state;
+	rig_bond_equal();
+	rig.f.path[1].h.srtt_us = 30000;
+	for (int i = 0; i < 10; i++)		/* 10 ms of the faster path */
+		send_sized((uint8_t)i, 1000);
+	assert_int_equal(taken(0) + taken(1), 10);
+	assert_true(taken(1) >= 1);
+	rig_close();
+}
+
 /* A path whose one-way delay exceeds what the fast path's queue would add
  * gets no bulk; a latency-critical datagram goes on the two fastest. */
 static void bond_leaves_out_the_slow_path(void **state)
@@ -504,6 +521,7 @@ int main(void)
 		cmocka_unit_test(bond_leaves_out_the_slow_path),
 		cmocka_unit_test(bond_drops_once_per_round_trip),
 		cmocka_unit_test(bond_keeps_a_suspect_path_by_arrival),
+		cmocka_unit_test(bond_fills_an_idle_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

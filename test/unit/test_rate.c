@@ -73,14 +73,24 @@ static struct path_sim path(double cap_bps, double rtt_ms, double buffer_ms)
 	return s;
 }
 
+/* An estimate of bw_bps in cruise (cycle: where in the gain cycle), as a
+ * path would have it from an earlier, different time. */
+static void cruising_at(struct rate_est *r, uint64_t bw_bps, unsigned cycle)
+{
+	rate_init(r, 0, 0);
+	r->phase = RATE_CRUISE;
+	r->cycle = cycle;
+	r->bw_bps = r->bucket_bps[0] = bw_bps;
+}
+
 static void within(double got, double want, double tolerance, const char *what)
 {
 	if (got < want * (1 - tolerance) || got > want * (1 + tolerance))
 		fail_msg("%s: %.0f, expected %.0f +- %.0f %%", what, got, want, tolerance * 100);
 }
 
-/* From nothing to C: startup doubles from RATE_INITIAL_BPS each RTT, so
- * 16 Mbit/s is found within 2 s; then the estimate stays within 10 % of C
+/* From nothing to C: startup grows a quarter from RATE_INITIAL_BPS each
+ * RTT, so even 64 Mbit/s at 60 ms is found within 2 s; then the estimate stays within 10 % of C
  * and the path's queue within a probe's worth (a quarter of an RTT phase
  * and the cut's allowance: well under the 100 ms buffer). */
 static void converges_and_keeps_queue_short(void **state)
@@ -173,9 +183,7 @@ static void busy_path_outgrows_a_low_estimate(void **state)
 	struct path_sim s = path(16e6, 20, 100);
 
 	(void)state;
-	rate_init(&r, 0, 0);
-	r.phase = RATE_CRUISE;
-	r.bw_bps = r.bucket_bps[0] = 2000000;
+	cruising_at(&r, 2000000, 0);
 	run(&r, &s, 0, 1000000, 0);
 	within((double)r.bw_bps, 16e6, 0.15, "1 s busy");
 	assert_true(r.grows >= 10);
@@ -200,11 +208,7 @@ static void drain_ends_when_the_queue_is_gone(void **state)
 	struct rate_est r;
 
 	(void)state;
-	rate_init(&r, 0, 0);
-	r.phase = RATE_CRUISE;
-	r.bw_bps = r.bucket_bps[0] = 10000000;
-	r.cycle = 1;
-	r.phase_start_us = 0;
+	cruising_at(&r, 10000000, 1);
 	/* 10 ms into the drain (shorter than a phase), RTT at its floor */
 	rate_report(&r, 0, 0, 10000, 1, 20000, 20000, 20000);
 	assert_int_equal(r.cycle, 2);
@@ -214,6 +218,23 @@ static void drain_ends_when_the_queue_is_gone(void **state)
 	r.phase_start_us = 20000;
 	rate_report(&r, 0, 0, 30000, 1, 28000, 20000, 20000);
 	assert_int_equal(r.cycle, 1);
+}
+
+/* An estimate a little above the path (a burst read as its rate) and an
+ * application that sends between the two: nothing waits in our pacer, so
+ * the path is not busy, but it delivers about the estimate while its
+ * queue grows: that is feeding it, and the estimate is cut to what it
+ * delivers. */
+static void cut_when_feeding_without_waiting(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(16e6, 20, 100);
+
+	(void)state;
+	cruising_at(&r, 18000000, 2);
+	run(&r, &s, 0, 1000000, 17e6);
+	assert_true(r.cuts >= 1);
+	within((double)r.bw_bps, 16e6, 0.05, "after 1 s fed at 17 Mbit/s");
 }
 
 /* Reports from the peer with a wrapped counter and clock still give the
@@ -246,6 +267,7 @@ int main(void)
 		cmocka_unit_test(wraps_and_stale_reports),
 		cmocka_unit_test(busy_path_outgrows_a_low_estimate),
 		cmocka_unit_test(drain_ends_when_the_queue_is_gone),
+		cmocka_unit_test(cut_when_feeding_without_waiting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
