@@ -128,6 +128,10 @@ struct flow {
 	 * from the paths to the local side (payload bytes) */
 	uint64_t sent_pkts, sent_bytes, delivered_pkts, delivered_bytes;
 	uint64_t bond_drop_us;		/* bond mode: the last datagram dropped full */
+	/* bond mode: the latency-critical class's budget (datagrams) */
+	double crit_tokens;
+	uint64_t crit_at_us;
+	uint64_t crit_over;		/* small datagrams sent as bulk: over it */
 	uint64_t dup, old, stale, bad_tag;
 };
 

@@ -3,7 +3,7 @@
  * bytes it has received on the path, and when (its clock); two reports make
  * a delivery-rate sample. While we keep the path busy (datagrams wait in
  * our pacer for it) a sample is what the path can carry; a windowed maximum
- * of them is the estimate. We pace at the estimate times a gain: 1.25
+ * of them is the estimate. We pace at the estimate times a gain: 1.5
  * while the estimate still grows (startup), then a cycle that probes 25 % above
  * it for one phase and drains 25 % below for the next, so more capacity is
  * found and the queue the probe made goes away (the drain ends early once

@@ -153,8 +153,8 @@ enum limits {
 	/* RTT above its floor by more than max(this, floor/4) while we keep
 	 * the path busy: a queue in the uplink's buffer, the estimate is cut. */
 	RATE_QUEUE_MIN_US = 10000,
-	/* Before any sample (no rate=): where startup begins, growing a
-	 * quarter each RTT. Never paced below RATE_MIN_BPS. */
+	/* Before any sample (no rate=): where startup begins, growing by
+	 * half each RTT. Never paced below RATE_MIN_BPS. */
 	RATE_INITIAL_BPS = 2000000,
 	RATE_MIN_BPS = 64000,
 	/* A link is busy for the estimate if a datagram waited in its pacer
@@ -173,6 +173,12 @@ enum limits {
 	 * this long after the path of earliest arrival: half the queue
 	 * bound, within the receiver's hold (which adds the whole bound). */
 	BOND_IDLE_FILL_US = 20000,
+	/* Latency-critical datagrams a session may send per second in bond
+	 * mode (each goes on two paths, ahead of bulk), and in a burst;
+	 * beyond, they are bulk. A call is 50/s, a game up to ~130/s, the
+	 * ACKs of a 100 Mbit/s TCP download ~4,500/s. */
+	BOND_CRITICAL_PPS = 10000,
+	BOND_CRITICAL_BURST = 500,
 	BOND_SLOWEST_OWD_MAX_US = 150000,
 
 	/* ---- rescue (rescue.c) --------------------------------------------- */

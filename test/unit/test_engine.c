@@ -480,6 +480,28 @@ static void bond_fills_an_idle_path(void **state)
 	rig_close();
 }
 
+/* The latency-critical class is policed: of a burst of small datagrams,
+ * BOND_CRITICAL_BURST go on both paths, the rest as bulk on one, counted;
+ * a second later the budget is back. */
+static void bond_polices_the_critical_class(void **state)
+{
+	enum { EXTRA = 100 };
+
+	(void)state;
+	rig_open(SCHED_BOND, 0);
+	rig.o.small_bytes = PAYLOAD;
+	rig.e.now_us = 1000000;
+	for (unsigned i = 0; i < BOND_CRITICAL_BURST + EXTRA; i++)
+		send_one((uint8_t)i);
+	assert_int_equal(taken(0) + taken(1), 2 * BOND_CRITICAL_BURST + EXTRA);
+	assert_int_equal(rig.f.crit_over, EXTRA);
+	rig.e.now_us += 1000000;
+	send_one(0);
+	assert_int_equal(taken(0) + taken(1), 2 * BOND_CRITICAL_BURST + EXTRA + 2);
+	assert_int_equal(rig.f.crit_over, EXTRA);
+	rig_close();
+}
+
 /* A path whose one-way delay exceeds what the fast path's queue would add
  * gets no bulk; a latency-critical datagram goes on the two fastest. */
 static void bond_leaves_out_the_slow_path(void **state)
@@ -522,6 +544,7 @@ int main(void)
 		cmocka_unit_test(bond_drops_once_per_round_trip),
 		cmocka_unit_test(bond_keeps_a_suspect_path_by_arrival),
 		cmocka_unit_test(bond_fills_an_idle_path),
+		cmocka_unit_test(bond_polices_the_critical_class),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

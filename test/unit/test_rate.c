@@ -89,7 +89,7 @@ static void within(double got, double want, double tolerance, const char *what)
 		fail_msg("%s: %.0f, expected %.0f +- %.0f %%", what, got, want, tolerance * 100);
 }
 
-/* From nothing to C: startup grows a quarter from RATE_INITIAL_BPS each
+/* From nothing to C: startup grows by half from RATE_INITIAL_BPS each
  * RTT, so even 64 Mbit/s at 60 ms is found within 2 s; then the estimate stays within 10 % of C
  * and the path's queue within a probe's worth (a quarter of an RTT phase
  * and the cut's allowance: well under the 100 ms buffer). */
