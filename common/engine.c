@@ -56,6 +56,7 @@ void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
 
 	f->e = e;
 	f->id = id;
+	ratelimit_init(&f->crit, BOND_CRITICAL_PPS, BOND_CRITICAL_BURST, e->now_us / 1000);
 	seq_tx_init(&f->tx, epoch);
 	seq_tx_init(&f->ctl_tx, epoch);
 	seq_rx_init(&f->rx);

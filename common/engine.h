@@ -40,6 +40,7 @@
 #include "net.h"
 #include "pace.h"
 #include "rate.h"
+#include "ratelimit.h"
 #include "reorder.h"
 #include "rescue.h"
 #include "sched.h"
@@ -128,10 +129,9 @@ struct flow {
 	 * from the paths to the local side (payload bytes) */
 	uint64_t sent_pkts, sent_bytes, delivered_pkts, delivered_bytes;
 	uint64_t bond_drop_us;		/* bond mode: the last datagram dropped full */
-	/* bond mode: the latency-critical class's budget (datagrams) */
-	double crit_tokens;
-	uint64_t crit_at_us;
-	uint64_t crit_over;		/* small datagrams sent as bulk: over it */
+	/* bond mode: the latency-critical class's budget; its refused count
+	 * is the small datagrams sent as bulk, over it */
+	struct ratelimit crit;
 	uint64_t dup, old, stale, bad_tag;
 };
 

@@ -234,27 +234,6 @@ static uint32_t bond_send(struct flow *f, uint32_t mask, uint8_t *pkt, size_t le
 	return took;
 }
 
-/* Bond mode sends a latency-critical datagram on two paths, ahead of
- * bulk. The class is policed, as expedited forwarding is: beyond
- * BOND_CRITICAL_PPS (a burst of BOND_CRITICAL_BURST) small datagrams are
- * bulk. Calls, games and TCP's ACKs fit in it; a flood of small datagrams
- * is neither doubled nor allowed to starve bulk. */
-static int critical_budget(struct flow *f)
-{
-	uint64_t now = f->e->now_us;
-
-	f->crit_tokens += (double)(now - f->crit_at_us) * BOND_CRITICAL_PPS / 1e6;
-	if (f->crit_tokens > BOND_CRITICAL_BURST)
-		f->crit_tokens = BOND_CRITICAL_BURST;
-	f->crit_at_us = now;
-	if (f->crit_tokens < 1) {
-		f->crit_over++;
-		return 0;
-	}
-	f->crit_tokens -= 1;
-	return 1;
-}
-
 void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 {
 	struct engine *e = f->e;
@@ -269,8 +248,12 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 	 * leaves no hole for the receiver's reorder buffer to wait for. */
 	if (f->sched.mode == SCHED_BOND) {
 		size_t sealed = MP_HDR_LEN + plen + (e->key ? MP_TAG_LEN : MP_CRC_LEN);
+		/* Each goes on two paths, ahead of bulk: the class is policed,
+		 * as expedited forwarding is (f->crit, BOND_CRITICAL_PPS). A
+		 * flood of small datagrams is neither doubled nor allowed to
+		 * starve bulk. */
 		if (critical)
-			critical = critical_budget(f);
+			critical = ratelimit_allow(&f->crit, e->now_us / 1000);
 		if (!(mask = bond_pick(f, sealed, critical)))
 			return;
 	}

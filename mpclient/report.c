@@ -80,7 +80,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_kv_u64(j, "down_bytes", f->delivered_bytes);
 	json_kv_u64(j, "dup", f->dup);
 	json_kv_u64(j, "old", f->old);
-	json_kv_u64(j, "critical_over", f->crit_over);
+	json_kv_u64(j, "critical_over", f->crit.refused);
 	json_kv_u64(j, "stale", f->stale);
 	json_kv_u64(j, "bad_tag", f->bad_tag);
 	json_kv_u64(j, "peer_restarts", f->rx.restarts);

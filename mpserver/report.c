@@ -65,7 +65,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_kv_u64(j, "down_bytes", s->f.sent_bytes);
 	json_kv_u64(j, "dup", s->f.dup);
 	json_kv_u64(j, "old", s->f.old);
-	json_kv_u64(j, "critical_over", s->f.crit_over);
+	json_kv_u64(j, "critical_over", s->f.crit.refused);
 	json_kv_u64(j, "probes", s->probes);
 	json_kv_u64(j, "bad_tag", s->f.bad_tag);
 	json_kv_u64(j, "target_unreachable", s->unreachable);

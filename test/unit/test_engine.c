@@ -490,15 +490,14 @@ static void bond_polices_the_critical_class(void **state)
 	(void)state;
 	rig_open(SCHED_BOND, 0);
 	rig.o.small_bytes = PAYLOAD;
-	rig.e.now_us = 1000000;
 	for (unsigned i = 0; i < BOND_CRITICAL_BURST + EXTRA; i++)
 		send_one((uint8_t)i);
 	assert_int_equal(taken(0) + taken(1), 2 * BOND_CRITICAL_BURST + EXTRA);
-	assert_int_equal(rig.f.crit_over, EXTRA);
+	assert_int_equal(rig.f.crit.refused, EXTRA);
 	rig.e.now_us += 1000000;
 	send_one(0);
 	assert_int_equal(taken(0) + taken(1), 2 * BOND_CRITICAL_BURST + EXTRA + 2);
-	assert_int_equal(rig.f.crit_over, EXTRA);
+	assert_int_equal(rig.f.crit.refused, EXTRA);
 	rig_close();
 }
 
