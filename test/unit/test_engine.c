@@ -490,8 +490,11 @@ static void bond_polices_the_critical_class(void **state)
 	(void)state;
 	rig_open(SCHED_BOND, 0);
 	rig.o.small_bytes = PAYLOAD;
-	for (unsigned i = 0; i < BOND_CRITICAL_BURST + EXTRA; i++)
+	for (unsigned i = 0; i < BOND_CRITICAL_BURST + EXTRA; i++) {
 		send_one((uint8_t)i);
+		if (i % 100 == 99)
+			send_flush(&rig.e);	/* as the event loop does */
+	}
 	assert_int_equal(taken(0) + taken(1), 2 * BOND_CRITICAL_BURST + EXTRA);
 	assert_int_equal(rig.f.crit.refused, EXTRA);
 	rig.e.now_us += 1000000;
