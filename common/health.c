@@ -37,9 +37,14 @@ void health_init(struct health *h, uint64_t now_us)
 	(void)now_us;
 }
 
+uint64_t health_srtt_owd_us(const struct health *h)
+{
+	return (h->has_rtt ? h->srtt_us : SCHED_RTT_UNKNOWN_US) / 2;
+}
+
 uint64_t health_owd_us(const struct health *h, uint64_t now_us)
 {
-	uint64_t owd = (h->has_rtt ? h->srtt_us : SCHED_RTT_UNKNOWN_US) / 2;
+	uint64_t owd = health_srtt_owd_us(h);
 
 	if (!h->suspect)
 		return owd;

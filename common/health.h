@@ -70,6 +70,8 @@ uint32_t health_rto_us(const struct health *h);
  * queue is used less while in doubt, and a dead one not at all, well
  * before it is called down. */
 uint64_t health_owd_us(const struct health *h, uint64_t now_us);
+/* The same without the doubt: half the smoothed RTT. */
+uint64_t health_srtt_owd_us(const struct health *h);
 /* Exchange loss rate either way, ppm (what decides HEALTH_DOWN_AFTER). */
 unsigned health_down_after(const struct health *h);
 

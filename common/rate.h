@@ -4,17 +4,18 @@
  * a delivery-rate sample. While we keep the path busy (datagrams wait in
  * our pacer for it) a sample is what the path can carry; a windowed maximum
  * of them is the estimate. We pace at the estimate times a gain: 1.5
- * while the estimate still grows (startup), then a cycle that probes 25 % above
- * it for one phase and drains 25 % below for the next, so more capacity is
- * found and the queue the probe made goes away (the drain ends early once
- * the RTT is back at its floor); the cycle starts over with its probe when
- * the path turns busy after a quiet second. A round-trip time above its
- * floor means a queue in the path's own buffer: the estimate is too high,
- * and it is cut to what the path delivers now. A busy path that delivers
- * all we pace with no queue, and has not been cut for a window, grows an
- * eighth per report (its estimate is from a quieter time). Samples taken while we were
- * not busy (the application sent less) raise the estimate but never lower
- * it. Pure logic on the caller's clock; docs/PROTOCOL.md, "Capacity". */
+ * while the estimate still grows (startup), then a cycle that probes 25 %
+ * above it for one phase and drains 25 % below for the next, so more
+ * capacity is found and the queue the probe made goes away (the drain ends
+ * early once the RTT is back at its floor); the cycle starts over with its
+ * probe when the path turns busy after a quiet second. A round-trip time
+ * above its floor while we feed the path means a queue in its own buffer:
+ * the estimate is too high, and it is cut to what the path delivers now.
+ * A busy path that delivers all we pace with no queue, and has not been
+ * cut for a window, grows an eighth per report (its estimate is from a
+ * quieter time). Samples taken while we were not busy (the application
+ * sent less) raise the estimate but never lower it. Pure logic on the
+ * caller's clock; docs/PROTOCOL.md, "Capacity". */
 #ifndef MP_RATE_H
 #define MP_RATE_H
 
@@ -40,7 +41,7 @@ struct rate_est {
 	uint64_t phase_start_us;
 	unsigned cycle;			/* index in the gain cycle */
 	uint64_t startup_best_bps;	/* startup: the estimate a round ago */
-	unsigned startup_flat;		/* rounds it has not grown 25 % */
+	unsigned startup_flat;		/* rounds it has not grown 12.5 % */
 	uint64_t no_cut_until_us;	/* a cut's effect is not yet in the RTT */
 	uint64_t last_busy_us;		/* the last report of a busy path */
 	uint64_t last_cut_us;		/* the last cut (if cuts) */

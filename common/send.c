@@ -161,7 +161,7 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		if (pc->rate_bps)
 			wait += len * 8000000ull / pc->rate_bps;
 		/* the bound below counts from the usual delays, not the doubt */
-		uint64_t owd = (h->has_rtt ? h->srtt_us : SCHED_RTT_UNKNOWN_US) / 2;
+		uint64_t owd = health_srtt_owd_us(h);
 		if (owd > slowest_owd)
 			slowest_owd = owd;
 		uint64_t t = wait + health_owd_us(h, e->now_us);
@@ -210,7 +210,7 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 	 * a 16/8/4 bond carried 60-70 % of what it could). A datagram it
 	 * would deliver a little after the earliest costs the receiver's
 	 * hold that little. */
-	if (idle >= 0 && idle != best[0] && idle_t <= best_t[0] + BOND_IDLE_FILL_US)
+	if (idle >= 0 && idle_t <= best_t[0] + BOND_IDLE_FILL_US)
 		return 1u << idle;
 	return 1u << best[0];
 }
@@ -247,7 +247,7 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 	/* Bond mode chooses before the datagram is numbered: one it drops
 	 * leaves no hole for the receiver's reorder buffer to wait for. */
 	if (f->sched.mode == SCHED_BOND) {
-		size_t sealed = MP_HDR_LEN + plen + (e->key ? MP_TAG_LEN : MP_CRC_LEN);
+		size_t sealed = MP_HDR_LEN + plen + wire_trailer_len(e->key != NULL);
 		/* Each goes on two paths, ahead of bulk: the class is policed,
 		 * as expedited forwarding is (f->crit, BOND_CRITICAL_PPS). A
 		 * flood of small datagrams is neither doubled nor allowed to

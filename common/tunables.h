@@ -150,8 +150,8 @@ enum limits {
 	 * this long quiet. */
 	RATE_STARTUP_FLAT_ROUNDS = 3,
 	RATE_RESUME_IDLE_US = 1000000,
-	/* RTT above its floor by more than max(this, floor/4) while we keep
-	 * the path busy: a queue in the uplink's buffer, the estimate is cut. */
+	/* RTT above its floor by more than max(this, floor/4) while we feed
+	 * the path: a queue in the uplink's buffer, the estimate is cut. */
 	RATE_QUEUE_MIN_US = 10000,
 	/* Before any sample (no rate=): where startup begins, growing by
 	 * half each RTT. Never paced below RATE_MIN_BPS. */

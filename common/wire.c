@@ -82,7 +82,7 @@ static int type_ok(unsigned type, int keyed)
 enum wire_err wire_parse(const uint8_t *buf, size_t len, int keyed,
 			 struct mp_hdr *h, size_t *payload_len)
 {
-	size_t trailer = keyed ? MP_TAG_LEN : MP_CRC_LEN;
+	size_t trailer = wire_trailer_len(keyed);
 
 	if (len < MP_HDR_LEN + MP_CRC_LEN)
 		return WIRE_RUNT;

@@ -118,6 +118,11 @@ enum wire_err wire_parse(const uint8_t *buf, size_t len, int keyed,
 /* Appends the CRC32C trailer to a plaintext packet whose header and payload
  * fill buf[0..MP_HDR_LEN+payload_len); returns the total length. */
 size_t wire_seal_plain(uint8_t *buf, size_t payload_len);
+/* The trailer's length: the AEAD tag when keyed, else the CRC32C. */
+static inline size_t wire_trailer_len(int keyed)
+{
+	return keyed ? MP_TAG_LEN : MP_CRC_LEN;
+}
 
 /* PROBE/ACK bodies: put writes MP_PROBE_LEN bytes; get returns -1 if len is
  * shorter than MP_PROBE_LEN_V1 or the path field is out of range. */
