@@ -81,7 +81,8 @@ struct link {
 	struct sendlist *out;		/* batched sends (engine_add_out) */
 	struct pace pace;		/* rate=, or bond's estimate; 0: unpaced */
 	ev_timer pace_timer;
-	uint64_t waited_us;		/* a datagram last had to wait for it */
+	uint64_t waited_us;		/* a datagram last waited for it, or bond
+				 * wanted it but for its pacer (send.c) */
 	unsigned pmtu;			/* known path MTU, UDP payload bytes; 0 unknown */
 	int family;			/* AF_INET or AF_INET6 of the path */
 	struct link_stats st;

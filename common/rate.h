@@ -12,8 +12,8 @@
  * above its floor while we feed the path means a queue in its own buffer:
  * the estimate is too high, and it is cut to what the path delivers now.
  * A busy path that delivers all we pace with no queue, and has not been
- * cut for a window, grows an eighth per report (its estimate is from a
- * quieter time). Samples taken while we were not busy (the application
+ * cut for a window, grows an eighth on the first report, then a quarter
+ * per report (its estimate is from a quieter time). Samples taken while we were not busy (the application
  * sent less) raise the estimate but never lower it. Pure logic on the
  * caller's clock; docs/PROTOCOL.md, "Capacity". */
 #ifndef MP_RATE_H
@@ -45,6 +45,7 @@ struct rate_est {
 	uint64_t no_cut_until_us;	/* a cut's effect is not yet in the RTT */
 	uint64_t last_busy_us;		/* the last report of a busy path */
 	uint64_t last_cut_us;		/* the last cut (if cuts) */
+	int grew;			/* the last report grew the estimate */
 	uint64_t samples, cuts, grows;
 };
 

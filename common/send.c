@@ -135,6 +135,20 @@ static uint32_t pace_filter(struct flow *f, uint32_t mask, uint8_t *pkt, size_t 
 	return out;
 }
 
+/* A path the bond would have given this datagram (it would deliver it
+ * within BOND_IDLE_FILL_US of the earliest) but for its pacer is as busy
+ * as one with datagrams waiting: its estimate is what limits it. Without
+ * this, a path that only ever takes what its pacer allows at once never
+ * counts as busy, and its estimate, left low by a quiet spell, grows only
+ * by the gain cycle's probes: the 8 Mbit/s path of a bond stayed at 2-3
+ * for over a second of a transfer while the fastest one queued. */
+static void mark_wanted(struct flow *f, uint32_t held, const uint64_t *held_t, uint64_t by_us)
+{
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (held & 1u << p && held_t[p] <= by_us)
+			f->path[p].link->waited_us = f->e->now_us;
+}
+
 /* Bond mode: earliest arrival (ECF, BLEST). Each path would deliver this
  * datagram after what waits in its pacer has left at its rate, plus its
  * one-way delay; the earliest wins, so datagrams arrive nearly in order
@@ -150,7 +164,9 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 {
 	struct engine *e = f->e;
 	uint64_t best_t[2] = { UINT64_MAX, UINT64_MAX }, slowest_owd = 0, idle_t = UINT64_MAX;
+	uint64_t held_t[MP_MAX_PATHS];
 	int best[2] = { -1, -1 }, idle = -1;
+	uint32_t held = 0;
 
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		if (!(f->view.usable & 1u << p))
@@ -165,7 +181,10 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		if (owd > slowest_owd)
 			slowest_owd = owd;
 		uint64_t t = wait + health_owd_us(h, e->now_us);
-		if (t < idle_t && pace_ready(pc, e->now_us)) {
+		if (!pace_ready(pc, e->now_us)) {
+			held |= 1u << p;
+			held_t[p] = t;
+		} else if (t < idle_t) {
 			idle_t = t;
 			idle = (int)p;
 		}
@@ -180,6 +199,7 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		return 0;
 	if (critical)
 		return 1u << best[0] | (best[1] >= 0 ? 1u << best[1] : 0);
+	mark_wanted(f, held, held_t, best_t[0] + BOND_IDLE_FILL_US);
 	/* The bound is on arrival: BOND_QUEUE_MAX_US after the slowest usable
 	 * path's delay. So the fast paths may queue until the slowest one is
 	 * as early, and every path has its own BOND_QUEUE_MAX_US of queue:

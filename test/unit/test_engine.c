@@ -480,6 +480,28 @@ static void bond_fills_an_idle_path(void **state)
 	rig_close();
 }
 
+/* A path the bond passes over only because its pacer is not ready counts
+ * as busy (its estimate is what limits it, and must grow), though nothing
+ * waits in its queue; a path too slow to be wanted does not. */
+static void bond_counts_a_held_path_as_busy(void **state)
+{
+	(void)state;
+	for (int far = 0; far < 2; far++) {
+		rig_bond_equal();
+		rig.e.now_us = 5000000;
+		rig_later(0);
+		/* 15 ms one way: within the fill; 200 ms: never wanted */
+		rig.f.path[1].h.srtt_us = far ? 400000 : 30000;
+		pace_spend(&rig.link[1].pace, 1000);	/* its pacer is not ready */
+		for (int i = 0; i < 10; i++)
+			send_sized((uint8_t)i, 1000);
+		assert_int_equal(taken(1), 0);
+		assert_int_equal(pace_waiting(&rig.link[1].pace), 0);
+		assert_true(rig.link[1].waited_us == (far ? 0 : rig.e.now_us));
+		rig_close();
+	}
+}
+
 /* The latency-critical class is policed: of a burst of small datagrams,
  * BOND_CRITICAL_BURST go on both paths, the rest as bulk on one, counted;
  * a second later the budget is back. */
@@ -546,6 +568,7 @@ int main(void)
 		cmocka_unit_test(bond_drops_once_per_round_trip),
 		cmocka_unit_test(bond_keeps_a_suspect_path_by_arrival),
 		cmocka_unit_test(bond_fills_an_idle_path),
+		cmocka_unit_test(bond_counts_a_held_path_as_busy),
 		cmocka_unit_test(bond_polices_the_critical_class),
 	};
 
