@@ -41,7 +41,7 @@ UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps check unit tools-test integration netns bond demo bench bench-readme \
-	install uninstall install-test man-lint clean
+	install uninstall install-test man-lint deb clean
 all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast
 
 .SECONDEXPANSION:
@@ -128,7 +128,7 @@ netns: deps all
 		{ rc=$$?; [ $$rc -eq 77 ] && echo "== netns SKIPPED: make check did not run it" \
 			|| exit $$rc; }
 
-check: unit tools-test fuzz-regress fuzz-check integration netns bond man-lint install-test
+check: unit tools-test fuzz-regress fuzz-check integration netns bond man-lint install-test deb
 
 # Bonding: WireGuard through mprelay over three uplinks of unequal rate and
 # delay, against the sum of their rates and the fastest uplink alone, with
@@ -202,6 +202,15 @@ install-test: $(addprefix $(B)/,$(PROGRAMS))
 man-lint: deps
 	$(Q)mandoc -T lint -W warning $(MAN5) $(MAN8) && \
 		echo "== man-lint: $(words $(MAN5) $(MAN8)) pages clean"
+
+# The Debian package built from a copy of the tree, checked by lintian,
+# installed, run and purged (test/pkg/deb.sh; it installs its tools with
+# scripts/deps.sh pkg). Skips unless root: it says SKIPPED (exit 77, not a
+# failure here; MP_REQUIRE_ALL=1 makes it one).
+deb:
+	$(Q)test/pkg/deb.sh || \
+		{ rc=$$?; [ $$rc -eq 77 ] && echo "== deb SKIPPED: make check did not run it" \
+			|| exit $$rc; }
 
 clean:
 	rm -rf $(B)

@@ -2,7 +2,8 @@
 # Installs the Debian packages mprelay needs to build, test and demo, when
 # any is missing. Fast when nothing is missing (one dpkg-query). Needs root
 # to install; otherwise it names what is missing and fails.
-# `deps.sh bench` adds what only `make bench` needs (gnuplot for its chart).
+# `deps.sh bench` adds what only `make bench` needs (gnuplot for its chart),
+# `deps.sh pkg` what only `make deb` needs (building and checking a .deb).
 set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
@@ -11,9 +12,12 @@ TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-
 # test/netns/netns.sh and bond.sh: real applications through the relay, in namespaces.
 NETNS=(wireguard-go wireguard-tools openvpn openssl iperf3 iputils-ping jq)
 BENCH=(gnuplot-nox)
+# test/pkg/deb.sh: dpkg-buildpackage, lintian, and man to find the pages.
+PKG=(dpkg-dev debhelper fakeroot build-essential lintian man-db)
 PKGS=("${BUILD[@]}" "${TEST[@]}" "${NETNS[@]}")
 case "${1:-}" in
 bench) PKGS+=("${BENCH[@]}") ;;
+pkg) PKGS+=("${PKG[@]}") ;;
 esac
 
 missing=()
