@@ -198,10 +198,12 @@ install-test: $(addprefix $(B)/,$(PROGRAMS))
 	$(Q)test/pkg/install.sh
 
 # The man pages: any mandoc warning (bad macro, bad date, missing
-# argument...) fails.
-man-lint: deps
+# argument...) fails, and so does an option of a program's --help, or a key
+# of the config parser, without its entry in the page.
+man-lint: deps $(addprefix $(B)/,$(PROGRAMS))
 	$(Q)mandoc -T lint -W warning $(MAN5) $(MAN8) && \
 		echo "== man-lint: $(words $(MAN5) $(MAN8)) pages clean"
+	$(Q)test/pkg/man-options.sh $(B)
 
 # The Debian package built from a copy of the tree, checked by lintian,
 # installed, run and purged (test/pkg/deb.sh; it installs its tools with
