@@ -10,6 +10,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# The package builds as a packager's would: none of the calling make's
+# flags or command-line variables (make passes them on) reach it.
+unset MAKEFLAGS MFLAGS MAKELEVEL WERROR V CFLAGS CPPFLAGS LDFLAGS
 cd "$ROOT"
 
 fail() { echo "== deb FAILED: $*"; exit 1; }

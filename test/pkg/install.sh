@@ -6,6 +6,9 @@
 # programs and that WERROR=0 drops -Werror (and only then).
 # Run from the repository root (make install-test); the programs are built.
 set -euo pipefail
+# Its own make runs: a caller's `make check WERROR=0` must not reach them
+# (make passes command-line variables on in MAKEFLAGS and the environment).
+unset MAKEFLAGS MFLAGS WERROR
 
 dest=$(mktemp -d /tmp/mprelay-install.XXXXXX)
 trap 'rm -rf "$dest"' EXIT
