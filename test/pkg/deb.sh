@@ -29,7 +29,7 @@ scripts/deps.sh pkg || true
 for tool in dpkg-buildpackage dh lintian man readelf; do
 	command -v "$tool" >/dev/null || skip "$tool missing and scripts/deps.sh pkg could not install it"
 done
-if dpkg-query -W -f='${db:Status-Status}' mprelay 2>/dev/null | grep -q installed; then
+if [ "$(dpkg-query -W -f='${db:Status-Status}' mprelay 2>/dev/null)" = installed ]; then
 	skip "a package mprelay is already installed here: not replacing it"
 fi
 
