@@ -1,10 +1,16 @@
 # mprelay: one plain Makefile. `make` builds, `make check` tests, `make demo`
 # shows it working; both install missing Debian packages first (as root).
 # Quiet by default; V=1 shows the commands.
+# Packagers: CPPFLAGS, CFLAGS and LDFLAGS are honoured; WERROR=0 keeps a new
+# compiler's new warning from failing a build (developers keep -Werror).
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 DESTDIR ?=
+WERROR ?= 1
 CC ?= cc
 PYTHON ?= /usr/bin/python3
 
@@ -16,10 +22,11 @@ CRYPTO_CFLAGS := $(shell pkg-config --cflags libcrypto 2>/dev/null)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 LIBS := $(EV_LIBS) $(CRYPTO_LIBS) -lm
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+WARN := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -iquote common $(EV_CFLAGS) $(CRYPTO_CFLAGS) $(CFLAGS) -MMD -MP
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -iquote common $(EV_CFLAGS) $(CRYPTO_CFLAGS) \
+	$(CPPFLAGS) $(CFLAGS) -MMD -MP
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=all
 
@@ -34,7 +41,7 @@ UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all deps check unit tools-test integration netns bond demo bench bench-readme \
-	install uninstall clean
+	install uninstall install-test man-lint deb clean
 all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast
 
 .SECONDEXPANSION:
@@ -52,38 +59,38 @@ $(B)/asan/obj/%.o: %.c
 
 $(B)/mpclient: $(call obj,$(B),$(CLIENT_SRC))
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 $(B)/mpserver: $(call obj,$(B),$(SERVER_SRC))
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 $(B)/impair: $(B)/obj/test/tools/impair.o
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(EV_LIBS) -lm
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(EV_LIBS) -lm
 
 $(B)/udpblast: $(B)/obj/test/tools/udpblast.o
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@
 
 $(B)/micro: $(B)/obj/bench/micro.o $(call obj,$(B),$(COMMON_SRC))
 	$(call say,LD,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(B)/asan/mpclient: $(call obj,$(B)/asan,$(CLIENT_SRC))
 	$(call say,LD-SAN,$@)
-	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(SAN) $(LDFLAGS) $^ -o $@ $(LIBS)
 $(B)/asan/mpserver: $(call obj,$(B)/asan,$(SERVER_SRC))
 	$(call say,LD-SAN,$@)
-	$(Q)$(CC) $(SAN) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(SAN) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 # ---- unit tests (cmocka), plain and under ASan/UBSan ----------------------
 $(B)/unit/%: test/unit/%.c $(call obj,$(B),$(COMMON_SRC))
 	$(call say,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) $^ -o $@ -lcmocka $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS)
 $(B)/asan/unit/%: test/unit/%.c $(call obj,$(B)/asan,$(COMMON_SRC))
 	$(call say,LD-SAN,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $^ -o $@ -lcmocka $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN) $(LDFLAGS) $^ -o $@ -lcmocka $(LIBS)
 
 # Unit tests of mpserver's own files link them too.
 $(B)/unit/test_route: $(B)/obj/mpserver/route.o
@@ -121,7 +128,7 @@ netns: deps all
 		{ rc=$$?; [ $$rc -eq 77 ] && echo "== netns SKIPPED: make check did not run it" \
 			|| exit $$rc; }
 
-check: unit tools-test fuzz-regress fuzz-check integration netns bond
+check: unit tools-test fuzz-regress fuzz-check integration netns bond man-lint install-test deb
 
 # Bonding: WireGuard through mprelay over three uplinks of unequal rate and
 # delay, against the sum of their rates and the fastest uplink alone, with
@@ -149,20 +156,63 @@ bench: all $(B)/micro
 bench-readme:
 	$(Q)$(PYTHON) bench/run.py $(B) --readme
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/mprelay \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 755 $(B)/mpclient $(B)/mpserver $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 conf/mpclient.conf $(DESTDIR)$(SYSCONFDIR)/mprelay/mpclient.conf.sample
-	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpclient@.service \
-		> $(DESTDIR)$(PREFIX)/lib/systemd/system/mpclient@.service
-	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpserver@.service \
-		> $(DESTDIR)$(PREFIX)/lib/systemd/system/mpserver@.service
+# ---- install ---------------------------------------------------------------
+# The programs and scripts are administration tools (section 8): sbin. The
+# units come from conf/ with their @DIR@ placeholders filled in; every sample
+# config conf/NAME.conf goes to $(SYSCONFDIR)/mprelay/NAME.conf.sample.
+# `make uninstall` removes exactly INSTALLED (and the mprelay directory in
+# $(SYSCONFDIR) if that leaves it empty); make install-test checks it.
+PROGRAMS := mpclient mpserver
+SCRIPTS := scripts/mpstat scripts/mprelay-routes
+MAN5 := $(wildcard man/*.5)
+MAN8 := $(wildcard man/*.8)
+UNITS := $(wildcard conf/*.service)
+SAMPLES := $(wildcard conf/*.conf)
+UNIT_SUBST := s|@BINDIR@|$(SBINDIR)|g; s|@SBINDIR@|$(SBINDIR)|g; \
+	s|@SYSCONFDIR@|$(SYSCONFDIR)|g
+INSTALLED := $(addprefix $(SBINDIR)/,$(PROGRAMS) $(notdir $(SCRIPTS))) \
+	$(addprefix $(MANDIR)/man5/,$(notdir $(MAN5))) \
+	$(addprefix $(MANDIR)/man8/,$(notdir $(MAN8))) \
+	$(addprefix $(SYSTEMDUNITDIR)/,$(notdir $(UNITS))) \
+	$(patsubst conf/%,$(SYSCONFDIR)/mprelay/%.sample,$(SAMPLES))
+
+install: $(addprefix $(B)/,$(PROGRAMS))
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSCONFDIR)/mprelay
+	install -m 755 $(addprefix $(B)/,$(PROGRAMS)) $(SCRIPTS) $(DESTDIR)$(SBINDIR)/
+	install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(foreach u,$(UNITS),sed '$(UNIT_SUBST)' $(u) > $(DESTDIR)$(SYSTEMDUNITDIR)/$(notdir $(u)) && \
+		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$(notdir $(u)) &&) true
+	$(foreach c,$(SAMPLES),install -m 644 $(c) $(DESTDIR)$(SYSCONFDIR)/mprelay/$(notdir $(c)).sample &&) true
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/mpclient $(DESTDIR)$(PREFIX)/bin/mpserver \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/mpclient@.service \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/mpserver@.service
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	[ ! -d $(DESTDIR)$(SYSCONFDIR)/mprelay ] || \
+		rmdir --ignore-fail-on-non-empty $(DESTDIR)$(SYSCONFDIR)/mprelay
+
+# Install into a scratch DESTDIR and uninstall: every file in place, no
+# placeholder left in a unit, nothing left behind; and the packager's
+# CPPFLAGS, LDFLAGS and WERROR=0 reach the compile and link lines.
+install-test: $(addprefix $(B)/,$(PROGRAMS))
+	$(Q)test/pkg/install.sh
+
+# The man pages: any mandoc warning (bad macro, bad date, missing
+# argument...) fails, and so does an option of a program's --help, or a key
+# of the config parser, without its entry in the page.
+man-lint: deps $(addprefix $(B)/,$(PROGRAMS))
+	$(Q)mandoc -T lint -W warning $(MAN5) $(MAN8) && \
+		echo "== man-lint: $(words $(MAN5) $(MAN8)) pages clean"
+	$(Q)test/pkg/man-options.sh $(B)
+
+# The Debian package built from a copy of the tree, checked by lintian,
+# installed, run and purged (test/pkg/deb.sh; it installs its tools with
+# scripts/deps.sh pkg). Skips unless root: it says SKIPPED (exit 77, not a
+# failure here; MP_REQUIRE_ALL=1 makes it one).
+deb:
+	$(Q)test/pkg/deb.sh || \
+		{ rc=$$?; [ $$rc -eq 77 ] && echo "== deb SKIPPED: make check did not run it" \
+			|| exit $$rc; }
 
 clean:
 	rm -rf $(B)

@@ -2,17 +2,23 @@
 # Installs the Debian packages mprelay needs to build, test and demo, when
 # any is missing. Fast when nothing is missing (one dpkg-query). Needs root
 # to install; otherwise it names what is missing and fails.
-# `deps.sh bench` adds what only `make bench` needs (gnuplot for its chart).
+# `deps.sh bench` adds what only `make bench` needs (gnuplot for its chart),
+# `deps.sh pkg` what only `make deb` needs (building and checking a .deb).
 set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev
-	iperf3 iputils-ping)
+	iperf3 iputils-ping mandoc)
 # test/netns/netns.sh and bond.sh: real applications through the relay, in namespaces.
 NETNS=(wireguard-go wireguard-tools openvpn openssl iperf3 iputils-ping jq)
 BENCH=(gnuplot-nox)
+# test/pkg/deb.sh: dpkg-buildpackage, lintian, and man to find the pages.
+PKG=(dpkg-dev debhelper fakeroot build-essential lintian man-db)
 PKGS=("${BUILD[@]}" "${TEST[@]}" "${NETNS[@]}")
-[ "${1:-}" = bench ] && PKGS+=("${BENCH[@]}")
+case "${1:-}" in
+bench) PKGS+=("${BENCH[@]}") ;;
+pkg) PKGS+=("${PKG[@]}") ;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do
