@@ -33,7 +33,12 @@ UNIT_TESTS := $(patsubst test/unit/%.c,%,$(wildcard test/unit/test_*.c))
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all deps check unit tools-test integration netns bond demo bench bench-readme \
+# The systemd units, rendered for a BINDIR ($(1)) and SYSCONFDIR ($(2)): one
+# rule for `make install` and for the check of what it installs.
+UNITS := $(notdir $(wildcard conf/*.service))
+render_unit = sed 's|@BINDIR@|$(1)|g; s|@SYSCONFDIR@|$(2)|g'
+
+.PHONY: all deps check unit tools-test units integration netns bond demo bench bench-readme \
 	install uninstall clean
 all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast
 
@@ -121,7 +126,16 @@ netns: deps all
 		{ rc=$$?; [ $$rc -eq 77 ] && echo "== netns SKIPPED: make check did not run it" \
 			|| exit $$rc; }
 
-check: unit tools-test fuzz-regress fuzz-check integration netns bond
+# The systemd units as installed, run on the programs just built:
+# `systemd-analyze verify` without a complaint and a security exposure of
+# at most 3.0 each (test/units/check_units.sh).
+units: deps all
+	$(Q)rm -rf $(B)/units && mkdir -p $(B)/units
+	$(Q)for u in $(UNITS); do \
+		$(call render_unit,$(CURDIR)/$(B),/etc) conf/$$u >$(B)/units/$$u || exit 1; done
+	$(Q)test/units/check_units.sh $(B)/units || { rc=$$?; [ $$rc -eq 77 ] || exit $$rc; }
+
+check: unit tools-test units fuzz-regress fuzz-check integration netns bond
 
 # Bonding: WireGuard through mprelay over three uplinks of unequal rate and
 # delay, against the sum of their rates and the fastest uplink alone, with
@@ -154,15 +168,12 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 755 $(B)/mpclient $(B)/mpserver $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 conf/mpclient.conf $(DESTDIR)$(SYSCONFDIR)/mprelay/mpclient.conf.sample
-	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpclient@.service \
-		> $(DESTDIR)$(PREFIX)/lib/systemd/system/mpclient@.service
-	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpserver@.service \
-		> $(DESTDIR)$(PREFIX)/lib/systemd/system/mpserver@.service
+	for u in $(UNITS); do $(call render_unit,$(PREFIX)/bin,$(SYSCONFDIR)) conf/$$u \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/$$u || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/mpclient $(DESTDIR)$(PREFIX)/bin/mpserver \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/mpclient@.service \
-		$(DESTDIR)$(PREFIX)/lib/systemd/system/mpserver@.service
+		$(addprefix $(DESTDIR)$(PREFIX)/lib/systemd/system/,$(UNITS))
 
 clean:
 	rm -rf $(B)
