@@ -77,21 +77,28 @@ int crypto_key_generate(const char *path, char err[static CRYPTO_ERR_MAX])
 {
 	uint8_t key[CRYPTO_KEY_LEN];
 	unsigned char text[CRYPTO_KEY_B64_LEN + 2];
+	int to_stdout = !strcmp(path, "-");
 	int fd, rc = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* "-": standard output, as `wg genkey`, for `mpclient --genkey - | ssh ...`. */
+	fd = to_stdout ? STDOUT_FILENO
+		       : open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return errno == EEXIST ? fail(err, "%s exists: not overwriting a key", path)
 				       : fail(err, "cannot create %s: %s", path, strerror(errno));
 	rand_bytes(key, sizeof(key));
 	EVP_EncodeBlock(text, key, sizeof(key));
 	text[CRYPTO_KEY_B64_LEN] = '\n';
+	/* A pipe or a terminal cannot be fsynced; a file must reach the disk. */
 	if (write(fd, text, CRYPTO_KEY_B64_LEN + 1) != CRYPTO_KEY_B64_LEN + 1 ||
-	    fsync(fd)) {
-		rc = fail(err, "cannot write %s: %s", path, strerror(errno));
-		unlink(path);
+	    (!to_stdout && fsync(fd))) {
+		rc = fail(err, "cannot write %s: %s", to_stdout ? "the key to standard output" : path,
+			  strerror(errno));
+		if (!to_stdout)
+			unlink(path);
 	}
-	close(fd);
+	if (!to_stdout)
+		close(fd);
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(text, sizeof(text));
 	return rc;

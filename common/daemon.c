@@ -106,6 +106,8 @@ int daemon_genkey(const char *path)
 		log_error("%s", err);
 		return 1;
 	}
+	if (!strcmp(path, "-"))		/* stdout holds the key and nothing else */
+		return 0;
 	printf("wrote a new key to %s (mode 0600): copy it to the other side\n", path);
 	return 0;
 }
