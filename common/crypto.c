@@ -11,6 +11,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,23 @@
 /* ---- key files ------------------------------------------------------------ */
 
 #define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+/* Mode bits a key file may have beyond the owner's. A systemd credential
+ * (LoadCredential=) is a read-only copy that only the service's user can
+ * read; where its file system has ACLs, systemd grants that with an ACL
+ * entry, which stat shows as the group read bit (the ACL's mask). So that
+ * bit is allowed for a file directly in $CREDENTIALS_DIRECTORY, and only
+ * there. */
+static mode_t key_mode_allowed(const char *path)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	size_t n = dir ? strlen(dir) : 0;
+
+	if (n && dir[0] == '/' && !strncmp(path, dir, n) && path[n] == '/' &&
+	    path[n + 1] && !strchr(path + n + 1, '/'))
+		return S_IRGRP;
+	return 0;
+}
 
 int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		    char err[static CRYPTO_ERR_MAX])
@@ -43,7 +61,7 @@ int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		fail(err, "key file %s is not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & 077) {
+	if (st.st_mode & 077 & ~key_mode_allowed(path)) {
 		fail(err, "key file %s can be read by others (mode %04o): chmod 600 it",
 		     path, (unsigned)(st.st_mode & 07777));
 		goto out;
