@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -96,6 +97,19 @@ int daemon_notify(const char *state)
 		log_warn("NOTIFY_SOCKET %s: cannot send %s", path, state);
 	close(fd);
 	return n < 0 ? -1 : 0;
+}
+
+int daemon_notify_reloading(void)
+{
+	char state[64];
+	struct timespec ts;
+
+	/* systemd >= 253 wants the time of the reload with it, to tell this
+	 * reload from a later one; older ones ignore the field. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	return daemon_notify(state);
 }
 
 int daemon_genkey(const char *path)

@@ -20,6 +20,10 @@ void daemon_run(struct ev_loop *loop, daemon_stats_fn log_stats, const void *ctx
  * $NOTIFY_SOCKET. daemon_run sends READY=1 before the loop runs and
  * STOPPING=1 on a stop signal. Returns 0, or -1 after logging why. */
 int daemon_notify(const char *state);
+/* Around a reload (SIGHUP): daemon_notify_reloading() before the config is
+ * read again, daemon_notify("READY=1") once it is in force or refused, so
+ * that `systemctl reload` returns when the reload is over. */
+int daemon_notify_reloading(void);
 
 /* --genkey: writes the key file. Returns the exit status (0 or 1). */
 int daemon_genkey(const char *path);
