@@ -140,6 +140,8 @@ for u in mpclient@wg mpserver@2000 mpserver@2001 mpserver-tun@mprt0 mpclient-tun
 done
 check "mpserver@2000 keyed through its credential" \
 	in_sd sh -c 'journalctl -u mpserver@2000 | grep -q "listening on .*AES-256-GCM"'
+check "mpserver@2000 may hold its 4096 sessions (no open-file limit warning)" \
+	in_sd sh -c '! journalctl -u mpserver@2000 | grep -q "open-file limit"'
 check "mpserver@2001 (KEY=) runs without a key" \
 	in_sd sh -c 'journalctl -u mpserver@2001 | grep -q "warn: no --key-file"'
 check "mpserver@2002 (no key file) refused, with the reason" \
