@@ -77,7 +77,8 @@ enum {
 	"  --idle-timeout SEC   forget a session idle this long (default 120)\n"  \
 	"  --max-sessions N     at most N sessions at once\n"                     \
 	"  --key-file FILE      AES-256-GCM with the shared key in FILE (both sides)\n" \
-	"  --genkey FILE        write a new random key to FILE (mode 0600), exit\n" \
+	"  --genkey FILE|-      write a new random key to FILE (mode 0600), or print\n" \
+	"                       it with -, and exit\n"                          \
 	"  --user NAME          drop root for user NAME once the sockets are open\n" \
 	"  -v, --verbose        more log (repeat for debug)\n"                    \
 	"  -q, --quiet          errors only\n"                                    \

@@ -371,7 +371,8 @@ int config_load(struct config *c, const char *path)
 	int rc = 0;
 
 	if (!f) {
-		log_warn("%s", path);
+		/* Nothing can run without it: an error, not a warning. */
+		log_error("%s: %s", path, strerror(errno));
 		return -1;
 	}
 	config_init(c);

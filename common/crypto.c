@@ -11,6 +11,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,6 +25,23 @@
 /* ---- key files ------------------------------------------------------------ */
 
 #define B64_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+/* Mode bits a key file may have beyond the owner's. A systemd credential
+ * (LoadCredential=) is a read-only copy that only the service's user can
+ * read; where its file system has ACLs, systemd grants that with an ACL
+ * entry, which stat shows as the group read bit (the ACL's mask). So that
+ * bit is allowed for a file directly in $CREDENTIALS_DIRECTORY, and only
+ * there. */
+static mode_t key_mode_allowed(const char *path)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	size_t n = dir ? strlen(dir) : 0;
+
+	if (n && dir[0] == '/' && !strncmp(path, dir, n) && path[n] == '/' &&
+	    path[n + 1] && !strchr(path + n + 1, '/'))
+		return S_IRGRP;
+	return 0;
+}
 
 int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		    char err[static CRYPTO_ERR_MAX])
@@ -43,7 +61,7 @@ int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		fail(err, "key file %s is not a regular file", path);
 		goto out;
 	}
-	if (st.st_mode & 077) {
+	if (st.st_mode & 077 & ~key_mode_allowed(path)) {
 		fail(err, "key file %s can be read by others (mode %04o): chmod 600 it",
 		     path, (unsigned)(st.st_mode & 07777));
 		goto out;
@@ -77,21 +95,28 @@ int crypto_key_generate(const char *path, char err[static CRYPTO_ERR_MAX])
 {
 	uint8_t key[CRYPTO_KEY_LEN];
 	unsigned char text[CRYPTO_KEY_B64_LEN + 2];
+	int to_stdout = !strcmp(path, "-");
 	int fd, rc = 0;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* "-": standard output, as `wg genkey`, for `mpclient --genkey - | ssh ...`. */
+	fd = to_stdout ? STDOUT_FILENO
+		       : open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return errno == EEXIST ? fail(err, "%s exists: not overwriting a key", path)
 				       : fail(err, "cannot create %s: %s", path, strerror(errno));
 	rand_bytes(key, sizeof(key));
 	EVP_EncodeBlock(text, key, sizeof(key));
 	text[CRYPTO_KEY_B64_LEN] = '\n';
+	/* A pipe or a terminal cannot be fsynced; a file must reach the disk. */
 	if (write(fd, text, CRYPTO_KEY_B64_LEN + 1) != CRYPTO_KEY_B64_LEN + 1 ||
-	    fsync(fd)) {
-		rc = fail(err, "cannot write %s: %s", path, strerror(errno));
-		unlink(path);
+	    (!to_stdout && fsync(fd))) {
+		rc = fail(err, "cannot write %s: %s", to_stdout ? "the key to standard output" : path,
+			  strerror(errno));
+		if (!to_stdout)
+			unlink(path);
 	}
-	close(fd);
+	if (!to_stdout)
+		close(fd);
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(text, sizeof(text));
 	return rc;

@@ -20,10 +20,13 @@ enum {
 };
 
 /* Reads a key file: base64 of 32 bytes and an optional newline, nothing
- * else, in a regular file that only its owner may read. */
+ * else, in a regular file that only its owner may read (or, for a systemd
+ * credential directly in $CREDENTIALS_DIRECTORY, the one user an ACL
+ * names: the group read bit). */
 int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		    char err[static CRYPTO_ERR_MAX]);
-/* Writes a new random key to path (created, mode 0600, never overwritten). */
+/* Writes a new random key to path (created, mode 0600, never overwritten),
+ * or to standard output if path is "-". */
 int crypto_key_generate(const char *path, char err[static CRYPTO_ERR_MAX]);
 
 /* What the master key gives: the handshake MAC key (and the master key

@@ -1,4 +1,6 @@
-/* Signal handling around ev_run, shared by mpclient and mpserver. */
+/* Signal handling around ev_run, shared by mpclient and mpserver, and what
+ * a daemon tells its supervisor: systemd's readiness protocol, spoken
+ * directly (one datagram), so that no libsystemd is needed. */
 #include "daemon.h"
 
 #include <errno.h>
@@ -6,7 +8,13 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -22,6 +30,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
 	log_info("signal %d: shutting down", w->signum);
+	daemon_notify("STOPPING=1");
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -47,11 +56,60 @@ void daemon_run(struct ev_loop *loop, daemon_stats_fn log_stats, const void *ctx
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigusr1);
+	/* Every socket is open and the loop about to run: what the supervisor
+	 * starts next (the application) finds us listening. */
+	daemon_notify("READY=1");
 	ev_run(loop, 0);
 	ev_signal_stop(loop, &sigint);
 	ev_signal_stop(loop, &sigterm);
 	ev_signal_stop(loop, &sigusr1);
 	log_stats(ctx);
+}
+
+int daemon_notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len;
+	ssize_t n;
+	int fd;
+
+	if (!path || !*path)
+		return 0;
+	len = (socklen_t)strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sun.sun_path)) {
+		log_warnx("NOTIFY_SOCKET=%s: not a socket path or abstract name", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, len);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract: the name is exactly len bytes */
+	else
+		len++;			/* a path counts its NUL */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("NOTIFY_SOCKET: socket");
+		return -1;
+	}
+	n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun,
+		   (socklen_t)offsetof(struct sockaddr_un, sun_path) + len);
+	if (n < 0)
+		log_warn("NOTIFY_SOCKET %s: cannot send %s", path, state);
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+int daemon_notify_reloading(void)
+{
+	char state[64];
+	struct timespec ts;
+
+	/* systemd >= 253 wants the time of the reload with it, to tell this
+	 * reload from a later one; older ones ignore the field. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	return daemon_notify(state);
 }
 
 int daemon_genkey(const char *path)
@@ -62,6 +120,8 @@ int daemon_genkey(const char *path)
 		log_error("%s", err);
 		return 1;
 	}
+	if (!strcmp(path, "-"))		/* stdout holds the key and nothing else */
+		return 0;
 	printf("wrote a new key to %s (mode 0600): copy it to the other side\n", path);
 	return 0;
 }

@@ -1,5 +1,6 @@
 /* The event loop's life as both programs run it: SIGINT/SIGTERM stop it,
- * SIGUSR1 logs the counters, SIGPIPE is ignored. */
+ * SIGUSR1 logs the counters, SIGPIPE is ignored; readiness is told to
+ * systemd. */
 #ifndef MP_DAEMON_H
 #define MP_DAEMON_H
 
@@ -12,6 +13,17 @@ typedef void (*daemon_stats_fn)(const void *ctx);
 
 /* Runs the loop until a stop signal; then logs the counters once more. */
 void daemon_run(struct ev_loop *loop, daemon_stats_fn log_stats, const void *ctx);
+
+/* Tells the supervisor that started us (systemd's Type=notify: the
+ * datagram "READY=1", "RELOADING=1", "STOPPING=1", ... to the AF_UNIX
+ * socket $NOTIFY_SOCKET, abstract if it starts with '@'). Nothing without
+ * $NOTIFY_SOCKET. daemon_run sends READY=1 before the loop runs and
+ * STOPPING=1 on a stop signal. Returns 0, or -1 after logging why. */
+int daemon_notify(const char *state);
+/* Around a reload (SIGHUP): daemon_notify_reloading() before the config is
+ * read again, daemon_notify("READY=1") once it is in force or refused, so
+ * that `systemctl reload` returns when the reload is over. */
+int daemon_notify_reloading(void);
 
 /* --genkey: writes the key file. Returns the exit status (0 or 1). */
 int daemon_genkey(const char *path);

@@ -8,7 +8,7 @@ set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev
-	iperf3 iputils-ping mandoc)
+	iperf3 iputils-ping mandoc systemd)
 # test/netns/netns.sh and bond.sh: real applications through the relay, in namespaces.
 NETNS=(wireguard-go wireguard-tools openvpn openssl iperf3 iputils-ping jq)
 BENCH=(gnuplot-nox)

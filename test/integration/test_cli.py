@@ -133,11 +133,15 @@ def test_config_without_bridges(tmp_path, text):
         assert f"{cfg}: no bridges" in p.stderr, p.stderr
 
 
-def test_config_missing_file(tmp_path):
+@pytest.mark.parametrize("opts", [["-n"], []], ids=["check", "run"])
+def test_config_missing_file(tmp_path, opts):
     cfg = tmp_path / "does-not-exist.conf"
-    p = run([MPCLIENT, "-n", free_port(), cfg])
-    assert p.returncode not in (0, 2)
-    assert str(cfg) in p.stderr and "No such file" in p.stderr, p.stderr
+    p = run([MPCLIENT] + opts + [free_port(), cfg])
+    assert p.returncode == 1, p.stderr
+    assert re.search(rf" error: {re.escape(str(cfg))}: No such file or directory$", p.stderr,
+                     re.M), p.stderr
+    assert " warn: " not in p.stderr, p.stderr
+    assert "listening on" not in p.stderr
 
 
 def test_check_config_prints_canonical_form(tmp_path):

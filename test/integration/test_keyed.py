@@ -969,6 +969,38 @@ def test_genkey(net, tmp_path):
     srv.stop()
 
 
+def test_genkey_to_stdout(net, tmp_path):
+    """--genkey - prints the key and nothing else (like `wg genkey`), and
+    creates no file named '-'."""
+    env = dict(os.environ)
+    env.update(SAN_ENV)
+    keys = []
+    for prog in (MPCLIENT, MPSERVER):
+        p = subprocess.run([str(prog), "--genkey", "-"], capture_output=True, cwd=tmp_path,
+                           timeout=10, env=env, stdin=subprocess.DEVNULL)
+        assert p.returncode == 0, p.stderr
+        assert not sanitizer_report(p.stderr.decode(errors="replace")), p.stderr
+        assert len(p.stdout) == 45 and p.stdout.endswith(b"\n"), p.stdout
+        assert len(base64.b64decode(p.stdout[:44], validate=True)) == 32
+        assert not (tmp_path / "-").exists(), "--genkey - wrote a file named '-'"
+        keys.append(p.stdout)
+    assert keys[0] != keys[1]
+    # what it printed is a key file both sides take
+    path = tmp_path / "printed.key"
+    path.write_bytes(keys[0])
+    os.chmod(path, 0o600)
+    echo = net.echo()
+    srv = net.server(echo.port, args=key_args(path))
+    assert "AES-256-GCM" in srv.wait_line(r" info: listening on ")
+    cli = net.client([srv.port], args=key_args(path))
+    app = net.app(1, cli)
+    app.flow([100])  # the first alone: see KEYS_WAIT's hold
+    app.flow([100] * 20)
+    app.assert_clean()
+    cli.stop()
+    srv.stop()
+
+
 # ---------------------------------------------------------------- 7. nonces
 
 

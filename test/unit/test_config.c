@@ -200,6 +200,9 @@ static const struct { const char *line, *print; } good[] = {
 	{ "h 1 rate=21gbit", "h 1 name=path0 weight=1 rate=21gbit\n" },
 	{ "h 1 rate=21000000001", "h 1 name=path0 weight=1 rate=21.000000001gbit\n" },
 	{ "h 1 rate=1.5mbit", "h 1 name=path0 weight=1 rate=1.5mbit\n" },
+	/* issue 13's example: a decimal rate, and the same rate spelled in kbit */
+	{ "h 1 rate=9.5mbit", "h 1 name=path0 weight=1 rate=9.5mbit\n" },
+	{ "h 1 rate=9500kbit down=9.5mbit", "h 1 name=path0 weight=1 rate=9.5mbit down=9.5mbit\n" },
 	{ "h 1 rate=0.5gbit", "h 1 name=path0 weight=1 rate=500mbit\n" },
 	{ "h 1 rate=2.25mbit", "h 1 name=path0 weight=1 rate=2.25mbit\n" },
 	{ "h 1 rate=2.250000000mbit", "h 1 name=path0 weight=1 rate=2.25mbit\n" },

@@ -302,6 +302,62 @@ static void test_key_load_table(void **state)
 /* One character of a good key file replaced by something that is not base64
  * (or by '=' where no padding may be): each must be refused. All failures
  * are listed before the test fails. */
+/* A systemd credential under an ACL shows mode 0440 (the mask in the group
+ * bits): taken directly in $CREDENTIALS_DIRECTORY, nowhere else, and no
+ * other bit with it. */
+static void test_key_load_credential(void **state)
+{
+	static const struct { const char *where; mode_t mode; int ok; } cases[] = {
+		{ "", 0440, 1 },
+		{ "", 0400, 1 },
+		{ "", 0460, 0 },
+		{ "", 0444, 0 },
+		{ "", 0442, 0 },
+		{ "", 0450, 0 },
+		{ "sub/", 0440, 0 },	/* not directly in it */
+		{ "-", 0440, 0 },	/* a sibling whose name starts alike */
+	};
+	char dir[] = "/tmp/mprelay_test_cred_XXXXXX";
+	char path[128], sub[160], err[CRYPTO_ERR_MAX];
+	uint8_t key[CRYPTO_KEY_LEN];
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s-", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
+	for (size_t i = 0; i < N_ELEMS(cases); i++) {
+		int fd;
+
+		if (!strcmp(cases[i].where, "-"))
+			snprintf(path, sizeof(path), "%s-/key", dir);
+		else
+			snprintf(path, sizeof(path), "%s/%skey", dir, cases[i].where);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, KEY_B64 "\n", 45), 45);
+		assert_int_equal(fchmod(fd, cases[i].mode), 0);
+		close(fd);
+		if ((crypto_key_load(path, key, err) == 0) != cases[i].ok)
+			fail_msg("%s mode %04o: %s", path, (unsigned)cases[i].mode,
+				 cases[i].ok ? err : "accepted");
+		/* Without the variable, the same file is an ordinary key file. */
+		assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+		if (cases[i].mode & 077)
+			assert_int_equal(crypto_key_load(path, key, err), -1);
+		assert_int_equal(setenv("CREDENTIALS_DIRECTORY", dir, 1), 0);
+		unlink(path);
+	}
+	unsetenv("CREDENTIALS_DIRECTORY");
+	snprintf(sub, sizeof(sub), "%s/sub", dir);
+	rmdir(sub);
+	snprintf(sub, sizeof(sub), "%s-", dir);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 static void test_key_load_bad_char(void **state)
 {
 	static const char bad[] = { '*', '-', '_', '.', ' ', '\t', '\n', '\r', '\0',
@@ -970,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_key_generate_symlink),
 		cmocka_unit_test(test_key_generate_no_dir),
 		cmocka_unit_test(test_key_load_table),
+		cmocka_unit_test(test_key_load_credential),
 		cmocka_unit_test(test_key_load_bad_char),
 		cmocka_unit_test(test_key_load_alphabet),
 		cmocka_unit_test(test_key_load_not_regular),
