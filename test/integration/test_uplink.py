@@ -1,0 +1,132 @@
+"""Paths that come and go without a restart (issue 13, point 1).
+
+    app -> mpclient -+- path "gone":  bind=10.77.N.1 (on veth mprt-N) -> impair -+
+                     +- path "dev":   dev=mprt-N (opened, re-opened)  -> impair -+-> mpserver -> echo
+                     +- path "steady": plain loopback                 -> impair -+
+
+A path whose source address lives on an interface we delete and create
+again: the path goes down with its reason while the steady path carries
+every datagram, and is open and up again within 2 s of the interface. A
+bridge whose name does not resolve leaves mpclient running on the others,
+with the bad path down in the status document. Everything on loopback; the
+interface is a veth pair (this kernel has no dummy links), made and deleted
+by the test, which needs root for it.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import figure, require_impair, timing_check
+from test_paths import status, wait_socket, wait_status
+
+# uplink.c looks at dev=/bind= every UPLINK_CHECK_MS = 1000 ms (and every
+# 100 ms while sends fail): a path must be back within 2 s of its interface
+# (the issue's bound), whatever the phase of that timer.
+BACK_WITHIN_S = 2.0
+
+
+def _why_no_root():
+    if os.geteuid() != 0:
+        return "creating and deleting an interface needs root"
+    if not shutil.which("ip"):
+        return "ip (iproute2) is not installed (scripts/deps.sh installs it)"
+    return None
+
+
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True, capture_output=True, text=True)
+
+
+def path_doc(doc, name):
+    return next(p for p in doc["paths"] if p["name"] == name)
+
+
+def test_unresolvable_bridge(net):
+    """One bridge name that does not resolve: mpclient runs, the good path
+    carries every datagram, the bad one is down with its reason."""
+    require_impair()
+    echo = net.echo()
+    cs = str(net.tmp / "cli.sock")
+    srv = net.server(echo.port)
+    good = net.impair(srv.port)
+    cli = net.client([good], args=["--status", cs], config_lines=[
+        "nonexistent.invalid 4000 name=bad",
+        f"127.0.0.1 {good.port} name=good"])
+    wait_socket(cs)
+    app = net.app(1, cli)
+    app.flow([200] * 200, window=8, rate=400)
+    app.drain(0.2)
+    app.assert_clean()
+    doc = status(cs)
+    bad = path_doc(doc, "bad")
+    figure("uplink_unresolvable", f"bad path: state {bad['state']} open {bad['open']} "
+           f"reason '{bad['down_reason']}'; good path: {path_doc(doc, 'good')['state']}")
+    assert bad["state"] == "down" and not bad["open"], bad
+    assert "cannot resolve 'nonexistent.invalid'" in bad["down_reason"], bad
+    assert bad["tx_pkts"] == 0, bad
+    assert path_doc(doc, "good")["state"] == "up"
+    assert cli.alive()
+    assert cli.count_lines(r"path bad \(line 1\) down: cannot resolve") == 1, cli.tail()
+
+
+@pytest.mark.skipif(_why_no_root() is not None, reason=str(_why_no_root()))
+def test_interface_gone_and_back(net, procs):
+    require_impair()
+    n = os.getpid() % 250 + 1
+    ifname, peer, addr = f"mprt-{n}", f"mprt-{n}p", f"10.77.{n}.1"
+
+    def make_link():
+        sh(f"ip link add {ifname} type veth peer name {peer} && ip link set {ifname} up "
+           f"&& ip link set {peer} up && ip addr add {addr}/32 dev {ifname}")
+
+    subprocess.run(["ip", "link", "del", ifname], capture_output=True)
+    make_link()
+    procs.on_cleanup(lambda: subprocess.run(["ip", "link", "del", ifname],
+                                            capture_output=True))
+    echo = net.echo()
+    cs = str(net.tmp / "cli.sock")
+    srv = net.server(echo.port)
+    b = [net.impair(srv.port) for _ in range(3)]
+    cli = net.client(b, args=["--status", cs], config_lines=[
+        f"127.0.0.1 {b[0].port} name=gone bind={addr}",
+        f"127.0.0.1 {b[1].port} name=dev dev={ifname}",
+        f"127.0.0.1 {b[2].port} name=steady"])
+    wait_socket(cs)
+    app = net.app(1, cli)
+    stream = net.stream(app, 300)
+    wait_status(cs, lambda d: path_doc(d, "gone")["state"] == "up"
+                and path_doc(d, "steady")["state"] == "up")
+
+    t_del = time.time()
+    sh(f"ip link del {ifname}")
+    doc, t_down = wait_status(cs, lambda d: not path_doc(d, "gone")["open"]
+                              and not path_doc(d, "dev")["open"], timeout=5)
+    gone, dev = path_doc(doc, "gone"), path_doc(doc, "dev")
+    assert gone["state"] == "down" and gone["down_reason"] == f"address {addr} gone", gone
+    assert dev["down_reason"] == f"interface {ifname} gone", dev
+    time.sleep(0.5)             # down a while: the steady path carries it all
+    tx_down = path_doc(status(cs), "gone")["tx_pkts"]
+
+    make_link()
+    t_made = time.time()
+    doc, t_back = wait_status(cs, lambda d: path_doc(d, "gone")["state"] == "up"
+                              and path_doc(d, "dev")["open"], timeout=10)
+    gone, dev = path_doc(doc, "gone"), path_doc(doc, "dev")
+    # carries again: what it sent since, and the answers to its probes
+    doc, _ = wait_status(cs, lambda d: path_doc(d, "gone")["tx_pkts"] > tx_down + 50)
+    stream.finish(need=[app.next_k - 1])
+    figure("uplink_interface", f"down {t_down - t_del:.2f} s after the interface went; "
+           f"open and up {t_back - t_made:.2f} s after it came back; app {app.summary()}")
+    timing_check(t_back - t_made <= BACK_WITHIN_S,
+                 f"path back {t_back - t_made:.2f} s after its interface (bound "
+                 f"{BACK_WITHIN_S} s)", t_made, t_back)
+    assert gone["opens"] == 2 and dev["opens"] == 2, (gone, dev)
+    assert gone["down_reason"] == "" and dev["down_reason"] == ""
+    app.assert_clean(" (the steady path carried it while the other was down)")
+    assert cli.count_lines(r"path gone down: address .* gone") == 1, cli.tail()
+    assert cli.count_lines(r"path gone back: bridge") == 1, cli.tail()
+    assert cli.count_lines(r"path dev down: interface .* gone") == 1, cli.tail()
