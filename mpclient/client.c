@@ -74,7 +74,6 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	for (unsigned i = 0; i < c->npaths; i++)
 		if (uplink_add(c, i, &o->config->paths[i]))
 			goto fail;
-	paths_open(c);
 	if (local_open(c))
 		goto fail;
 	ev_timer_init(&c->sweep, on_sweep, CLIENT_TICK_MS / 1000.0, CLIENT_TICK_MS / 1000.0);
@@ -93,6 +92,12 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 fail:
 	client_close(c);
 	return NULL;
+}
+
+void client_reload(struct client *c, const struct config *next)
+{
+	engine_clock(&c->e);
+	uplink_reload(c, next);
 }
 
 void client_close(struct client *c)

@@ -58,6 +58,7 @@ struct path {
 	/* uplink.c: the socket's own life. A configured path that is not
 	 * open is in no session's flow and is reported down with why. */
 	struct config_path cfg;		/* what it is opened from */
+	int slot;			/* fd, link and send list made (once) */
 	int configured;			/* the slot holds a path */
 	int open;			/* connected, in every session's flow */
 	int named;			/* host is a name: resolved again */
@@ -157,7 +158,8 @@ void keying_sweep(struct client *c, struct session *s);
 void keying_free(struct session *s);
 
 /* paths.c */
-void paths_open(struct client *c);
+/* Path MTU search of path p from the start (a new path in the slot). */
+void paths_reset(struct client *c, unsigned p);
 /* Takes in a PROBE answer (ACK) for session s that came by path p. */
 void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
 	       size_t len);
@@ -175,6 +177,11 @@ int uplink_add(struct client *c, unsigned id, const struct config_path *cp);
 void uplink_free(struct client *c, unsigned id);
 /* Retries, lookups, and the look at what open paths stand on; each sweep. */
 void uplink_tick(struct client *c);
+/* A config read again (SIGHUP): paths are matched by name; a new one
+ * takes a free slot and joins, a gone one leaves, a changed one changes in
+ * place (weight, backup, rate, down) or is re-opened (host, port, bind,
+ * sport, dev, mark), keeping its slot and counters. */
+void uplink_reload(struct client *c, const struct config *next);
 
 /* report.c */
 void client_status_fill(void *ctx, struct json *j);

@@ -294,10 +294,9 @@ void paths_aggregate(struct client *c)
 	hook_reap(&c->e.hook);
 }
 
-void paths_open(struct client *c)
+void paths_reset(struct client *c, unsigned p)
 {
 	unsigned link = c->o.tun.path_mtu ? c->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
 
-	for (unsigned p = 0; p < c->npaths; p++)
-		pmtu_init(&c->paths[p].pmtu, link - ip_udp(&c->paths[p]), c->e.now_us);
+	pmtu_init(&c->paths[p].pmtu, link - ip_udp(&c->paths[p]), c->e.now_us);
 }

@@ -432,37 +432,175 @@ void uplink_tick(struct client *c)
 	}
 }
 
-int uplink_add(struct client *c, unsigned id, const struct config_path *cp)
+/* The slot's socket, link and send list, once for the program's life:
+ * the engine keeps its send list by fd, and a path that goes and another
+ * that comes later in the same slot use them again. */
+static int slot_init(struct client *c, unsigned id, const char *name)
 {
 	struct path *p = &c->paths[id];
 
-	memset(p, 0, sizeof(*p));
 	p->c = c;
 	p->id = (uint8_t)id;
-	p->cfg = *cp;
-	p->backup = cp->backup;
-	snprintf(p->name, sizeof(p->name), "%s", cp->name);
 	/* A socket from the start, even for a path that cannot open yet:
 	 * its fd number is what the engine flushes the path's list on. */
 	p->fd = net_udp_socket(AF_INET6);
 	if (p->fd < 0) {
-		log_warn("path %s: socket", cp->name);
+		log_warn("path %s: socket", name);
 		return -1;
 	}
-	if (link_init(&p->link, &c->e, p->fd, NULL, AF_INET6, &p->out, cp->rate_bps)) {
-		log_warn("path %s: pacing queues", cp->name);
+	if (link_init(&p->link, &c->e, p->fd, NULL, AF_INET6, &p->out, 0)) {
+		log_warn("path %s: pacing queues", name);
 		close(p->fd);
 		p->fd = -1;
 		return -1;
 	}
 	engine_add_out(&c->e, p->fd, &p->out);
 	ev_io_init(&p->io, down_readable, p->fd, EV_READ);
+	p->slot = 1;
+	return 0;
+}
+
+/* rate=: a path's pace. A rate taken away leaves the largest one, which
+ * paces nothing (the pacer's queues may hold datagrams of every flow). */
+static void set_rate(struct client *c, struct path *p, uint64_t bps)
+{
+	if (!bps && !p->link.pace.rate_bps)
+		return;
+	if (!bps)
+		bps = CONFIG_RATE_MAX_BPS;
+	if (pace_set_rate(&p->link.pace, bps, c->e.now_us))
+		log_warnx("path %s: rate=: no memory for the pacing queues", p->name);
+	else
+		c->e.paced = 1;
+}
+
+int uplink_add(struct client *c, unsigned id, const struct config_path *cp)
+{
+	struct path *p = &c->paths[id];
+
+	if (!p->slot && slot_init(c, id, cp->name))
+		return -1;
+	/* a new path in the slot: its own counters and state */
+	memset(&p->st, 0, sizeof(p->st));
+	memset(&p->link.st, 0, sizeof(p->link.st));
+	p->state = HEALTH_UNKNOWN;
+	p->opens = p->downs = 0;
+	p->why[0] = '\0';
+	p->backoff_ms = 0;
+	p->cfg = *cp;
+	p->backup = cp->backup;
+	snprintf(p->name, sizeof(p->name), "%s", cp->name);
+	set_rate(c, p, cp->rate_bps);
 	p->configured = 1;
 	p->named = !is_literal(cp->host);
 	p->resolved_ms = c->e.now_ms;
 	p->resolve_ms = c->e.now_ms + UPLINK_RESOLVE_MS;
 	open_now(c, id);
+	paths_reset(c, id);		/* for the family it opened with */
 	return 0;
+}
+
+/* The path leaves every session and the slot is empty; its socket is
+ * closed (a fresh one that sends nowhere keeps the fd number). */
+static void remove_path(struct client *c, unsigned id)
+{
+	struct path *p = &c->paths[id];
+	int fd = net_udp_socket(AF_INET6);
+
+	if (p->lookup)
+		lookup_abandon(p->lookup);
+	p->lookup = NULL;
+	if (p->open)
+		leave_sessions(c, id);
+	ev_io_stop(c->e.loop, &p->io);
+	if (fd >= 0)
+		replace_fd(c, p, fd);
+	p->open = 0;
+	p->configured = 0;
+	log_info("path %s removed", p->name);
+}
+
+/* Whether the socket must be made again for cp (where it goes and what
+ * it leaves by), rather than changed in place. */
+static int socket_changed(const struct config_path *a, const struct config_path *b)
+{
+	return strcmp(a->host, b->host) || a->port != b->port || strcmp(a->bind, b->bind) ||
+	       a->sport != b->sport || strcmp(a->dev, b->dev) || a->has_mark != b->has_mark ||
+	       a->mark != b->mark;
+}
+
+/* A path still in the config: what changed in place, or re-opened. */
+static int change_path(struct client *c, unsigned id, const struct config_path *cp)
+{
+	struct path *p = &c->paths[id];
+	struct config_path old = p->cfg;
+	struct session *s;
+
+	if (!memcmp(&old, cp, offsetof(struct config_path, line)))
+		return 0;
+	p->cfg = *cp;
+	p->backup = cp->backup;
+	if (old.rate_bps != cp->rate_bps)
+		set_rate(c, p, cp->rate_bps);
+	list_for_each(s, &c->sessions, struct session, link) {
+		s->f.path[id].weight = cp->weight;
+		s->f.path[id].backup = cp->backup;
+		s->f.view_dirty = 1;
+	}
+	if (socket_changed(&old, cp)) {
+		p->named = !is_literal(cp->host);
+		if (p->lookup)
+			lookup_abandon(p->lookup);
+		p->lookup = NULL;
+		p->backoff_ms = 0;
+		if (p->open)
+			leave_sessions(c, id);	/* not on the old socket meanwhile */
+		p->open = 0;
+		p->downs = 0;			/* "back" would mislead: it is new */
+		p->opens = 0;
+		open_now(c, id);
+	}
+	log_info("path %s changed%s", p->name, socket_changed(&old, cp) ? ", re-opened" : "");
+	return 1;
+}
+
+void uplink_reload(struct client *c, const struct config *next)
+{
+	unsigned taken = 0, added = 0, removed = 0, changed = 0;
+
+	for (unsigned id = 0; id < c->npaths; id++) {
+		struct path *p = &c->paths[id];
+		unsigned j;
+
+		if (!p->configured)
+			continue;
+		for (j = 0; j < next->npaths; j++)
+			if (!strcmp(next->paths[j].name, p->name))
+				break;
+		if (j == next->npaths) {
+			remove_path(c, id);
+			removed++;
+			continue;
+		}
+		taken |= 1u << j;
+		changed += (unsigned)change_path(c, id, &next->paths[j]);
+	}
+	for (unsigned j = 0; j < next->npaths; j++) {
+		unsigned id = 0;
+
+		if (taken >> j & 1)
+			continue;
+		while (c->paths[id].configured)	/* a free slot: there are as many */
+			id++;			/* as paths, MP_MAX_PATHS at most */
+		if (id >= c->npaths)
+			c->npaths = id + 1;
+		log_info("path %s added", next->paths[j].name);
+		if (uplink_add(c, id, &next->paths[j]))
+			continue;
+		added++;
+	}
+	log_info("reloaded: %u path%s added, %u removed, %u changed", added,
+		 added == 1 ? "" : "s", removed, changed);
 }
 
 void uplink_free(struct client *c, unsigned id)
@@ -477,8 +615,9 @@ void uplink_free(struct client *c, unsigned id)
 		close(p->fd);
 	}
 	p->fd = -1;
-	if (p->configured)
+	if (p->slot)
 		link_free(&p->link);
+	p->slot = 0;
 	p->configured = 0;
 	p->open = 0;
 }

@@ -186,6 +186,44 @@ static int load_file(const char *path, struct optfile *f, struct optfile_def *de
 	return optfile_load(f, path);
 }
 
+/* What SIGHUP needs. */
+struct reload {
+	struct server *srv;
+	const struct cmdline *cl;
+	struct optfile_def *defs;
+	const struct cli_common *common;
+	struct crypto_master *master;
+};
+
+/* SIGHUP: the config file read again, under the same command line; a file
+ * or a setting with an error is refused and the running options stay.
+ * The key file is read again too. */
+static void reload(void *arg)
+{
+	static struct optfile next_file;
+	struct reload *r = arg;
+	struct server_opts next;
+
+	if (!r->cl->config) {
+		log_info("SIGHUP: no --config; the key file is read again");
+	} else {
+		log_info("SIGHUP: reading %s again", r->cl->config);
+		if (load_file(r->cl->config, &next_file, r->defs)) {
+			log_error("reload refused: %s has an error (above); the running "
+				  "options stay", r->cl->config);
+			return;
+		}
+	}
+	if (server_options(&next, r->cl->config ? &next_file : NULL, r->cl)) {
+		log_error("reload refused: a bad setting (above); the running options stay");
+		return;
+	}
+	if (r->master)
+		daemon_reload_key(r->common, r->master);
+	fit_fd_limit(&next.common.max_sessions);
+	server_reload(r->srv, &next);
+}
+
 int main(int argc, char **argv)
 {
 	static struct optfile_def defs[OPTFILE_DEFS_MAX];
@@ -240,7 +278,9 @@ int main(int argc, char **argv)
 		fatalx("cannot start the event loop");
 	struct server *srv = server_open(loop, &o);
 	int rc = 1;
+	struct reload hup = { srv, &cl, defs, &o.common, o.key ? &master : NULL };
 	if (srv && !daemon_drop_privileges(o.common.user)) {
+		daemon_on_reload(reload, &hup);
 		daemon_run(loop, log_stats, srv);
 		rc = 0;
 	}
