@@ -354,20 +354,6 @@ static const char *lost(const struct path *p, char *why, size_t whylen)
 	return NULL;
 }
 
-/* Resolves p's host now and opens it (start-up: before the loop runs,
- * a lookup may take its time). */
-static void open_now(struct client *c, unsigned id)
-{
-	struct path *p = &c->paths[id];
-	char err[160];
-	struct mp_addr peer;
-
-	if (net_resolve(p->cfg.host, p->cfg.port, 0, &peer, err, sizeof(err)))
-		set_down(c, id, err);
-	else
-		try_open(c, id, &peer);
-}
-
 static void retry(struct client *c, unsigned id)
 {
 	struct path *p = &c->paths[id];
@@ -386,6 +372,24 @@ static void retry(struct client *c, unsigned id)
 	}
 	net_resolve(p->cfg.host, p->cfg.port, 1, &peer, err, sizeof(err));
 	try_open(c, id, &peer);
+}
+
+/* Opens p now: at start-up (before the loop runs) a name is resolved
+ * here, however long it takes; once the loop runs, off it (retry). */
+static void open_now(struct client *c, unsigned id)
+{
+	struct path *p = &c->paths[id];
+	char err[160];
+	struct mp_addr peer;
+
+	if (p->named && c->running) {
+		snprintf(p->why, sizeof(p->why), "%s", "its name is being resolved");
+		retry(c, id);
+	} else if (net_resolve(p->cfg.host, p->cfg.port, 0, &peer, err, sizeof(err))) {
+		set_down(c, id, err);
+	} else {
+		try_open(c, id, &peer);
+	}
 }
 
 void uplink_tick(struct client *c)
