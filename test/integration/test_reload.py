@@ -146,3 +146,41 @@ def test_server_reload(net):
     app.drain(0.2)
     app.assert_clean()
     srv.stop()
+
+
+def test_key_reload(net, tmp_path):
+    """The key file read again on SIGHUP: running sessions keep the keys
+    they agreed, new ones agree keys under the new key (so a new session
+    works only once both sides have it)."""
+    ks, kc = tmp_path / "ks", tmp_path / "kc"
+    raw1, raw2 = os.urandom(32), os.urandom(32)
+    write_key(ks, raw1)
+    write_key(kc, raw1)
+    echo = net.echo()
+    cs = str(net.tmp / "cli.sock")
+    srv = net.server(echo.port, args=key_args(ks))
+    cli = net.client([srv.port], args=["--status", cs] + key_args(kc))
+    wait_socket(cs)
+    app1 = net.app(1, cli)
+    app1.flow([100] * 50, window=8)
+    app1.assert_clean()
+
+    kc.unlink()
+    write_key(kc, raw2)
+    since = hup(cli, None, None)
+    cli.wait_line(r"a new key, for the sessions that agree keys from now on", since=since)
+    app2 = net.app(2, cli)
+    app2.send(100)
+    app2.drain(1.0)
+    assert not app2.recv_time, "a new session agreed keys across different keys"
+    app1.flow([100] * 50, window=8)    # the running session keeps its keys
+    assert not app1.lost(), app1.summary()
+
+    ks.unlink()
+    write_key(ks, raw2)
+    since = hup(srv, None, None)
+    srv.wait_line(r"a new key", since=since)
+    wait_status(cs, lambda d: all(s["keys"] == "ready" for s in d["sessions"]), timeout=10)
+    app2.flow([100] * 50, window=8)
+    assert len(app2.recv_time) >= 50, app2.summary()
+    assert not app1.dups and not app2.dups and not app1.corrupt and not app2.corrupt
