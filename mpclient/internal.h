@@ -166,6 +166,8 @@ void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *b
 	       size_t len);
 /* Timeouts, states, probes and the scheduler's view of one session. */
 void paths_tick(struct client *c, struct session *s);
+/* Runs --path-script for path's state now, because of why. */
+void paths_script(struct client *c, const struct path *path, const char *why);
 /* Aggregate path states, logs and scripts, after every session's tick. */
 void paths_aggregate(struct client *c);
 

@@ -242,7 +242,7 @@ static void follow_mtu(struct client *c)
 	engine_mtu_apply(&c->e, &m);
 }
 
-static void run_script(struct client *c, const struct path *path, const char *why)
+void paths_script(struct client *c, const struct path *path, const char *why)
 {
 	char peer[NET_ADDRSTR];
 	const char *args[] = {
@@ -288,7 +288,7 @@ void paths_aggregate(struct client *c)
 				 why[0] ? why : "first answers");
 		path->state = best;
 		path->st.changes++;
-		run_script(c, path, why);
+		paths_script(c, path, why);
 		follow_mtu(c);
 	}
 	hook_reap(&c->e.hook);

@@ -171,18 +171,22 @@ static void set_down(struct client *c, unsigned id, const char *why)
 			log_warnx("path %s down: %s", p->name, why);
 		else
 			log_warnx("path %s (line %u) down: %s", p->name, p->cfg.line, why);
-		if (p->open) {
-			p->open = 0;
-			ev_io_stop(c->e.loop, &p->io);
-			leave_sessions(c, id);
-			p->st.changes++;
-		}
 		p->downs++;
 		p->backoff_ms = 0;
 	} else if (strcmp(p->why, why)) {
 		log_debug("path %s: still down: %s", p->name, why);
 	}
 	snprintf(p->why, sizeof(p->why), "%s", why);
+	if (p->open) {
+		p->open = 0;
+		ev_io_stop(c->e.loop, &p->io);
+		leave_sessions(c, id);
+		if (p->state != HEALTH_DOWN) {
+			p->state = HEALTH_DOWN;
+			p->st.changes++;
+			paths_script(c, p, why);
+		}
+	}
 	p->state = HEALTH_DOWN;
 	/* 1 s, doubling to 30 s: a name that does not resolve is not asked
 	 * for many times a second, one that comes back is seen soon. */

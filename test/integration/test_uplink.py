@@ -89,9 +89,13 @@ def test_interface_gone_and_back(net, procs):
                                             capture_output=True))
     echo = net.echo()
     cs = str(net.tmp / "cli.sock")
+    events = net.tmp / "events"
+    script = net.tmp / "script.sh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {events}\n')
+    script.chmod(0o755)
     srv = net.server(echo.port)
     b = [net.impair(srv.port) for _ in range(3)]
-    cli = net.client(b, args=["--status", cs], config_lines=[
+    cli = net.client(b, args=["--status", cs, "--path-script", script], config_lines=[
         f"127.0.0.1 {b[0].port} name=gone bind={addr}",
         f"127.0.0.1 {b[1].port} name=dev dev={ifname}",
         f"127.0.0.1 {b[2].port} name=steady"])
@@ -130,3 +134,7 @@ def test_interface_gone_and_back(net, procs):
     assert cli.count_lines(r"path gone down: address .* gone") == 1, cli.tail()
     assert cli.count_lines(r"path gone back: bridge") == 1, cli.tail()
     assert cli.count_lines(r"path dev down: interface .* gone") == 1, cli.tail()
+    # --path-script heard it: down with the reason, then up again
+    lines = [l for l in events.read_text().splitlines() if l.split()[1] == "gone"]
+    assert lines[-2].startswith("down gone ") and lines[-2].endswith(f"address {addr} gone"), lines
+    assert lines[-1].startswith("up gone "), lines
