@@ -88,7 +88,6 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		 c->tun.fd >= 0 ? c->tun.name : net_ntop(&c->local, str), c->npaths,
 		 c->npaths == 1 ? "" : "s", sched_mode_name(o->common.mode),
 		 o->key ? "AES-256-GCM" : "plaintext (no key)");
-	c->running = 1;
 	return c;
 fail:
 	client_close(c);

@@ -108,7 +108,6 @@ struct client {
 	struct path paths[MP_MAX_PATHS];
 	unsigned npaths;
 	struct status *status;		/* --status */
-	int running;			/* the loop runs: no blocking lookups */
 	uint64_t started_ms;
 	struct table by_app, by_id;
 	struct list sessions;

@@ -378,15 +378,16 @@ static void retry(struct client *c, unsigned id)
 	try_open(c, id, &peer);
 }
 
-/* Opens p now: at start-up (before the loop runs) a name is resolved
- * here, however long it takes; once the loop runs, off it (retry). */
+/* Opens p now, or (a name) as soon as it resolves: off the loop, even
+ * at start-up, where a DNS server that does not answer would otherwise
+ * hold up every other path for its timeouts. */
 static void open_now(struct client *c, unsigned id)
 {
 	struct path *p = &c->paths[id];
 	char err[160];
 	struct mp_addr peer;
 
-	if (p->named && c->running) {
+	if (p->named) {
 		snprintf(p->why, sizeof(p->why), "%s", "its name is being resolved");
 		retry(c, id);
 	} else if (net_resolve(p->cfg.host, p->cfg.port, 0, &peer, err, sizeof(err))) {
