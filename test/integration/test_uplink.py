@@ -15,12 +15,14 @@ by the test, which needs root for it.
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 
 import pytest
 
-from conftest import figure, require_impair, timing_check
+from conftest import (MPCLIENT, MpProc, PyBridge, figure, free_port, require_impair,
+                      timing_check)
 from test_paths import status, wait_socket, wait_status
 
 # uplink.c looks at dev=/bind= every UPLINK_CHECK_MS = 1000 ms (and every
@@ -138,3 +140,70 @@ def test_interface_gone_and_back(net, procs):
     lines = [l for l in events.read_text().splitlines() if l.split()[1] == "gone"]
     assert lines[-2].startswith("down gone ") and lines[-2].endswith(f"address {addr} gone"), lines
     assert lines[-1].startswith("up gone "), lines
+
+
+def _why_no_mount_ns():
+    if os.geteuid() != 0:
+        return "a private /etc/hosts (a mount namespace) needs root"
+    if not shutil.which("unshare"):
+        return "unshare (util-linux) is not installed"
+    return None
+
+
+@pytest.mark.skipif(_why_no_mount_ns() is not None, reason=str(_why_no_mount_ns()))
+def test_name_resolves_later_and_moves(net):
+    """A bridge name that does not resolve at start joins when it does;
+    when its bridge fails, the name is asked again and the path follows it
+    to its new address. mpclient runs with its own /etc/hosts (a mount
+    namespace of its own: nothing of the host's changes)."""
+    require_impair()
+    name = "mprelay-bridge.test"
+    hosts = net.tmp / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    echo = net.echo()
+    srv = net.server(echo.port)
+    old = net.impair(srv.port)                  # 127.0.0.1:P
+    steady = net.impair(srv.port)
+    new = PyBridge(srv.port)                    # 127.0.0.2:P, the name's next address
+    new.lsock.close()
+    new.lsock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    new.lsock.bind(("127.0.0.2", old.port))
+    new.start()
+    net.procs.on_cleanup(new.close)
+    cfg = net.config([f"{name} {old.port} name=late", f"127.0.0.1 {steady.port} name=steady"])
+    cs = str(net.tmp / "cli.sock")
+    port = free_port()
+    cli = net.procs.start("mpclient", [
+        "unshare", "-m", "sh", "-c", f'mount --bind {hosts} /etc/hosts && exec "$0" "$@"',
+        MPCLIENT, "--status", cs, port, cfg], cls=MpProc)
+    cli.wait_line(r" info: listening on ")
+    cli.port = port
+    wait_socket(cs)
+    doc, _ = wait_status(cs, lambda d: path_doc(d, "late")["state"] == "down")
+    assert f"cannot resolve '{name}'" in path_doc(doc, "late")["down_reason"], doc["paths"]
+    app = net.app(1, cli)
+    stream = net.stream(app, 200)
+
+    hosts.write_text(f"127.0.0.1 localhost\n127.0.0.1 {name}\n")
+    t_named = time.time()
+    doc, t_up = wait_status(cs, lambda d: path_doc(d, "late")["state"] == "up", timeout=10)
+    assert path_doc(doc, "late")["peer"] == f"127.0.0.1:{old.port}"
+    # the first retries come 1 s, then 2 s after the last failure: at
+    # most 4 s after the name appears (3 s of backoff, a lookup, a probe)
+    timing_check(t_up - t_named <= 4.0, f"joined {t_up - t_named:.2f} s after its name "
+                 "resolved", t_named, t_up)
+
+    hosts.write_text(f"127.0.0.1 localhost\n127.0.0.2 {name}\n")
+    old.kill9()                                 # its sends fail: the name is asked again
+    t_kill = time.time()
+    doc, t_moved = wait_status(cs, lambda d: path_doc(d, "late")["peer"] ==
+                               f"127.0.0.2:{old.port}" and
+                               path_doc(d, "late")["state"] == "up", timeout=15)
+    stream.finish(need=[app.next_k - 1])
+    figure("uplink_names", f"joined {t_up - t_named:.2f} s after its name resolved; "
+           f"moved to the new address {t_moved - t_kill:.2f} s after its bridge died; "
+           f"app {app.summary()}")
+    assert new.up_fwd > 0
+    assert path_doc(doc, "late")["opens"] == 2
+    assert cli.count_lines(rf"path late: {name} now resolves to 127\.0\.0\.2") == 1, cli.tail()
+    app.assert_clean(" (the steady path carried it meanwhile)")
