@@ -154,6 +154,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 755 $(B)/mpclient $(B)/mpserver $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 conf/mpclient.conf $(DESTDIR)$(SYSCONFDIR)/mprelay/mpclient.conf.sample
+	install -m 644 conf/mpserver.conf $(DESTDIR)$(SYSCONFDIR)/mprelay/mpserver.conf.sample
 	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpclient@.service \
 		> $(DESTDIR)$(PREFIX)/lib/systemd/system/mpclient@.service
 	sed 's|@BINDIR@|$(PREFIX)/bin|; s|@SYSCONFDIR@|$(SYSCONFDIR)|' conf/mpserver@.service \
