@@ -69,6 +69,8 @@ struct path {
 	uint64_t resolved_ms, resolve_ms;	/* last lookup started, next due */
 	uint64_t fail_seen;		/* link.st.tx.fail at the last tick */
 	unsigned ifindex;		/* dev='s index when opened */
+	int missing;			/* down for want of dev= or bind=: looked
+					   for every second, whatever the backoff */
 	struct lookup *lookup;		/* a lookup of host under way */
 };
 

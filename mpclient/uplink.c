@@ -41,15 +41,13 @@ static int is_literal(const char *host)
 	return !net_resolve(host, 1, 1, &a, err, sizeof(err));
 }
 
-/* The path's socket becomes fd (or, with fd < 0, a fresh unconnected
- * one that sends nowhere), at the same fd number: the engine and the
- * watcher keep pointing at it. */
+/* The path's socket becomes fd, at the same fd number: the engine and
+ * the watcher keep pointing at it. */
 static void replace_fd(struct client *c, struct path *p, int fd)
 {
 	ev_io_stop(c->e.loop, &p->io);
-	if (dup2(fd, p->fd) < 0) {
+	if (dup2(fd, p->fd) < 0)
 		log_warn("path %s: dup2", p->name);
-	}
 	close(fd);
 	ev_io_set(&p->io, p->fd, EV_READ);
 }
@@ -89,6 +87,7 @@ static int socket_options(int fd, struct path *p, char *why, size_t whylen)
 	if (cp->dev[0]) {
 		p->ifindex = if_nametoindex(cp->dev);
 		if (!p->ifindex) {
+			p->missing = 1;
 			snprintf(why, whylen, "interface %s not there", cp->dev);
 			return -1;
 		}
@@ -107,9 +106,9 @@ static int socket_options(int fd, struct path *p, char *why, size_t whylen)
 
 /* Binds to bind=/sport= when given: a stable source port lets a bridge that
  * follows only its first peer (socat without fork) survive our restart. */
-static int bind_source(int fd, const struct config_path *cp, int family, char *why,
-		       size_t whylen)
+static int bind_source(int fd, struct path *p, int family, char *why, size_t whylen)
 {
+	const struct config_path *cp = &p->cfg;
 	char err[160];
 	struct mp_addr src;
 
@@ -129,7 +128,8 @@ static int bind_source(int fd, const struct config_path *cp, int family, char *w
 		return -1;
 	}
 	if (bind(fd, &src.u.sa, src.len)) {
-		if (errno == EADDRNOTAVAIL)
+		p->missing = errno == EADDRNOTAVAIL;
+		if (p->missing)
 			snprintf(why, whylen, "address %s not there", cp->bind);
 		else
 			snprintf(why, whylen, "bind %s port %u: %s", cp->bind[0] ? cp->bind : "*",
@@ -149,7 +149,8 @@ static int open_socket(struct path *p, const struct mp_addr *peer, char *why, si
 		snprintf(why, whylen, "socket: %s", strerror(errno));
 		return -1;
 	}
-	if (socket_options(fd, p, why, whylen) || bind_source(fd, &p->cfg, family, why, whylen))
+	p->missing = 0;
+	if (socket_options(fd, p, why, whylen) || bind_source(fd, p, family, why, whylen))
 		goto fail;
 	/* Connected: the kernel drops datagrams from anyone but the bridge. */
 	if (connect(fd, &peer->u.sa, peer->len)) {
@@ -415,7 +416,7 @@ void uplink_tick(struct client *c)
 		if (!p->open) {
 			/* A missing interface or address costs a syscall or two
 			 * to look for: every second, whatever the backoff. */
-			int look = local && now - p->checked_ms >= UPLINK_CHECK_MS;
+			int look = p->missing && now - p->checked_ms >= UPLINK_CHECK_MS;
 			if (look)
 				p->checked_ms = now;
 			if (now >= p->retry_ms || (look && present(p)))
@@ -429,6 +430,7 @@ void uplink_tick(struct client *c)
 		if (local && now - p->checked_ms >= (failing ? UPLINK_FAIL_CHECK_MS : UPLINK_CHECK_MS)) {
 			p->checked_ms = now;
 			if (lost(p, why, sizeof(why))) {
+				p->missing = 1;
 				set_down(c, id, why);
 				if (present(p))	/* re-created already */
 					retry(c, id);
@@ -494,6 +496,7 @@ int uplink_add(struct client *c, unsigned id, const struct config_path *cp)
 	memset(&p->link.st, 0, sizeof(p->link.st));
 	p->state = HEALTH_UNKNOWN;
 	p->opens = p->downs = 0;
+	p->missing = 0;
 	p->why[0] = '\0';
 	p->backoff_ms = 0;
 	p->cfg = *cp;
@@ -566,6 +569,7 @@ static int change_path(struct client *c, unsigned id, const struct config_path *
 			leave_sessions(c, id);	/* not on the old socket meanwhile */
 		p->open = 0;
 		p->downs = 0;			/* "back" would mislead: it is new */
+		p->missing = 0;
 		p->opens = 0;
 		open_now(c, id);
 	}

@@ -207,3 +207,44 @@ def test_name_resolves_later_and_moves(net):
     assert path_doc(doc, "late")["opens"] == 2
     assert cli.count_lines(rf"path late: {name} now resolves to 127\.0\.0\.2") == 1, cli.tail()
     app.assert_clean(" (the steady path carried it meanwhile)")
+
+
+@pytest.mark.skipif(_why_no_root() is not None, reason=str(_why_no_root()))
+def test_address_assigned_later(net, procs):
+    """A bind= address not there at start: mpclient runs on the other
+    path, the path is down with its reason, and opens within 2 s of the
+    address being assigned."""
+    require_impair()
+    n = os.getpid() % 250 + 1
+    ifname, peer, addr = f"mprt-{n}", f"mprt-{n}p", f"10.77.{n}.1"
+    subprocess.run(["ip", "link", "del", ifname], capture_output=True)
+    procs.on_cleanup(lambda: subprocess.run(["ip", "link", "del", ifname],
+                                            capture_output=True))
+    echo = net.echo()
+    cs = str(net.tmp / "cli.sock")
+    srv = net.server(echo.port)
+    b = [net.impair(srv.port) for _ in range(2)]
+    cli = net.client(b, args=["--status", cs], config_lines=[
+        f"127.0.0.1 {b[0].port} name=later bind={addr}",
+        f"127.0.0.1 {b[1].port} name=steady"])
+    wait_socket(cs)
+    app = net.app(1, cli)
+    stream = net.stream(app, 200)
+    doc, _ = wait_status(cs, lambda d: path_doc(d, "steady")["state"] == "up")
+    later = path_doc(doc, "later")
+    assert later["state"] == "down" and later["down_reason"] == f"address {addr} not there", later
+    # retries at 1 s and 3 s, the next at 7 s: only the look every second
+    # (not the backoff) opens it within 2 s of the address
+    time.sleep(3.5)
+    sh(f"ip link add {ifname} type veth peer name {peer} && ip link set {ifname} up "
+       f"&& ip link set {peer} up && ip addr add {addr}/32 dev {ifname}")
+    t_made = time.time()
+    doc, t_up = wait_status(cs, lambda d: path_doc(d, "later")["state"] == "up", timeout=10)
+    stream.finish(need=[app.next_k - 1])
+    figure("uplink_address_later", f"open and up {t_up - t_made:.2f} s after its address "
+           f"was assigned; app {app.summary()}")
+    timing_check(t_up - t_made <= BACK_WITHIN_S, f"path up {t_up - t_made:.2f} s after its "
+                 f"address (bound {BACK_WITHIN_S} s)", t_made, t_up)
+    assert cli.count_lines(r"path later \(line 1\) down: address .* not there") == 1, cli.tail()
+    assert cli.count_lines(r"path later back: bridge") == 1, cli.tail()
+    app.assert_clean()
