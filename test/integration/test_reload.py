@@ -70,6 +70,12 @@ def test_client_reload_paths(net, tmp_path):
     doc, _ = wait_status(cs, lambda d: path_doc(d, "new")["peer"] == f"127.0.0.1:{b[1].port}"
                          and path_doc(d, "new")["state"] == "up"
                          and path_doc(d, "new")["tx_pkts"] > tx_b1 + 20)
+    # changed in place: no new socket for "keep"
+    since = hup(cli, cfg, [f"127.0.0.1 {b[0].port} name=keep weight=2 rate=50mbit",
+                           f"127.0.0.1 {b[1].port} name=new weight=3"])
+    cli.wait_line(r"reloaded: 0 paths added, 0 removed, 1 changed", since=since)
+    assert cli.count_lines(r"path keep changed$", since=since) == 1, cli.tail()
+    assert path_doc(status(cs), "keep")["rate_bps"] == 50000000
     # refused: a broken file changes nothing
     since = hup(cli, cfg, [f"127.0.0.1 {b[0].port} name=keep", "127.0.0.1 0 name=bad"])
     line = cli.wait_line(r"reload refused", since=since)
@@ -81,7 +87,7 @@ def test_client_reload_paths(net, tmp_path):
     assert names(doc) == ["keep", "new"], (line, doc["paths"])
     assert [s["id"] for s in doc["sessions"]] == [session], doc["sessions"]
     assert doc["sessions"][0]["keys"] == "ready"
-    assert keep["opens"] == 1 and keep["id"] == 0
+    assert keep["opens"] == 1 and keep["id"] == 0 and keep["rate_bps"] == 50000000
     assert keep["tx_pkts"] > keep0["tx_pkts"] and keep["acks"] > keep0["acks"]
     app.assert_clean(" (the untouched path carried everything)")
     assert cli.alive() and srv.alive()
