@@ -34,6 +34,34 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static struct {
+	daemon_reload_fn fn;
+	void *ctx;
+} reload;
+
+void daemon_on_reload(daemon_reload_fn fn, void *ctx)
+{
+	reload.fn = fn;
+	reload.ctx = ctx;
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (!reload.fn) {
+		log_info("SIGHUP: nothing to reload");
+		return;
+	}
+	/* systemctl reload returns once READY=1 follows RELOADING=1: whether
+	 * the new config was taken or refused (the old one runs on), the
+	 * program is ready again. */
+	daemon_notify_reloading();
+	reload.fn(reload.ctx);
+	daemon_notify("READY=1");
+}
+
 static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	const struct stats_hook *hook = w->data;
@@ -46,7 +74,7 @@ static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
 void daemon_run(struct ev_loop *loop, daemon_stats_fn log_stats, const void *ctx)
 {
 	struct stats_hook hook = { log_stats, ctx };
-	ev_signal sigint, sigterm, sigusr1;
+	ev_signal sigint, sigterm, sigusr1, sighup;
 
 	signal(SIGPIPE, SIG_IGN);
 	ev_signal_init(&sigint, on_stop, SIGINT);
@@ -56,10 +84,13 @@ void daemon_run(struct ev_loop *loop, daemon_stats_fn log_stats, const void *ctx
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_start(loop, &sigusr1);
+	ev_signal_init(&sighup, on_hup, SIGHUP);
+	ev_signal_start(loop, &sighup);
 	/* Every socket is open and the loop about to run: what the supervisor
 	 * starts next (the application) finds us listening. */
 	daemon_notify("READY=1");
 	ev_run(loop, 0);
+	ev_signal_stop(loop, &sighup);
 	ev_signal_stop(loop, &sigint);
 	ev_signal_stop(loop, &sigterm);
 	ev_signal_stop(loop, &sigusr1);
@@ -152,6 +183,32 @@ int daemon_load_key(const struct cli_common *c, struct crypto_master *m,
 	}
 	*key = m;
 	return 0;
+}
+
+void daemon_reload_key(const struct cli_common *c, struct crypto_master *m)
+{
+	uint8_t raw[CRYPTO_KEY_LEN];
+	char err[CRYPTO_ERR_MAX];
+	struct crypto_master next;
+
+	if (!c->key_file)
+		return;
+	if (crypto_key_load(c->key_file, raw, err)) {
+		log_error("%s; the running key stays", err);
+		return;
+	}
+	int rc = crypto_master_init(&next, raw);
+	OPENSSL_cleanse(raw, sizeof(raw));
+	if (rc) {
+		log_error("cannot derive keys from %s; the running key stays", c->key_file);
+		return;
+	}
+	if (memcmp(&next, m, sizeof(next))) {
+		*m = next;
+		log_info("%s: a new key, for the sessions that agree keys from now on",
+			 c->key_file);
+	}
+	crypto_master_wipe(&next);
 }
 
 int daemon_drop_privileges(const char *user)

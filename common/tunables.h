@@ -80,6 +80,22 @@ enum limits {
 	/* A latency cut-off is left again below this share of it (%). */
 	CUTOFF_LEAVE_PCT = 80,
 
+	/* ---- mpclient's path sockets (mpclient/uplink.c) -------------------- */
+	/* A path that cannot be opened is tried again after 1 s, doubling up
+	 * to 30 s: a name that does not resolve is not asked for many times a
+	 * second, one that comes back is seen within half a minute. */
+	UPLINK_RETRY_MIN_MS = 1000,
+	UPLINK_RETRY_MAX_MS = 30000,
+	/* dev= and bind= are looked at this often (an interface index, a
+	 * bind: a syscall or two), and every UPLINK_FAIL_CHECK_MS while sends
+	 * fail: a re-created interface carries traffic again within 2 s. */
+	UPLINK_CHECK_MS = 1000,
+	UPLINK_FAIL_CHECK_MS = 100,
+	/* Bridge names are resolved again this often (DNS changes), and on
+	 * failing sends at most every UPLINK_RESOLVE_FAIL_MS. */
+	UPLINK_RESOLVE_MS = 60000,
+	UPLINK_RESOLVE_FAIL_MS = 5000,
+
 	/* ---- path health (health.c) ---------------------------------------- */
 	/* Retransmission timeout bounds (RFC 6298 computes it; these clamp
 	 * it). The floor keeps a scheduling hiccup of a busy host from

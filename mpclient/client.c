@@ -24,93 +24,9 @@ static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	engine_clock(&c->e);
+	uplink_tick(c);
 	session_sweep(c);
 	paths_aggregate(c);
-}
-
-static int path_socket_options(int fd, const struct config_path *cp)
-{
-	if (cp->dev[0] &&
-	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cp->dev, (socklen_t)strlen(cp->dev))) {
-		log_warn("path %s: dev=%s", cp->name, cp->dev);
-		return -1;
-	}
-	if (cp->has_mark &&
-	    setsockopt(fd, SOL_SOCKET, SO_MARK, &cp->mark, sizeof(cp->mark))) {
-		log_warn("path %s: mark=%u", cp->name, cp->mark);
-		return -1;
-	}
-	return 0;
-}
-
-/* Binds to bind=/sport= when given: a stable source port lets a bridge that
- * follows only its first peer (socat without fork) survive our restart. */
-static int path_bind(int fd, const struct config_path *cp, int family)
-{
-	char err[160];
-	struct mp_addr src;
-
-	if (!cp->bind[0] && !cp->sport)
-		return 0;
-	if (cp->bind[0]) {
-		if (net_resolve(cp->bind, cp->sport, 1, &src, err, sizeof(err))) {
-			log_error("path %s: bind=%s: %s", cp->name, cp->bind, err);
-			return -1;
-		}
-	} else {
-		net_resolve(family == AF_INET ? "0.0.0.0" : "::", cp->sport, 1, &src,
-			    err, sizeof(err));
-	}
-	if (src.u.sa.sa_family != family) {
-		log_error("path %s: bind=%s is not of the bridge's address family",
-			  cp->name, cp->bind);
-		return -1;
-	}
-	if (bind(fd, &src.u.sa, src.len)) {
-		log_warn("path %s: bind %s port %u", cp->name,
-			 cp->bind[0] ? cp->bind : "*", cp->sport);
-		return -1;
-	}
-	return 0;
-}
-
-static int path_open(struct client *c, unsigned id, const struct config_path *cp)
-{
-	struct path *p = &c->paths[id];
-	char err[160], str[NET_ADDRSTR];
-	int family;
-
-	p->c = c;
-	p->id = (uint8_t)id;
-	p->backup = cp->backup;
-	snprintf(p->name, sizeof(p->name), "%s", cp->name);
-	if (net_resolve(cp->host, cp->port, 0, &p->peer, err, sizeof(err))) {
-		log_error("path %s (line %u): %s", cp->name, cp->line, err);
-		return -1;
-	}
-	family = p->peer.u.sa.sa_family;
-	p->fd = net_udp_socket(family);
-	if (p->fd < 0) {
-		log_warn("path %s: socket", cp->name);
-		return -1;
-	}
-	if (path_socket_options(p->fd, cp) || path_bind(p->fd, cp, family))
-		return -1;
-	/* Connected: the kernel drops datagrams from anyone but the bridge. */
-	if (connect(p->fd, &p->peer.u.sa, p->peer.len)) {
-		log_warn("path %s: connect %s", cp->name, net_ntop(&p->peer, str));
-		return -1;
-	}
-	if (link_init(&p->link, &c->e, p->fd, NULL, family, &p->out, cp->rate_bps)) {
-		log_warn("path %s: pacing queues", cp->name);
-		return -1;
-	}
-	engine_add_out(&c->e, p->fd, &p->out);
-	ev_io_init(&p->io, down_readable, p->fd, EV_READ);
-	ev_io_start(c->e.loop, &p->io);
-	log_info("path %s: bridge %s weight %u", p->name, net_ntop(&p->peer, str),
-		 cp->weight);
-	return 0;
 }
 
 static int local_open(struct client *c)
@@ -156,9 +72,8 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	}
 	c->npaths = o->config->npaths;
 	for (unsigned i = 0; i < c->npaths; i++)
-		if (path_open(c, i, &o->config->paths[i]))
+		if (uplink_add(c, i, &o->config->paths[i]))
 			goto fail;
-	paths_open(c);
 	if (local_open(c))
 		goto fail;
 	ev_timer_init(&c->sweep, on_sweep, CLIENT_TICK_MS / 1000.0, CLIENT_TICK_MS / 1000.0);
@@ -179,6 +94,12 @@ fail:
 	return NULL;
 }
 
+void client_reload(struct client *c, const struct config *next)
+{
+	engine_clock(&c->e);
+	uplink_reload(c, next);
+}
+
 void client_close(struct client *c)
 {
 	if (!c)
@@ -186,13 +107,8 @@ void client_close(struct client *c)
 	status_close(c->status);
 	while (!list_empty(&c->sessions))
 		session_free(c, list_entry(c->sessions.next, struct session, link));
-	for (unsigned i = 0; i < c->npaths; i++) {
-		if (c->paths[i].fd >= 0) {
-			ev_io_stop(c->e.loop, &c->paths[i].io);
-			close(c->paths[i].fd);
-		}
-		link_free(&c->paths[i].link);
-	}
+	for (unsigned i = 0; i < c->npaths; i++)
+		uplink_free(c, i);
 	if (c->fd >= 0) {
 		ev_io_stop(c->e.loop, &c->io);
 		close(c->fd);

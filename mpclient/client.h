@@ -27,6 +27,9 @@ struct client_opts {
 /* Opens the local socket and every path; logs and returns NULL on error. */
 struct client *client_open(struct ev_loop *loop, const struct client_opts *o);
 void client_close(struct client *c);
+/* SIGHUP: the bridge list read again (mpclient/uplink.c says how paths
+ * are matched, added, removed and changed). */
+void client_reload(struct client *c, const struct config *next);
 /* Writes every counter to the log (SIGUSR1 and exit). */
 void client_log_stats(const struct client *c);
 

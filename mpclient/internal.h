@@ -7,6 +7,7 @@
  *   session.c  the session table: made on first sight, expired when idle
  *   keying.c   the client half of the key handshake
  *   paths.c    probing, path states, the scheduler's view, rescue, MTU
+ *   uplink.c   the paths' sockets: opened, re-opened, retried, resolved
  *   tunnel.c   tun mode: the device instead of the local socket
  *   report.c   the status document and the stats log lines
  *
@@ -54,6 +55,23 @@ struct path {
 	struct pmtu pmtu;		/* path MTU search, as UDP payload bytes */
 	struct link link;		/* where the engine sends (rate= is its pace) */
 	struct sendlist out;		/* this batch's datagrams for the path */
+	/* uplink.c: the socket's own life. A configured path that is not
+	 * open is in no session's flow and is reported down with why. */
+	struct config_path cfg;		/* what it is opened from */
+	int slot;			/* fd, link and send list made (once) */
+	int configured;			/* the slot holds a path */
+	int open;			/* connected, in every session's flow */
+	int named;			/* host is a name: resolved again */
+	char why[320];			/* why not open (a name, a reason) */
+	uint64_t opens, downs;		/* times opened, times down */
+	uint64_t retry_ms, backoff_ms;	/* next attempt, and the wait before it */
+	uint64_t checked_ms;		/* dev=/bind= last looked at */
+	uint64_t resolved_ms, resolve_ms;	/* last lookup started, next due */
+	uint64_t fail_seen;		/* link.st.tx.fail at the last tick */
+	unsigned ifindex;		/* dev='s index when opened */
+	int missing;			/* down for want of dev= or bind=: looked
+					   for every second, whatever the backoff */
+	struct lookup *lookup;		/* a lookup of host under way */
 };
 
 enum keying { KEYS_NONE = 0, KEYS_WAIT, KEYS_READY };
@@ -142,14 +160,32 @@ void keying_sweep(struct client *c, struct session *s);
 void keying_free(struct session *s);
 
 /* paths.c */
-void paths_open(struct client *c);
+/* Path MTU search of path p from the start (a new path in the slot). */
+void paths_reset(struct client *c, unsigned p);
 /* Takes in a PROBE answer (ACK) for session s that came by path p. */
 void paths_ack(struct client *c, struct session *s, unsigned p, const uint8_t *body,
 	       size_t len);
 /* Timeouts, states, probes and the scheduler's view of one session. */
 void paths_tick(struct client *c, struct session *s);
+/* Runs --path-script for path's state now, because of why. */
+void paths_script(struct client *c, const struct path *path, const char *why);
 /* Aggregate path states, logs and scripts, after every session's tick. */
 void paths_aggregate(struct client *c);
+
+/* uplink.c */
+/* Slot id becomes path cp: a socket from now on (its fd number stays),
+ * opened now if it can be, else down with why and retried. -1 only when
+ * no socket or memory can be had. */
+int uplink_add(struct client *c, unsigned id, const struct config_path *cp);
+/* The slot is empty again (exit, or a reload that removed the path). */
+void uplink_free(struct client *c, unsigned id);
+/* Retries, lookups, and the look at what open paths stand on; each sweep. */
+void uplink_tick(struct client *c);
+/* A config read again (SIGHUP): paths are matched by name; a new one
+ * takes a free slot and joins, a gone one leaves, a changed one changes in
+ * place (weight, backup, rate, down) or is re-opened (host, port, bind,
+ * sport, dev, mark), keeping its slot and counters. */
+void uplink_reload(struct client *c, const struct config *next);
 
 /* report.c */
 void client_status_fill(void *ctx, struct json *j);

@@ -25,7 +25,8 @@ static void send_hello(struct client *c, struct session *s)
 
 	/* The MAC leaves out byte 0: one message, every path. */
 	for (unsigned p = 0; p < c->npaths; p++)
-		send_link(&c->paths[p].link, (uint8_t)p, pkt, len);
+		if (c->paths[p].open)
+			send_link(&c->paths[p].link, (uint8_t)p, pkt, len);
 	s->hello_sent_ms = c->e.now_ms;
 }
 

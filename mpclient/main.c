@@ -67,6 +67,34 @@ static void log_stats(const void *ctx)
 	client_log_stats(ctx);
 }
 
+/* What SIGHUP needs: the running config (the client points at it) and key. */
+struct reload {
+	struct client *c;
+	const char *path;
+	struct config *config;
+	const struct cli_common *common;
+	struct crypto_master *master;
+};
+
+/* SIGHUP: the config file read again; one with an error is refused and
+ * the running one stays. The key file is read again too. */
+static void reload(void *arg)
+{
+	static struct config next;
+	struct reload *r = arg;
+
+	log_info("SIGHUP: reading %s again", r->path);
+	if (config_load(&next, r->path)) {
+		log_error("reload refused: %s has an error (above); the running config stays",
+			  r->path);
+		return;
+	}
+	if (r->master)
+		daemon_reload_key(r->common, r->master);
+	client_reload(r->c, &next);
+	*r->config = next;
+}
+
 /* mpclient's own options; -1 on a bad one (said on stderr). */
 static int client_option(struct client_opts *o, int opt, const char *arg, int *check_only)
 {
@@ -190,7 +218,9 @@ int main(int argc, char **argv)
 		fatalx("cannot start the event loop");
 	struct client *c = client_open(loop, &o);
 	int rc = 1;
+	struct reload r = { c, argv[optind], &config, &o.common, o.key ? &master : NULL };
 	if (c && !daemon_drop_privileges(o.common.user)) {
+		daemon_on_reload(reload, &r);
 		daemon_run(loop, log_stats, c);
 		rc = 0;
 	}

@@ -38,7 +38,7 @@ static void announce(const struct client *c, const struct session *s, unsigned p
 {
 	flow_fill_probe(&s->f, p, body);
 	body->mode = (uint8_t)(c->o.common.mode + 1);
-	body->cap_kbps = (uint32_t)(c->o.config->paths[p].down_bps / 1000);
+	body->cap_kbps = (uint32_t)(c->paths[p].cfg.down_bps / 1000);
 }
 
 static void send_probe(struct client *c, struct session *s, unsigned p, uint32_t every_us)
@@ -72,7 +72,8 @@ static void paths_probe(struct client *c, struct session *s)
 	if (c->e.key && s->keying != KEYS_READY)
 		return;
 	for (unsigned p = 0; p < c->npaths; p++)
-		if (health_probe_due(&s->f.path[p].h, c->e.now_us, every_us))
+		if (s->f.known & 1u << p &&
+		    health_probe_due(&s->f.path[p].h, c->e.now_us, every_us))
 			send_probe(c, s, p, every_us);
 }
 
@@ -116,7 +117,7 @@ static void pmtu_tick(struct client *c, struct session *s)
 {
 	for (unsigned p = 0; p < c->npaths; p++) {
 		const struct health *h = &s->f.path[p].h;
-		if (h->state == HEALTH_DOWN || !busy(c, s))
+		if (!(s->f.known & 1u << p) || h->state == HEALTH_DOWN || !busy(c, s))
 			continue;
 		unsigned size = pmtu_next(&c->paths[p].pmtu, c->e.now_us, health_rto_us(h));
 		if (size > MP_HDR_LEN + MP_PROBE_LEN + trailer_len(c))
@@ -156,7 +157,8 @@ static void apply_cutoff(struct client *c, struct session *s)
 		return;
 	for (unsigned p = 0; p < c->npaths; p++) {
 		const struct health *h = &s->f.path[p].h;
-		if (h->has_rtt && h->state != HEALTH_DOWN && !c->paths[p].backup &&
+		if (s->f.known & 1u << p && h->has_rtt && h->state != HEALTH_DOWN &&
+		    !c->paths[p].backup &&
 		    h->srtt_us < best)
 			best = h->srtt_us;
 	}
@@ -164,6 +166,8 @@ static void apply_cutoff(struct client *c, struct session *s)
 		struct health *h = &s->f.path[p].h;
 		uint64_t bound = c->o.cutoff_us ? c->o.cutoff_us : UINT64_MAX;
 
+		if (!(s->f.known & 1u << p))
+			continue;
 		if (c->o.cutoff_pct && best != UINT32_MAX &&
 		    (uint64_t)best * c->o.cutoff_pct / 100 < bound)
 			bound = (uint64_t)best * c->o.cutoff_pct / 100;
@@ -192,6 +196,8 @@ void paths_tick(struct client *c, struct session *s)
 		struct health *h = &f->path[p].h;
 		int suspect = h->suspect;
 
+		if (!(f->known & 1u << p))
+			continue;	/* not open (uplink.c) */
 		health_timeouts(h, c->e.now_us);
 		if (health_eval(h, c->e.now_us, 0)) {
 			log_debug("session %08x: path %s %s: %s", f->id, c->paths[p].name,
@@ -231,12 +237,12 @@ static void follow_mtu(struct client *c)
 	struct mtu_min m = { 0 };
 
 	for (unsigned p = 0; p < c->npaths; p++)
-		if (c->paths[p].state != HEALTH_DOWN)
+		if (c->paths[p].open && c->paths[p].state != HEALTH_DOWN)
 			engine_mtu_consider(&m, c->paths[p].link.pmtu, c->paths[p].link.family);
 	engine_mtu_apply(&c->e, &m);
 }
 
-static void run_script(struct client *c, const struct path *path, const char *why)
+void paths_script(struct client *c, const struct path *path, const char *why)
 {
 	char peer[NET_ADDRSTR];
 	const char *args[] = {
@@ -257,9 +263,12 @@ void paths_aggregate(struct client *c)
 		const char *why = "";
 		const struct session *s;
 
+		if (!path->open)
+			continue;	/* down with its reason (uplink.c) */
 		list_for_each(s, &c->sessions, struct session, link) {
 			const struct health *h = &s->f.path[p].h;
-			if (!busy(c, s) || (c->e.key && s->keying != KEYS_READY))
+			if (!busy(c, s) || (c->e.key && s->keying != KEYS_READY) ||
+			    !(s->f.known & 1u << p))
 				continue;
 			if (best == HEALTH_UNKNOWN || h->state < best) {
 				best = h->state;
@@ -279,16 +288,15 @@ void paths_aggregate(struct client *c)
 				 why[0] ? why : "first answers");
 		path->state = best;
 		path->st.changes++;
-		run_script(c, path, why);
+		paths_script(c, path, why);
 		follow_mtu(c);
 	}
 	hook_reap(&c->e.hook);
 }
 
-void paths_open(struct client *c)
+void paths_reset(struct client *c, unsigned p)
 {
 	unsigned link = c->o.tun.path_mtu ? c->o.tun.path_mtu : TUN_PATH_MTU_DEFAULT;
 
-	for (unsigned p = 0; p < c->npaths; p++)
-		pmtu_init(&c->paths[p].pmtu, link - ip_udp(&c->paths[p]), c->e.now_us);
+	pmtu_init(&c->paths[p].pmtu, link - ip_udp(&c->paths[p]), c->e.now_us);
 }

@@ -32,11 +32,17 @@ static void json_paths(struct json *j, const struct client *c)
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < c->npaths; p++) {
 		const struct path *path = &c->paths[p];
+		if (!path->configured)
+			continue;	/* a slot a reload emptied */
 		json_obj_begin(j);
 		json_kv_u64(j, "id", p);
 		json_kv_str(j, "name", path->name);
 		json_kv_str(j, "peer", net_ntop(&path->peer, str));
 		json_kv_str(j, "state", health_state_name(path->state));
+		/* whether we can send on it at all (uplink.c), and why not */
+		json_kv_bool(j, "open", path->open);
+		json_kv_str(j, "down_reason", path->why);
+		json_kv_u64(j, "opens", path->opens);
 		json_kv_bool(j, "backup", path->backup);
 		if (f)
 			stats_json_health(j, &f->f.path[p].h);
@@ -150,6 +156,8 @@ void client_log_stats(const struct client *c)
 		tunnel_log_stats(c);
 	for (unsigned i = 0; i < c->npaths; i++) {
 		const struct path *p = &c->paths[i];
+		if (!p->configured)
+			continue;
 		log_info("stats path name=%s peer=%s state=%s backup=%d tx_pkts=%llu "
 			 "tx_bytes=%llu tx_fail=%llu probes=%llu acks=%llu rx_pkts=%llu rx_bytes=%llu "
 			 "rx_bad=%llu unreachable=%llu pmtu=%u over_pmtu=%llu rescued=%llu rate_bps=%llu "

@@ -45,7 +45,9 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	while (session_by_id(c, id));
 	flow_init(&s->f, &c->e, id, rand_nonzero32());
 	for (unsigned p = 0; p < c->npaths; p++) {
-		s->f.path[p].weight = c->o.config->paths[p].weight;
+		if (!c->paths[p].open)
+			continue;	/* joins when it opens (uplink.c) */
+		s->f.path[p].weight = c->paths[p].cfg.weight;
 		s->f.path[p].backup = c->paths[p].backup;
 		flow_path_add(&s->f, p, &c->paths[p].link);
 	}

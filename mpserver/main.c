@@ -1,20 +1,51 @@
-/* mpserver: arguments, limits, signals, the event loop, and unwinding. */
+/* mpserver: arguments and the config file, limits, signals, the event
+ * loop, and unwinding. */
 #include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 #include "cli.h"
 #include "daemon.h"
 #include "log.h"
+#include "optfile.h"
 #include "server.h"
+#include "util.h"
 #include "version.h"
+
+/* The positional arguments as settings of the config file. */
+enum { OPT_LISTEN = 0x300, OPT_TARGET };
+
+static const struct option longopts[] = {
+	CLI_COMMON_LONGOPTS,
+	CLI_TUN_LONGOPTS,
+	{ "config", required_argument, NULL, 'c' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The file takes every long option but these; tun-addr and verbose may
+ * repeat, as on the command line. */
+static const char *const file_skip[] = { "config", "help", "version", "genkey", NULL };
+static const char *const file_repeat[] = { "tun-addr", "verbose", NULL };
+
+/* What the command line said, kept to be applied over the file's settings
+ * (again at each reload). */
+struct cmdline {
+	const char *config;
+	int n;
+	int code[64];
+	const char *arg[64];
+	char **pos;			/* positional arguments */
+	int npos;
+};
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mpserver [options] LISTEN_PORT TARGET_HOST TARGET_PORT\n"
 		"       mpserver [options] --tun NAME [tun options] LISTEN_PORT\n"
+		"       mpserver -c FILE [options] [LISTEN_PORT [TARGET_HOST TARGET_PORT]]\n"
 		"\n"
 		"Receives datagrams from mpclient over the bridges on LISTEN_PORT, drops\n"
 		"duplicates and forwards them to TARGET_HOST:TARGET_PORT, one source port\n"
@@ -23,6 +54,9 @@ static void usage(FILE *f)
 		"receiving the packets for the inner addresses it sends from.\n"
 		"\n"
 		"options:\n"
+		"  -c, --config FILE    settings from FILE, one 'name value' a line: every\n"
+		"                       long option by its name, and 'listen PORT', 'target\n"
+		"                       HOST PORT' (see README); the command line overrides\n"
 		"  --bind ADDR          address to listen on (default: all, IPv6 and IPv4)\n"
 		CLI_COMMON_USAGE
 		CLI_TUN_USAGE);
@@ -53,27 +87,177 @@ static void log_stats(const void *ctx)
 	server_log_stats(ctx);
 }
 
+/* One setting, from the command line or the file: 0, or -1 (said on
+ * stderr by the option's handler, as for the command line). */
+static int apply(struct server_opts *o, int code, const char *const *arg)
+{
+	if (code == OPT_LISTEN) {
+		if ((o->port = cli_port(arg[0])) < 0) {
+			fprintf(stderr, "listen: expected a port, 1..65535, got '%s'\n", arg[0]);
+			return -1;
+		}
+		return 0;
+	}
+	if (code == OPT_TARGET) {
+		o->target_host = arg[0];
+		if ((o->target_port = cli_port(arg[1])) < 0) {
+			fprintf(stderr, "target: expected HOST PORT (1..65535), got '%s'\n", arg[1]);
+			return -1;
+		}
+		return 0;
+	}
+	int r = cli_common_option(&o->common, code, arg[0]);
+	if (r == 0)
+		r = cli_tun_option(&o->tun, code, arg[0]);
+	return r > 0 ? 0 : -1;
+}
+
+static int on_cmdline(const struct cmdline *cl, int code)
+{
+	for (int i = 0; i < cl->n; i++)
+		if (cl->code[i] == code)
+			return 1;
+	return 0;
+}
+
+/* The options: the file's settings (file may be NULL), then the command
+ * line's, which replace any the file gave (all of a repeated one), then
+ * the positional arguments (LISTEN_PORT replaces 'listen', TARGET_HOST
+ * TARGET_PORT 'target'). 0; 1 for a bad value in the file; -1 for a bad
+ * command line; each after saying why on stderr. */
+static int server_options(struct server_opts *o, const struct optfile *file,
+			  const struct cmdline *cl)
+{
+	memset(o, 0, sizeof(*o));
+	cli_common_init(&o->common, SERVER_MAX_SESSIONS_DEFAULT);
+	o->port = o->target_port = -1;
+	for (unsigned i = 0; file && i < file->n; i++) {
+		const struct optfile_entry *e = &file->e[i];
+		if (on_cmdline(cl, e->code))
+			continue;
+		if (apply(o, e->code, e->arg)) {
+			fprintf(stderr, "mpserver: %s:%u: bad value for '%s' (above)\n",
+				cl->config, e->line, optfile_def(file, e->code)->name);
+			return 1;
+		}
+	}
+	for (int i = 0; i < cl->n; i++)
+		if (apply(o, cl->code[i], (const char *[]){ cl->arg[i], NULL }))
+			return -1;
+	if (cl->npos == 1 || cl->npos == 3) {
+		if (apply(o, OPT_LISTEN, (const char *const *)cl->pos) ||
+		    (cl->npos == 3 && apply(o, OPT_TARGET, (const char *const *)cl->pos + 1)))
+			return -1;
+	} else if (cl->npos) {
+		fprintf(stderr, "mpserver: expected LISTEN_PORT [TARGET_HOST TARGET_PORT]\n");
+		return -1;
+	}
+	if (o->common.help || o->common.version || o->common.genkey)
+		return 0;		/* nothing else matters */
+	if (cli_common_finish(&o->common) || cli_tun_check(&o->tun, "mpserver"))
+		return -1;
+	if (o->port < 0) {
+		fprintf(stderr, cl->config ? "mpserver: no listening port (LISTEN_PORT, or "
+			"'listen' in the config file)\n" :
+			"mpserver: expected LISTEN_PORT TARGET_HOST TARGET_PORT\n");
+		return -1;
+	}
+	if (o->tun.name && o->target_host) {
+		fprintf(stderr, "mpserver: with --tun, expected LISTEN_PORT only (no target: "
+			"the tun device is it)\n");
+		return -1;
+	}
+	if (!o->tun.name && !o->target_host) {
+		fprintf(stderr, "mpserver: no target (TARGET_HOST TARGET_PORT, or 'target' "
+			"in the config file)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The config file's settings; -1 after logging why. */
+static int load_file(const char *path, struct optfile *f, struct optfile_def *defs)
+{
+	unsigned n = optfile_defs(longopts, file_skip, file_repeat, defs, OPTFILE_DEFS_MAX - 2);
+
+	defs[n++] = (struct optfile_def){ "listen", OPT_LISTEN, 1, 0 };
+	defs[n++] = (struct optfile_def){ "target", OPT_TARGET, 2, 0 };
+	optfile_init(f, defs, n);
+	return optfile_load(f, path);
+}
+
+/* What SIGHUP needs. */
+struct reload {
+	struct server *srv;
+	const struct cmdline *cl;
+	struct optfile_def *defs;
+	const struct cli_common *common;
+	struct crypto_master *master;
+};
+
+/* SIGHUP: the config file read again, under the same command line; a file
+ * or a setting with an error is refused and the running options stay.
+ * The key file is read again too. */
+static void reload(void *arg)
+{
+	static struct optfile next_file;
+	struct reload *r = arg;
+	struct server_opts next;
+
+	if (!r->cl->config) {
+		log_info("SIGHUP: no --config; the key file is read again");
+	} else {
+		log_info("SIGHUP: reading %s again", r->cl->config);
+		if (load_file(r->cl->config, &next_file, r->defs)) {
+			log_error("reload refused: %s has an error (above); the running "
+				  "options stay", r->cl->config);
+			return;
+		}
+	}
+	if (server_options(&next, r->cl->config ? &next_file : NULL, r->cl)) {
+		log_error("reload refused: a bad setting (above); the running options stay");
+		return;
+	}
+	if (r->master)
+		daemon_reload_key(r->common, r->master);
+	fit_fd_limit(&next.common.max_sessions);
+	server_reload(r->srv, &next);
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		CLI_COMMON_LONGOPTS,
-		CLI_TUN_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
-	};
-	struct server_opts o = { 0 };
+	static struct optfile_def defs[OPTFILE_DEFS_MAX];
+	static struct optfile file;
+	struct cmdline cl = { 0 };
+	struct server_opts o;
 	struct crypto_master master;
 	int opt;
 
 	log_init("mpserver", LOG_INFO);
-	cli_common_init(&o.common, SERVER_MAX_SESSIONS_DEFAULT);
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS, longopts,
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORTOPTS "c:", longopts,
 				  NULL)) != -1) {
-		int r = cli_common_option(&o.common, opt, optarg);
-		if (r == 0)
-			r = cli_tun_option(&o.tun, opt, optarg);
-		if (r <= 0)
+		if (opt == '?' || opt == ':')
 			goto bad_usage;
+		if (opt == 'c') {
+			cl.config = optarg;
+			continue;
+		}
+		if (cl.n == (int)ARRAY_LEN(cl.code)) {
+			fprintf(stderr, "mpserver: too many options\n");
+			goto bad_usage;
+		}
+		cl.code[cl.n] = opt;
+		cl.arg[cl.n++] = optarg;
 	}
+	cl.pos = argv + optind;
+	cl.npos = argc - optind;
+	if (cl.config && load_file(cl.config, &file, defs))
+		return 1;
+	int r = server_options(&o, cl.config ? &file : NULL, &cl);
+	if (r > 0)
+		return 1;
+	if (r < 0)
+		goto bad_usage;
 	if (o.common.help) {
 		usage(stdout);
 		return 0;
@@ -84,28 +268,7 @@ int main(int argc, char **argv)
 	}
 	if (o.common.genkey)
 		return daemon_genkey(o.common.genkey);
-	if (cli_common_finish(&o.common))
-		goto bad_usage;
 	log_set_level(o.common.level);
-	if (cli_tun_check(&o.tun, "mpserver"))
-		goto bad_usage;
-	if (o.tun.name && argc - optind != 1) {
-		fprintf(stderr, "mpserver: with --tun, expected LISTEN_PORT only (no target)\n");
-		goto bad_usage;
-	}
-	if (!o.tun.name && argc - optind != 3) {
-		fprintf(stderr, "mpserver: expected LISTEN_PORT TARGET_HOST TARGET_PORT\n");
-		goto bad_usage;
-	}
-	o.port = cli_port(argv[optind]);
-	if (!o.tun.name) {
-		o.target_host = argv[optind + 1];
-		o.target_port = cli_port(argv[optind + 2]);
-	}
-	if (o.port < 0 || o.target_port < 0) {
-		fprintf(stderr, "mpserver: ports must be 1..65535\n");
-		goto bad_usage;
-	}
 	fit_fd_limit(&o.common.max_sessions);
 	if (daemon_load_key(&o.common, &master, &o.key))
 		return 1;
@@ -115,7 +278,9 @@ int main(int argc, char **argv)
 		fatalx("cannot start the event loop");
 	struct server *srv = server_open(loop, &o);
 	int rc = 1;
+	struct reload hup = { srv, &cl, defs, &o.common, o.key ? &master : NULL };
 	if (srv && !daemon_drop_privileges(o.common.user)) {
+		daemon_on_reload(reload, &hup);
 		daemon_run(loop, log_stats, srv);
 		rc = 0;
 	}

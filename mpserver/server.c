@@ -11,6 +11,7 @@
 
 #include "internal.h"
 #include "log.h"
+#include "util.h"
 
 static const struct engine_ops tun_ops = {
 	.deliver = tunnel_deliver,
@@ -102,6 +103,75 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 fail:
 	server_close(srv);
 	return NULL;
+}
+
+static int same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/* What a reload cannot change (sockets, the device, the session table,
+ * privileges): said, and kept as it runs. */
+static void fixed(const struct server_opts *o, const struct server_opts *next)
+{
+	const struct cli_common *a = &o->common, *b = &next->common;
+	const struct {
+		int same;
+		const char *name;
+	} opts[] = {
+		{ o->port == next->port, "listen" },
+		{ same_str(a->bind, b->bind), "bind" },
+		{ a->max_sessions == b->max_sessions, "max-sessions" },
+		{ same_str(a->key_file, b->key_file), "key-file" },
+		{ same_str(a->user, b->user), "user" },
+		{ same_str(a->status_path, b->status_path), "status" },
+		{ same_str(a->path_script, b->path_script), "path-script" },
+		{ same_str(o->tun.name, next->tun.name) && o->tun.naddr == next->tun.naddr &&
+		  !memcmp(o->tun.addr, next->tun.addr, sizeof(o->tun.addr)) &&
+		  o->tun.mtu == next->tun.mtu && o->tun.path_mtu == next->tun.path_mtu &&
+		  same_str(o->tun.up, next->tun.up) && same_str(o->tun.down, next->tun.down),
+		  "tun, tun-addr, mtu, path-mtu, up, down" },
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(opts); i++)
+		if (!opts[i].same)
+			log_warnx("reload: %s cannot change without a restart; it stays as it runs",
+				  opts[i].name);
+}
+
+void server_reload(struct server *srv, const struct server_opts *next)
+{
+	struct cli_common *c = &srv->o.common;
+	const struct cli_common *n = &next->common;
+	char err[160], str[NET_ADDRSTR];
+	struct mp_addr target;
+
+	fixed(&srv->o, next);
+	if (srv->tun.fd < 0 && next->target_host) {
+		if (net_resolve(next->target_host, (uint16_t)next->target_port, 0, &target, err,
+				sizeof(err)))
+			log_error("reload: target: %s; the running target stays", err);
+		else if (!net_addr_equal(&target, &srv->target)) {
+			srv->target = target;
+			log_info("reload: new sessions go to target %s", net_ntop(&target, str));
+		}
+	}
+	/* The engine reads these through its pointer to c: a datagram's class
+	 * at once, a session's scheduling and reorder hold when it starts. */
+	c->mode = n->mode;
+	c->mode_set = n->mode_set;
+	c->copies = n->copies;
+	c->copies_set = n->copies_set;
+	c->target_loss_ppm = n->target_loss_ppm;
+	c->reorder_ms = n->reorder_ms;
+	c->reorder_set = n->reorder_set;
+	c->small_bytes = n->small_bytes;
+	c->idle_timeout_s = n->idle_timeout_s;
+	c->level = n->level;
+	log_set_level(n->level);
+	log_info("reloaded: mode %s%s, idle timeout %u s (new sessions: mode, copies, "
+		 "target loss, reorder hold)", sched_mode_name(c->mode),
+		 c->mode_set ? "" : " (or the client's)", c->idle_timeout_s);
 }
 
 void server_close(struct server *srv)

@@ -21,6 +21,11 @@ struct server_opts {
 
 struct server *server_open(struct ev_loop *loop, const struct server_opts *o);
 void server_close(struct server *s);
+/* SIGHUP: options read again. What can change does (the mode and how
+ * sessions spread and hold, for new sessions; the target, for new
+ * sessions; the idle timeout; the log level); what cannot (sockets, the
+ * device, the session table, privileges) is said and kept. */
+void server_reload(struct server *s, const struct server_opts *next);
 void server_log_stats(const struct server *s);
 
 #endif
