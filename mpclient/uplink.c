@@ -260,12 +260,24 @@ static void lookup_start(struct client *c, struct path *p)
 	p->resolve_ms = c->e.now_ms + UPLINK_RESOLVE_MS;
 }
 
+static void lookup_free(struct lookup *l)
+{
+	if (l->req.ar_result)
+		freeaddrinfo(l->req.ar_result);
+	free(l);
+}
+
 static void lookup_abandon(struct lookup *l)
 {
+	/* Those the resolver has finished with since are freed first, so
+	 * that reloads over a long life do not fill the list. */
+	for (unsigned i = 0; i < ARRAY_LEN(abandoned); i++)
+		if (abandoned[i] && gai_error(&abandoned[i]->req) != EAI_INPROGRESS) {
+			lookup_free(abandoned[i]);
+			abandoned[i] = NULL;
+		}
 	if (gai_cancel(&l->req) != EAI_NOTCANCELED) {
-		if (l->req.ar_result)
-			freeaddrinfo(l->req.ar_result);
-		free(l);
+		lookup_free(l);
 		return;
 	}
 	for (unsigned i = 0; i < ARRAY_LEN(abandoned); i++)
@@ -307,9 +319,7 @@ static void lookup_done(struct client *c, unsigned id)
 			try_open(c, id, &peer);
 		}
 	}
-	if (l->req.ar_result)
-		freeaddrinfo(l->req.ar_result);
-	free(l);
+	lookup_free(l);
 }
 
 /* ---- what a path stands on --------------------------------------------- */
