@@ -631,7 +631,8 @@ def stage_bond(b, build, modes):
                        stderr=subprocess.STDOUT, text=True)
     if p.returncode == 77:
         return {"skipped": p.stdout.strip().splitlines()[-1]}
-    if p.returncode not in (0, 1) or not os.path.exists(out):
+    # 75: bounds missed during a measured host stall (steal); the figures stand as figures
+    if p.returncode not in (0, 1, 75) or not os.path.exists(out):
         raise RuntimeError("bond.sh failed (%d): %s" % (p.returncode, p.stdout[-2000:]))
     with open(out) as f:
         res = json.load(f)

@@ -41,7 +41,9 @@
 #   BOND_RATES="16 8 4" (Mbit/s; 0: no limit), BOND_DELAYS="5 15 30" (ms),
 #   BOND_QUEUE_MS=60 change the uplinks; MPRELAY_EXTRA_ARGS adds options to
 #   mpclient and mpserver; KEEP=1 keeps the logs.
-# Exit status: 0 passed (or nothing asserted); 1 a failure; 2 a usage or
+# Exit status: 0 passed (or nothing asserted); 1 a failure; 75 a failure
+# during a measured host stall (STALL_STEAL_PCT: make bond runs it once
+# more, with BOND_RERUN=1, and that run stands); 2 a usage or
 # setup error; 77 skipped (not root, or no /dev/net/tun). With MP_REQUIRE_ALL=1
 # (CI=true implies it) a skip, or BOND_ASSERT=0, fails instead.
 # About 70 s with the defaults (MODES=bond: bond, then bond with rates), 40 s
@@ -165,6 +167,11 @@ MAX_IDLE_RTT_OVER_DELAY_MS=3
 #   (it backs off to 0.7 of the window), so the pings wait at least half of
 #   QUEUE_MS more than idle.
 MIN_ALONE_QUEUE_SHOWN=0.5
+# A run whose bounds fail while the hypervisor took this share of the CPUs
+# (steal, /proc/stat) is run once more (exit 75 to make bond): on a quiet
+# host steal is under 1 %, and the host that took 50 % for minutes turned
+# the same binary's 0.88 of the sum into 0.44.
+STALL_STEAL_PCT=10
 
 NSC=mbc-$$
 NSS=mbs-$$
@@ -506,7 +513,8 @@ table() {
 	echo "TCP carries at most $CEILING of a rate through mprelay, $CEILING_ALONE without (headers);" \
 		"idle RTT over the fastest uplink alone: $(cell "${FIG[runs.alone.idle_ping.p50_ms]}" %.1f) ms (p50)"
 	echo "machine: $(nproc) CPUs, load average ${FIG[meta.loadavg_start]} at the start," \
-		"${FIG[meta.loadavg_end]} at the end; ${FIG[meta.duration_s]} s"
+		"${FIG[meta.loadavg_end]} at the end; CPU taken by the hypervisor (steal)" \
+		"$(cell "${FIG[meta.steal_pct]}" %.0f) %; ${FIG[meta.duration_s]} s"
 	echo
 	printf '%-20s %13s  %11s  %11s  %-20s %-20s  %21s  %s\n' "" "TCP Mbit/s" "/ sum" "/ fastest" \
 		"ping under TCP up" "ping under TCP down" "halved: s, after/new" "data per path %"
@@ -566,8 +574,12 @@ write_json() {
 	mv "$1.new" "$1"
 }
 
+# cpu_ticks: "STEAL TOTAL" of all CPUs from /proc/stat, in clock ticks.
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
+
 # ------------------------------------------------------------ the run
 START_S=$SECONDS
+read -r STEAL0 TOTAL0 < <(cpu_ticks)
 FIG[meta.date]=$(date -u '+%Y-%m-%dT%H:%M:%SZ')
 FIG[meta.cpus]=$(nproc)
 FIG[meta.loadavg_start]=$(cut -d' ' -f1 /proc/loadavg)
@@ -600,6 +612,10 @@ for m in "${MODES[@]}"; do run_mode "$m"; done
 for m in "${RATE_MODES[@]}"; do run_mode "$m" rate; done
 
 FIG[meta.loadavg_end]=$(cut -d' ' -f1 /proc/loadavg)
+# The time a hypervisor took from this VM's CPUs: a host stall that no
+# figure of ours can rise above (seen: 50 % for minutes).
+read -r STEAL1 TOTAL1 < <(cpu_ticks)
+FIG[meta.steal_pct]=$(calc '100 * s / t' s=$((STEAL1 - STEAL0)) t=$((TOTAL1 - TOTAL0 > 0 ? TOTAL1 - TOTAL0 : 1)))
 FIG[meta.duration_s]=$((SECONDS - START_S))
 check_all
 if [[ $ASSERT == 0 ]]; then
@@ -618,4 +634,13 @@ echo "result: $RESULT"
 write_json "$JSON"
 say "figures in $JSON"
 
+# Bounds missed while the hypervisor took a measured share of the CPU: the
+# run said nothing about the relay. Exit 75 asks the caller (make bond) to
+# run it once more; that run's result stands, whatever the host does.
+if ((FAILS > 0)) && [[ $ASSERT != 0 && -z ${BOND_RERUN:-} ]] &&
+	num_ge "${FIG[meta.steal_pct]}" "$STALL_STEAL_PCT"; then
+	say "$FAILS bounds missed while the hypervisor took ${FIG[meta.steal_pct]} % of the CPU" \
+		"(at least $STALL_STEAL_PCT % is a host stall): to be run once more"
+	exit 75
+fi
 ((FAILS == 0))
