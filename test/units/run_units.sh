@@ -9,12 +9,17 @@
 #     mpserver@2001     KEY= : no key, runs
 #     mpserver@2002     no key file, no KEY= : refused (the stand-in is not a key)
 #     mpclient-tun@mprc0 -> mpserver-tun@mprt0 (port 2010, key): a session between them
+#   The servers' settings are in NAME.conf (mpserver -c); only 2001 has a .env.
 #
 # Checked: each unit reaches "active" only through READY=1 (Type=notify),
 # 20 of 20 datagrams echo through the keyed pair, the status sockets answer
 # in /run/mprelay/UNIT/, the tun devices have their addresses, the keyless
 # instance runs and the one without a key is refused with the reason, and
-# the sandbox lets all of it work. Needs root, unshare and systemd: else
+# the sandbox lets all of it work. Then `systemctl reload mpserver@2000`
+# after 2000.conf changed its mode: the same process, active throughout,
+# runs the new mode (its status document says so) and still echoes; a
+# broken 2000.conf is refused at the next reload, the service active and
+# its mode unchanged. Needs root, unshare and systemd: else
 # "SKIPPED" (exit 77; a failure under MP_REQUIRE_ALL=1).
 #
 #   test/units/run_units.sh RENDERED_UNITS_DIR     (make units-run)
@@ -64,10 +69,11 @@ mkdir -p "$TMP/etc" "$TMP/ov"
 for k in wg 2000 mprc0 mprt0; do cp "$TMP/key" "$TMP/etc/$k.key"; done
 echo 'PORT=4000' >"$TMP/etc/wg.env"
 printf '127.0.0.1 2000 name=plain\n127.0.0.1 2000 name=lo dev=lo mark=0x5\n' >"$TMP/etc/wg.conf"
-echo 'TARGET=127.0.0.1 5555' >"$TMP/etc/2000.env"
-printf 'TARGET=127.0.0.1 5556\nKEY=\n' >"$TMP/etc/2001.env"
-echo 'TARGET=127.0.0.1 5557' >"$TMP/etc/2002.env"
-printf 'PORT=2010\nOPTS=--tun-addr 10.99.0.1/24\n' >"$TMP/etc/mprt0.env"
+printf 'listen 2000\ntarget 127.0.0.1 5555\nmode weighted\n' >"$TMP/etc/2000.conf"
+printf 'listen 2001\ntarget 127.0.0.1 5556\n' >"$TMP/etc/2001.conf"
+echo 'KEY=' >"$TMP/etc/2001.env"
+printf 'listen 2002\ntarget 127.0.0.1 5557\n' >"$TMP/etc/2002.conf"
+printf 'listen 2010\ntun-addr 10.99.0.1/24\n' >"$TMP/etc/mprt0.conf"
 echo '127.0.0.1 2010' >"$TMP/etc/mprc0.conf"
 echo 'OPTS=--tun-addr 10.99.0.2/24' >"$TMP/etc/mprc0.env"
 INSTANCES="mpclient@wg mpserver@2000 mpserver@2001 mpserver@2002 mpserver-tun@mprt0 mpclient-tun@mprc0"
@@ -92,6 +98,9 @@ mount -t tmpfs tmpfs "\$R/dev/net"
 mknod -m 0666 "\$R/dev/net/tun" c 10 200
 mkdir -p "\$R/etc/mprelay"
 cp "$TMP/etc/"* "\$R/etc/mprelay/"
+# As an admin leaves them: the settings readable by the services' dynamic
+# users, the keys root's only (systemd hands them over).
+chmod 644 "\$R/etc/mprelay/"*.conf "\$R/etc/mprelay/"*.env
 chmod 600 "\$R/etc/mprelay/"*.key
 cp "$UNITS/"*.service "\$R/etc/systemd/system/"
 printf '[Unit]\nDescription=mprelay units under test\nWants=%s\n' \
@@ -179,6 +188,47 @@ check "tun devices up with their addresses" in_sd sh -c \
 	'ip -br addr show mprt0 | grep -q 10.99.0.1/24 && ip -br addr show mprc0 | grep -q 10.99.0.2/24'
 check "a tun session between mpclient-tun@mprc0 and mpserver-tun@mprt0" in_sd sh -c \
 	'for i in $(seq 50); do journalctl -u mpclient-tun@mprc0 | grep -q "keys agreed" && exit 0; sleep 0.1; done; exit 1'
+server_mode() {
+	in_sd /usr/bin/python3 "$ROOT/scripts/mpstat" --json /run/mprelay/mpserver@2000/status.sock |
+		/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["mode"])'
+}
+# A reload is asynchronous to systemctl (systemd 252 waits for kill only):
+# the new mode is waited for, 5 s at most (it takes a few milliseconds).
+mode_becomes() {
+	for _ in $(seq 50); do
+		[ "$(server_mode)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "mpserver@2000 runs mode '$(server_mode)', not '$1'" >&2
+	return 1
+}
+main_pid() { in_sd systemctl show -P MainPID mpserver@2000; }
+pid_before=$(main_pid)
+same_process() {	# active, and the process that started (not a restart)
+	in_sd systemctl is-active --quiet mpserver@2000 && [ "$(main_pid)" = "$pid_before" ]
+}
+reload_to() {	# reload_to SED_SCRIPT: 2000.conf edited, then systemctl reload
+	in_sd sed -i "$1" /etc/mprelay/2000.conf && in_sd systemctl reload mpserver@2000
+}
+journal_says() {
+	for _ in $(seq 50); do
+		in_sd journalctl -u mpserver@2000 | grep -q "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+check "mpserver@2000 runs 2000.conf's mode (weighted)" mode_becomes weighted
+check "systemctl reload mpserver@2000 after 2000.conf changed to 'mode roundrobin'" \
+	reload_to 's/^mode weighted$/mode roundrobin/'
+check "the reload applied the file's new mode (status document: roundrobin)" mode_becomes roundrobin
+check "mpserver@2000 active through the reload, the same process" same_process
+check "20 of 20 still echo after the reload" echo_through
+broken_refused() {
+	reload_to 's/^mode roundrobin$/mode nonsense/' && journal_says 'reload refused'
+}
+check "a broken 2000.conf ('mode nonsense'): the reload is refused with the reason" broken_refused
+check "... and mpserver@2000 runs on, the same process, its mode unchanged" \
+	eval 'same_process && [ "$(server_mode)" = roundrobin ]'
 check "systemctl stop: a clean exit, the runtime directory gone" in_sd sh -c \
 	'systemctl stop mpserver@2001 && ! systemctl is-failed --quiet mpserver@2001 && [ ! -e /run/mprelay/mpserver@2001 ]'
 
