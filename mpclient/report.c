@@ -123,6 +123,69 @@ void client_status_fill(void *ctx, struct json *j)
 	json_obj_end(j);
 }
 
+/* ---- Prometheus (--metrics) ---------------------------------------------- */
+
+static int metrics_path(const void *ctx, unsigned i, struct metrics_path *out)
+{
+	const struct client *c = ctx;
+	const struct path *path = &c->paths[i];
+	const struct session *f = freshest(c);
+
+	out->name = path->name;
+	out->state = path->state;
+	out->h = f ? &f->f.path[i].h : NULL;
+	out->tx_pkts = path->link.st.tx.pkts;
+	out->tx_bytes = path->link.st.tx.bytes;
+	out->rx_pkts = path->st.rx_pkts;
+	out->rx_bytes = path->st.rx_bytes;
+	return 1;
+}
+
+static const struct flow *metrics_session(const void *ctx, const struct flow *prev,
+					  uint64_t before, uint64_t *serial)
+{
+	const struct client *c = ctx;
+	const struct list *n = prev ? list_entry(prev, struct session, f)->link.next
+				    : c->sessions.next;
+
+	for (; n != &c->sessions; n = n->next) {
+		const struct session *s = list_entry(n, struct session, link);
+		if (s->serial < before) {
+			*serial = s->serial;
+			return &s->f;
+		}
+	}
+	return NULL;
+}
+
+static const char *metrics_path_name(const void *ctx, unsigned p, char *buf, size_t len)
+{
+	const struct client *c = ctx;
+
+	(void)buf;
+	(void)len;
+	return c->paths[p].name;
+}
+
+int client_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
+{
+	const struct client *c = ctx;
+	const struct metrics_source src = {
+		.ctx = c,
+		.program = "mpclient",
+		.uptime_s = (mono_ms() - c->started_ms) / 1000,
+		.sessions = c->nsessions,
+		.drops = &c->e.drops,
+		.deduplicated = c->e.drops.n[DROP_DUP],
+		.npaths = c->npaths,
+		.path = metrics_path,
+		.session = metrics_session,
+		.path_name = metrics_path_name,
+	};
+
+	return metrics_fill(&src, t, pos);
+}
+
 /* ---- the log (SIGUSR1, exit) -------------------------------------------- */
 
 static void log_health(const char *what, const char *name, const struct health *h,

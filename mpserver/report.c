@@ -3,6 +3,7 @@
  * Only reads state. Paths belong to sessions here (each client has its own
  * addresses); the top-level paths sum them up per path id. */
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 #include "log.h"
@@ -119,6 +120,77 @@ void server_status_fill(void *ctx, struct json *j)
 		json_session(j, srv, s);
 	json_arr_end(j);
 	json_obj_end(j);
+}
+
+/* ---- Prometheus (--metrics) ---------------------------------------------- */
+
+/* As json_paths: per path id, summed over the sessions that know it. */
+static int metrics_path(const void *ctx, unsigned p, struct metrics_path *out)
+{
+	const struct server *srv = ctx;
+	const struct session *s, *fresh = NULL;
+	memset(out, 0, sizeof(*out));
+	list_for_each(s, &srv->sessions, struct session, link) {
+		const struct flow_path *fp = &s->f.path[p];
+		if (!(s->f.known & 1u << p))
+			continue;
+		out->tx_pkts += fp->tx_pkts;
+		out->tx_bytes += fp->tx_bytes;
+		out->rx_pkts += fp->rx_pkts;
+		out->rx_bytes += fp->rx_bytes;
+		if (!fresh || s->paths[p].last_rx_ms > fresh->paths[p].last_rx_ms)
+			fresh = s;
+	}
+	if (!fresh)
+		return 0;
+	snprintf(out->name_buf, sizeof(out->name_buf), "%u", p);
+	out->name = out->name_buf;
+	out->h = &fresh->f.path[p].h;
+	out->state = out->h->state;
+	return 1;
+}
+
+static const struct flow *metrics_session(const void *ctx, const struct flow *prev,
+					  uint64_t before, uint64_t *serial)
+{
+	const struct server *srv = ctx;
+	const struct list *n = prev ? list_entry(prev, struct session, f)->link.next
+				    : srv->sessions.next;
+
+	for (; n != &srv->sessions; n = n->next) {
+		const struct session *s = list_entry(n, struct session, link);
+		if (s->serial < before) {
+			*serial = s->serial;
+			return &s->f;
+		}
+	}
+	return NULL;
+}
+
+static const char *metrics_path_name(const void *ctx, unsigned p, char *buf, size_t len)
+{
+	(void)ctx;
+	snprintf(buf, len, "%u", p);
+	return buf;
+}
+
+int server_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
+{
+	const struct server *srv = ctx;
+	const struct metrics_source src = {
+		.ctx = srv,
+		.program = "mpserver",
+		.uptime_s = (mono_ms() - srv->started_ms) / 1000,
+		.sessions = srv->nsessions,
+		.drops = &srv->e.drops,
+		.deduplicated = srv->e.drops.n[DROP_DUP],
+		.npaths = MP_MAX_PATHS,
+		.path = metrics_path,
+		.session = metrics_session,
+		.path_name = metrics_path_name,
+	};
+
+	return metrics_fill(&src, t, pos);
 }
 
 /* ---- the log (SIGUSR1, exit) -------------------------------------------- */
