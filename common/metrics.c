@@ -266,7 +266,7 @@ static void put_session(struct mtext *t, const struct family *fam,
 		uint64_t v = fam->what == W_SENT_PKTS ? f->sent_pkts :
 			     fam->what == W_SENT_BYTES ? f->sent_bytes :
 			     fam->what == W_DELIVERED_PKTS ? f->delivered_pkts :
-			     fam->what == W_DELIVERED_BYTES ? f->delivered_bytes : f->dup;
+			     fam->what == W_DELIVERED_BYTES ? f->delivered_bytes : f->dedup;
 		sample_u64(t, fam->name, kv, v);
 		return;
 	}

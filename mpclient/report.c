@@ -78,7 +78,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_kv_u64(j, "up_bytes", f->sent_bytes);
 	json_kv_u64(j, "down_pkts", f->delivered_pkts);
 	json_kv_u64(j, "down_bytes", f->delivered_bytes);
-	json_kv_u64(j, "dup", f->dup);
+	json_kv_u64(j, "deduplicated", f->dedup);
 	json_kv_u64(j, "old", f->old);
 	json_kv_u64(j, "critical_over", f->crit.refused);
 	json_kv_u64(j, "stale", f->stale);
@@ -113,6 +113,7 @@ void client_status_fill(void *ctx, struct json *j)
 	json_kv_u64(j, "scripts_failed", c->e.hook.failed);
 	json_kv_u64(j, "rescue_kept", c->e.rescue.kept);
 	json_kv_u64(j, "rescued", c->e.rescue.resent);
+	json_kv_u64(j, "deduplicated", c->e.deduplicated);
 	json_obj_end(j);
 	stats_json_drops(j, &c->e.drops);
 	json_paths(j, c);
@@ -176,7 +177,7 @@ int client_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
 		.uptime_s = (mono_ms() - c->started_ms) / 1000,
 		.sessions = c->nsessions,
 		.drops = &c->e.drops,
-		.deduplicated = c->e.drops.n[DROP_DUP],
+		.deduplicated = c->e.deduplicated,
 		.npaths = c->npaths,
 		.path = metrics_path,
 		.session = metrics_session,
@@ -205,10 +206,11 @@ void client_log_stats(const struct client *c)
 	uint64_t now = mono_ms();
 
 	stats_format_drops(&c->e.drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu rescued=%llu%s",
+	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu rescued=%llu deduplicated=%llu%s",
 		 sched_mode_name(c->o.common.mode), c->nsessions,
 		 (unsigned long long)c->app_rx, (unsigned long long)c->e.local_tx,
-		 (unsigned long long)c->e.rescue.resent, line);
+		 (unsigned long long)c->e.rescue.resent,
+		 (unsigned long long)c->e.deduplicated, line);
 	if (c->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(c);
 	for (unsigned i = 0; i < c->npaths; i++) {
@@ -237,7 +239,7 @@ void client_log_stats(const struct client *c)
 	const struct session *s;
 	list_for_each(s, &c->sessions, struct session, link) {
 		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
-			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
+			 "down_pkts=%llu down_bytes=%llu deduplicated=%llu old=%llu "
 			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
 			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
 			 s->f.id, net_ntop(&s->app, str),
@@ -245,7 +247,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)s->f.sent_bytes,
 			 (unsigned long long)s->f.delivered_pkts,
 			 (unsigned long long)s->f.delivered_bytes,
-			 (unsigned long long)s->f.dup, (unsigned long long)s->f.old,
+			 (unsigned long long)s->f.dedup, (unsigned long long)s->f.old,
 			 (unsigned long long)s->f.stale, (unsigned long long)s->f.bad_tag,
 			 (unsigned long long)s->f.rx.restarts,
 			 (unsigned long long)s->hellos,

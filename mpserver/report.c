@@ -64,7 +64,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_kv_u64(j, "up_bytes", s->f.delivered_bytes);
 	json_kv_u64(j, "down_pkts", s->f.sent_pkts);
 	json_kv_u64(j, "down_bytes", s->f.sent_bytes);
-	json_kv_u64(j, "dup", s->f.dup);
+	json_kv_u64(j, "deduplicated", s->f.dedup);
 	json_kv_u64(j, "old", s->f.old);
 	json_kv_u64(j, "critical_over", s->f.crit.refused);
 	json_kv_u64(j, "probes", s->probes);
@@ -112,6 +112,7 @@ void server_status_fill(void *ctx, struct json *j)
 	json_kv_u64(j, "scripts_failed", srv->e.hook.failed);
 	json_kv_u64(j, "rescue_kept", srv->e.rescue.kept);
 	json_kv_u64(j, "rescued", srv->e.rescue.resent);
+	json_kv_u64(j, "deduplicated", srv->e.deduplicated);
 	json_obj_end(j);
 	stats_json_drops(j, &srv->e.drops);
 	json_paths(j, srv);
@@ -183,7 +184,7 @@ int server_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
 		.uptime_s = (mono_ms() - srv->started_ms) / 1000,
 		.sessions = srv->nsessions,
 		.drops = &srv->e.drops,
-		.deduplicated = srv->e.drops.n[DROP_DUP],
+		.deduplicated = srv->e.deduplicated,
 		.npaths = MP_MAX_PATHS,
 		.path = metrics_path,
 		.session = metrics_session,
@@ -203,7 +204,7 @@ void server_log_stats(const struct server *srv)
 	stats_format_drops(&srv->e.drops, line, sizeof(line));
 	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
 		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
-		 "reset_limited=%llu target_tx=%llu rescued=%llu%s",
+		 "reset_limited=%llu target_tx=%llu rescued=%llu deduplicated=%llu%s",
 		 sched_mode_name(srv->o.common.mode), srv->nsessions,
 		 (unsigned long long)srv->sessions_opened,
 		 (unsigned long long)srv->rx_pkts,
@@ -212,13 +213,14 @@ void server_log_stats(const struct server *srv)
 		 (unsigned long long)srv->hello_limit.refused,
 		 (unsigned long long)srv->reset_limit.refused,
 		 (unsigned long long)srv->e.local_tx,
-		 (unsigned long long)srv->e.rescue.resent, line);
+		 (unsigned long long)srv->e.rescue.resent,
+		 (unsigned long long)srv->e.deduplicated, line);
 	if (srv->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(srv);
 	const struct session *s;
 	list_for_each(s, &srv->sessions, struct session, link) {
 		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
-			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
+			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu deduplicated=%llu "
 			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "
 			 "idle_ms=%llu",
 			 s->f.id, s->client_epoch, s->local_port,
@@ -226,7 +228,7 @@ void server_log_stats(const struct server *srv)
 			 (unsigned long long)s->f.delivered_bytes,
 			 (unsigned long long)s->f.sent_pkts,
 			 (unsigned long long)s->f.sent_bytes,
-			 (unsigned long long)s->f.dup, (unsigned long long)s->f.old,
+			 (unsigned long long)s->f.dedup, (unsigned long long)s->f.old,
 			 (unsigned long long)s->probes, (unsigned long long)s->f.bad_tag,
 			 (unsigned long long)s->unreachable,
 			 (unsigned long long)(now - s->last_active_ms));
