@@ -156,7 +156,7 @@ void paths_tick(struct client *c, struct session *s);
 void paths_aggregate(struct client *c);
 
 /* report.c */
-void client_status_fill(void *ctx, struct json *j);
+int client_status_fill(void *ctx, struct json *j, uint64_t *pos);
 int client_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos);
 
 /* tunnel.c: tun mode */

@@ -97,31 +97,51 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_obj_end(j);
 }
 
-void client_status_fill(void *ctx, struct json *j)
+/* The document in pieces: the header (all but the sessions), then one
+ * session at a time, newest first, then the end. *pos: 0 at the start,
+ * then the serial below which sessions are still to be written, so that
+ * sessions that come or go meanwhile are neither repeated nor a problem. */
+int client_status_fill(void *ctx, struct json *j, uint64_t *pos)
 {
 	const struct client *c = ctx;
 	const struct session *s;
+	struct json_mark m;
 
-	stats_json_begin(j, "mpclient", c->started_ms, sched_mode_name(c->o.common.mode),
-			 c->e.key != NULL);
-	json_kv_u64(j, "probe_interval_ms", c->o.probe_ms);
-	json_kv_obj_begin(j, "counters");
-	json_kv_u64(j, "app_rx", c->app_rx);
-	json_kv_u64(j, "app_tx", c->e.local_tx);
-	json_kv_u64(j, "sessions", c->nsessions);
-	json_kv_u64(j, "scripts_run", c->e.hook.started);
-	json_kv_u64(j, "scripts_failed", c->e.hook.failed);
-	json_kv_u64(j, "rescue_kept", c->e.rescue.kept);
-	json_kv_u64(j, "rescued", c->e.rescue.resent);
-	json_kv_u64(j, "deduplicated", c->e.deduplicated);
-	json_obj_end(j);
-	stats_json_drops(j, &c->e.drops);
-	json_paths(j, c);
-	json_kv_arr_begin(j, "sessions");
-	list_for_each(s, &c->sessions, struct session, link)
+	if (*pos == 0) {
+		json_piece_begin(j, &m);
+		stats_json_begin(j, "mpclient", c->started_ms, sched_mode_name(c->o.common.mode),
+				 c->e.key != NULL);
+		json_kv_u64(j, "probe_interval_ms", c->o.probe_ms);
+		json_kv_obj_begin(j, "counters");
+		json_kv_u64(j, "app_rx", c->app_rx);
+		json_kv_u64(j, "app_tx", c->e.local_tx);
+		json_kv_u64(j, "sessions", c->nsessions);
+		json_kv_u64(j, "scripts_run", c->e.hook.started);
+		json_kv_u64(j, "scripts_failed", c->e.hook.failed);
+		json_kv_u64(j, "rescue_kept", c->e.rescue.kept);
+		json_kv_u64(j, "rescued", c->e.rescue.resent);
+		json_kv_u64(j, "deduplicated", c->e.deduplicated);
+		json_obj_end(j);
+		stats_json_drops(j, &c->e.drops);
+		json_paths(j, c);
+		json_kv_arr_begin(j, "sessions");
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = c->next_serial + 1;
+	}
+	list_for_each(s, &c->sessions, struct session, link) {
+		if (s->serial >= *pos)
+			continue;
+		json_piece_begin(j, &m);
 		json_session(j, c, s);
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = s->serial;
+	}
+	json_piece_begin(j, &m);
 	json_arr_end(j);
 	json_obj_end(j);
+	return json_piece_end(j, &m) ? 1 : status_full(j);
 }
 
 /* ---- Prometheus (--metrics) ---------------------------------------------- */

@@ -125,7 +125,7 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 void paths_tick(struct server *srv, struct session *s);
 
 /* report.c */
-void server_status_fill(void *ctx, struct json *j);
+int server_status_fill(void *ctx, struct json *j, uint64_t *pos);
 int server_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos);
 
 /* keying.c */

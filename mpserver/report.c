@@ -92,35 +92,55 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_obj_end(j);
 }
 
-void server_status_fill(void *ctx, struct json *j)
+/* The document in pieces: the header (all but the sessions), then one
+ * session at a time, newest first, then the end. *pos: 0 at the start,
+ * then the serial below which sessions are still to be written, so that
+ * sessions that come or go meanwhile are neither repeated nor a problem. */
+int server_status_fill(void *ctx, struct json *j, uint64_t *pos)
 {
 	const struct server *srv = ctx;
 	const struct session *s;
+	struct json_mark m;
 
-	stats_json_begin(j, "mpserver", srv->started_ms, sched_mode_name(srv->o.common.mode),
-			 srv->e.key != NULL);
-	json_kv_obj_begin(j, "counters");
-	json_kv_u64(j, "rx_pkts", srv->rx_pkts);
-	json_kv_u64(j, "sessions", srv->nsessions);
-	json_kv_u64(j, "sessions_opened", srv->sessions_opened);
-	json_kv_u64(j, "welcomes_sent", srv->welcomes_sent);
-	json_kv_u64(j, "resets_sent", srv->resets_sent);
-	json_kv_u64(j, "hello_limited", srv->hello_limit.refused);
-	json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
-	json_kv_u64(j, "target_tx", srv->e.local_tx);
-	json_kv_u64(j, "scripts_run", srv->e.hook.started);
-	json_kv_u64(j, "scripts_failed", srv->e.hook.failed);
-	json_kv_u64(j, "rescue_kept", srv->e.rescue.kept);
-	json_kv_u64(j, "rescued", srv->e.rescue.resent);
-	json_kv_u64(j, "deduplicated", srv->e.deduplicated);
-	json_obj_end(j);
-	stats_json_drops(j, &srv->e.drops);
-	json_paths(j, srv);
-	json_kv_arr_begin(j, "sessions");
-	list_for_each(s, &srv->sessions, struct session, link)
+	if (*pos == 0) {
+		json_piece_begin(j, &m);
+		stats_json_begin(j, "mpserver", srv->started_ms, sched_mode_name(srv->o.common.mode),
+				 srv->e.key != NULL);
+		json_kv_obj_begin(j, "counters");
+		json_kv_u64(j, "rx_pkts", srv->rx_pkts);
+		json_kv_u64(j, "sessions", srv->nsessions);
+		json_kv_u64(j, "sessions_opened", srv->sessions_opened);
+		json_kv_u64(j, "welcomes_sent", srv->welcomes_sent);
+		json_kv_u64(j, "resets_sent", srv->resets_sent);
+		json_kv_u64(j, "hello_limited", srv->hello_limit.refused);
+		json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
+		json_kv_u64(j, "target_tx", srv->e.local_tx);
+		json_kv_u64(j, "scripts_run", srv->e.hook.started);
+		json_kv_u64(j, "scripts_failed", srv->e.hook.failed);
+		json_kv_u64(j, "rescue_kept", srv->e.rescue.kept);
+		json_kv_u64(j, "rescued", srv->e.rescue.resent);
+		json_kv_u64(j, "deduplicated", srv->e.deduplicated);
+		json_obj_end(j);
+		stats_json_drops(j, &srv->e.drops);
+		json_paths(j, srv);
+		json_kv_arr_begin(j, "sessions");
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = srv->next_serial + 1;
+	}
+	list_for_each(s, &srv->sessions, struct session, link) {
+		if (s->serial >= *pos)
+			continue;
+		json_piece_begin(j, &m);
 		json_session(j, srv, s);
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = s->serial;
+	}
+	json_piece_begin(j, &m);
 	json_arr_end(j);
 	json_obj_end(j);
+	return json_piece_end(j, &m) ? 1 : status_full(j);
 }
 
 /* ---- Prometheus (--metrics) ---------------------------------------------- */
