@@ -274,3 +274,32 @@ def test_garbled_answers(serve, tmp_path):
         assert r.returncode == 1 and "not a JSON object" in r.stderr
     finally:
         srv3.close()
+
+
+def test_cut_short_or_error_answers(serve, tmp_path):
+    """A document cut short (here half of a real one, as a program that
+    failed while streaming leaves it), an error object, and a server that
+    says nothing: each is an error (exit 1) with a clear message, never
+    empty tables and exit 0."""
+    whole = json.dumps(CLIENT_DOC).encode() + b"\n"
+    srv = serve(whole[:len(whole) // 2])
+    r = mpstat(srv.path)
+    assert r.returncode == 1, r
+    assert "not a JSON document" in r.stderr and "cut short after" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not r.stdout
+
+    bad = CannedServer(tmp_path / "err.sock", [{"error": "status document too large"}])
+    try:
+        r = mpstat(bad.path)
+        assert r.returncode == 1 and "answered an error: status document too large" in r.stderr
+    finally:
+        bad.close()
+
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(str(tmp_path / "mute.sock"))
+    mute.listen(1)      # accepted by the kernel, never answered
+    try:
+        r = mpstat(tmp_path / "mute.sock")
+        assert r.returncode == 1 and "nothing came for 5 s" in r.stderr, r.stderr
+    finally:
+        mute.close()
