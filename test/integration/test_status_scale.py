@@ -10,8 +10,9 @@ an id (a PROBE opens no socket toward the target)."""
 import json
 import subprocess
 import time
+import urllib.request
 
-from conftest import HOST, ROOT, figure, make_packet, udp_socket
+from conftest import HOST, ROOT, figure, free_port, make_packet, udp_socket
 
 N = 10_000
 MPSTAT = ROOT / "scripts" / "mpstat"
@@ -27,8 +28,9 @@ def mpstat(*args):
 def test_ten_thousand_sessions(net, tmp_path):
     echo = net.echo()
     sock_path = tmp_path / "srv.sock"
+    mport = free_port()
     srv = net.server(echo.port, args=["--max-sessions", str(N + 10),
-                                      "--status", sock_path])
+                                      "--status", sock_path, "--metrics", mport])
     s = udp_socket()
     net.procs.on_cleanup(s.close)
     ids = [0x10000000 + k for k in range(N)]
@@ -62,4 +64,13 @@ def test_ten_thousand_sessions(net, tmp_path):
     r = mpstat(sock_path)
     assert r.returncode == 0, r.stderr
     assert f"\nsessions ({N})\n" in r.stdout
+
+    with urllib.request.urlopen(f"http://{HOST}:{mport}/metrics", timeout=60) as resp:
+        text = resp.read().decode()
+    series = [l for l in text.splitlines()
+              if l.startswith("mprelay_session_delivered_packets_total{")]
+    figure("status_scale", f"{N} sessions: a {len(text) / 1048576:.1f} MiB exposition")
+    assert len(series) == N and len(set(series)) == N
+    assert f"\nmprelay_sessions {N}\n" in text
+    assert text.endswith("\n") and "# TYPE mprelay_session_path_received_bytes_total" in text
     srv.stop()
