@@ -1,8 +1,11 @@
 """The Prometheus endpoint (--metrics, docs/STATUS.md "Prometheus metrics")
 of a running pair with traffic: Prometheus's own `promtool check metrics`
 accepts both programs' exposition, and the figures are the traffic the test
-made, exactly (payload bytes and datagrams each way, and in duplicate mode
-one deduplicated copy per datagram on each side, with two paths). Then the
+made, exactly (payload bytes and datagrams each way; in duplicate mode
+one deduplicated copy per datagram on each side, with two paths; and a
+path's bytes and datagrams each way, on both programs, equal what a
+bridge in the test saw cross it, whose data datagrams are the payload
+plus 20 bytes of header and trailer each). Then the
 server's manners: 404, 405, 400, an oversized request, IPv6, and a client
 that never finishes its request is dropped while others are served."""
 import re
@@ -79,9 +82,10 @@ def test_metrics_pair(net):
     echo = net.echo()
     sport, cport = free_port(), free_port()
     srv = net.server(echo.port, mode="duplicate", args=["--metrics", str(sport)])
-    # two paths straight to mpserver (no bridge needed: each path has its
-    # own socket, so its own source port)
-    cli = net.client([srv.port, srv.port], mode="duplicate",
+    # path 0 through a bridge that records what crosses it, path 1
+    # straight to mpserver (each path has its own socket, so source port)
+    pyb = net.pybridge(srv.port, capture=10 ** 6)
+    cli = net.client([pyb, srv.port], mode="duplicate",
                      args=["--metrics", f"{HOST}:{cport}"])
     app = net.app(1, cli)
     app.flow(SIZES, window=8)
@@ -122,6 +126,30 @@ def test_metrics_pair(net):
     for p in ("0", "1"):
         assert value(s, "mprelay_session_path_received_bytes_total", session=sid, path=p) \
             >= payload + N * 20
+    # Path 0 against the bridge's record, exactly. Probes go on while we
+    # look: the record is read between two scrapes that agree.
+    def path0():
+        c_, s_ = (parse(scrape(f"http://{HOST}:{p}/metrics")) for p in (cport, sport))
+        return [value(c_, f"mprelay_session_path_{d}_{u}_total", session=sid, path="b0")
+                for d in ("sent", "received") for u in ("packets", "bytes")] + \
+               [value(s_, f"mprelay_session_path_{d}_{u}_total", session=sid, path="0")
+                for d in ("received", "sent") for u in ("packets", "bytes")]
+    for _ in range(50):
+        before = path0()
+        time.sleep(0.05)
+        with pyb.lock:
+            up, down = list(pyb.up), list(pyb.down)
+        if path0() == before:
+            break
+    else:
+        pytest.fail("the counters of path 0 never held still for 50 ms")
+    seen = [len(up), sum(map(len, up)), len(down), sum(map(len, down))]
+    figure("metrics", f"path 0: mpclient sent/received, mpserver received/sent "
+           f"{before}; the bridge saw up {seen[:2]}, down {seen[2:]}")
+    assert before == seen + seen, (before, seen)
+    data_up = [p for p in up if p[1] == 0x11]      # version 1, DATA, plaintext
+    assert len(data_up) == N and sum(map(len, data_up)) == payload + N * (16 + 4)
+
     assert value(c, "mprelay_info", program="mpclient", version=dict(
         next(k for k in c if k[0] == "mprelay_info")[1])["version"]) == 1
 
