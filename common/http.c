@@ -34,7 +34,7 @@ struct conn {
 	ev_timer timeout;
 	int streaming;			/* the body is still being written */
 	int ok;				/* the answer is a 200 */
-	uint64_t pos;			/* where the body goes on */
+	struct metrics_pos pos;		/* where the body goes on */
 	size_t req_len, out_len, out_off;
 	char req[HTTP_REQUEST_MAX_BYTES];
 	char out[HTTP_CHUNK_BYTES];
@@ -135,7 +135,7 @@ static void respond(struct conn *c, enum http_verdict v)
 	c->out_len = (size_t)n;
 	c->out_off = 0;
 	c->streaming = c->ok;
-	c->pos = 0;
+	memset(&c->pos, 0, sizeof(c->pos));
 	if (!c->ok)
 		c->owner->n.errors++;
 	c->state = WRITING;
@@ -333,6 +333,9 @@ int http_parse_listen(const char *spec, struct mp_addr *out, char *err)
 		if (!close_br || close_br[1] != ':')
 			return fail(err, "--metrics '%s': expected [ADDRESS]:PORT", spec);
 		hlen = (size_t)(close_br - spec - 1);
+		if (!memchr(spec + 1, ':', hlen))
+			return fail(err, "--metrics '%s': brackets are for an IPv6 address",
+				    spec);
 		memmove(host, spec + 1, hlen < sizeof(host) ? hlen : 0);
 		port = close_br + 2;
 	} else if ((colon = strrchr(spec, ':'))) {

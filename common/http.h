@@ -43,8 +43,8 @@ enum http_verdict {
  * as token ":" value without control characters. Pure: for the fuzzer. */
 enum http_verdict http_parse(const char *buf, size_t len);
 
-/* Writes the body from *pos on (0: start); as metrics_fill. */
-typedef int (*http_fill_fn)(void *ctx, struct mtext *t, uint64_t *pos);
+/* Writes the body from *pos on (all zero: the start); as metrics_fill. */
+typedef int (*http_fill_fn)(void *ctx, struct mtext *t, struct metrics_pos *pos);
 
 struct http;
 

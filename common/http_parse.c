@@ -39,7 +39,7 @@ static const char *line_end(const char *p, const char *end)
 static enum http_verdict request_line(const char *p, const char *eol)
 {
 	static const char metrics[] = "/metrics";
-	const char *m = p, *t, *v;
+	const char *m = p, *t, *v, *q;
 	size_t tlen, plen;
 
 	while (p < eol && tchar((unsigned char)*p))
@@ -61,8 +61,8 @@ static enum http_verdict request_line(const char *p, const char *eol)
 	if (t - 1 - m != 3 || memcmp(m, "GET", 3))
 		return HTTP_BAD_METHOD;
 	/* A query string is allowed and ignored. */
-	plen = (size_t)((const char *)memchr(t, '?', tlen) ?
-			(const char *)memchr(t, '?', tlen) - t : (ptrdiff_t)tlen);
+	q = memchr(t, '?', tlen);
+	plen = q ? (size_t)(q - t) : tlen;
 	if (plen != sizeof(metrics) - 1 || memcmp(t, metrics, plen))
 		return HTTP_NOT_FOUND;
 	return HTTP_OK;

@@ -3,9 +3,10 @@
  * program's sessions, which the program's metrics_source does. The format
  * wants every series of a name in one group under its HELP and TYPE, so
  * the document is written family after family, and a family of sessions
- * walks them all; the position (*pos) is the family in the top 16 bits and
- * the serial the walk has reached below, so that a buffer's worth is
- * written at a time and nothing is held between pieces. */
+ * walks them all; the position (struct metrics_pos) is the family and the
+ * serial the walk has reached, so that a buffer's worth is written at a
+ * time and nothing is held between pieces. Every family shows the sessions
+ * that existed when the exposition started (and are still there). */
 #include "metrics.h"
 
 #include <inttypes.h>
@@ -17,11 +18,6 @@
 #include "stats.h"
 #include "util.h"
 #include "version.h"
-
-#define POS_FAMILY_SHIFT 48
-#define POS_SERIAL_MASK ((UINT64_C(1) << POS_FAMILY_SHIFT) - 1)
-/* Below it: the family's HELP and TYPE are not out yet. */
-#define SERIAL_ALL POS_SERIAL_MASK
 
 enum scope { PROGRAM, PATH, SESSION, SESSION_PATH };
 
@@ -304,20 +300,15 @@ static int put_sessions(struct mtext *t, const struct family *fam,
 	return 1;
 }
 
-int metrics_fill(const struct metrics_source *src, struct mtext *t, uint64_t *pos)
+int metrics_fill(const struct metrics_source *src, struct mtext *t, struct metrics_pos *pos)
 {
-	size_t start = t->len;
-
-	for (;;) {
-		uint64_t fi = *pos >> POS_FAMILY_SHIFT;
-		uint64_t before = *pos & POS_SERIAL_MASK;
-		const struct family *fam;
+	if (pos->bound == 0)
+		pos->bound = src->next_serial;	/* >= 1: serials start at 1 */
+	while (pos->family < ARRAY_LEN(families)) {
+		const struct family *fam = &families[pos->family];
 		size_t mark = t->len;
 
-		if (fi >= ARRAY_LEN(families))
-			return 1;
-		fam = &families[fi];
-		if (before == 0) {
+		if (pos->before == 0) {
 			/* The header, and a family that is not per session, whole. */
 			put_header(t, fam);
 			if (fam->scope == PROGRAM)
@@ -327,18 +318,18 @@ int metrics_fill(const struct metrics_source *src, struct mtext *t, uint64_t *po
 			if (t->overflow) {
 				t->len = mark;
 				t->overflow = 0;
-				return t->len == start && start == 0 ? -1 : 0;
+				return t->len == 0 ? -1 : 0;
 			}
-			before = fam->scope >= SESSION ? SERIAL_ALL : 0;
-			if (!before)
-				fi++;
-			*pos = fi << POS_FAMILY_SHIFT | before;
-			continue;
+			if (fam->scope < SESSION) {
+				pos->family++;
+				continue;
+			}
+			pos->before = pos->bound;
 		}
-		if (!put_sessions(t, fam, src, &before)) {
-			*pos = fi << POS_FAMILY_SHIFT | before;
+		if (!put_sessions(t, fam, src, &pos->before))
 			return t->len == 0 ? -1 : 0;
-		}
-		*pos = (fi + 1) << POS_FAMILY_SHIFT;
+		pos->family++;
+		pos->before = 0;
 	}
+	return 1;
 }

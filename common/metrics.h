@@ -44,6 +44,7 @@ struct metrics_source {
 	const char *program;
 	uint64_t uptime_s;
 	unsigned sessions;
+	uint64_t next_serial;		/* the serial the next session will get */
 	const struct drops *drops;
 	uint64_t deduplicated;
 	unsigned npaths;
@@ -57,11 +58,19 @@ struct metrics_source {
 	const char *(*path_name)(const void *ctx, unsigned p, char *buf, size_t len);
 };
 
-/* Writes the exposition from *pos on (0: the start) into t, while it fits.
- * Returns 1 once it is complete, 0 when t is full (call again with an
- * emptied buffer: *pos says where to go on), -1 if one piece alone does
- * not fit t. */
-int metrics_fill(const struct metrics_source *src, struct mtext *t, uint64_t *pos);
+/* Where an exposition stands; all zero at the start. */
+struct metrics_pos {
+	unsigned family;		/* the family being written */
+	uint64_t before;		/* its sessions below this serial are to come;
+					   0: its HELP and TYPE are not out yet */
+	uint64_t bound;			/* the sessions shown: serials below this
+					   (those that existed at the start) */
+};
+
+/* Writes the exposition from *pos on into t, while it fits. Returns 1 once
+ * it is complete, 0 when t is full (call again with an emptied buffer:
+ * *pos says where to go on), -1 if one piece alone does not fit t. */
+int metrics_fill(const struct metrics_source *src, struct mtext *t, struct metrics_pos *pos);
 
 /* A label value as the format wants it: '\\', '"' and newline escaped. */
 void metrics_put_label_value(struct mtext *t, const char *v);

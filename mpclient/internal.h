@@ -157,7 +157,7 @@ void paths_aggregate(struct client *c);
 
 /* report.c */
 int client_status_fill(void *ctx, struct json *j, uint64_t *pos);
-int client_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos);
+int client_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos);
 
 /* tunnel.c: tun mode */
 int tunnel_open(struct client *c);

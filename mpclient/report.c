@@ -188,7 +188,7 @@ static const char *metrics_path_name(const void *ctx, unsigned p, char *buf, siz
 	return c->paths[p].name;
 }
 
-int client_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
+int client_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos)
 {
 	const struct client *c = ctx;
 	const struct metrics_source src = {
@@ -196,6 +196,7 @@ int client_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
 		.program = "mpclient",
 		.uptime_s = (mono_ms() - c->started_ms) / 1000,
 		.sessions = c->nsessions,
+		.next_serial = c->next_serial + 1,
 		.drops = &c->e.drops,
 		.deduplicated = c->e.deduplicated,
 		.npaths = c->npaths,

@@ -126,7 +126,7 @@ void paths_tick(struct server *srv, struct session *s);
 
 /* report.c */
 int server_status_fill(void *ctx, struct json *j, uint64_t *pos);
-int server_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos);
+int server_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos);
 
 /* keying.c */
 void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,

@@ -195,7 +195,7 @@ static const char *metrics_path_name(const void *ctx, unsigned p, char *buf, siz
 	return buf;
 }
 
-int server_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
+int server_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos)
 {
 	const struct server *srv = ctx;
 	const struct metrics_source src = {
@@ -203,6 +203,7 @@ int server_metrics_fill(void *ctx, struct mtext *t, uint64_t *pos)
 		.program = "mpserver",
 		.uptime_s = (mono_ms() - srv->started_ms) / 1000,
 		.sessions = srv->nsessions,
+		.next_serial = srv->next_serial + 1,
 		.drops = &srv->e.drops,
 		.deduplicated = srv->e.deduplicated,
 		.npaths = MP_MAX_PATHS,
