@@ -65,8 +65,15 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* An answer given up midway ends with a reset, not a clean close: its
+ * length is known only from the close, so a clean one would pass a cut
+ * exposition off as whole; a reset is an error to any client. */
 static void conn_abort(struct conn *c)
 {
+	static const struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->state == WRITING)
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 	c->owner->n.aborted++;
 	conn_close(c);
 }
@@ -142,7 +149,7 @@ static void respond(struct conn *c, enum http_verdict v)
 	conn_watch(c, EV_WRITE);
 }
 
-/* The next piece of the body into out, after what is already there. */
+/* The next pieces of the body, into the emptied buffer. */
 static int refill(struct conn *c)
 {
 	struct mtext t;
