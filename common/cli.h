@@ -75,7 +75,8 @@ enum {
 	"  --small-bytes N      datagrams up to N bytes are latency-critical: the\n" \
 	"                       fastest path first (default 160, 0 = none)\n"    \
 	"  --status PATH        answer a JSON status document on UNIX socket PATH\n" \
-	"  --metrics [ADDR:]PORT  Prometheus metrics at http://ADDR:PORT/metrics\n" \
+	"  --metrics [ADDR:]PORT\n"                                               \
+	"                       Prometheus metrics at http://ADDR:PORT/metrics\n" \
 	"                       (ADDR default 127.0.0.1; IPv6 as [::1]:PORT)\n" \
 	"  --path-script FILE   run FILE on path state changes (see README)\n"   \
 	"  --idle-timeout SEC   forget a session idle this long (default 120)\n"  \
