@@ -44,6 +44,8 @@ static const struct family families[] = {
 	{ "mprelay_path_state", "gauge", "1 for the path's state now, 0 for the others.", PATH, W_STATE },
 	{ "mprelay_path_rtt_seconds", "gauge", "Smoothed round-trip time of the path.", PATH, W_RTT },
 	{ "mprelay_path_loss_ratio", "gauge", "Recent loss toward the peer, 0..1.", PATH, W_LOSS },
+	{ "mprelay_path_drops_total", "counter",
+	  "Packets dropped on the path, by reason (included in mprelay_drops_total).", PATH, W_DROPS },
 	{ "mprelay_path_sent_packets_total", "counter", "Datagrams sent on the path.", PATH, W_TX_PKTS },
 	{ "mprelay_path_sent_bytes_total", "counter", "Bytes of datagrams sent on the path (UDP payload).", PATH, W_TX_BYTES },
 	{ "mprelay_path_received_packets_total", "counter", "Datagrams received on the path.", PATH, W_RX_PKTS },
@@ -246,6 +248,15 @@ static void put_paths(struct mtext *t, const struct family *fam,
 		if (!src->path(src->ctx, i, &mp))
 			continue;
 		kv[1] = mp.name;
+		if (fam->what == W_DROPS) {
+			kv[2] = "reason";
+			for (unsigned r = 0; r < mp.ndrops; r++) {
+				kv[3] = mp.drops[r].reason;
+				sample_u64(t, fam->name, kv, mp.drops[r].n);
+			}
+			kv[2] = NULL;
+			continue;
+		}
 		put_path(t, fam, kv, 2, mp.state, mp.h, NULL, mp.tx_pkts,
 			 mp.tx_bytes, mp.rx_pkts, mp.rx_bytes);
 	}

@@ -15,6 +15,8 @@
 struct drops;
 struct flow;
 
+enum { METRICS_PATH_DROPS_MAX = 4 };	/* reasons a program counts per path */
+
 /* A bounded text buffer: a write that does not fit sets overflow and
  * writes nothing, so a piece is either whole or rolled back. */
 struct mtext {
@@ -34,6 +36,12 @@ struct metrics_path {
 	enum health_state state;
 	const struct health *h;		/* NULL: no figures yet */
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+	/* what of mprelay_drops_total happened on this path, by reason */
+	struct {
+		const char *reason;
+		uint64_t n;
+	} drops[METRICS_PATH_DROPS_MAX];
+	unsigned ndrops;
 };
 
 /* What a program shows. Sessions carry a serial number, unique and

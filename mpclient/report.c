@@ -159,6 +159,14 @@ static int metrics_path(const void *ctx, unsigned i, struct metrics_path *out)
 	out->tx_bytes = path->link.st.tx.bytes;
 	out->rx_pkts = path->st.rx_pkts;
 	out->rx_bytes = path->st.rx_bytes;
+	/* the reasons of common/stats.h these counters are part of */
+	out->drops[0].reason = stats_drop_name(DROP_SEND_FAIL);
+	out->drops[0].n = path->link.st.tx.fail;
+	out->drops[1].reason = stats_drop_name(DROP_PACED);
+	out->drops[1].n = path->link.pace.dropped;
+	out->drops[2].reason = "damaged";	/* wire checks or tag: several reasons */
+	out->drops[2].n = path->st.rx_bad;
+	out->ndrops = 3;
 	return 1;
 }
 

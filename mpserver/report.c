@@ -159,6 +159,8 @@ static int metrics_path(const void *ctx, unsigned p, struct metrics_path *out)
 		out->tx_bytes += fp->tx_bytes;
 		out->rx_pkts += fp->rx_pkts;
 		out->rx_bytes += fp->rx_bytes;
+		out->drops[0].n += s->paths[p].link.st.tx.fail;
+		out->drops[1].n += s->paths[p].link.pace.dropped;
 		if (!fresh || s->paths[p].last_rx_ms > fresh->paths[p].last_rx_ms)
 			fresh = s;
 	}
@@ -168,6 +170,9 @@ static int metrics_path(const void *ctx, unsigned p, struct metrics_path *out)
 	out->name = out->name_buf;
 	out->h = &fresh->f.path[p].h;
 	out->state = out->h->state;
+	out->drops[0].reason = stats_drop_name(DROP_SEND_FAIL);
+	out->drops[1].reason = stats_drop_name(DROP_PACED);
+	out->ndrops = 2;
 	return 1;
 }
 

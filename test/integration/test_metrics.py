@@ -123,6 +123,8 @@ def test_metrics_pair(net):
             >= payload + N * 20
         assert value(c, "mprelay_session_path_rtt_seconds", session=sid, path=p) > 0
         assert value(c, "mprelay_path_sent_bytes_total", path=p) >= payload + N * 20
+        for reason in ("send_fail", "paced", "damaged"):
+            assert value(c, "mprelay_path_drops_total", path=p, reason=reason) == 0
     for p in ("0", "1"):
         assert value(s, "mprelay_session_path_received_bytes_total", session=sid, path=p) \
             >= payload + N * 20

@@ -47,6 +47,11 @@ static int path(const void *ctx, unsigned i, struct metrics_path *out)
 	out->tx_bytes = 1000 + i;
 	out->rx_pkts = 20 + i;
 	out->rx_bytes = 2000 + i;
+	if (i == 1) {
+		out->drops[0].reason = "send_fail";
+		out->drops[0].n = 9;
+		out->ndrops = 1;
+	}
 	return 1;
 }
 
@@ -150,6 +155,8 @@ static void one_shot(void **state)
 	assert_non_null(strstr(text, "\nmprelay_path_state{path=\"wifi\",state=\"down\"} 1\n"));
 	assert_non_null(strstr(text, "\nmprelay_path_state{path=\"wifi\",state=\"up\"} 0\n"));
 	assert_non_null(strstr(text, "\nmprelay_path_received_bytes_total{path=\"lte\"} 2001\n"));
+	assert_non_null(strstr(text, "\nmprelay_path_drops_total{path=\"lte\",reason=\"send_fail\"} 9\n"));
+	assert_null(strstr(text, "mprelay_path_drops_total{path=\"wifi\""));
 	/* only path 1 has figures: rtt of path 0 is absent, not 0 */
 	assert_non_null(strstr(text, "\nmprelay_path_rtt_seconds{path=\"lte\"} 0.0125\n"));
 	assert_null(strstr(text, "mprelay_path_rtt_seconds{path=\"wifi\""));
