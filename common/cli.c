@@ -138,6 +138,9 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 	case OPT_STATUS:
 		c->status_path = arg;
 		return 1;
+	case OPT_METRICS:
+		c->metrics = arg;
+		return 1;
 	case OPT_PATH_SCRIPT:
 		c->path_script = arg;
 		return 1;

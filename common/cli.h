@@ -30,6 +30,7 @@ enum {
 	OPT_REORDER_MS,
 	OPT_SMALL_BYTES,
 	OPT_STATUS,
+	OPT_METRICS,
 	OPT_PATH_SCRIPT,
 	/* tun mode (struct cli_tun) */
 	OPT_TUN,
@@ -53,6 +54,7 @@ enum {
 	{ "reorder-ms", required_argument, NULL, OPT_REORDER_MS },   \
 	{ "small-bytes", required_argument, NULL, OPT_SMALL_BYTES }, \
 	{ "status", required_argument, NULL, OPT_STATUS },           \
+	{ "metrics", required_argument, NULL, OPT_METRICS },         \
 	{ "path-script", required_argument, NULL, OPT_PATH_SCRIPT }, \
 	{ "verbose", no_argument, NULL, 'v' },                       \
 	{ "quiet", no_argument, NULL, 'q' },                         \
@@ -73,6 +75,9 @@ enum {
 	"  --small-bytes N      datagrams up to N bytes are latency-critical: the\n" \
 	"                       fastest path first (default 160, 0 = none)\n"    \
 	"  --status PATH        answer a JSON status document on UNIX socket PATH\n" \
+	"  --metrics [ADDR:]PORT\n"                                               \
+	"                       Prometheus metrics at http://ADDR:PORT/metrics\n" \
+	"                       (ADDR default 127.0.0.1; IPv6 as [::1]:PORT)\n" \
 	"  --path-script FILE   run FILE on path state changes (see README)\n"   \
 	"  --idle-timeout SEC   forget a session idle this long (default 120)\n"  \
 	"  --max-sessions N     at most N sessions at once\n"                     \
@@ -102,6 +107,7 @@ struct cli_common {
 	int reorder_set;
 	unsigned small_bytes;
 	const char *status_path;
+	const char *metrics;		/* --metrics [ADDR:]PORT, or NULL */
 	const char *path_script;
 	int version, help;
 };

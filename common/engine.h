@@ -133,7 +133,8 @@ struct flow {
 	/* bond mode: the latency-critical class's budget; its refused count
 	 * is the small datagrams sent as bulk, over it */
 	struct ratelimit crit;
-	uint64_t dup, old, stale, bad_tag;
+	uint64_t dedup;			/* copies of what already arrived, discarded */
+	uint64_t old, stale, bad_tag;
 };
 
 enum { ENGINE_OUTS_MAX = MP_MAX_PATHS };
@@ -154,6 +155,7 @@ struct engine {
 	int paced;			/* some link has a rate */
 	uint64_t now_us, now_ms;	/* engine_clock */
 	struct drops drops;
+	uint64_t deduplicated;		/* every flow's dedup, and repeated WELCOMEs */
 	struct rescue rescue;		/* lately sent on one path alone */
 	struct hook hook;		/* --path-script */
 	/* the send lists to flush, and their sockets */

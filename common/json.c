@@ -25,6 +25,32 @@ ssize_t json_finish(struct json *j)
 	return (ssize_t)j->len;
 }
 
+void json_next_buffer(struct json *j, char *buf, size_t cap)
+{
+	j->buf = buf;
+	j->cap = cap;
+	j->len = 0;
+	j->overflow = cap == 0;
+}
+
+void json_piece_begin(const struct json *j, struct json_mark *m)
+{
+	m->len = j->len;
+	m->depth = j->depth;
+	m->need_comma_bits = j->need_comma_bits;
+}
+
+int json_piece_end(struct json *j, const struct json_mark *m)
+{
+	if (!j->overflow)
+		return 1;
+	j->len = m->len;
+	j->depth = m->depth;
+	j->need_comma_bits = m->need_comma_bits;
+	j->overflow = 0;
+	return 0;
+}
+
 /* All or nothing: a value is never cut in the middle. */
 static void put(struct json *j, const void *p, size_t n)
 {

@@ -30,6 +30,23 @@ void json_init(struct json *j, char *buf, size_t cap);
  * did not fit, nested deeper than JSON_MAX_DEPTH, or is left unbalanced. */
 ssize_t json_finish(struct json *j);
 
+/* Streaming: a document written through several buffers, one after the
+ * other, in pieces that are whole or not there at all. json_next_buffer
+ * goes on in a new buffer (the old one's len bytes are the caller's to
+ * send) where the document stands: same depth, same commas to come.
+ * json_piece_end keeps what was written since json_piece_begin if it all
+ * fit (returns 1), or takes it back and clears the overflow (returns 0),
+ * so the piece can be written again into the next buffer. */
+struct json_mark {
+	size_t len;
+	unsigned depth;
+	uint32_t need_comma_bits;
+};
+
+void json_next_buffer(struct json *j, char *buf, size_t cap);
+void json_piece_begin(const struct json *j, struct json_mark *m);
+int json_piece_end(struct json *j, const struct json_mark *m);
+
 void json_obj_begin(struct json *j);
 void json_obj_end(struct json *j);
 void json_arr_begin(struct json *j);

@@ -1,6 +1,9 @@
 /* Human-readable stderr logging with a level: "mpserver[123] warn: ...".
  * Owns formatting, the level filter, and the one limit on lines that the
- * network can cause (log_net). */
+ * network can cause (log_net). Under systemd, when stderr is the journal's
+ * stream, each line starts with its syslog priority ("<3>" error, "<4>"
+ * warning, "<6>" info, "<7>" debug: sd-daemon(3)), which journald strips
+ * and keeps, so that `journalctl -p err` finds the errors. */
 #include "tunables.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -11,16 +14,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *log_prog = "mprelay";
 static enum log_level log_level_now = LOG_INFO;
+static int log_journal;		/* stderr is the journal: <N> prefixes */
+
+/* systemd sets JOURNAL_STREAM=DEVICE:INODE when it connects stderr to the
+ * journal; a process that inherited the variable but writes elsewhere
+ * (a shell redirect, a pipe) must not prefix, so stderr is compared with
+ * it, as systemd.exec(5) advises. */
+static int stderr_is_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char extra;
+
+	if (!v || sscanf(v, "%llu:%llu%c", &dev, &ino, &extra) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void log_init(const char *progname, enum log_level level)
 {
 	log_prog = progname;
 	log_level_now = level;
+	log_journal = stderr_is_journal();
+}
+
+/* The syslog priority of a level (<syslog.h>'s LOG_ERR .. LOG_DEBUG,
+ * whose names clash with ours). */
+static int priority(enum log_level level)
+{
+	switch (level) {
+	case LOG_ERROR: return 3;
+	case LOG_WARN: return 4;
+	case LOG_INFO: return 6;
+	default: return 7;
+	}
 }
 
 void log_set_level(enum log_level level) { log_level_now = level; }
@@ -30,7 +66,7 @@ static void emit(enum log_level level, const char *tag, int errnum,
 		 const char *fmt, va_list ap)
 {
 	char msg[1024];
-	char stamp[32];
+	char stamp[32], prio[8] = "";
 	struct timespec ts;
 	struct tm tm;
 
@@ -40,12 +76,14 @@ static void emit(enum log_level level, const char *tag, int errnum,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	if (log_journal)
+		snprintf(prio, sizeof(prio), "<%d>", priority(level));
 	if (errnum)
-		fprintf(stderr, "%s.%03ld %s[%d] %s: %s: %s\n", stamp,
+		fprintf(stderr, "%s%s.%03ld %s[%d] %s: %s: %s\n", prio, stamp,
 			ts.tv_nsec / 1000000, log_prog, (int)getpid(), tag, msg,
 			strerror(errnum));
 	else
-		fprintf(stderr, "%s.%03ld %s[%d] %s: %s\n", stamp,
+		fprintf(stderr, "%s%s.%03ld %s[%d] %s: %s\n", prio, stamp,
 			ts.tv_nsec / 1000000, log_prog, (int)getpid(), tag, msg);
 }
 

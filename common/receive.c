@@ -40,8 +40,8 @@ enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
 	case SEQ_ACCEPT:
 		break;
 	case SEQ_DUP:
-		f->dup++;
-		d->n[DROP_DUP]++;
+		f->dedup++;
+		f->e->deduplicated++;
 		break;
 	case SEQ_OLD:
 		f->old++;

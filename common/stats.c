@@ -16,7 +16,6 @@ const char *stats_drop_name(int reason)
 {
 	static const char *const names[DROP_MAX] = {
 		[DROP_UNKNOWN_SESSION] = "unknown_session",
-		[DROP_DUP] = "duplicate",
 		[DROP_OLD] = "too_old",
 		[DROP_STALE_EPOCH] = "stale_epoch",
 		[DROP_OVERSIZE] = "oversize",

@@ -1,6 +1,8 @@
 /* Why packets were dropped: one counter per reason, kept by each program and
  * shown by SIGUSR1 and at exit as "drop_<reason>=N". Reasons 1..WIRE_ERR_MAX-1
- * are the wire format's own. */
+ * are the wire format's own. A copy of what already arrived is no drop: the
+ * modes that send copies expect them, so they are counted apart, as
+ * deduplicated (struct engine, struct flow). */
 #ifndef MP_STATS_H
 #define MP_STATS_H
 
@@ -11,7 +13,6 @@
 
 enum drop {
 	DROP_UNKNOWN_SESSION = WIRE_ERR_MAX,	/* no such session (here) */
-	DROP_DUP,			/* duplicate: already delivered */
 	DROP_OLD,			/* behind the receive window */
 	DROP_STALE_EPOCH,		/* from a peer instance since replaced */
 	DROP_OVERSIZE,			/* application datagram > MP_MAX_PAYLOAD */

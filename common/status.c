@@ -1,8 +1,9 @@
 /* The live-status socket server. Owns the socket file (stale or foreign
  * files, mode, unlink on close), the accepted connections, and their
- * buffers; not the document, which the fill callback writes. Each client
- * costs one buffer of at most STATUS_BUF_MAX_BYTES, held only while it is
- * being served, and nothing here ever blocks the loop. */
+ * buffers; not the document, which the fill callback writes a buffer at a
+ * time, when the previous one is out. Each client costs one buffer of
+ * STATUS_CHUNK_BYTES, held only while it is being served, and nothing here
+ * ever blocks the loop. */
 #include "status.h"
 
 #include <errno.h>
@@ -32,8 +33,11 @@ struct conn {
 	int fd;				/* -1: slot free */
 	ev_io io;
 	ev_timer timeout;
-	char *buf;
+	char *buf;			/* STATUS_CHUNK_BYTES */
 	size_t len, off;
+	struct json j;			/* where the document stands */
+	uint64_t pos;			/* the fill callback's */
+	int done;			/* the last piece is in buf */
 };
 
 struct status {
@@ -96,14 +100,50 @@ static int drain(struct conn *c)
 	return 0;
 }
 
-/* Sends what the socket takes now; closes when the document is out. */
+/* The next buffer of the document. -1: it cannot go on (a piece larger
+ * than a buffer); the client is left with a document cut short, which no
+ * reader takes for a whole one. */
+static int refill(struct status *s, struct conn *c)
+{
+	int rc;
+
+	/* One byte for the final newline. */
+	json_next_buffer(&c->j, c->buf, STATUS_CHUNK_BYTES - 1);
+	rc = s->fill(s->ctx, &c->j, &c->pos);
+	if (rc < 0 || (rc == 0 && c->j.len == 0)) {
+		s->n.truncated++;
+		log_warnx("status socket: a piece of the document is larger than "
+			  "%d bytes; the document was cut short", STATUS_CHUNK_BYTES);
+		return -1;
+	}
+	c->len = c->j.len;
+	c->off = 0;
+	if (rc == 1) {
+		c->buf[c->len++] = '\n';	/* for terminals, and a sign of the end */
+		c->done = 1;
+	}
+	return 0;
+}
+
+/* Sends what the socket takes now, refilling the buffer as it empties;
+ * closes when the document is out. */
 static void conn_send(struct conn *c)
 {
-	while (c->off < c->len) {
-		/* MSG_NOSIGNAL: a client gone early is EPIPE, not SIGPIPE. */
-		ssize_t n = send(c->fd, c->buf + c->off, c->len - c->off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	for (;;) {
+		ssize_t n;
 
+		if (c->off == c->len) {
+			if (c->done)
+				break;
+			if (refill(c->owner, c) < 0) {
+				conn_abort(c);
+				return;
+			}
+			continue;
+		}
+		/* MSG_NOSIGNAL: a client gone early is EPIPE, not SIGPIPE. */
+		n = send(c->fd, c->buf + c->off, c->len - c->off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -112,6 +152,7 @@ static void conn_send(struct conn *c)
 			return;
 		}
 		c->off += (size_t)n;
+		ev_timer_again(c->owner->loop, &c->timeout);
 	}
 	drain(c);
 	c->owner->n.served++;
@@ -148,59 +189,24 @@ static void on_conn_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	conn_abort(container_of(w, struct conn, timeout));
 }
 
-/* Writes the document into c->buf, doubling the buffer while it overflows;
- * past STATUS_BUF_MAX_BYTES the client gets a small error object instead. */
-static int conn_build(struct status *s, struct conn *c)
-{
-	size_t cap = STATUS_BUF_START_BYTES;
-	struct json j;
-	ssize_t n;
-
-	for (;;) {
-		/* free + malloc, not realloc: nothing in it is worth copying. */
-		free(c->buf);
-		c->buf = malloc(cap);
-		if (!c->buf)
-			return -1;
-		json_init(&j, c->buf, cap);
-		s->fill(s->ctx, &j);
-		n = json_finish(&j);
-		if (n >= 0)
-			break;
-		if (cap >= STATUS_BUF_MAX_BYTES) {
-			s->n.truncated++;
-			json_init(&j, c->buf, cap);
-			json_obj_begin(&j);
-			json_kv_str(&j, "error", "status document too large");
-			json_kv_u64(&j, "limit_bytes", STATUS_BUF_MAX_BYTES);
-			json_kv_bool(&j, "truncated", 1);
-			json_obj_end(&j);
-			n = json_finish(&j);
-			break;
-		}
-		cap *= 2;
-	}
-	/* The NUL json_finish wrote becomes a newline, for terminals. */
-	c->buf[n] = '\n';
-	c->len = (size_t)n + 1;
-	c->off = 0;
-	return 0;
-}
-
 static void conn_start(struct status *s, struct conn *c, int fd)
 {
 	c->fd = fd;
 	s->n.active++;
 	ev_io_init(&c->io, on_conn, fd, EV_READ | EV_WRITE);
-	ev_timer_init(&c->timeout, on_conn_timeout,
-		      STATUS_TIMEOUT_MS / 1000.0, 0.);
+	ev_timer_init(&c->timeout, on_conn_timeout, 0., STATUS_TIMEOUT_MS / 1000.0);
 	ev_io_start(s->loop, &c->io);
-	ev_timer_start(s->loop, &c->timeout);
-	if (conn_build(s, c) < 0) {
+	ev_timer_again(s->loop, &c->timeout);
+	c->buf = malloc(STATUS_CHUNK_BYTES);
+	if (!c->buf) {
 		conn_abort(c);
 		return;
 	}
-	conn_send(c);	/* most documents fit in the socket buffer at once */
+	json_init(&c->j, c->buf, STATUS_CHUNK_BYTES - 1);
+	c->pos = 0;
+	c->len = c->off = 0;
+	c->done = 0;
+	conn_send(c);	/* small documents fit in the socket buffer at once */
 }
 
 static struct conn *free_slot(struct status *s)

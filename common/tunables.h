@@ -51,11 +51,11 @@ enum limits {
 
 	/* ---- the status socket (status.c) ---------------------------------- */
 	STATUS_MAX_CONNS = 8,		/* clients served at once; more are closed */
-	STATUS_TIMEOUT_MS = 2000,	/* a client slower than this is dropped */
-	/* First document buffer; doubled while the document overflows it, up
-	 * to the maximum, beyond which the client gets "truncated". */
-	STATUS_BUF_START_BYTES = 64 * 1024,
-	STATUS_BUF_MAX_BYTES = 1024 * 1024,
+	/* A client that takes nothing for this long is dropped. */
+	STATUS_TIMEOUT_MS = 2000,
+	/* The document streams through one buffer of this size per client;
+	 * one piece (the header, or a session with all its paths) must fit. */
+	STATUS_CHUNK_BYTES = 64 * 1024,
 
 	/* ---- timers of the two programs ------------------------------------ */
 	/* mpclient looks at its sessions' timers (probe answers, probes,

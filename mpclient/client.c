@@ -49,7 +49,7 @@ static int local_open(struct client *c)
 
 struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 {
-	char err[160], str[NET_ADDRSTR];
+	char err[HTTP_ERR_MAX], str[NET_ADDRSTR];
 	struct client *c = calloc(1, sizeof(*c));
 
 	if (!c) {
@@ -83,6 +83,11 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		log_error("--status: %s", err);
 		goto fail;
 	}
+	if (o->common.metrics &&
+	    !(c->metrics = http_open(loop, o->common.metrics, client_metrics_fill, c, err))) {
+		log_error("%s", err);
+		goto fail;
+	}
 	log_info("%s %s, %u bridge path%s, mode %s, %s",
 		 c->tun.fd >= 0 ? "tun" : "listening on",
 		 c->tun.fd >= 0 ? c->tun.name : net_ntop(&c->local, str), c->npaths,
@@ -105,6 +110,7 @@ void client_close(struct client *c)
 	if (!c)
 		return;
 	status_close(c->status);
+	http_close(c->metrics);
 	while (!list_empty(&c->sessions))
 		session_free(c, list_entry(c->sessions.next, struct session, link));
 	for (unsigned i = 0; i < c->npaths; i++)

@@ -25,6 +25,7 @@
 #include "list.h"
 #include "net.h"
 #include "pmtu.h"
+#include "http.h"
 #include "status.h"
 #include "table.h"
 #include "tun.h"
@@ -87,7 +88,8 @@ struct session {
 	struct flow f;			/* the engine's part: sequences, paths, reorder */
 	struct client *c;
 	struct table_node by_app, by_id;
-	struct list link;		/* in the list of all, for the sweep */
+	struct list link;		/* in the list of all, newest first */
+	uint64_t serial;		/* grows with creation: where a status walk resumes */
 	struct mp_addr app;
 	uint64_t last_active_ms;	/* application traffic either way */
 	uint64_t next_tick_us;		/* paths_tick's next turn */
@@ -110,6 +112,8 @@ struct client {
 	struct path paths[MP_MAX_PATHS];
 	unsigned npaths;
 	struct status *status;		/* --status */
+	struct http *metrics;		/* --metrics */
+	uint64_t next_serial;		/* the next session's serial */
 	uint64_t started_ms;
 	struct table by_app, by_id;
 	struct list sessions;
@@ -188,7 +192,8 @@ void uplink_tick(struct client *c);
 void uplink_reload(struct client *c, const struct config *next);
 
 /* report.c */
-void client_status_fill(void *ctx, struct json *j);
+int client_status_fill(void *ctx, struct json *j, uint64_t *pos);
+int client_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos);
 
 /* tunnel.c: tun mode */
 int tunnel_open(struct client *c);

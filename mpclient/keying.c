@@ -104,7 +104,7 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 		return;
 	}
 	if (s->keying == KEYS_READY) {
-		c->e.drops.n[DROP_DUP]++;	/* the WELCOME for another path's HELLO */
+		c->e.deduplicated++;	/* the WELCOME for another path's HELLO */
 		return;
 	}
 	rc = crypto_session_keys(c->e.key, client_random, server_random, s->f.id,

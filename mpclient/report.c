@@ -84,7 +84,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_kv_u64(j, "up_bytes", f->sent_bytes);
 	json_kv_u64(j, "down_pkts", f->delivered_pkts);
 	json_kv_u64(j, "down_bytes", f->delivered_bytes);
-	json_kv_u64(j, "dup", f->dup);
+	json_kv_u64(j, "deduplicated", f->dedup);
 	json_kv_u64(j, "old", f->old);
 	json_kv_u64(j, "critical_over", f->crit.refused);
 	json_kv_u64(j, "stale", f->stale);
@@ -103,30 +103,123 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_obj_end(j);
 }
 
-void client_status_fill(void *ctx, struct json *j)
+/* The document in pieces: the header (all but the sessions), then one
+ * session at a time, newest first, then the end. *pos: 0 at the start,
+ * then the serial below which sessions are still to be written, so that
+ * sessions that come or go meanwhile are neither repeated nor a problem. */
+int client_status_fill(void *ctx, struct json *j, uint64_t *pos)
 {
 	const struct client *c = ctx;
 	const struct session *s;
+	struct json_mark m;
 
-	stats_json_begin(j, "mpclient", c->started_ms, sched_mode_name(c->o.common.mode),
-			 c->e.key != NULL);
-	json_kv_u64(j, "probe_interval_ms", c->o.probe_ms);
-	json_kv_obj_begin(j, "counters");
-	json_kv_u64(j, "app_rx", c->app_rx);
-	json_kv_u64(j, "app_tx", c->e.local_tx);
-	json_kv_u64(j, "sessions", c->nsessions);
-	json_kv_u64(j, "scripts_run", c->e.hook.started);
-	json_kv_u64(j, "scripts_failed", c->e.hook.failed);
-	json_kv_u64(j, "rescue_kept", c->e.rescue.kept);
-	json_kv_u64(j, "rescued", c->e.rescue.resent);
-	json_obj_end(j);
-	stats_json_drops(j, &c->e.drops);
-	json_paths(j, c);
-	json_kv_arr_begin(j, "sessions");
-	list_for_each(s, &c->sessions, struct session, link)
+	if (*pos == 0) {
+		json_piece_begin(j, &m);
+		stats_json_begin(j, "mpclient", c->started_ms, sched_mode_name(c->o.common.mode),
+				 c->e.key != NULL);
+		json_kv_u64(j, "probe_interval_ms", c->o.probe_ms);
+		json_kv_obj_begin(j, "counters");
+		json_kv_u64(j, "app_rx", c->app_rx);
+		json_kv_u64(j, "app_tx", c->e.local_tx);
+		json_kv_u64(j, "sessions", c->nsessions);
+		json_kv_u64(j, "scripts_run", c->e.hook.started);
+		json_kv_u64(j, "scripts_failed", c->e.hook.failed);
+		json_kv_u64(j, "rescue_kept", c->e.rescue.kept);
+		json_kv_u64(j, "rescued", c->e.rescue.resent);
+		json_kv_u64(j, "deduplicated", c->e.deduplicated);
+		json_obj_end(j);
+		stats_json_drops(j, &c->e.drops);
+		json_paths(j, c);
+		json_kv_arr_begin(j, "sessions");
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = c->next_serial + 1;
+	}
+	list_for_each(s, &c->sessions, struct session, link) {
+		if (s->serial >= *pos)
+			continue;
+		json_piece_begin(j, &m);
 		json_session(j, c, s);
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = s->serial;
+	}
+	json_piece_begin(j, &m);
 	json_arr_end(j);
 	json_obj_end(j);
+	return json_piece_end(j, &m) ? 1 : status_full(j);
+}
+
+/* ---- Prometheus (--metrics) ---------------------------------------------- */
+
+static int metrics_path(const void *ctx, unsigned i, struct metrics_path *out)
+{
+	const struct client *c = ctx;
+	const struct path *path = &c->paths[i];
+	const struct session *f = freshest(c);
+
+	out->name = path->name;
+	out->state = path->state;
+	out->h = f ? &f->f.path[i].h : NULL;
+	out->tx_pkts = path->link.st.tx.pkts;
+	out->tx_bytes = path->link.st.tx.bytes;
+	out->rx_pkts = path->st.rx_pkts;
+	out->rx_bytes = path->st.rx_bytes;
+	/* the reasons of common/stats.h these counters are part of */
+	out->drops[0].reason = stats_drop_name(DROP_SEND_FAIL);
+	out->drops[0].n = path->link.st.tx.fail;
+	out->drops[1].reason = stats_drop_name(DROP_PACED);
+	out->drops[1].n = path->link.pace.dropped;
+	out->drops[2].reason = "damaged";	/* wire checks or tag: several reasons */
+	out->drops[2].n = path->st.rx_bad;
+	out->ndrops = 3;
+	return 1;
+}
+
+static const struct flow *metrics_session(const void *ctx, const struct flow *prev,
+					  uint64_t before, uint64_t *serial)
+{
+	const struct client *c = ctx;
+	const struct list *n = prev ? list_entry(prev, struct session, f)->link.next
+				    : c->sessions.next;
+
+	for (; n != &c->sessions; n = n->next) {
+		const struct session *s = list_entry(n, struct session, link);
+		if (s->serial < before) {
+			*serial = s->serial;
+			return &s->f;
+		}
+	}
+	return NULL;
+}
+
+static const char *metrics_path_name(const void *ctx, unsigned p, char *buf, size_t len)
+{
+	const struct client *c = ctx;
+
+	(void)buf;
+	(void)len;
+	return c->paths[p].name;
+}
+
+int client_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos)
+{
+	const struct client *c = ctx;
+	const struct metrics_source src = {
+		.ctx = c,
+		.program = "mpclient",
+		.uptime_s = (mono_ms() - c->started_ms) / 1000,
+		.sessions = c->nsessions,
+		.next_serial = c->next_serial + 1,
+		.drops = &c->e.drops,
+		.deduplicated = c->e.deduplicated,
+		.npaths = c->npaths,
+		.path = metrics_path,
+		.session = metrics_session,
+		.path_name = metrics_path_name,
+	};
+
+	return metrics_fill(&src, t, pos);
 }
 
 /* ---- the log (SIGUSR1, exit) -------------------------------------------- */
@@ -148,10 +241,11 @@ void client_log_stats(const struct client *c)
 	uint64_t now = mono_ms();
 
 	stats_format_drops(&c->e.drops, line, sizeof(line));
-	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu rescued=%llu%s",
+	log_info("stats mode=%s sessions=%u app_rx=%llu app_tx=%llu rescued=%llu deduplicated=%llu%s",
 		 sched_mode_name(c->o.common.mode), c->nsessions,
 		 (unsigned long long)c->app_rx, (unsigned long long)c->e.local_tx,
-		 (unsigned long long)c->e.rescue.resent, line);
+		 (unsigned long long)c->e.rescue.resent,
+		 (unsigned long long)c->e.deduplicated, line);
 	if (c->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(c);
 	for (unsigned i = 0; i < c->npaths; i++) {
@@ -182,7 +276,7 @@ void client_log_stats(const struct client *c)
 	const struct session *s;
 	list_for_each(s, &c->sessions, struct session, link) {
 		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
-			 "down_pkts=%llu down_bytes=%llu dup=%llu old=%llu "
+			 "down_pkts=%llu down_bytes=%llu deduplicated=%llu old=%llu "
 			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
 			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
 			 s->f.id, net_ntop(&s->app, str),
@@ -190,7 +284,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)s->f.sent_bytes,
 			 (unsigned long long)s->f.delivered_pkts,
 			 (unsigned long long)s->f.delivered_bytes,
-			 (unsigned long long)s->f.dup, (unsigned long long)s->f.old,
+			 (unsigned long long)s->f.dedup, (unsigned long long)s->f.old,
 			 (unsigned long long)s->f.stale, (unsigned long long)s->f.bad_tag,
 			 (unsigned long long)s->f.rx.restarts,
 			 (unsigned long long)s->hellos,

@@ -58,6 +58,7 @@ struct session *session_new(struct client *c, const struct mp_addr *app)
 	s->last_active_ms = c->e.now_ms;
 	table_insert(&c->by_app, &s->by_app, net_addr_hash(app));
 	table_insert(&c->by_id, &s->by_id, id);
+	s->serial = ++c->next_serial;
 	list_add(&c->sessions, &s->link);
 	c->nsessions++;
 	if (c->tun.fd >= 0)

@@ -24,6 +24,7 @@
 #include "ratelimit.h"
 #include "route.h"
 #include "server.h"
+#include "http.h"
 #include "status.h"
 #include "table.h"
 #include "tun.h"
@@ -43,7 +44,8 @@ struct spath {
 struct session {
 	struct flow f;			/* the engine's part: sequences, paths, reorder */
 	struct table_node node;
-	struct list link;		/* in the list of all, for the sweep */
+	struct list link;		/* in the list of all, newest first */
+	uint64_t serial;		/* grows with creation: where a status walk resumes */
 	struct server *srv;
 	uint32_t client_epoch;		/* f.tx.epoch is the server epoch */
 	int fd;				/* to the target, once there is data */
@@ -68,6 +70,8 @@ struct server {
 	uint64_t last_sweep_ms;
 	struct mp_addr listen, target;
 	struct status *status;		/* --status */
+	struct http *metrics;		/* --metrics */
+	uint64_t next_serial;		/* the next session's serial */
 	uint64_t started_ms;
 	struct table table;
 	struct list sessions;
@@ -121,7 +125,8 @@ void paths_probe_in(struct server *srv, struct session *s, unsigned p,
 void paths_tick(struct server *srv, struct session *s);
 
 /* report.c */
-void server_status_fill(void *ctx, struct json *j);
+int server_status_fill(void *ctx, struct json *j, uint64_t *pos);
+int server_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos);
 
 /* keying.c */
 void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,

@@ -3,6 +3,7 @@
  * Only reads state. Paths belong to sessions here (each client has its own
  * addresses); the top-level paths sum them up per path id. */
 #include <stdio.h>
+#include <string.h>
 
 #include "internal.h"
 #include "log.h"
@@ -63,7 +64,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_kv_u64(j, "up_bytes", s->f.delivered_bytes);
 	json_kv_u64(j, "down_pkts", s->f.sent_pkts);
 	json_kv_u64(j, "down_bytes", s->f.sent_bytes);
-	json_kv_u64(j, "dup", s->f.dup);
+	json_kv_u64(j, "deduplicated", s->f.dedup);
 	json_kv_u64(j, "old", s->f.old);
 	json_kv_u64(j, "critical_over", s->f.crit.refused);
 	json_kv_u64(j, "probes", s->probes);
@@ -91,34 +92,132 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_obj_end(j);
 }
 
-void server_status_fill(void *ctx, struct json *j)
+/* The document in pieces: the header (all but the sessions), then one
+ * session at a time, newest first, then the end. *pos: 0 at the start,
+ * then the serial below which sessions are still to be written, so that
+ * sessions that come or go meanwhile are neither repeated nor a problem. */
+int server_status_fill(void *ctx, struct json *j, uint64_t *pos)
 {
 	const struct server *srv = ctx;
 	const struct session *s;
+	struct json_mark m;
 
-	stats_json_begin(j, "mpserver", srv->started_ms, sched_mode_name(srv->o.common.mode),
-			 srv->e.key != NULL);
-	json_kv_obj_begin(j, "counters");
-	json_kv_u64(j, "rx_pkts", srv->rx_pkts);
-	json_kv_u64(j, "sessions", srv->nsessions);
-	json_kv_u64(j, "sessions_opened", srv->sessions_opened);
-	json_kv_u64(j, "welcomes_sent", srv->welcomes_sent);
-	json_kv_u64(j, "resets_sent", srv->resets_sent);
-	json_kv_u64(j, "hello_limited", srv->hello_limit.refused);
-	json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
-	json_kv_u64(j, "target_tx", srv->e.local_tx);
-	json_kv_u64(j, "scripts_run", srv->e.hook.started);
-	json_kv_u64(j, "scripts_failed", srv->e.hook.failed);
-	json_kv_u64(j, "rescue_kept", srv->e.rescue.kept);
-	json_kv_u64(j, "rescued", srv->e.rescue.resent);
-	json_obj_end(j);
-	stats_json_drops(j, &srv->e.drops);
-	json_paths(j, srv);
-	json_kv_arr_begin(j, "sessions");
-	list_for_each(s, &srv->sessions, struct session, link)
+	if (*pos == 0) {
+		json_piece_begin(j, &m);
+		stats_json_begin(j, "mpserver", srv->started_ms, sched_mode_name(srv->o.common.mode),
+				 srv->e.key != NULL);
+		json_kv_obj_begin(j, "counters");
+		json_kv_u64(j, "rx_pkts", srv->rx_pkts);
+		json_kv_u64(j, "sessions", srv->nsessions);
+		json_kv_u64(j, "sessions_opened", srv->sessions_opened);
+		json_kv_u64(j, "welcomes_sent", srv->welcomes_sent);
+		json_kv_u64(j, "resets_sent", srv->resets_sent);
+		json_kv_u64(j, "hello_limited", srv->hello_limit.refused);
+		json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
+		json_kv_u64(j, "target_tx", srv->e.local_tx);
+		json_kv_u64(j, "scripts_run", srv->e.hook.started);
+		json_kv_u64(j, "scripts_failed", srv->e.hook.failed);
+		json_kv_u64(j, "rescue_kept", srv->e.rescue.kept);
+		json_kv_u64(j, "rescued", srv->e.rescue.resent);
+		json_kv_u64(j, "deduplicated", srv->e.deduplicated);
+		json_obj_end(j);
+		stats_json_drops(j, &srv->e.drops);
+		json_paths(j, srv);
+		json_kv_arr_begin(j, "sessions");
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = srv->next_serial + 1;
+	}
+	list_for_each(s, &srv->sessions, struct session, link) {
+		if (s->serial >= *pos)
+			continue;
+		json_piece_begin(j, &m);
 		json_session(j, srv, s);
+		if (!json_piece_end(j, &m))
+			return status_full(j);
+		*pos = s->serial;
+	}
+	json_piece_begin(j, &m);
 	json_arr_end(j);
 	json_obj_end(j);
+	return json_piece_end(j, &m) ? 1 : status_full(j);
+}
+
+/* ---- Prometheus (--metrics) ---------------------------------------------- */
+
+/* As json_paths: per path id, summed over the sessions that know it. */
+static int metrics_path(const void *ctx, unsigned p, struct metrics_path *out)
+{
+	const struct server *srv = ctx;
+	const struct session *s, *fresh = NULL;
+	memset(out, 0, sizeof(*out));
+	list_for_each(s, &srv->sessions, struct session, link) {
+		const struct flow_path *fp = &s->f.path[p];
+		if (!(s->f.known & 1u << p))
+			continue;
+		out->tx_pkts += fp->tx_pkts;
+		out->tx_bytes += fp->tx_bytes;
+		out->rx_pkts += fp->rx_pkts;
+		out->rx_bytes += fp->rx_bytes;
+		out->drops[0].n += s->paths[p].link.st.tx.fail;
+		out->drops[1].n += s->paths[p].link.pace.dropped;
+		if (!fresh || s->paths[p].last_rx_ms > fresh->paths[p].last_rx_ms)
+			fresh = s;
+	}
+	if (!fresh)
+		return 0;
+	snprintf(out->name_buf, sizeof(out->name_buf), "%u", p);
+	out->name = out->name_buf;
+	out->h = &fresh->f.path[p].h;
+	out->state = out->h->state;
+	out->drops[0].reason = stats_drop_name(DROP_SEND_FAIL);
+	out->drops[1].reason = stats_drop_name(DROP_PACED);
+	out->ndrops = 2;
+	return 1;
+}
+
+static const struct flow *metrics_session(const void *ctx, const struct flow *prev,
+					  uint64_t before, uint64_t *serial)
+{
+	const struct server *srv = ctx;
+	const struct list *n = prev ? list_entry(prev, struct session, f)->link.next
+				    : srv->sessions.next;
+
+	for (; n != &srv->sessions; n = n->next) {
+		const struct session *s = list_entry(n, struct session, link);
+		if (s->serial < before) {
+			*serial = s->serial;
+			return &s->f;
+		}
+	}
+	return NULL;
+}
+
+static const char *metrics_path_name(const void *ctx, unsigned p, char *buf, size_t len)
+{
+	(void)ctx;
+	snprintf(buf, len, "%u", p);
+	return buf;
+}
+
+int server_metrics_fill(void *ctx, struct mtext *t, struct metrics_pos *pos)
+{
+	const struct server *srv = ctx;
+	const struct metrics_source src = {
+		.ctx = srv,
+		.program = "mpserver",
+		.uptime_s = (mono_ms() - srv->started_ms) / 1000,
+		.sessions = srv->nsessions,
+		.next_serial = srv->next_serial + 1,
+		.drops = &srv->e.drops,
+		.deduplicated = srv->e.deduplicated,
+		.npaths = MP_MAX_PATHS,
+		.path = metrics_path,
+		.session = metrics_session,
+		.path_name = metrics_path_name,
+	};
+
+	return metrics_fill(&src, t, pos);
 }
 
 /* ---- the log (SIGUSR1, exit) -------------------------------------------- */
@@ -131,7 +230,7 @@ void server_log_stats(const struct server *srv)
 	stats_format_drops(&srv->e.drops, line, sizeof(line));
 	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
 		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
-		 "reset_limited=%llu target_tx=%llu rescued=%llu%s",
+		 "reset_limited=%llu target_tx=%llu rescued=%llu deduplicated=%llu%s",
 		 sched_mode_name(srv->o.common.mode), srv->nsessions,
 		 (unsigned long long)srv->sessions_opened,
 		 (unsigned long long)srv->rx_pkts,
@@ -140,13 +239,14 @@ void server_log_stats(const struct server *srv)
 		 (unsigned long long)srv->hello_limit.refused,
 		 (unsigned long long)srv->reset_limit.refused,
 		 (unsigned long long)srv->e.local_tx,
-		 (unsigned long long)srv->e.rescue.resent, line);
+		 (unsigned long long)srv->e.rescue.resent,
+		 (unsigned long long)srv->e.deduplicated, line);
 	if (srv->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(srv);
 	const struct session *s;
 	list_for_each(s, &srv->sessions, struct session, link) {
 		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
-			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu dup=%llu "
+			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu deduplicated=%llu "
 			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "
 			 "idle_ms=%llu",
 			 s->f.id, s->client_epoch, s->local_port,
@@ -154,7 +254,7 @@ void server_log_stats(const struct server *srv)
 			 (unsigned long long)s->f.delivered_bytes,
 			 (unsigned long long)s->f.sent_pkts,
 			 (unsigned long long)s->f.sent_bytes,
-			 (unsigned long long)s->f.dup, (unsigned long long)s->f.old,
+			 (unsigned long long)s->f.dedup, (unsigned long long)s->f.old,
 			 (unsigned long long)s->probes, (unsigned long long)s->f.bad_tag,
 			 (unsigned long long)s->unreachable,
 			 (unsigned long long)(now - s->last_active_ms));

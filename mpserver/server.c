@@ -42,7 +42,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 {
-	char err[160], a[NET_ADDRSTR], b[NET_ADDRSTR];
+	char err[HTTP_ERR_MAX], a[NET_ADDRSTR], b[NET_ADDRSTR];
 	struct server *srv = calloc(1, sizeof(*srv));
 
 	if (!srv) {
@@ -92,6 +92,11 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	    !(srv->status = status_open(loop, o->common.status_path, server_status_fill, srv,
 					err))) {
 		log_error("--status: %s", err);
+		goto fail;
+	}
+	if (o->common.metrics &&
+	    !(srv->metrics = http_open(loop, o->common.metrics, server_metrics_fill, srv, err))) {
+		log_error("%s", err);
 		goto fail;
 	}
 	log_info("listening on %s, target %s, mode %s, up to %u sessions, %s",
@@ -179,6 +184,7 @@ void server_close(struct server *srv)
 	if (!srv)
 		return;
 	status_close(srv->status);
+	http_close(srv->metrics);
 	while (!list_empty(&srv->sessions))
 		session_free(srv, list_entry(srv->sessions.next, struct session, link));
 	if (srv->fd >= 0) {

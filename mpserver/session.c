@@ -40,6 +40,7 @@ struct session *session_new(struct server *srv, const struct mp_hdr *h)
 	s->client_epoch = h->epoch;
 	s->created_ms = s->last_active_ms = srv->e.now_ms;
 	table_insert(&srv->table, &s->node, session_key(s->f.id, s->client_epoch));
+	s->serial = ++srv->next_serial;
 	list_add(&srv->sessions, &s->link);
 	srv->nsessions++;
 	srv->sessions_opened++;

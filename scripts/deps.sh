@@ -7,8 +7,9 @@
 set -euo pipefail
 
 BUILD=(gcc make pkg-config libev-dev libssl-dev)
+# prometheus: promtool checks the --metrics exposition (test_metrics.py).
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev
-	iperf3 iputils-ping mandoc systemd)
+	iperf3 iputils-ping mandoc systemd prometheus)
 # test/netns/netns.sh and bond.sh: real applications through the relay, in namespaces.
 NETNS=(wireguard-go wireguard-tools openvpn openssl iperf3 iputils-ping jq)
 BENCH=(gnuplot-nox)

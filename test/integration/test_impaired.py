@@ -123,10 +123,10 @@ def test_lossy_bridges(net):
     # nothing vanished inside the programs: every datagram a path delivered
     # was passed on once or dropped as a duplicate
     assert sst["rx_pkts"] == sum(p["rx_pkts"] for p in sp.values()) == (
-        sst.sessions[0]["up_pkts"] + sst["drop_duplicate"] + sst["drop_too_old"]
+        sst.sessions[0]["up_pkts"] + sst["deduplicated"] + sst["drop_too_old"]
         + sst.sessions[0]["probes"])
     assert sum(p["rx_pkts"] for p in cst.paths) == (
-        cst["app_tx"] + cst["drop_duplicate"] + cst["drop_too_old"]
+        cst["app_tx"] + cst["deduplicated"] + cst["drop_too_old"]
         + sum(p["acks"] for p in cst.paths))
     assert sst.sessions[0]["down_pkts"] == sst.sessions[0]["up_pkts"]
     cli.stop()

@@ -190,13 +190,14 @@ def test_junk(net):
     legit_dups = legit_up - sst.sessions[0]["up_pkts"] - sst.sessions[0]["probes"]
     figure("junk", f"mpserver: {len(srv_junk)} junk sent {dict(kinds(srv_junk))}")
     figure("junk", f"mpserver: predicted {dict(sorted(exp.items()))}; counted "
-           f"{ {k: v for k, v in sorted(got.items()) if v} } "
-           f"(duplicate includes {legit_dups} legit duplicate-mode copies); "
+           f"{ {k: v for k, v in sorted(got.items()) if v} }, deduplicated "
+           f"{sst['deduplicated']} ({legit_dups} legit duplicate-mode copies); "
            f"rx_pkts {sst['rx_pkts']} = legit {legit_up} + junk {len(srv_junk)}")
     assert sst["rx_pkts"] == legit_up + len(srv_junk)
     for r in WIRE_REASONS:
         assert got[r] == exp[r], f"mpserver drop_{r}: counted {got[r]}, predicted {exp[r]}"
-    assert got["duplicate"] + got["too_old"] == legit_dups + exp["duplicate"]
+    # duplicates are deduplicated, not drops
+    assert sst["deduplicated"] + got["too_old"] == legit_dups + exp["duplicate"]
     assert sst["sessions"] == 1 and sst["sessions_opened"] == 1, sst.main
     assert sst.sessions[0]["up_pkts"] == n_app
     for r in ("unknown_session", "stale_epoch", "oversize", "session_limit", "send_fail",
@@ -220,8 +221,8 @@ def test_junk(net):
     wire_junk = sum(exp[r] for r in WIRE_REASONS)
     figure("junk", f"mpclient: {len(cli_junk)} junk sent {dict(kinds(cli_junk))}")
     figure("junk", f"mpclient: predicted {dict(sorted(exp.items()))}; counted "
-           f"{ {k: v for k, v in sorted(got.items()) if v} } "
-           f"(duplicate includes {legit_dups} legit copies); path rx_bad "
+           f"{ {k: v for k, v in sorted(got.items()) if v} }, deduplicated "
+           f"{cst['deduplicated']} ({legit_dups} legit copies); path rx_bad "
            f"{[p['rx_bad'] for p in cst.paths]}")
     # a path counts what it received whole (rx_pkts) or damaged (rx_bad);
     # packets of a session this client does not have are neither
@@ -230,7 +231,7 @@ def test_junk(net):
     for r in WIRE_REASONS:
         assert got[r] == exp[r], f"mpclient drop_{r}: counted {got[r]}, predicted {exp[r]}"
     assert [p["rx_bad"] for p in cst.paths] == [wire_junk, 0, 0]
-    assert got["duplicate"] + got["too_old"] == legit_dups + exp["duplicate"]
+    assert cst["deduplicated"] + got["too_old"] == legit_dups + exp["duplicate"]
     assert got["unknown_session"] == exp["unknown_session"]
     assert cst["app_tx"] == n_app and down_pkts == n_app
     assert cst["sessions"] == 1
@@ -259,8 +260,8 @@ def test_replayed_duplicate_does_not_add_a_path(net):
     spy = udp_socket()
     net.procs.on_cleanup(spy.close)
     spy.sendto(bytes([5]) + real[1:], (HOST, srv.port))
-    sst = srv.poll_stats(lambda st: st["drop_duplicate"] >= 1)
-    assert sst["drop_duplicate"] == 1
+    sst = srv.poll_stats(lambda st: st["deduplicated"] >= 1)
+    assert sst["deduplicated"] == 1 and not sst.nonzero_drops()
     app.flow([100] * 50)
     app.assert_clean()
     spy.settimeout(0.3)

@@ -24,7 +24,7 @@ CLIENT_DOC = {
     "program": "mpclient", "version": "0.1.0", "pid": 4242, "uptime_s": 3725,
     "mode": "roundrobin", "keyed": False,
     "counters": {"app_rx": 1000, "app_tx": 990},
-    "drops": {"dup": 7, "bad_tag": 0},
+    "drops": {"bad_tag": 7, "too_old": 0},
     "paths": [
         {"id": 0, "name": "lte", "peer": "10.0.0.1:7000", "state": "up",
          "backup": False, "rtt_ms": 12.25, "rttvar_ms": 0.5, "loss_pct": 1.5,
@@ -37,7 +37,7 @@ CLIENT_DOC = {
     ],
     "sessions": [
         {"id": "1a2b3c4d", "app": "127.0.0.1:5000", "up_pkts": 321,
-         "up_bytes": 1536, "down_pkts": 123, "down_bytes": 100, "dup": 9,
+         "up_bytes": 1536, "down_pkts": 123, "down_bytes": 100, "deduplicated": 9,
          "idle_ms": 250,
          "paths": [{"id": 0, "state": "up", "rtt_ms": 12.25, "loss_pct": 1.5,
                     "tx_pkts": 300, "rx_pkts": 120},
@@ -51,7 +51,7 @@ SERVER_DOC = {
     "paths": [],
     "sessions": [
         {"id": "deadbeef", "target": "127.0.0.1:6000", "up_pkts": 1,
-         "up_bytes": 2, "down_pkts": 3, "down_bytes": 4, "dup": 0,
+         "up_bytes": 2, "down_pkts": 3, "down_bytes": 4, "deduplicated": 0,
          "idle_ms": 5,
          "paths": [{"id": 2, "state": "up", "addr": "192.0.2.9:4000"}]},
     ],
@@ -132,7 +132,7 @@ def test_client_tables(serve):
     assert first == ["mpclient", "0.1.0", "pid", "4242", "up", "1h02m05s",
                      "mode", "roundrobin", "keyed", "no"]
     assert "counters: app_rx=1000 app_tx=990" in out
-    assert "drops: dup=7\n" in out                  # zero reasons left out
+    assert "drops: bad_tag=7\n" in out                  # zero reasons left out
 
     paths = section(out, "paths (2)")
     assert len(paths) == 2
@@ -152,7 +152,7 @@ def test_client_tables(serve):
     sessions = section(out, "sessions (1)")
     assert sessions == [{"ID": "1a2b3c4d", "APP": "127.0.0.1:5000", "UP_PKTS": "321",
                          "UP_BYTES": "1.5K", "DOWN_PKTS": "123", "DOWN_BYTES": "100",
-                         "DUP": "9", "IDLE_MS": "250", "PATHS": "0:up 1:down"}]
+                         "DEDUP": "9", "IDLE_MS": "250", "PATHS": "0:up 1:down"}]
     assert srv.served == 1
 
 
@@ -163,7 +163,7 @@ def test_server_tables(serve):
     assert section(r.stdout, "paths (0)") == []
     s = section(r.stdout, "sessions (1)")
     assert s == [{"ID": "deadbeef", "TARGET": "127.0.0.1:6000", "UP_PKTS": "1",
-                  "UP_BYTES": "2", "DOWN_PKTS": "3", "DOWN_BYTES": "4", "DUP": "0",
+                  "UP_BYTES": "2", "DOWN_PKTS": "3", "DOWN_BYTES": "4", "DEDUP": "0",
                   "IDLE_MS": "5", "PATHS": "2:up@192.0.2.9:4000"}]
 
 
@@ -274,3 +274,32 @@ def test_garbled_answers(serve, tmp_path):
         assert r.returncode == 1 and "not a JSON object" in r.stderr
     finally:
         srv3.close()
+
+
+def test_cut_short_or_error_answers(serve, tmp_path):
+    """A document cut short (here half of a real one, as a program that
+    failed while streaming leaves it), an error object, and a server that
+    says nothing: each is an error (exit 1) with a clear message, never
+    empty tables and exit 0."""
+    whole = json.dumps(CLIENT_DOC).encode() + b"\n"
+    srv = serve(whole[:len(whole) // 2])
+    r = mpstat(srv.path)
+    assert r.returncode == 1, r
+    assert "not a JSON document" in r.stderr and "cut short after" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and not r.stdout
+
+    bad = CannedServer(tmp_path / "err.sock", [{"error": "status document too large"}])
+    try:
+        r = mpstat(bad.path)
+        assert r.returncode == 1 and "answered an error: status document too large" in r.stderr
+    finally:
+        bad.close()
+
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(str(tmp_path / "mute.sock"))
+    mute.listen(1)      # accepted by the kernel, never answered
+    try:
+        r = mpstat(tmp_path / "mute.sock")
+        assert r.returncode == 1 and "nothing came for 5 s" in r.stderr, r.stderr
+    finally:
+        mute.close()

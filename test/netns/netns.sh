@@ -332,10 +332,10 @@ check_relay() {
 		exit !(min >= 0.01 * (a + b + c)) }'; then
 		fail "$app $mode: data packets sent per path ${tx[*]}: a path left out"
 	fi
-	cdup=$(stat drop_duplicate mpclient)
-	sdup=$(stat drop_duplicate mpserver)
+	cdup=$(stat deduplicated mpclient)
+	sdup=$(stat deduplicated mpserver)
 	if [[ $mode == duplicate ]] && ! ((${cdup:-0} > 0 && ${sdup:-0} > 0)); then
-		fail "$app $mode: duplicates dropped: mpclient ${cdup:-?}, mpserver ${sdup:-?}"
+		fail "$app $mode: duplicates discarded (deduplicated): mpclient ${cdup:-?}, mpserver ${sdup:-?}"
 	fi
 	if [[ " ${RELAY_ARGS[*]} " == *" --key-file "* ]]; then
 		keys=$(sed -n 's/.* stats session .* handshakes=\([0-9]*\) .*/\1/p' "$(logf mpclient)" |

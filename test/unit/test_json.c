@@ -474,6 +474,90 @@ static void overflow_every_cap(void **state)
 	}
 }
 
+/* The reference document's pieces, as a streaming writer calls them: the
+ * opening, each path, the end. Returns 1 when done, 0 when the buffer is
+ * full (step says which piece is next), -1 if a piece fits no buffer. */
+static int reference_piece(struct json *j, int *step)
+{
+	struct json_mark m;
+
+	for (; *step <= 4; ++*step) {
+		json_piece_begin(j, &m);
+		if (*step == 0) {
+			json_obj_begin(j);
+			json_kv_str(j, "program", "mpclient");
+			json_kv_u64(j, "pid", 4242);
+			json_kv_i64(j, "neg", -17);
+			json_kv_double(j, "rtt_ms", 12.345, 2);
+			json_kv_double(j, "nan", NAN, 2);
+			json_kv_bool(j, "keyed", 0);
+			json_kv_str(j, "esc", "a\"\\\x01\xc3\xa9\xff");
+			json_kv_arr_begin(j, "paths");
+		} else if (*step <= 3) {
+			int i = *step - 1;
+			json_obj_begin(j);
+			json_kv_u64(j, "id", (uint64_t)i);
+			json_kv_str(j, "state", i ? "up" : "down");
+			json_kv_arr_begin(j, "l");
+			json_arr_end(j);
+			json_obj_end(j);
+		} else {
+			json_arr_end(j);
+			json_kv_obj_begin(j, "drops");
+			json_obj_end(j);
+			json_obj_end(j);
+		}
+		if (!json_piece_end(j, &m))
+			return j->len ? 0 : -1;
+	}
+	return 1;
+}
+
+/* Through buffers of every size: the concatenation is the one-shot
+ * document, nothing is written past a buffer, and a buffer smaller than
+ * the largest piece is reported (-1) rather than looping or cutting. */
+static void streamed_every_cap(void **state)
+{
+	static char ref[BIG], cat[BIG], buf[BIG + SLACK];
+	struct json j;
+	ssize_t len;
+	size_t min_ok = 0;
+
+	(void)state;
+	json_init(&j, ref, sizeof(ref));
+	reference(&j);
+	len = json_finish(&j);
+	for (size_t cap = 1; cap <= (size_t)len + 2; cap++) {
+		size_t got = 0;
+		int step = 0, rc, calls = 0;
+
+		memset(buf, CANARY, sizeof(buf));
+		json_init(&j, buf, cap);
+		while ((rc = reference_piece(&j, &step)) >= 0) {
+			for (size_t i = cap; i < sizeof(buf); i++)
+				assert_int_equal((unsigned char)buf[i], CANARY);
+			memcpy(cat + got, buf, j.len);
+			got += j.len;
+			assert_true(++calls < 1000);
+			if (rc == 1)
+				break;
+			json_next_buffer(&j, buf, cap);
+		}
+		if (rc == 1) {
+			assert_int_equal(got, (size_t)len);
+			assert_memory_equal(cat, ref, got);
+			assert_true(json_valid(cat, got));
+			if (!min_ok)
+				min_ok = cap;
+		} else {
+			/* only below the largest piece (the opening), never above a size
+			 * that worked */
+			assert_int_equal(min_ok, 0);
+		}
+	}
+	assert_true(min_ok > 100 && min_ok < 200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +568,7 @@ int main(void)
 		cmocka_unit_test(escaping_random),
 		cmocka_unit_test(numbers),
 		cmocka_unit_test(overflow_every_cap),
+		cmocka_unit_test(streamed_every_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
