@@ -43,6 +43,7 @@ BIN=$(sed -n 's|^ExecStart=\(/[^ ]*\)/mpclient .*|\1|p' "$UNITS/mpclient@.servic
 [ -x "$BIN/mpclient" ] && [ -x "$BIN/mpserver" ] || { echo "no programs in '$BIN'" >&2; exit 2; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/run_units.XXXXXX")
+IN_BIN=/opt/mprelay-test/bin IN_SCRIPTS=/opt/mprelay-test/scripts
 SD_PID=
 cleanup() {
 	# PID 1 of its namespace: killing it ends every process in there.
@@ -92,7 +93,11 @@ mount -t proc proc "\$R/proc"
 mount --rbind /sys "\$R/sys"
 mount -t tmpfs tmpfs "\$R/run"
 mount -t tmpfs tmpfs "\$R/tmp"
-mkdir -p "\$R$BIN" && mount --bind "$BIN" "\$R$BIN"
+# The programs and scripts where the services can see them: not under
+# /tmp, which their PrivateTmp= hides (a clone under /tmp is CI's case).
+mkdir -p "\$R$IN_BIN" "\$R$IN_SCRIPTS"
+mount --bind "$BIN" "\$R$IN_BIN"
+mount --bind "$ROOT/scripts" "\$R$IN_SCRIPTS"
 # /dev/net/tun as Debian's udev makes it (0666), whatever the host has
 mount -t tmpfs tmpfs "\$R/dev/net"
 mknod -m 0666 "\$R/dev/net/tun" c 10 200
@@ -102,7 +107,9 @@ cp "$TMP/etc/"* "\$R/etc/mprelay/"
 # users, the keys root's only (systemd hands them over).
 chmod 644 "\$R/etc/mprelay/"*.conf "\$R/etc/mprelay/"*.env
 chmod 600 "\$R/etc/mprelay/"*.key
-cp "$UNITS/"*.service "\$R/etc/systemd/system/"
+for u in "$UNITS/"*.service; do
+	sed "s|$BIN/|$IN_BIN/|g" "\$u" >"\$R/etc/systemd/system/\${u##*/}"
+done
 printf '[Unit]\nDescription=mprelay units under test\nWants=%s\n' \
 	"$(for i in $INSTANCES; do printf '%s.service ' "$i"; done)" \
 	>"\$R/etc/systemd/system/mprelay-test.target"
@@ -139,7 +146,7 @@ esac
 echo "units-run: systemd $(in_sd systemctl --version | awk 'NR == 1 { print $2 }') up as PID 1 of its namespaces"
 
 status_answers() {
-	in_sd /usr/bin/python3 "$ROOT/scripts/mpstat" --json "/run/mprelay/$1/status.sock" >/dev/null
+	in_sd /usr/bin/python3 "$IN_SCRIPTS/mpstat" --json "/run/mprelay/$1/status.sock" >/dev/null
 }
 
 # Type=notify: "active" is reached only once READY=1 came.
@@ -182,14 +189,14 @@ PY
 }
 check "20 of 20 through mpclient@wg -> mpserver@2000 (2 paths, one dev=lo mark=0x5)" echo_through
 check "both paths of mpclient@wg carried them" in_sd sh -c \
-	"/usr/bin/python3 $ROOT/scripts/mpstat --json /run/mprelay/mpclient@wg/status.sock |
+	"/usr/bin/python3 $IN_SCRIPTS/mpstat --json /run/mprelay/mpclient@wg/status.sock |
 	 /usr/bin/python3 -c 'import json, sys; d = json.load(sys.stdin); sys.exit(not all(p[\"tx_pkts\"] >= 20 for p in d[\"paths\"]))'"
 check "tun devices up with their addresses" in_sd sh -c \
 	'ip -br addr show mprt0 | grep -q 10.99.0.1/24 && ip -br addr show mprc0 | grep -q 10.99.0.2/24'
 check "a tun session between mpclient-tun@mprc0 and mpserver-tun@mprt0" in_sd sh -c \
 	'for i in $(seq 50); do journalctl -u mpclient-tun@mprc0 | grep -q "keys agreed" && exit 0; sleep 0.1; done; exit 1'
 server_mode() {
-	in_sd /usr/bin/python3 "$ROOT/scripts/mpstat" --json /run/mprelay/mpserver@2000/status.sock |
+	in_sd /usr/bin/python3 "$IN_SCRIPTS/mpstat" --json /run/mprelay/mpserver@2000/status.sock |
 		/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["mode"])'
 }
 # A reload is asynchronous to systemctl (systemd 252 waits for kill only):
