@@ -17,13 +17,17 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import (MPCLIENT, MpProc, PyBridge, figure, free_port, require_impair,
                       timing_check)
 from test_paths import status, wait_socket, wait_status
+
+MPSTAT = Path(__file__).resolve().parents[2] / "scripts" / "mpstat"
 
 # uplink.c looks at dev=/bind= every UPLINK_CHECK_MS = 1000 ms (and every
 # 100 ms while sends fail): a path must be back within 2 s of its interface
@@ -84,6 +88,11 @@ def test_unresolvable_bridge(net):
     assert path_doc(doc, "good")["state"] == "up"
     assert cli.alive()
     assert cli.count_lines(r"path bad \(line 1\) down: cannot resolve") == 1, cli.tail()
+    # and mpstat says why, in words
+    out = subprocess.run([sys.executable, str(MPSTAT), cs], capture_output=True, text=True,
+                         timeout=20)
+    assert out.returncode == 0, out.stderr
+    assert "path bad not open: cannot resolve 'nonexistent.invalid'" in out.stdout, out.stdout
 
 
 @pytest.mark.skipif(_why_no_root() is not None, reason=str(_why_no_root()))
