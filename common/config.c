@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "line.h"
 #include "log.h"
 #include "util.h"
 
@@ -270,20 +271,6 @@ static const struct config_path *find_name(const struct config *c,
 	return NULL;
 }
 
-/* Splits s in place into whitespace-separated tokens. */
-static int tokenize(char *s, char *tok[], int max)
-{
-	int n = 0;
-
-	for (char *save = NULL, *t = strtok_r(s, " \t\r", &save); t;
-	     t = strtok_r(NULL, " \t\r", &save)) {
-		if (n == max)
-			return -1;
-		tok[n++] = t;
-	}
-	return n;
-}
-
 int config_feed(struct config *c, const char *line, size_t len,
 		char err[static CONFIG_ERR_MAX])
 {
@@ -293,23 +280,12 @@ int config_feed(struct config *c, const char *line, size_t len,
 	unsigned seen = 0;
 
 	c->lineno++;
-	if (len && line[len - 1] == '\n')
-		len--;
-	if (len > CONFIG_LINE_MAX)
-		return fail(err, "line longer than %d bytes", CONFIG_LINE_MAX);
-	if (memchr(line, '\0', len))
-		return fail(err, "NUL byte in line");
-	memcpy(buf, line, len);
-	buf[len] = '\0';
-	char *hash = strchr(buf, '#');
-	if (hash)
-		*hash = '\0';
-
-	int n = tokenize(buf, tok, 2 + K_MAX);
-	if (n < 0)
+	int n = line_split(line, len, buf, sizeof(buf), tok, ARRAY_LEN(tok), err,
+			   CONFIG_ERR_MAX);
+	if (n == LINE_TOO_MANY)
 		return fail(err, "too many fields");
-	if (n == 0)
-		return 0;
+	if (n <= 0)
+		return n;
 	if (n == 1)
 		return fail(err, "expected 'host port', got only '%s'", tok[0]);
 	if (c->npaths == MP_MAX_PATHS)

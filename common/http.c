@@ -17,25 +17,19 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stream.h"
 #include "util.h"
-
-#define LISTEN_BACKLOG 16
-#define ACCEPT_BACKOFF_MS 1000		/* out of descriptors: pause, not spin */
-#define DRAIN_CHUNK_BYTES 512
-#define DRAIN_MAX_BYTES (64 * 1024)	/* per wake-up, so no client holds the loop */
 
 enum conn_state { READING, WRITING, LINGERING };
 
 struct conn {
 	struct http *owner;
-	int fd;				/* -1: slot free */
+	struct stream_conn sc;
 	enum conn_state state;
-	ev_io io;
-	ev_timer timeout;
-	int streaming;			/* the body is still being written */
+	struct stream_out o;		/* .more: the body is still being written */
 	int ok;				/* the answer is a 200 */
 	struct metrics_pos pos;		/* where the body goes on */
-	size_t req_len, out_len, out_off;
+	size_t req_len;
 	char req[HTTP_REQUEST_MAX_BYTES];
 	char out[HTTP_CHUNK_BYTES];
 };
@@ -43,8 +37,7 @@ struct conn {
 struct http {
 	struct ev_loop *loop;
 	int fd;
-	ev_io accept_io;
-	ev_timer backoff;
+	struct stream_listener listener;
 	http_fill_fn fill;
 	void *ctx;
 	struct http_counters n;
@@ -57,12 +50,7 @@ struct http {
 
 static void conn_close(struct conn *c)
 {
-	struct http *h = c->owner;
-
-	ev_io_stop(h->loop, &c->io);
-	ev_timer_stop(h->loop, &c->timeout);
-	close(c->fd);
-	c->fd = -1;
+	stream_conn_stop(c->owner->loop, &c->sc);
 }
 
 /* An answer given up midway ends with a reset, not a clean close: its
@@ -73,38 +61,9 @@ static void conn_abort(struct conn *c)
 	static const struct linger reset = { .l_onoff = 1, .l_linger = 0 };
 
 	if (c->state == WRITING)
-		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		setsockopt(c->sc.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 	c->owner->n.aborted++;
 	conn_close(c);
-}
-
-static void conn_watch(struct conn *c, int events)
-{
-	ev_io_stop(c->owner->loop, &c->io);
-	ev_io_set(&c->io, c->fd, events);
-	ev_io_start(c->owner->loop, &c->io);
-}
-
-/* Reads and discards; -1 on error, 1 at end of file, 0 otherwise. */
-static int drain(struct conn *c)
-{
-	char scratch[DRAIN_CHUNK_BYTES];
-	size_t total = 0;
-
-	while (total < DRAIN_MAX_BYTES) {
-		ssize_t n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-
-		if (n > 0) {
-			total += (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return 1;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-	}
-	return 0;
 }
 
 static const char *reason(enum http_verdict v)
@@ -139,19 +98,20 @@ static void respond(struct conn *c, enum http_verdict v)
 			     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
 			     (int)v, reason(v), v == HTTP_BAD_METHOD ? "Allow: GET\r\n" : "",
 			     strlen(reason(v)) + 1, reason(v));
-	c->out_len = (size_t)n;
-	c->out_off = 0;
-	c->streaming = c->ok;
+	c->o.len = (size_t)n;
+	c->o.off = 0;
+	c->o.more = c->ok;
 	memset(&c->pos, 0, sizeof(c->pos));
 	if (!c->ok)
 		c->owner->n.errors++;
 	c->state = WRITING;
-	conn_watch(c, EV_WRITE);
+	stream_conn_watch(c->owner->loop, &c->sc, EV_WRITE);
 }
 
 /* The next pieces of the body, into the emptied buffer. */
-static int refill(struct conn *c)
+static int refill(void *arg)
 {
+	struct conn *c = arg;
 	struct mtext t;
 	int rc;
 
@@ -162,41 +122,24 @@ static int refill(struct conn *c)
 			  "answer cut", HTTP_CHUNK_BYTES);
 		return -1;
 	}
-	c->out_len = t.len;
-	c->streaming = rc == 0;
+	c->o.len = t.len;
+	c->o.more = rc == 0;
 	return 0;
 }
 
 static void conn_send(struct conn *c)
 {
-	for (;;) {
-		if (c->out_off == c->out_len) {
-			c->out_len = c->out_off = 0;
-			if (!c->streaming)
-				break;
-			if (refill(c) < 0) {
-				conn_abort(c);
-				return;
-			}
-			continue;
-		}
-		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				conn_abort(c);
-			return;
-		}
-		c->out_off += (size_t)n;
-		ev_timer_again(c->owner->loop, &c->timeout);
-	}
+	int rc = stream_send(c->owner->loop, &c->sc, &c->o, refill, c);
+
+	if (rc < 0)
+		conn_abort(c);
+	if (rc <= 0)
+		return;
 	if (c->ok)
 		c->owner->n.served++;
-	shutdown(c->fd, SHUT_WR);
+	shutdown(c->sc.fd, SHUT_WR);
 	c->state = LINGERING;
-	conn_watch(c, EV_READ);
+	stream_conn_watch(c->owner->loop, &c->sc, EV_READ);
 }
 
 static void conn_read(struct conn *c)
@@ -205,7 +148,7 @@ static void conn_read(struct conn *c)
 
 	for (;;) {
 		size_t room = sizeof(c->req) - c->req_len;
-		ssize_t n = room ? recv(c->fd, c->req + c->req_len, room, MSG_DONTWAIT) : 0;
+		ssize_t n = room ? recv(c->sc.fd, c->req + c->req_len, room, MSG_DONTWAIT) : 0;
 
 		if (room && n == 0) {
 			conn_abort(c);	/* gone before the request was whole */
@@ -230,7 +173,7 @@ static void conn_read(struct conn *c)
 
 static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct conn *c = container_of(w, struct conn, io);
+	struct conn *c = container_of(w, struct conn, sc.io);
 
 	(void)loop;
 	switch (c->state) {
@@ -243,7 +186,7 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 			conn_send(c);
 		break;
 	case LINGERING:
-		if (drain(c) != 0)
+		if (stream_drain(c->sc.fd) != 0)
 			conn_close(c);
 		break;
 	}
@@ -251,7 +194,7 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 
 static void on_conn_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct conn *c = container_of(w, struct conn, timeout);
+	struct conn *c = container_of(w, struct conn, sc.timeout);
 
 	(void)loop;
 	(void)revents;
@@ -263,52 +206,24 @@ static void on_conn_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void conn_start(struct http *h, struct conn *c, int fd)
 {
-	c->fd = fd;
 	c->state = READING;
-	c->req_len = c->out_len = c->out_off = 0;
-	c->streaming = c->ok = 0;
-	ev_io_init(&c->io, on_conn, fd, EV_READ);
-	ev_timer_init(&c->timeout, on_conn_timeout, 0., HTTP_TIMEOUT_MS / 1000.0);
-	ev_io_start(h->loop, &c->io);
-	ev_timer_again(h->loop, &c->timeout);
+	c->req_len = c->o.len = c->o.off = 0;
+	c->o.more = c->ok = 0;
+	stream_conn_start(h->loop, &c->sc, fd, EV_READ, on_conn, on_conn_timeout,
+			  HTTP_TIMEOUT_MS);
 }
 
-static void on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
+static void take(void *owner, int fd)
 {
-	struct http *h = container_of(w, struct http, backoff);
+	struct http *h = owner;
 
-	(void)revents;
-	ev_io_start(loop, &h->accept_io);
-}
-
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct http *h = container_of(w, struct http, accept_io);
-
-	(void)revents;
-	for (int i = 0; i <= HTTP_MAX_CONNS; i++) {
-		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct conn *c = NULL;
-
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("metrics: accept");
-				ev_io_stop(loop, &h->accept_io);
-				ev_timer_start(loop, &h->backoff);
-			}
+	for (size_t k = 0; k < ARRAY_LEN(h->conns); k++)
+		if (h->conns[k].sc.fd < 0) {
+			conn_start(h, &h->conns[k], fd);
 			return;
 		}
-		for (size_t k = 0; k < ARRAY_LEN(h->conns) && !c; k++)
-			if (h->conns[k].fd < 0)
-				c = &h->conns[k];
-		if (!c) {
-			h->n.refused++;
-			close(fd);
-			continue;
-		}
-		conn_start(h, c, fd);
-	}
+	h->n.refused++;
+	close(fd);
 }
 
 /* ---- the listening socket ------------------------------------------------ */
@@ -382,7 +297,7 @@ static int listen_on(struct http *h, const char *spec, char *err)
 	setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (a.u.sa.sa_family == AF_INET6)
 		setsockopt(h->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(h->fd, &a.u.sa, a.len) < 0 || listen(h->fd, LISTEN_BACKLOG) < 0)
+	if (bind(h->fd, &a.u.sa, a.len) < 0 || listen(h->fd, STREAM_LISTEN_BACKLOG) < 0)
 		return fail(err, "--metrics %s: %s", net_ntop(&a, str), strerror(errno));
 	return 0;
 }
@@ -402,7 +317,8 @@ struct http *http_open(struct ev_loop *loop, const char *spec, http_fill_fn fill
 	h->ctx = ctx;
 	for (size_t i = 0; i < ARRAY_LEN(h->conns); i++) {
 		h->conns[i].owner = h;
-		h->conns[i].fd = -1;
+		h->conns[i].sc.fd = -1;
+		h->conns[i].o.buf = h->conns[i].out;
 	}
 	if (listen_on(h, spec, err) < 0) {
 		if (h->fd >= 0)
@@ -410,9 +326,8 @@ struct http *http_open(struct ev_loop *loop, const char *spec, http_fill_fn fill
 		free(h);
 		return NULL;
 	}
-	ev_io_init(&h->accept_io, on_accept, h->fd, EV_READ);
-	ev_timer_init(&h->backoff, on_backoff, ACCEPT_BACKOFF_MS / 1000.0, 0.);
-	ev_io_start(loop, &h->accept_io);
+	stream_listen_start(&h->listener, loop, h->fd, HTTP_MAX_CONNS, "metrics",
+			    take, h);
 	return h;
 }
 
@@ -421,10 +336,9 @@ void http_close(struct http *h)
 	if (!h)
 		return;
 	for (size_t i = 0; i < ARRAY_LEN(h->conns); i++)
-		if (h->conns[i].fd >= 0)
+		if (h->conns[i].sc.fd >= 0)
 			conn_close(&h->conns[i]);
-	ev_io_stop(h->loop, &h->accept_io);
-	ev_timer_stop(h->loop, &h->backoff);
+	stream_listen_stop(&h->listener);
 	close(h->fd);
 	free(h);
 }

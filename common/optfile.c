@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "line.h"
 #include "log.h"
 #include "util.h"
 
@@ -99,28 +100,18 @@ int optfile_feed(struct optfile *f, const char *line, size_t len,
 		 char err[static OPTFILE_ERR_MAX])
 {
 	char buf[OPTFILE_LINE_MAX + 1];
-	char *tok[2 + OPTFILE_ARGS_MAX], *save = NULL;
-	unsigned n = 0;
+	char *tok[2 + OPTFILE_ARGS_MAX];
+	int rc;
+	unsigned n;
 
 	f->lineno++;
-	if (len && line[len - 1] == '\n')
-		len--;
-	if (len > OPTFILE_LINE_MAX)
-		return fail(err, "line longer than %d bytes", OPTFILE_LINE_MAX);
-	if (memchr(line, '\0', len))
-		return fail(err, "NUL byte in line");
-	memcpy(buf, line, len);
-	buf[len] = '\0';
-	char *hash = strchr(buf, '#');
-	if (hash)
-		*hash = '\0';
-	for (char *t = strtok_r(buf, " \t\r", &save); t; t = strtok_r(NULL, " \t\r", &save)) {
-		if (n == ARRAY_LEN(tok))
-			return fail(err, "too many values");
-		tok[n++] = t;
-	}
-	if (n == 0)
-		return 0;
+	rc = line_split(line, len, buf, sizeof(buf), tok, ARRAY_LEN(tok), err,
+			OPTFILE_ERR_MAX);
+	if (rc == LINE_TOO_MANY)
+		return fail(err, "too many values");
+	if (rc <= 0)
+		return rc;
+	n = (unsigned)rc;
 	if (strlen(tok[0]) > OPTFILE_NAME_MAX || !printable(tok[0]))
 		return fail(err, "expected a setting's name, got '%.*s'", OPTFILE_NAME_MAX,
 			    tok[0]);

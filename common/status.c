@@ -15,36 +15,24 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "stream.h"
 #include "util.h"
 
-/* Pending connections the kernel queues for us; more are refused by it. */
-#define LISTEN_BACKLOG 16
-/* Out of descriptors: stop accepting for this long rather than spin on a
- * listening socket that stays readable. */
-#define ACCEPT_BACKOFF_MS 1000
-/* What a client sends is thrown away this many bytes at a time, and at most
- * DRAIN_MAX_BYTES per wake-up so that a chatty client cannot hold the loop. */
-#define DRAIN_CHUNK_BYTES 512
-#define DRAIN_MAX_BYTES (64 * 1024)
 #define SOCKET_MODE_UMASK 0117		/* socket file mode 0660 */
 
 struct conn {
 	struct status *owner;
-	int fd;				/* -1: slot free */
-	ev_io io;
-	ev_timer timeout;
-	char *buf;			/* STATUS_CHUNK_BYTES */
-	size_t len, off;
+	struct stream_conn sc;
+	struct stream_out o;		/* .buf: STATUS_CHUNK_BYTES; .more
+					 * until the last piece is in it */
 	struct json j;			/* where the document stands */
 	uint64_t pos;			/* the fill callback's */
-	int done;			/* the last piece is in buf */
 };
 
 struct status {
 	struct ev_loop *loop;
 	int fd;
-	ev_io accept_io;
-	ev_timer backoff;
+	struct stream_listener listener;
 	status_fill_fn fill;
 	void *ctx;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -60,12 +48,9 @@ static void conn_close(struct conn *c)
 {
 	struct status *s = c->owner;
 
-	ev_io_stop(s->loop, &c->io);
-	ev_timer_stop(s->loop, &c->timeout);
-	close(c->fd);
-	c->fd = -1;
-	free(c->buf);
-	c->buf = NULL;
+	stream_conn_stop(s->loop, &c->sc);
+	free(c->o.buf);
+	c->o.buf = NULL;
 	s->n.active--;
 }
 
@@ -75,40 +60,17 @@ static void conn_abort(struct conn *c)
 	conn_close(c);
 }
 
-/* Reads and discards what the client sent. Returns -1 if the connection
- * failed, 1 at end of file, 0 otherwise. Needed before close too: closing
- * a UNIX socket with unread data makes the peer's read fail with
- * ECONNRESET after the document instead of ending cleanly. */
-static int drain(struct conn *c)
-{
-	char scratch[DRAIN_CHUNK_BYTES];
-	size_t total = 0;
-
-	while (total < DRAIN_MAX_BYTES) {
-		ssize_t n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
-
-		if (n > 0) {
-			total += (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return 1;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-	}
-	return 0;
-}
-
 /* The next buffer of the document. -1: it cannot go on (a piece larger
  * than a buffer); the client is left with a document cut short, which no
  * reader takes for a whole one. */
-static int refill(struct status *s, struct conn *c)
+static int refill(void *arg)
 {
+	struct conn *c = arg;
+	struct status *s = c->owner;
 	int rc;
 
 	/* One byte for the final newline. */
-	json_next_buffer(&c->j, c->buf, STATUS_CHUNK_BYTES - 1);
+	json_next_buffer(&c->j, c->o.buf, STATUS_CHUNK_BYTES - 1);
 	rc = s->fill(s->ctx, &c->j, &c->pos);
 	if (rc < 0 || (rc == 0 && c->j.len == 0)) {
 		s->n.truncated++;
@@ -116,56 +78,40 @@ static int refill(struct status *s, struct conn *c)
 			  "%d bytes; the document was cut short", STATUS_CHUNK_BYTES);
 		return -1;
 	}
-	c->len = c->j.len;
-	c->off = 0;
+	c->o.len = c->j.len;
+	c->o.off = 0;
 	if (rc == 1) {
-		c->buf[c->len++] = '\n';	/* for terminals, and a sign of the end */
-		c->done = 1;
+		c->o.buf[c->o.len++] = '\n';	/* for terminals, and a sign of the end */
+		c->o.more = 0;
 	}
 	return 0;
 }
 
-/* Sends what the socket takes now, refilling the buffer as it empties;
- * closes when the document is out. */
+/* Sends what the socket takes now; closes when the document is out. The
+ * drain before close is needed: closing a UNIX socket with unread data
+ * makes the peer's read fail with ECONNRESET after the document instead of
+ * ending cleanly. */
 static void conn_send(struct conn *c)
 {
-	for (;;) {
-		ssize_t n;
+	int rc = stream_send(c->owner->loop, &c->sc, &c->o, refill, c);
 
-		if (c->off == c->len) {
-			if (c->done)
-				break;
-			if (refill(c->owner, c) < 0) {
-				conn_abort(c);
-				return;
-			}
-			continue;
-		}
-		/* MSG_NOSIGNAL: a client gone early is EPIPE, not SIGPIPE. */
-		n = send(c->fd, c->buf + c->off, c->len - c->off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				conn_abort(c);
-			return;
-		}
-		c->off += (size_t)n;
-		ev_timer_again(c->owner->loop, &c->timeout);
-	}
-	drain(c);
+	if (rc < 0)
+		conn_abort(c);
+	if (rc <= 0)
+		return;
+	stream_drain(c->sc.fd);
 	c->owner->n.served++;
 	conn_close(c);
 }
 
 static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct conn *c = container_of(w, struct conn, io);
+	struct conn *c = container_of(w, struct conn, sc.io);
 	int rc;
 
+	(void)loop;
 	if (revents & EV_READ) {
-		rc = drain(c);
+		rc = stream_drain(c->sc.fd);
 		if (rc < 0) {
 			conn_abort(c);
 			return;
@@ -173,9 +119,7 @@ static void on_conn(struct ev_loop *loop, ev_io *w, int revents)
 		if (rc > 0) {
 			/* A half-close ("nothing more to say") is normal: stop
 			 * watching for reads, which would now fire forever. */
-			ev_io_stop(loop, &c->io);
-			ev_io_set(&c->io, c->fd, EV_WRITE);
-			ev_io_start(loop, &c->io);
+			stream_conn_watch(c->owner->loop, &c->sc, EV_WRITE);
 		}
 	}
 	if (revents & EV_WRITE)
@@ -186,73 +130,37 @@ static void on_conn_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	conn_abort(container_of(w, struct conn, timeout));
+	conn_abort(container_of(w, struct conn, sc.timeout));
 }
 
 static void conn_start(struct status *s, struct conn *c, int fd)
 {
-	c->fd = fd;
 	s->n.active++;
-	ev_io_init(&c->io, on_conn, fd, EV_READ | EV_WRITE);
-	ev_timer_init(&c->timeout, on_conn_timeout, 0., STATUS_TIMEOUT_MS / 1000.0);
-	ev_io_start(s->loop, &c->io);
-	ev_timer_again(s->loop, &c->timeout);
-	c->buf = malloc(STATUS_CHUNK_BYTES);
-	if (!c->buf) {
+	stream_conn_start(s->loop, &c->sc, fd, EV_READ | EV_WRITE, on_conn,
+			  on_conn_timeout, STATUS_TIMEOUT_MS);
+	c->o.buf = malloc(STATUS_CHUNK_BYTES);
+	if (!c->o.buf) {
 		conn_abort(c);
 		return;
 	}
-	json_init(&c->j, c->buf, STATUS_CHUNK_BYTES - 1);
+	json_init(&c->j, c->o.buf, STATUS_CHUNK_BYTES - 1);
 	c->pos = 0;
-	c->len = c->off = 0;
-	c->done = 0;
+	c->o.len = c->o.off = 0;
+	c->o.more = 1;
 	conn_send(c);	/* small documents fit in the socket buffer at once */
 }
 
-static struct conn *free_slot(struct status *s)
+static void take(void *owner, int fd)
 {
+	struct status *s = owner;
+
 	for (size_t i = 0; i < ARRAY_LEN(s->conns); i++)
-		if (s->conns[i].fd < 0)
-			return &s->conns[i];
-	return NULL;
-}
-
-static void on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct status *s = container_of(w, struct status, backoff);
-
-	(void)revents;
-	ev_io_start(loop, &s->accept_io);
-}
-
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct status *s = container_of(w, struct status, accept_io);
-
-	(void)revents;
-	/* Bounded per wake-up; the rest wait in the backlog. */
-	for (int i = 0; i <= STATUS_MAX_CONNS; i++) {
-		int fd = accept4(s->fd, NULL, NULL,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct conn *c;
-
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn("status socket: accept");
-				ev_io_stop(loop, &s->accept_io);
-				ev_timer_start(loop, &s->backoff);
-			}
-			return;	/* EAGAIN, or a client already gone */
+		if (s->conns[i].sc.fd < 0) {
+			conn_start(s, &s->conns[i], fd);
+			return;
 		}
-		c = free_slot(s);
-		if (!c) {
-			s->n.refused++;
-			close(fd);
-			continue;
-		}
-		conn_start(s, c, fd);
-	}
+	s->n.refused++;
+	close(fd);
 }
 
 /* A socket file already at path: stale (nobody accepts) is replaced, live
@@ -310,7 +218,7 @@ static int listen_on(struct status *s, char *err)
 	if (rc < 0)
 		return fail(err, "status socket %s: bind: %s", s->path,
 			    strerror(errno));
-	if (stat(s->path, &st) < 0 || listen(s->fd, LISTEN_BACKLOG) < 0) {
+	if (stat(s->path, &st) < 0 || listen(s->fd, STREAM_LISTEN_BACKLOG) < 0) {
 		rc = errno;
 		unlink(s->path);
 		return fail(err, "status socket %s: %s", s->path, strerror(rc));
@@ -347,7 +255,7 @@ struct status *status_open(struct ev_loop *loop, const char *path,
 	memcpy(s->path, path, len + 1);
 	for (size_t i = 0; i < ARRAY_LEN(s->conns); i++) {
 		s->conns[i].owner = s;
-		s->conns[i].fd = -1;
+		s->conns[i].sc.fd = -1;
 	}
 	if (listen_on(s, err) < 0) {
 		if (s->fd >= 0)
@@ -355,9 +263,8 @@ struct status *status_open(struct ev_loop *loop, const char *path,
 		free(s);
 		return NULL;
 	}
-	ev_io_init(&s->accept_io, on_accept, s->fd, EV_READ);
-	ev_timer_init(&s->backoff, on_backoff, ACCEPT_BACKOFF_MS / 1000.0, 0.);
-	ev_io_start(loop, &s->accept_io);
+	stream_listen_start(&s->listener, loop, s->fd, STATUS_MAX_CONNS,
+			    "status socket", take, s);
 	return s;
 }
 
@@ -368,10 +275,9 @@ void status_close(struct status *s)
 	if (!s)
 		return;
 	for (size_t i = 0; i < ARRAY_LEN(s->conns); i++)
-		if (s->conns[i].fd >= 0)
+		if (s->conns[i].sc.fd >= 0)
 			conn_close(&s->conns[i]);
-	ev_io_stop(s->loop, &s->accept_io);
-	ev_timer_stop(s->loop, &s->backoff);
+	stream_listen_stop(&s->listener);
 	close(s->fd);
 	/* Another instance may have replaced our file since: leave theirs. */
 	if (lstat(s->path, &st) == 0 && st.st_dev == s->dev &&

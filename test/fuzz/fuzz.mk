@@ -40,10 +40,10 @@ FUZZ_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \
 # (clang, instrumented; the gcc objects under $(B)/obj are not reused).
 FUZZ_wire_SRC := $(addprefix common/,wire.c crc32c.c seq.c window.c rand.c log.c ratelimit.c health.c pmtu.c)
 FUZZ_wire_LIBS := -lm
-FUZZ_config_SRC := $(addprefix common/,config.c log.c ratelimit.c)
+FUZZ_config_SRC := $(addprefix common/,config.c line.c log.c ratelimit.c)
 FUZZ_sealed_SRC := $(addprefix common/,wire.c crc32c.c crypto.c handshake.c rand.c log.c ratelimit.c health.c pmtu.c)
 FUZZ_ip_SRC := $(addprefix common/,ip.c)
-FUZZ_optfile_SRC := $(addprefix common/,optfile.c log.c ratelimit.c)
+FUZZ_optfile_SRC := $(addprefix common/,optfile.c line.c log.c ratelimit.c)
 FUZZ_http_SRC := common/http_parse.c
 FUZZ_wire_MAXLEN := 70000
 FUZZ_config_MAXLEN := 4096
