@@ -97,8 +97,8 @@ struct fec_dec {
 	uint16_t len[FEC_MAX_DATA];
 	unsigned table_k, table_m;	/* what matrix holds (0: nothing) */
 	uint8_t matrix[FEC_MAX_SHARDS * FEC_MAX_DATA];
-	uint8_t sub[FEC_MAX_DATA * FEC_MAX_DATA];
-	uint8_t inv[FEC_MAX_DATA * FEC_MAX_DATA];
+	uint8_t sub[FEC_MAX_PARITY * FEC_MAX_PARITY];
+	uint8_t inv[FEC_MAX_PARITY * FEC_MAX_PARITY];
 	uint8_t rows[FEC_MAX_PARITY * FEC_MAX_DATA];
 	uint8_t tables[FEC_TABLE_BYTES];
 };
