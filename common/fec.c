@@ -4,9 +4,11 @@
  * the Galois-field arithmetic is ISA-L's (SIMD, used by Ceph). Does not know
  * about sessions, paths, the wire format or time.
  *
- * The matrix is ISA-L's Cauchy one (identity over a Cauchy block): every
- * k x k sub-matrix is invertible for any k and m here, which the
- * Vandermonde one (gf_gen_rs_matrix) does not promise for every (k, m).
+ * The matrix is ISA-L's Cauchy one: identity over the block 1/(i ^ j), i the
+ * parity row k..k+m-1, j the data column. Every square sub-block of a Cauchy
+ * block is itself Cauchy, hence invertible: any k shards decode, for any k
+ * and m here (test_fec tries them all), which the Vandermonde matrix
+ * (gf_gen_rs_matrix) does not promise for every (k, m).
  *
  * Cost per group of 1,400-byte datagrams (test_fec's timing, -O2, thread
  * CPU time on the shared 2-CPU AVX-512 VM, three runs): k = 8, m = 2:
