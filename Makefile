@@ -20,7 +20,9 @@ EV_CFLAGS := $(shell pkg-config --cflags libev 2>/dev/null)
 EV_LIBS := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 CRYPTO_CFLAGS := $(shell pkg-config --cflags libcrypto 2>/dev/null)
 CRYPTO_LIBS := $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
-LIBS := $(EV_LIBS) $(CRYPTO_LIBS) -lm
+# ISA-L (erasure coding, fec.c): Debian ships its .pc file; -lisal without.
+ISAL_LIBS := $(shell pkg-config --libs libisal 2>/dev/null || echo -lisal)
+LIBS := $(EV_LIBS) $(CRYPTO_LIBS) $(ISAL_LIBS) -lm
 
 WARN := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wcast-qual -Wformat=2 -Wvla

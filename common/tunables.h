@@ -203,6 +203,19 @@ enum limits {
 	RESCUE_SLOTS = 512,
 	RESCUE_SLOT_BYTES = 2048,	/* larger datagrams are not kept */
 
+	/* ---- erasure coding (fec.c) ---------------------------------------- */
+	/* Data datagrams per group: a group of 16 spans ~50 ms at 300
+	 * datagrams/s (recovery waits for the group), and a decode's matrix
+	 * inversion grows as k^3. */
+	FEC_MAX_DATA = 16,
+	/* Parity shards per group: up to 4 losses in a group of 16 (25 %
+	 * overhead at most); the decoder's present-shard mask is 32 bits. */
+	FEC_MAX_PARITY = 4,
+	/* Bytes of the longest datagram a coder can be sized for: any UDP
+	 * payload, and what the 2-byte length prefix of a shard can say.
+	 * Each coder's buffers are (16 + 4) x its own max_len. */
+	FEC_DATAGRAM_BYTES_MAX = MP_MAX_DATAGRAM,
+
 	/* ---- pacing (pace.c, rate=) ---------------------------------------- */
 	PACE_SLOT_BYTES = 2048,		/* a datagram larger than this is not kept */
 	PACE_PRIO_SLOTS = 64,		/* latency-critical datagrams waiting */

@@ -6,7 +6,8 @@
 # `deps.sh pkg` what only `make deb` needs (building and checking a .deb).
 set -euo pipefail
 
-BUILD=(gcc make pkg-config libev-dev libssl-dev)
+# libisal-dev: Reed-Solomon erasure coding (common/fec.c).
+BUILD=(gcc make pkg-config libev-dev libssl-dev libisal-dev)
 # prometheus: promtool checks the --metrics exposition (test_metrics.py).
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev
 	iperf3 iputils-ping mandoc systemd prometheus)
