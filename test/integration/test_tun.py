@@ -420,7 +420,7 @@ ip -4 rule add from 192.168.1.2 lookup 101 priority 10001
 # wifi: table 102, out of wlan0
 ip -4 route replace default dev wlan0 table 102
 ip -4 rule add fwmark 0x3 lookup 102 priority 10002
-# direct: no bind= or mark=, left to the main table
+# direct: no bind=, mark= or dev=, left to the main table
 # path4: table 104, out of eth1
 ip -6 route replace default dev eth1 table 104
 ip -6 rule add from 2001:db8:1::2 lookup 104 priority 10004
@@ -433,7 +433,7 @@ ip -4 rule del priority 10001
 ip -4 route flush table 101
 ip -4 rule del priority 10002
 ip -4 route flush table 102
-# direct: no bind= or mark=, left to the main table
+# direct: no bind=, mark= or dev=, left to the main table
 ip -6 rule del priority 10004
 ip -6 route flush table 104
 """
