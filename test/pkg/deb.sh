@@ -96,7 +96,7 @@ done
 	fail "the installed sample config does not pass mpclient -n"
 /usr/sbin/mprelay-routes --dry-run up /etc/mprelay/mpclient.conf.sample >/dev/null ||
 	fail "mprelay-routes --dry-run fails on the sample config"
-dpkg-query -W -f='${Conffiles}\n' mprelay | grep -q ' /etc/mprelay/mpclient.conf.sample ' ||
+grep -q ' /etc/mprelay/mpclient.conf.sample ' <<<"$(dpkg-query -W -f='${Conffiles}\n' mprelay)" ||
 	fail "/etc/mprelay/mpclient.conf.sample is not a conffile"
 for u in conf/*.service; do
 	u=$(basename "$u")

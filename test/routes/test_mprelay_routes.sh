@@ -113,7 +113,7 @@ done
 
 # What the kernel does with it: each path's traffic leaves by its uplink
 # (the main table alone would send all of it out of u0 via 192.0.2.1).
-get() { in_ns ip "$@" | head -1 | sed 's/ uid.*//; s/ *$//'; }
+get() { in_ns ip "$@" | sed -n '1 { s/ uid.*//; s/ *$//; p; }'; }	# reads all: no SIGPIPE
 check "from bind= leaves u0 via the gateway" "198.51.100.99 from 192.0.2.2 via 192.0.2.1 dev u0 table 100" \
 	"$(get route get 198.51.100.99 from 192.0.2.2)"
 check "a socket bound to u1 (dev=) leaves u1 straight" "203.0.113.7 dev u1 table 101 src 198.51.100.2" \

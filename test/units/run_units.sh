@@ -219,7 +219,7 @@ reload_to() {	# reload_to SED_SCRIPT: 2000.conf edited, then systemctl reload
 }
 journal_says() {
 	for _ in $(seq 50); do
-		in_sd journalctl -u mpserver@2000 | grep -q "$1" && return 0
+		grep -q "$1" <<<"$(in_sd journalctl -u mpserver@2000)" && return 0
 		sleep 0.1
 	done
 	return 1
