@@ -15,21 +15,11 @@
 #include <time.h>
 
 #include "fec.h"
-
-/* Deterministic PRNG (splitmix64): the tests must not depend on the clock. */
-static uint64_t prng_state;
-
-static uint64_t prng(void)
-{
-	uint64_t z = (prng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
+#include "prng.h"
 
 static size_t below(size_t n)
 {
-	return (size_t)(prng() % n);
+	return (size_t)prng_below(n);
 }
 
 enum { MAX_LEN = 1400 };

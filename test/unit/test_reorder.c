@@ -13,24 +13,10 @@
 #include <string.h>
 
 #include "reorder.h"
+#include "prng.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Deterministic PRNG (splitmix64): the tests must not depend on the clock. */
-static uint64_t prng_state;
-
-static uint64_t prng(void)
-{
-	uint64_t z = (prng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static uint64_t prng_below(uint64_t n)
-{
-	return prng() % n;
-}
 
 /* ---- payloads and the delivery recorder ------------------------------- */
 

@@ -10,22 +10,8 @@
 #include <string.h>
 
 #include "window.h"
+#include "prng.h"
 
-/* Deterministic PRNG (splitmix64): the tests must not depend on the clock. */
-static uint64_t prng_state;
-
-static uint64_t prng(void)
-{
-	uint64_t z = (prng_state += 0x9e3779b97f4a7c15u);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
-static uint64_t prng_below(uint64_t n)
-{
-	return prng() % n;
-}
 
 /* The window is 1 KiB: keep it off the stack of every test. */
 static struct window W;
