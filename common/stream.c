@@ -124,7 +124,9 @@ int stream_send(struct ev_loop *loop, struct stream_conn *sc, struct stream_out 
 			o->len = o->off = 0;
 			if (!o->more)
 				return 1;
-			if (refill(arg) < 0)
+			/* A refill that writes nothing and still has more
+			 * would spin the loop: a failure like any other. */
+			if (refill(arg) < 0 || (o->len == 0 && o->more))
 				return -1;
 			continue;
 		}

@@ -69,7 +69,8 @@ struct stream_out {
 };
 
 /* Writes the next piece into o->buf from offset 0, sets o->len and
- * o->more; -1 if it cannot go on. */
+ * o->more; -1 if it cannot go on. Nothing written with more to come is a
+ * failure too (stream_send would never end). */
 typedef int (*stream_refill_fn)(void *arg);
 
 /* Sends what the socket takes now, refilling the buffer as it empties and
