@@ -91,8 +91,9 @@ enum limits {
 	 * fail: a re-created interface carries traffic again within 2 s. */
 	UPLINK_CHECK_MS = 1000,
 	UPLINK_FAIL_CHECK_MS = 100,
-	/* Bridge names are resolved again this often (DNS changes), and on
-	 * failing sends at most every UPLINK_RESOLVE_FAIL_MS. */
+	/* Bridge names are resolved again this often (DNS changes), and while
+	 * sends are refused or the path is down at most every
+	 * UPLINK_RESOLVE_FAIL_MS. */
 	UPLINK_RESOLVE_MS = 60000,
 	UPLINK_RESOLVE_FAIL_MS = 5000,
 

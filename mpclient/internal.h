@@ -68,7 +68,8 @@ struct path {
 	uint64_t retry_ms, backoff_ms;	/* next attempt, and the wait before it */
 	uint64_t checked_ms;		/* dev=/bind= last looked at */
 	uint64_t resolved_ms, resolve_ms;	/* last lookup started, next due */
-	uint64_t fail_seen;		/* link.st.tx.fail at the last tick */
+	uint64_t fail_seen;		/* sends refused (tx.fail + unreachable)
+					   at the last tick */
 	unsigned ifindex;		/* dev='s index when opened */
 	int missing;			/* down for want of dev= or bind=: looked
 					   for every second, whatever the backoff */

@@ -214,7 +214,7 @@ static int try_open(struct client *c, unsigned id, const struct mp_addr *peer)
 	replace_fd(c, p, fd);
 	p->peer = *peer;
 	p->link.family = peer->u.sa.sa_family;
-	p->fail_seen = p->link.st.tx.fail;
+	p->fail_seen = p->link.st.tx.fail + p->st.unreachable;
 	p->open = 1;
 	p->why[0] = '\0';
 	p->backoff_ms = 0;
@@ -433,10 +433,13 @@ void uplink_tick(struct client *c)
 				retry(c, id);
 			continue;
 		}
-		/* Sends refused: look soon at what the path stands on, and ask
-		 * for the name again (at most every UPLINK_RESOLVE_FAIL_MS). */
-		int failing = p->link.st.tx.fail != p->fail_seen;
-		p->fail_seen = p->link.st.tx.fail;
+		/* Sends refused (by the send, or by an ICMP error the receive
+		 * picked up first): look soon at what the path stands on. A
+		 * path refused or down asks for its name again (at most every
+		 * UPLINK_RESOLVE_FAIL_MS): its bridge may have moved. */
+		uint64_t refusals = p->link.st.tx.fail + p->st.unreachable;
+		int failing = refusals != p->fail_seen;
+		p->fail_seen = refusals;
 		if (local && now - p->checked_ms >= (failing ? UPLINK_FAIL_CHECK_MS : UPLINK_CHECK_MS)) {
 			p->checked_ms = now;
 			if (lost(p, why, sizeof(why))) {
@@ -448,7 +451,8 @@ void uplink_tick(struct client *c)
 			}
 		}
 		if (p->named && (now >= p->resolve_ms ||
-				 (failing && now - p->resolved_ms >= UPLINK_RESOLVE_FAIL_MS)))
+				 ((failing || p->state == HEALTH_DOWN) &&
+				  now - p->resolved_ms >= UPLINK_RESOLVE_FAIL_MS)))
 			lookup_start(c, p);
 	}
 }

@@ -15,6 +15,7 @@ by the test, which needs root for it.
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -167,11 +168,15 @@ def _why_no_mount_ns():
 
 
 @pytest.mark.skipif(_why_no_mount_ns() is not None, reason=str(_why_no_mount_ns()))
-def test_name_resolves_later_and_moves(net):
+@pytest.mark.parametrize("failure", ["refused", "silent"])
+def test_name_resolves_later_and_moves(net, failure):
     """A bridge name that does not resolve at start joins when it does;
     when its bridge fails, the name is asked again and the path follows it
-    to its new address. mpclient runs with its own /etc/hosts (a mount
-    namespace of its own: nothing of the host's changes)."""
+    to its new address. The bridge fails refused (killed: ICMP port
+    unreachable, which the send or the receive may report) or silent
+    (stopped: nothing comes back, the path goes down for lost probes).
+    mpclient runs with its own /etc/hosts (a mount namespace of its own:
+    nothing of the host's changes)."""
     require_impair()
     name = "mprelay-bridge.test"
     hosts = net.tmp / "hosts"
@@ -214,13 +219,18 @@ def test_name_resolves_later_and_moves(net):
                  "resolved", t_named, t_up)
 
     hosts.write_text(f"127.0.0.1 localhost\n127.0.0.2 {name}\n")
-    old.kill9()                                 # its sends fail: the name is asked again
+    if failure == "refused":
+        old.kill9()                             # its sends are refused
+    else:
+        old.signal(signal.SIGSTOP)              # no answer; SIGKILL at cleanup ends it
     t_kill = time.time()
+    # asked again at most every 5 s while refused or down: at most 5 s
+    # after the last lookup, then a probe
     doc, t_moved = wait_status(cs, lambda d: path_doc(d, "late")["peer"] ==
                                f"127.0.0.2:{old.port}" and
                                path_doc(d, "late")["state"] == "up", timeout=15)
     stream.finish(need=[app.next_k - 1])
-    figure("uplink_names", f"joined {t_up - t_named:.2f} s after its name resolved; "
+    figure(f"uplink_names_{failure}", f"joined {t_up - t_named:.2f} s after its name resolved; "
            f"moved to the new address {t_moved - t_kill:.2f} s after its bridge died; "
            f"app {app.summary()}")
     assert new.up_fwd > 0
