@@ -18,6 +18,7 @@ void cli_common_init(struct cli_common *c, unsigned max_sessions)
 		.max_sessions = max_sessions,
 		.level = LOG_INFO,
 		.copies = 1,
+		.recover = 1,
 		.target_loss_ppm = CLI_TARGET_LOSS_PPM_DEFAULT,
 		.small_bytes = CLI_SMALL_BYTES_DEFAULT,
 	};
@@ -89,6 +90,13 @@ static int sched_option(struct cli_common *c, int opt, const char *arg)
 		} else {
 			c->reorder_ms = (int)v;
 		}
+		return 1;
+	case OPT_RECOVER:
+		if (strcmp(arg, "on") && strcmp(arg, "off")) {
+			fprintf(stderr, "--recover: expected on or off, got '%s'\n", arg);
+			return -1;
+		}
+		c->recover = !strcmp(arg, "on");
 		return 1;
 	case OPT_SMALL_BYTES:
 		if (number(arg, 0, MP_MAX_PAYLOAD, &v)) {

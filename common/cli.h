@@ -29,6 +29,7 @@ enum {
 	OPT_TARGET_LOSS,
 	OPT_REORDER_MS,
 	OPT_SMALL_BYTES,
+	OPT_RECOVER,
 	OPT_STATUS,
 	OPT_METRICS,
 	OPT_PATH_SCRIPT,
@@ -53,6 +54,7 @@ enum {
 	{ "target-loss", required_argument, NULL, OPT_TARGET_LOSS }, \
 	{ "reorder-ms", required_argument, NULL, OPT_REORDER_MS },   \
 	{ "small-bytes", required_argument, NULL, OPT_SMALL_BYTES }, \
+	{ "recover", required_argument, NULL, OPT_RECOVER },         \
 	{ "status", required_argument, NULL, OPT_STATUS },           \
 	{ "metrics", required_argument, NULL, OPT_METRICS },         \
 	{ "path-script", required_argument, NULL, OPT_PATH_SCRIPT }, \
@@ -74,6 +76,8 @@ enum {
 	"                       auto in the modes that spread, 0 in duplicate)\n" \
 	"  --small-bytes N      datagrams up to N bytes are latency-critical: the\n" \
 	"                       fastest path first (default 160, 0 = none)\n"    \
+	"  --recover on|off     bond mode: ask for lost datagrams and send them\n" \
+	"                       again on another path (default on)\n"          \
 	"  --status PATH        answer a JSON status document on UNIX socket PATH\n" \
 	"  --metrics [ADDR:]PORT\n"                                               \
 	"                       Prometheus metrics at http://ADDR:PORT/metrics\n" \
@@ -106,6 +110,7 @@ struct cli_common {
 	int reorder_ms;			/* CLI_REORDER_AUTO, or 0.. */
 	int reorder_set;
 	unsigned small_bytes;
+	int recover;			/* bond mode: loss recovery (recover.h) */
 	const char *status_path;
 	const char *metrics;		/* --metrics [ADDR:]PORT, or NULL */
 	const char *path_script;

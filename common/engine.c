@@ -67,6 +67,8 @@ void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
 	f->view_dirty = 1;
 	f->local_fd = -1;
 	f->ro_deadline_us = UINT64_MAX;
+	f->rec.wake_us = UINT64_MAX;
+	f->rec.credit = RECOVER_BUDGET_BURST;	/* the first losses come early */
 	f->hold_auto = o->reorder_ms == CLI_REORDER_AUTO;
 	if (o->reorder_ms)
 		f->hold_us = o->reorder_ms > 0 ? o->reorder_ms * 1000ull : REORDER_AUTO_MIN_US;
@@ -78,6 +80,8 @@ void flow_free(struct flow *f)
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
 		if (f->known & 1u << p)
 			pace_purge(&f->path[p].link->pace, &f->path[p]);
+	if (f->rec.timer_ready)
+		ev_timer_stop(f->e->loop, &f->rec.timer);
 	if (f->ro) {			/* its timer runs from when it is made */
 		ev_timer_stop(f->e->loop, &f->ro_timer);
 		reorder_free(f->ro);
@@ -153,7 +157,8 @@ static uint32_t usable_paths(const struct flow *f, uint32_t *spare)
 /* --reorder-ms auto: from the RTT spread of the paths in use (see
  * reorder_auto_hold_us). In bond mode the sender keeps bulk for up to
  * BOND_QUEUE_MAX_US past its bound before it drops (send.c), so a
- * datagram may come that much later than the spread says. */
+ * datagram may come that much later than the spread says; and a lost one
+ * may be asked for and sent again (recover.h). */
 static uint64_t auto_hold(const struct flow *f)
 {
 	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
@@ -168,7 +173,7 @@ static uint64_t auto_hold(const struct flow *f)
 	}
 	uint64_t hold_us = reorder_auto_hold_us(srtt, rttvar, n);
 	if (f->sched.mode == SCHED_BOND)
-		hold_us += BOND_QUEUE_MAX_US;
+		hold_us += BOND_QUEUE_MAX_US + recover_hold_us(f);
 	return hold_us < REORDER_AUTO_MAX_US ? hold_us : REORDER_AUTO_MAX_US;
 }
 

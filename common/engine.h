@@ -41,6 +41,7 @@
 #include "pace.h"
 #include "rate.h"
 #include "ratelimit.h"
+#include "recover.h"
 #include "reorder.h"
 #include "rescue.h"
 #include "sched.h"
@@ -71,6 +72,8 @@ struct link_stats {
 	uint64_t over_pmtu;		/* sent larger than the path's known MTU */
 	uint64_t rescued;		/* sent on it, then again on another when it
 					   turned suspect (rescue.h) */
+	uint64_t resent;		/* datagrams sent again on it (recover.h) */
+	uint64_t recovery_bytes;	/* resends and NACKs sent on it */
 };
 
 /* Where one path's datagrams leave. */
@@ -130,9 +133,14 @@ struct flow {
 	 * from the paths to the local side (payload bytes) */
 	uint64_t sent_pkts, sent_bytes, delivered_pkts, delivered_bytes;
 	uint64_t bond_drop_us;		/* bond mode: the last datagram dropped full */
+	/* bond mode: what the flow sent since demand_us, and whether it was
+	 * application-limited in the window before */
+	uint64_t demand_us, demand_bytes;
+	int app_limited;
 	/* bond mode: the latency-critical class's budget; its refused count
 	 * is the small datagrams sent as bulk, over it */
 	struct ratelimit crit;
+	struct recover rec;		/* bond mode: loss recovery */
 	uint64_t dedup;			/* copies of what already arrived, discarded */
 	uint64_t old, stale, bad_tag;
 };
@@ -257,9 +265,10 @@ void receive_count(struct flow *f, unsigned p, size_t len);
  * is counted. A peer restart (a new epoch on DATA) resets the reorder
  * buffer. */
 enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h);
-/* An accepted DATA payload: released to the local side in order, through
+/* An accepted DATA payload (it came on path p): released to the local side in order, through
  * the reorder buffer when there is one. receive_flush sends it. */
-void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t plen);
+void receive_data(struct flow *f, unsigned p, uint64_t seq, const uint8_t *payload,
+		  size_t plen);
 /* Sends what is queued for the local side. */
 void receive_flush(struct engine *e);
 /* A flow's reorder timer (flow_init arms it): releases what waited too

@@ -26,6 +26,7 @@ enum what {
 	W_STATE, W_RTT, W_LOSS, W_CAPACITY,
 	W_TX_PKTS, W_TX_BYTES, W_RX_PKTS, W_RX_BYTES,
 	W_SENT_PKTS, W_SENT_BYTES, W_DELIVERED_PKTS, W_DELIVERED_BYTES,
+	W_ASKED, W_RESENT, W_RESEND_REFUSED, W_RECOVERY_BYTES,
 };
 
 struct family {
@@ -60,6 +61,12 @@ static const struct family families[] = {
 	  "Payload bytes from the peer delivered to the local side.", SESSION, W_DELIVERED_BYTES },
 	{ "mprelay_session_deduplicated_total", "counter",
 	  "Expected duplicate copies the session received and discarded.", SESSION, W_DEDUP },
+	{ "mprelay_session_recovery_asked_total", "counter",
+	  "Lost datagrams the session asked the peer for (bond mode; again included).", SESSION, W_ASKED },
+	{ "mprelay_session_resent_packets_total", "counter",
+	  "Datagrams the session sent again because the peer asked.", SESSION, W_RESENT },
+	{ "mprelay_session_resend_refused_total", "counter",
+	  "Datagrams the peer asked for that were not sent again, by reason.", SESSION, W_RESEND_REFUSED },
 	{ "mprelay_session_path_state", "gauge", "1 for the session path's state now, 0 for the others.", SESSION_PATH, W_STATE },
 	{ "mprelay_session_path_rtt_seconds", "gauge", "Smoothed round-trip time of the session path.", SESSION_PATH, W_RTT },
 	{ "mprelay_session_path_loss_ratio", "gauge", "Recent loss toward the peer, 0..1.", SESSION_PATH, W_LOSS },
@@ -73,6 +80,10 @@ static const struct family families[] = {
 	  "The session's datagrams authenticated from the path.", SESSION_PATH, W_RX_PKTS },
 	{ "mprelay_session_path_received_bytes_total", "counter",
 	  "Bytes of the session's datagrams authenticated from the path (UDP payload).", SESSION_PATH, W_RX_BYTES },
+	{ "mprelay_session_path_resent_packets_total", "counter",
+	  "Datagrams sent again on the path (loss recovery; on mpclient, every session's).", SESSION_PATH, W_RESENT },
+	{ "mprelay_session_path_recovery_bytes_total", "counter",
+	  "Bytes of resends and NACKs sent on the path (on mpclient, every session's).", SESSION_PATH, W_RECOVERY_BYTES },
 };
 
 static const enum health_state states[] = {
@@ -205,6 +216,12 @@ static void put_path(struct mtext *t, const struct family *fam, const char **kv,
 	case W_TX_BYTES: sample_u64(t, fam->name, kv, tx_bytes); break;
 	case W_RX_PKTS: sample_u64(t, fam->name, kv, rx_pkts); break;
 	case W_RX_BYTES: sample_u64(t, fam->name, kv, rx_bytes); break;
+	case W_RESENT:
+		sample_u64(t, fam->name, kv, fp && fp->link ? fp->link->st.resent : 0);
+		break;
+	case W_RECOVERY_BYTES:
+		sample_u64(t, fam->name, kv, fp && fp->link ? fp->link->st.recovery_bytes : 0);
+		break;
 	default:
 		break;
 	}
@@ -270,10 +287,23 @@ static void put_session(struct mtext *t, const struct family *fam,
 
 	snprintf(id, sizeof(id), "%08x", f->id);
 	if (fam->scope == SESSION) {
+		const struct recover_stats *rs = &f->rec.st;
+		if (fam->what == W_RESEND_REFUSED) {
+			static const char *const reasons[] = { "not_kept", "spent", "over_budget" };
+			const uint64_t n[] = { rs->not_kept, rs->spent, rs->over_budget };
+			kv[2] = "reason";
+			for (size_t i = 0; i < ARRAY_LEN(reasons); i++) {
+				kv[3] = reasons[i];
+				sample_u64(t, fam->name, kv, n[i]);
+			}
+			return;
+		}
 		uint64_t v = fam->what == W_SENT_PKTS ? f->sent_pkts :
 			     fam->what == W_SENT_BYTES ? f->sent_bytes :
 			     fam->what == W_DELIVERED_PKTS ? f->delivered_pkts :
-			     fam->what == W_DELIVERED_BYTES ? f->delivered_bytes : f->dedup;
+			     fam->what == W_DELIVERED_BYTES ? f->delivered_bytes :
+			     fam->what == W_ASKED ? rs->asked :
+			     fam->what == W_RESENT ? rs->resent : f->dedup;
 		sample_u64(t, fam->name, kv, v);
 		return;
 	}

@@ -58,6 +58,8 @@ enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
 		if (f->ro)
 			reorder_reset(f->ro);
 		f->ro_last = 0;
+		memset(f->rec.top, 0, sizeof(f->rec.top));
+		f->rec.asked_hi = 0;
 	}
 	return v;
 }
@@ -136,11 +138,14 @@ void receive_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_timer(f);
 }
 
-void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t plen)
+void receive_data(struct flow *f, unsigned p, uint64_t seq, const uint8_t *payload,
+		  size_t plen)
 {
 	struct engine *e = f->e;
 	struct release r = { f, payload };
+	int critical = engine_critical(e, payload, plen);
 
+	recover_heard(f, p, seq, critical);
 	if (!f->hold_us || (!f->ro && reorder_straight(&f->ro_last, seq))) {
 		release(&r, payload, plen);
 		return;
@@ -149,7 +154,7 @@ void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t p
 	 * in the sender's pacers on purpose: it is not held for them here
 	 * either. Its number is filled without a payload, so that nothing
 	 * waits for it and it is not released twice. */
-	if (engine_critical(e, payload, plen)) {
+	if (critical) {
 		release(&r, payload, plen);
 		payload = NULL;
 		plen = 0;
@@ -165,4 +170,5 @@ void receive_data(struct flow *f, uint64_t seq, const uint8_t *payload, size_t p
 	}
 	reorder_push(f->ro, seq, payload, plen, e->now_us, f->hold_us, release, &r);
 	arm_timer(f);
+	recover_check(f);	/* what is missing now, asked for */
 }

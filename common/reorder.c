@@ -236,6 +236,51 @@ uint64_t reorder_deadline(const struct reorder *r, uint64_t hold_us)
 	return add_sat(slot_of(r, r->order[r->order_head])->arrived_us, hold_us);
 }
 
+unsigned reorder_missing(const struct reorder *r, uint64_t from, uint64_t below,
+			 uint8_t *map, unsigned max_bits, uint64_t *base)
+{
+	unsigned span = 0;
+
+	if (!r->next || !r->held || !max_bits)
+		return 0;
+	if (from < r->next)
+		from = r->next;
+	if (below > r->next + r->slots + 1)
+		below = r->next + r->slots + 1;
+	*base = 0;
+	for (uint64_t s = from; s < below; s++) {
+		if (is_held(r, s))
+			continue;
+		if (!*base)
+			*base = s;
+		if (s - *base >= max_bits)
+			break;
+		map[(s - *base) / 8] |= (uint8_t)(1u << (s - *base) % 8);
+		span = (unsigned)(s - *base) + 1;
+	}
+	return span;
+}
+
+uint64_t reorder_waited(const struct reorder *r, uint64_t before_us, uint64_t *later_us)
+{
+	uint64_t top = 0;
+
+	*later_us = UINT64_MAX;
+	for (unsigned i = 0; i < r->order_len; i++) {
+		uint64_t seq = r->order[(r->order_head + i) % r->order_cap];
+		const struct slot *s = slot_of(r, seq);
+		if (s->seq != seq)
+			continue;		/* delivered, left in place */
+		if (s->arrived_us > before_us) {
+			*later_us = s->arrived_us;
+			break;
+		}
+		if (seq > top)
+			top = seq;
+	}
+	return top;
+}
+
 unsigned reorder_held(const struct reorder *r)
 {
 	return r->held;

@@ -72,6 +72,19 @@ void reorder_expire(struct reorder *r, uint64_t now_us, uint64_t hold_us,
  * or UINT64_MAX if nothing is held. O(1). */
 uint64_t reorder_deadline(const struct reorder *r, uint64_t hold_us);
 
+/* Loss recovery: the seqs missing in [from, below) (from is raised to
+ * next, below is lowered to what a slot can hold), at most max_bits of
+ * them counted from the first missing one: bit i of map (byte i / 8, bit
+ * i % 8; the caller zeroes the map) is base + i. Returns the span written
+ * (0: none missing), with *base the first missing seq and the span's last
+ * bit a missing one. O(below - from), at most O(slots). */
+unsigned reorder_missing(const struct reorder *r, uint64_t from, uint64_t below,
+			 uint8_t *map, unsigned max_bits, uint64_t *base);
+/* The highest seq held that arrived at or before before_us (0 if none),
+ * and in *later_us when the first one held after it arrived (UINT64_MAX
+ * if none). O(packets that arrived by before_us). */
+uint64_t reorder_waited(const struct reorder *r, uint64_t before_us, uint64_t *later_us);
+
 /* Number of packets held right now. */
 unsigned reorder_held(const struct reorder *r);
 /* The next seq to deliver in order (0 before the first push): for stats. */

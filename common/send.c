@@ -157,7 +157,8 @@ static void mark_wanted(struct flow *f, uint32_t held, const uint64_t *held_t, u
  * only: it passes bulk). Bulk that would arrive later than
  * BOND_QUEUE_MAX_US after the slowest path's delay means the bond is full,
  * and TCP must hear it: one such datagram per round trip is dropped here
- * (drop_paced), and every one past twice that bound. A path with nothing
+ * (drop_paced), and every one past twice that bound; the bound is longer
+ * while the flow is application-limited. A path with nothing
  * waiting takes bulk that it would deliver at most BOND_IDLE_FILL_US after
  * the earliest (below). */
 static uint32_t bond_pick(struct flow *f, size_t len, int critical)
@@ -167,11 +168,15 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 	uint64_t held_t[MP_MAX_PATHS];
 	int best[2] = { -1, -1 }, idle = -1;
 	uint32_t held = 0;
+	uint64_t paced_bps = 0;		/* every usable path's pace (0: one is unpaced) */
+	int unpaced = 0;
 
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		if (!(f->view.usable & 1u << p))
 			continue;
 		struct pace *pc = &f->path[p].link->pace;
+		paced_bps += pc->rate_bps;
+		unpaced |= !pc->rate_bps;
 		const struct health *h = &f->path[p].h;
 		uint64_t wait = pace_backlog_us(pc, e->now_us, critical);
 		if (pc->rate_bps)
@@ -199,6 +204,12 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		return 0;
 	if (critical)
 		return 1u << best[0] | (best[1] >= 0 ? 1u << best[1] : 0);
+	if (e->now_us - f->demand_us >= RATE_BUSY_US) {
+		f->app_limited = unpaced || (f->sent_bytes - f->demand_bytes) * 8000000 /
+				 (e->now_us - f->demand_us) * BOND_APP_LIMITED_SHARE < paced_bps;
+		f->demand_us = e->now_us;
+		f->demand_bytes = f->sent_bytes;
+	}
 	mark_wanted(f, held, held_t, best_t[0] + BOND_IDLE_FILL_US);
 	/* The bound is on arrival: BOND_QUEUE_MAX_US after the slowest usable
 	 * path's delay. So the fast paths may queue until the slowest one is
@@ -210,7 +221,7 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 	 * drop would end TCP's slow start at a fraction of the bond: the
 	 * queue may be longer for that while. */
 	uint64_t bound_us = BOND_QUEUE_MAX_US;
-	if (f->path[best[0]].est.phase == RATE_STARTUP)
+	if (f->path[best[0]].est.phase == RATE_STARTUP || f->app_limited)
 		bound_us *= BOND_STARTUP_QUEUE_FACTOR;
 	if (slowest_owd > BOND_SLOWEST_OWD_MAX_US)
 		slowest_owd = BOND_SLOWEST_OWD_MAX_US;
@@ -292,7 +303,8 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 	}
 	/* On one path alone: kept, in case that path dies with it. */
 	if (mask && !(mask & (mask - 1)))
-		rescue_keep(&e->rescue, f->id, (unsigned)__builtin_ctz(mask), pkt, len, e->now_us);
+		rescue_keep(&e->rescue, f->id, f->tx.next - 1, (unsigned)__builtin_ctz(mask), pkt,
+			    len, e->now_us);
 }
 
 static int send_one(struct link *l, uint8_t path, uint8_t *pkt, size_t len, int df)

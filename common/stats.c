@@ -35,6 +35,7 @@ const char *stats_drop_name(int reason)
 		[DROP_NO_ROUTE] = "no_route",
 		[DROP_ROUTE_CONFLICT] = "route_conflict",
 		[DROP_ROUTE_FULL] = "route_full",
+		[DROP_BAD_RECOVER] = "bad_recover",
 	};
 
 	return reason < WIRE_ERR_MAX ? wire_err_name((enum wire_err)reason)
@@ -113,6 +114,21 @@ void stats_json_reorder(struct json *j, const struct reorder *ro, uint64_t hold_
 	json_obj_end(j);
 }
 
+void stats_json_recover(struct json *j, const struct recover_stats *st)
+{
+	json_kv_obj_begin(j, "recovery");
+	json_kv_u64(j, "nacks_sent", st->nacks_tx);
+	json_kv_u64(j, "asked", st->asked);
+	json_kv_u64(j, "nacks_received", st->nacks_rx);
+	json_kv_u64(j, "bad_nacks", st->bad_nack);
+	json_kv_u64(j, "resent", st->resent);
+	json_kv_u64(j, "resent_bytes", st->resent_bytes);
+	json_kv_u64(j, "not_kept", st->not_kept);
+	json_kv_u64(j, "spent", st->spent);
+	json_kv_u64(j, "over_budget", st->over_budget);
+	json_obj_end(j);
+}
+
 void stats_json_traffic(struct json *j, uint64_t tx_pkts, uint64_t tx_bytes,
 			uint64_t rx_pkts, uint64_t rx_bytes)
 {
@@ -138,4 +154,8 @@ void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p)
 	json_kv_u64(j, "capacity_samples", fp->est.samples);
 	json_kv_u64(j, "capacity_cuts", fp->est.cuts);
 	json_kv_u64(j, "pacing_bps", fp->link ? fp->link->pace.rate_bps : 0);
+	/* loss recovery on the path's link (mpclient's links serve every
+	 * session) */
+	json_kv_u64(j, "resent", fp->link ? fp->link->st.resent : 0);
+	json_kv_u64(j, "recovery_bytes", fp->link ? fp->link->st.recovery_bytes : 0);
 }

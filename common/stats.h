@@ -34,6 +34,7 @@ enum drop {
 	DROP_NO_ROUTE,			/* mpserver: no session has that address */
 	DROP_ROUTE_CONFLICT,		/* mpserver: source held by another session */
 	DROP_ROUTE_FULL,		/* mpserver: address table full */
+	DROP_BAD_RECOVER,		/* MP_T_RECOVER body malformed */
 	DROP_MAX
 };
 
@@ -58,6 +59,9 @@ void stats_json_begin(struct json *j, const char *program, uint64_t started_ms,
 		      const char *mode, int keyed);
 void stats_json_health(struct json *j, const struct health *h);
 struct flow;
+struct recover_stats;
+/* A flow's loss recovery (recover.h) as an object "recovery". */
+void stats_json_recover(struct json *j, const struct recover_stats *st);
 /* Path p of a flow as fields of the current object: id, state, whether
  * the scheduler uses it, its health and its traffic. */
 void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p);

@@ -186,6 +186,11 @@ enum limits {
 	 * counts from the slowest usable path's one-way delay, at most this
 	 * much of it (a satellite path must not make every queue a second). */
 	BOND_STARTUP_QUEUE_FACTOR = 4,
+	/* ... and while the flow is application-limited: over the last
+	 * RATE_BUSY_US it sent less than 1/BOND_APP_LIMITED_SHARE of what its
+	 * paths are paced at. Its bursts (a run the peer's reorder buffer
+	 * released at once, say) are not TCP filling the bond. */
+	BOND_APP_LIMITED_SHARE = 2,
 	/* A path with nothing waiting takes bulk it would deliver at most
 	 * this long after the path of earliest arrival: half the queue
 	 * bound, within the receiver's hold (which adds the whole bound). */
@@ -199,10 +204,35 @@ enum limits {
 	BOND_SLOWEST_OWD_MAX_US = 150000,
 
 	/* ---- rescue (rescue.c) --------------------------------------------- */
-	/* The last datagrams sent on one path alone, any session: a few
-	 * hundred milliseconds at the rates where a user notices an outage. */
-	RESCUE_SLOTS = 512,
+	/* The last datagrams sent on one path alone, any session: seconds at
+	 * the rates where a user notices an outage, and enough for loss
+	 * recovery's round trips at bulk rates (2048 datagrams are 230 ms at
+	 * 100 Mbit/s of 1400-byte datagrams). */
+	RESCUE_SLOTS = 2048,
+	RESCUE_INDEX = 4 * RESCUE_SLOTS,	/* entries, in buckets of: */
+	RESCUE_INDEX_WAYS = 4,
 	RESCUE_SLOT_BYTES = 2048,	/* larger datagrams are not kept */
+
+	/* ---- loss recovery (recover.c, bond mode) ---------------------------- */
+	/* A hole is lost once something sent after it has waited this long
+	 * (a path that went quiet; the paths' own order says it sooner). Above
+	 * the reordering bond's scheduler allows (BOND_IDLE_FILL_US). */
+	RECOVER_WAIT_US = 30000,
+	/* The paths whose order counts: those that delivered bulk this lately. */
+	RECOVER_ACTIVE_US = 100000,
+	/* Asked again after two of the fastest path's RTTs and this. */
+	RECOVER_REASK_MARGIN_US = 10000,
+	/* NACKs at most this often per flow (a burst of holes goes in one). */
+	RECOVER_NACK_GAP_US = 2000,
+	/* The reorder hold covers this many asks for a hole. */
+	RECOVER_HOLD_ASKS = 2,
+	/* Each datagram goes again at most this often: at 30 % loss on each
+	 * try, 0.3^5 = 0.24 % of the first losses stay lost. */
+	RECOVER_RESENDS_MAX = 4,
+	/* What a flow may resend: this share of what it sent, this much at
+	 * once. A peer asking for everything gets at most that. */
+	RECOVER_BUDGET_PCT = 50,
+	RECOVER_BUDGET_BURST = 64 * 1024,
 
 	/* ---- erasure coding (fec.c) ---------------------------------------- */
 	/* Data datagrams per group: a group of 16 spans ~50 ms at 300

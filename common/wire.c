@@ -70,7 +70,7 @@ size_t wire_seal_plain(uint8_t *buf, size_t payload_len)
 
 static int type_ok(unsigned type, int keyed)
 {
-	if (type == MP_T_DATA || type == MP_T_PROBE || type == MP_T_ACK)
+	if (type == MP_T_DATA || type == MP_T_PROBE || type == MP_T_ACK || type == MP_T_RECOVER)
 		return 1;
 	return keyed && (type == MP_T_HELLO || type == MP_T_WELCOME || type == MP_T_RESET);
 }
@@ -155,5 +155,40 @@ int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p)
 	p->rx_bytes = (uint32_t)get_be(buf + 40, 4);
 	p->cap_kbps = (uint32_t)get_be(buf + 44, 4);
 	p->mode = buf[48];
+	return 0;
+}
+
+static int nack_bit(const struct mp_nack *n, unsigned i)
+{
+	return n->map[i / 8] >> (i % 8) & 1;
+}
+
+size_t wire_put_nack(uint8_t buf[static MP_NACK_MAX_LEN], const struct mp_nack *n)
+{
+	size_t maplen = (n->bits + 7) / 8;
+
+	buf[0] = MP_RECOVER_NACK;
+	buf[1] = 0;
+	put_be(buf + 2, n->bits, 2);
+	put_be(buf + 4, n->base, 6);
+	memcpy(buf + MP_NACK_HDR_LEN, n->map, maplen);
+	return MP_NACK_HDR_LEN + maplen;
+}
+
+int wire_get_nack(const uint8_t *buf, size_t len, struct mp_nack *n)
+{
+	if (len < MP_NACK_HDR_LEN || buf[0] != MP_RECOVER_NACK || buf[1])
+		return -1;
+	n->bits = (unsigned)get_be(buf + 2, 2);
+	n->base = get_be(buf + 4, 6);
+	if (!n->bits || n->bits > MP_NACK_MAX_BITS || len != MP_NACK_HDR_LEN + (n->bits + 7) / 8)
+		return -1;
+	if (!n->base || n->base > MP_SEQ_MAX - (n->bits - 1))
+		return -1;
+	memcpy(n->map, buf + MP_NACK_HDR_LEN, len - MP_NACK_HDR_LEN);
+	if (n->bits % 8 && n->map[n->bits / 8] >> (n->bits % 8))
+		return -1;
+	if (!nack_bit(n, 0) || !nack_bit(n, n->bits - 1))
+		return -1;
 	return 0;
 }

@@ -33,7 +33,28 @@ enum mp_type {
 	MP_T_WELCOME = 4,	/* server -> client: its half of the keys */
 	MP_T_RESET = 5,		/* server -> client: no such session here */
 	MP_T_ACK = 6,		/* answers a PROBE on the path it came by */
-	/* 0, 7 reserved */
+	/* Loss recovery (bond mode): a kind byte, then that kind's body.
+	 * Numbered with PROBE/ACK, so it is never a hole in the DATA. */
+	MP_T_RECOVER = 7,
+	/* 0 reserved */
+};
+
+/* MP_T_RECOVER bodies (docs/PROTOCOL.md, "Loss recovery"). */
+enum {
+	MP_RECOVER_NACK = 1,	/* the receiver's holes: send these again */
+	/* kind, flags (0), bits (2 bytes), base seq (6 bytes), then the map */
+	MP_NACK_HDR_LEN = 10,
+	MP_NACK_MAX_BITS = 1024,
+	MP_NACK_MAX_LEN = MP_NACK_HDR_LEN + MP_NACK_MAX_BITS / 8,
+};
+
+/* A NACK: bit i of map (byte i / 8, bit i % 8) set = DATA seq base + i is
+ * missing. Canonical on the wire: the first and the last bit are set, the
+ * bits past `bits` in the last byte are zero. */
+struct mp_nack {
+	uint64_t base;
+	unsigned bits;		/* 1..MP_NACK_MAX_BITS */
+	uint8_t map[MP_NACK_MAX_BITS / 8];
 };
 
 /* The body of a PROBE and of an ACK: the same fields both ways, so each
@@ -136,5 +157,12 @@ static inline size_t wire_ack_len(size_t probe_len)
 	return probe_len < MP_PROBE_LEN || probe_len > MP_MAX_PAYLOAD ? MP_PROBE_LEN : probe_len;
 }
 int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p);
+
+/* NACK bodies: put writes a canonical nack (the caller's map is canonical)
+ * and returns its length; get takes exactly one canonical body, or returns
+ * -1 (a wrong kind or flags, a length other than the map's, a base of 0, a
+ * range past MP_SEQ_MAX, a first or last bit clear, a stray bit). */
+size_t wire_put_nack(uint8_t buf[static MP_NACK_MAX_LEN], const struct mp_nack *n);
+int wire_get_nack(const uint8_t *buf, size_t len, struct mp_nack *n);
 
 #endif

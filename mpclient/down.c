@@ -1,8 +1,9 @@
 /* mpclient's down direction: a bridge's datagram -> parse (exact length,
  * known type) -> WELCOME and RESET to keying.c -> session by id -> (keyed)
  * the server epoch, then authenticate and decrypt in place -> the replay
- * window -> an ACK to paths.c, or DATA to the engine's reorder and release
- * to the application (common/receive.c) -> one batched send. */
+ * window -> an ACK to paths.c, a NACK to the engine's recovery
+ * (common/recover.c), or DATA to its reorder and release to the
+ * application (common/receive.c) -> one batched send. */
 #include <errno.h>
 
 #include "internal.h"
@@ -58,8 +59,12 @@ static void accept_one(struct client *c, struct path *path, int i)
 		paths_ack(c, s, path->id, pkt + MP_HDR_LEN, plen);
 		return;
 	}
+	if (h.type == MP_T_RECOVER) {
+		recover_input(&s->f, path->id, pkt + MP_HDR_LEN, plen);
+		return;
+	}
 	s->last_active_ms = c->e.now_ms;
-	receive_data(&s->f, h.seq, pkt + MP_HDR_LEN, plen);
+	receive_data(&s->f, path->id, h.seq, pkt + MP_HDR_LEN, plen);
 }
 
 void down_readable(struct ev_loop *loop, ev_io *w, int revents)

@@ -60,6 +60,8 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_u64(j, "pmtu_shrinks", path->pmtu.shrinks);
 		json_kv_u64(j, "over_pmtu", path->link.st.over_pmtu);
 		json_kv_u64(j, "rescued", path->link.st.rescued);
+		json_kv_u64(j, "resent", path->link.st.resent);
+		json_kv_u64(j, "recovery_bytes", path->link.st.recovery_bytes);
 		json_kv_u64(j, "rate_bps", path->link.pace.rate_bps);
 		json_kv_u64(j, "paced_skip", path->link.st.paced_skip);
 		json_kv_u64(j, "paced_queued", path->link.pace.queued);
@@ -93,6 +95,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_kv_str(j, "keys", keys_name(c, s));
 	json_kv_u64(j, "idle_ms", c->e.now_ms - s->last_active_ms);
 	stats_json_reorder(j, f->ro, f->hold_us);
+	stats_json_recover(j, &f->rec.st);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < c->npaths; p++) {
 		json_obj_begin(j);

@@ -72,6 +72,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_kv_u64(j, "target_unreachable", s->unreachable);
 	json_kv_u64(j, "idle_ms", srv->e.now_ms - s->last_active_ms);
 	stats_json_reorder(j, s->f.ro, s->f.hold_us);
+	stats_json_recover(j, &s->f.rec.st);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct spath *sp = &s->paths[p];

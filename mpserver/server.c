@@ -171,6 +171,7 @@ void server_reload(struct server *srv, const struct server_opts *next)
 	c->reorder_ms = n->reorder_ms;
 	c->reorder_set = n->reorder_set;
 	c->small_bytes = n->small_bytes;
+	c->recover = n->recover;
 	c->idle_timeout_s = n->idle_timeout_s;
 	c->level = n->level;
 	log_set_level(n->level);

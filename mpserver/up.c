@@ -2,8 +2,9 @@
  * known type) -> HELLO to keying.c -> its session by (id, epoch), made on
  * first sight in plaintext -> (keyed) authenticate and decrypt in place, or
  * a RESET if we have no such session -> the replay window -> note the path
- * -> a PROBE to paths.c, or DATA to the engine's reorder and release to the
- * session's target (common/receive.c), flushed per run of one session. */
+ * -> a PROBE to paths.c, a NACK to the engine's recovery (common/recover.c),
+ * or DATA to its reorder and release to the session's target
+ * (common/receive.c), flushed per run of one session. */
 #include <errno.h>
 
 #include "internal.h"
@@ -61,7 +62,7 @@ static void accept_one(struct server *srv, int i)
 		keying_hello(srv, pkt, len, &h, from);
 		return;
 	}
-	if (h.type != MP_T_DATA && h.type != MP_T_PROBE) {
+	if (h.type != MP_T_DATA && h.type != MP_T_PROBE && h.type != MP_T_RECOVER) {
 		srv->e.drops.n[WIRE_TYPE]++;	/* a WELCOME, RESET or ACK, the wrong way */
 		return;
 	}
@@ -81,11 +82,15 @@ static void accept_one(struct server *srv, int i)
 		paths_probe_in(srv, s, h.path, pkt + MP_HDR_LEN, plen);
 		return;
 	}
+	if (h.type == MP_T_RECOVER) {
+		recover_input(&s->f, h.path, pkt + MP_HDR_LEN, plen);
+		return;
+	}
 	if (srv->tun.fd < 0 && s->fd < 0 && session_connect(srv, s)) {
 		srv->e.drops.n[DROP_TARGET_FAIL]++;
 		return;
 	}
-	receive_data(&s->f, h.seq, pkt + MP_HDR_LEN, plen);
+	receive_data(&s->f, h.path, h.seq, pkt + MP_HDR_LEN, plen);
 }
 
 void up_readable(struct ev_loop *loop, ev_io *w, int revents)

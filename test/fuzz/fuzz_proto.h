@@ -69,6 +69,7 @@ static int fuzz_type_known(enum mp_type t, int keyed)
 	case MP_T_DATA:
 	case MP_T_PROBE:
 	case MP_T_ACK:
+	case MP_T_RECOVER:
 		return 1;
 	case MP_T_HELLO:
 	case MP_T_WELCOME:

@@ -9,7 +9,8 @@
  * Random bytes almost never authenticate, so each input is used two ways:
  *   1. as a datagram off the wire, parsed with a key and, by its type,
  *      handed to aead_open under the key of the direction that type
- *      travels (DATA either way, PROBE client to server, ACK back) or to
+ *      travels (DATA and RECOVER either way, PROBE client to server, ACK
+ *      back) or to
  *      the handshake check for that type: whatever authenticates must
  *      re-seal (rebuild) to the very same bytes, and then goes to its
  *      receiver. The seeds (gen_wire_seeds.py) are genuine packets of
@@ -48,7 +49,7 @@ enum {
 
 /* The types part 2 builds, in the order its first byte picks them. */
 static const enum mp_type kinds[] = {
-	MP_T_DATA, MP_T_PROBE, MP_T_ACK, MP_T_HELLO, MP_T_WELCOME, MP_T_RESET,
+	MP_T_DATA, MP_T_PROBE, MP_T_ACK, MP_T_HELLO, MP_T_WELCOME, MP_T_RESET, MP_T_RECOVER,
 };
 
 static struct crypto_master master;
@@ -214,6 +215,7 @@ static void from_wire(const uint8_t *data, size_t size)
 	case MP_T_DATA:
 	case MP_T_PROBE:
 	case MP_T_ACK:
+	case MP_T_RECOVER:
 		if (!(seal = open_as((enum mp_type)h.type, data, size)))
 			return;
 		memcpy(copy, pkt, MP_HDR_LEN + plen);	/* plaintext */
@@ -293,7 +295,7 @@ static void tampered(const uint8_t *data, size_t size)
 	uint8_t r1[CRYPTO_RANDOM_LEN] = { 0 }, r2[CRYPTO_RANDOM_LEN], r3[CRYPTO_RANDOM_LEN];
 	unsigned kind = (unsigned)take(&data, &size, 1);
 	enum mp_type t = kinds[kind % (sizeof(kinds) / sizeof(kinds[0]))];
-	int down = t == MP_T_ACK || (t == MP_T_DATA && kind & 0x80);
+	int down = t == MP_T_ACK || ((t == MP_T_DATA || t == MP_T_RECOVER) && kind & 0x80);
 	uint64_t flip = take(&data, &size, 3);
 	struct mp_hdr h = header_from(&data, &size), got;
 	size_t len = 0, plen, pl;
@@ -301,6 +303,7 @@ static void tampered(const uint8_t *data, size_t size)
 
 	switch (t) {
 	case MP_T_DATA:		/* the rest of the input is the payload */
+	case MP_T_RECOVER:
 		plen = size > 2048 ? 2048 : size;
 		len = seal_from(t, down, &h, data, size, plen);
 		break;
@@ -333,6 +336,7 @@ static void tampered(const uint8_t *data, size_t size)
 	case MP_T_DATA:
 	case MP_T_PROBE:
 	case MP_T_ACK:
+	case MP_T_RECOVER:
 		refused = aead_open(down ? &open_s2c : &open_c2s, pkt, len) != 0;
 		if (!refused) {
 			CHECK(!memcmp(pkt + 1, copy + 1, MP_HDR_LEN - 1));

@@ -1102,7 +1102,7 @@ def wire_verdict(pkt):
         return "key_mismatch"
     if struct.unpack(">I", pkt[-4:])[0] != crc32c(pkt[1:-4]):
         return "bad_check"
-    if pkt[1] & 0x07 not in (1, 2, 6):  # DATA, PROBE, ACK
+    if pkt[1] & 0x07 not in (1, 2, 6, 7):  # DATA, PROBE, ACK, RECOVER
         return "bad_type"
     if pkt[0] >= MAX_PATHS:
         return "bad_path"

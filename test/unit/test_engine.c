@@ -10,7 +10,9 @@
  *   - the view: tiers (a suspect path leaves the choice, a backup is used
  *     only when no primary is up);
  *   - bond mode: earliest arrival spreads by capacity, bounds the wait,
- *     leaves a slow path out of bulk, and doubles latency-critical ones. */
+ *     leaves a slow path out of bulk, and doubles latency-critical ones;
+ *   - loss recovery: what is asked for and when, what is sent again and
+ *     where, and the bounds a lying peer meets. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -189,10 +191,12 @@ static void refused_sends_are_not_bytes(void **state)
 	rig_close();
 }
 
-/* Builds DATA seq of the flow's peer (epoch 9) with payload byte `mark`. */
-static size_t peer_data(uint8_t *pkt, uint64_t seq, uint8_t mark)
+/* Builds DATA seq of the flow's peer (epoch 9), come by path p, with
+ * payload byte `mark`. */
+static size_t peer_data(uint8_t *pkt, unsigned p, uint64_t seq, uint8_t mark)
 {
-	struct mp_hdr h = { .type = MP_T_DATA, .session = 0x1234, .epoch = 9, .seq = seq };
+	struct mp_hdr h = { .path = (uint8_t)p, .type = MP_T_DATA, .session = 0x1234,
+			    .epoch = 9, .seq = seq };
 
 	wire_put_hdr(pkt, &h);
 	memset(pkt + MP_HDR_LEN, mark, PAYLOAD);
@@ -202,20 +206,25 @@ static size_t peer_data(uint8_t *pkt, uint64_t seq, uint8_t mark)
 /* Runs one datagram through the receive path as the programs do, each
  * from its own slot (what is released is sent from where it lies, until
  * receive_flush). */
-static enum seq_verdict arrive(uint64_t seq, uint8_t mark)
+static enum seq_verdict arrive_on(unsigned p, uint64_t seq, uint8_t mark)
 {
 	static uint8_t slot[8][MP_HDR_LEN + PAYLOAD + MP_MAX_TRAILER];
 	static unsigned next;
 	uint8_t *pkt = slot[next++ % 8];
-	size_t len = peer_data(pkt, seq, mark), plen;
+	size_t len = peer_data(pkt, p, seq, mark), plen;
 	struct mp_hdr h;
 
 	assert_int_equal(wire_parse(pkt, len, 0, &h, &plen), WIRE_OK);
-	receive_count(&rig.f, 0, len);
+	receive_count(&rig.f, p, len);
 	enum seq_verdict v = receive_window(&rig.f, &h);
 	if (v == SEQ_ACCEPT)
-		receive_data(&rig.f, h.seq, pkt + MP_HDR_LEN, plen);
+		receive_data(&rig.f, h.path, h.seq, pkt + MP_HDR_LEN, plen);
 	return v;
+}
+
+static enum seq_verdict arrive(uint64_t seq, uint8_t mark)
+{
+	return arrive_on(0, seq, mark);
 }
 
 /* The marks of what reached the local side, in order; returns how many. */
@@ -364,6 +373,16 @@ static uint64_t taken(unsigned p)
 	return rig.f.path[p].tx_pkts + pace_waiting(&rig.link[p].pace);
 }
 
+/* The flow has been sending as fast as its paths are paced (TCP filling
+ * the bond), not below: it is not application-limited in the window that
+ * starts now. */
+static void rig_filling(void)
+{
+	rig.f.demand_us = rig.e.now_us;
+	rig.f.demand_bytes = rig.f.sent_bytes;
+	rig.f.app_limited = 0;
+}
+
 /* Bond mode: two paths paced at 8 and 4 Mbit/s with the same delay. A
  * burst of datagrams (all at one instant) is spread to arrive earliest:
  * about 2:1. Past BOND_QUEUE_MAX_US of waiting everywhere the bond is
@@ -382,6 +401,7 @@ static void bond_spreads_by_capacity(void **state)
 		rig.f.path[p].est.phase = RATE_CRUISE;	/* capacity found */
 	}
 	rig.f.view_dirty = 1;
+	rig_filling();
 	for (int i = 0; i < 200; i++)
 		send_sized((uint8_t)i, 1000);
 	uint64_t a = taken(0), b = taken(1);
@@ -421,6 +441,40 @@ static void rig_later(uint64_t us)
 		rig.link[p].pace.last_us = rig.e.now_us;
 }
 
+/* An application-limited flow's burst (it sent less than half of what its
+ * paths are paced at over the last window) may wait longer than the bound
+ * (up to the startup bound, or what the pacers' queues hold, whichever is
+ * less): nearly twice the bound goes without a drop. A burst twice that
+ * long is still bounded. Once the window shows the flow filling its
+ * paths, the same burst meets the usual bound. */
+static void bond_lets_an_app_limited_burst_wait(void **state)
+{
+	(void)state;
+	rig_bond_equal();
+	size_t wire = MP_HDR_LEN + 1000 + MP_CRC_LEN + PACE_IP_UDP_BYTES;
+	double per_us = 2 * 8e6 / 8 / 1e6 / wire;	/* datagrams per µs, both paths */
+	rig.e.now_us = 10000000;
+	rig.f.demand_us = rig.e.now_us - RATE_BUSY_US;	/* a quiet window behind */
+	rig.f.demand_bytes = rig.f.sent_bytes;
+	unsigned n = (unsigned)(per_us * 1.875 * BOND_QUEUE_MAX_US);
+	for (unsigned i = 0; i < n; i++)
+		send_sized((uint8_t)i, 1000);
+	assert_int_equal(rig.e.drops.n[DROP_PACED], 0);
+	assert_int_equal(rig.f.app_limited, 1);
+	for (unsigned i = 0; i < n; i++)
+		send_sized((uint8_t)i, 1000);
+	assert_true(rig.e.drops.n[DROP_PACED] >= n / 2);
+	rig_close();
+	/* the same burst from a flow that filled its paths in the window */
+	rig_bond_equal();
+	rig.e.now_us = 10000000;
+	rig_filling();
+	for (unsigned i = 0; i < n; i++)
+		send_sized((uint8_t)i, 1000);
+	assert_true(rig.e.drops.n[DROP_PACED] >= 1);
+	rig_close();
+}
+
 /* Over the bound, but not twice over: one drop per round trip of the bond
  * (twice the slowest delay and the bound), the rest wait. */
 static void bond_drops_once_per_round_trip(void **state)
@@ -430,6 +484,7 @@ static void bond_drops_once_per_round_trip(void **state)
 	size_t wire = MP_HDR_LEN + 1000 + MP_CRC_LEN + PACE_IP_UDP_BYTES;
 	/* 1.5 times the bound on both paths, at one instant: one drop */
 	unsigned n = (unsigned)(2 * 8e6 / 8 * (1.5 * BOND_QUEUE_MAX_US / 1e6) / wire);
+	rig_filling();
 	for (unsigned i = 0; i < n; i++)
 		send_sized((uint8_t)i, 1000);
 	assert_int_equal(rig.e.drops.n[DROP_PACED], 1);
@@ -555,6 +610,266 @@ static void bond_leaves_out_the_slow_path(void **state)
 	rig_close();
 }
 
+/* ---- loss recovery (recover.c) ------------------------------------------- */
+
+/* The seqs the NACKs waiting on path p's far end ask for, as a bitmap from
+ * `from` (bit i = from + i); how many NACKs there were. */
+static unsigned nacks_on(unsigned p, uint64_t from, uint64_t *asked)
+{
+	uint8_t buf[2048];
+	ssize_t len;
+	unsigned n = 0;
+
+	*asked = 0;
+	while ((len = take(rig.rx[p], buf, sizeof(buf))) > 0) {
+		struct mp_hdr h;
+		struct mp_nack nk;
+		size_t plen;
+		assert_int_equal(wire_parse(buf, (size_t)len, 0, &h, &plen), WIRE_OK);
+		if (h.type != MP_T_RECOVER)
+			continue;
+		assert_int_equal(wire_get_nack(buf + MP_HDR_LEN, plen, &nk), 0);
+		for (unsigned i = 0; i < nk.bits; i++)
+			if (nk.map[i / 8] >> (i % 8) & 1) {
+				assert_true(nk.base + i >= from && nk.base + i < from + 64);
+				*asked |= 1ull << (nk.base + i - from);
+			}
+		n++;
+	}
+	return n;
+}
+
+/* The NACKs waiting on both paths' far ends: how many, and what they ask
+ * for (as nacks_on). */
+static unsigned nacks(uint64_t from, uint64_t *asked)
+{
+	uint64_t a0, a1;
+	unsigned n = nacks_on(0, from, &a0) + nacks_on(1, from, &a1);
+
+	*asked = a0 | a1;
+	return n;
+}
+
+/* The receiver: each path keeps its order, so a hole is lost once every
+ * path heard lately has delivered bulk after it, not before (it may be on
+ * its way on the slower one). One NACK per RECOVER_NACK_GAP_US, on both
+ * paths; asked again after a round trip; filled holes are delivered in
+ * order. */
+static void recover_asks_what_every_path_has_passed(void **state)
+{
+	uint64_t asked;
+	uint8_t m[16];
+
+	(void)state;
+	rig_open(SCHED_BOND, 500);
+	rig.o.recover = 1;
+	rig.e.now_us = 1000000;
+	arrive_on(0, 1, 1);
+	arrive_on(1, 2, 2);
+	arrive_on(0, 4, 4);			/* 3 may still come on path 1 */
+	assert_int_equal(nacks(1, &asked), 0);
+	arrive_on(1, 5, 5);			/* path 1 has passed it too */
+	assert_int_equal(nacks_on(0, 1, &asked), 1);	/* one on each path */
+	assert_int_equal(asked, 1u << 2);	/* seq 3 */
+	assert_int_equal(nacks_on(1, 1, &asked), 1);
+	assert_int_equal(asked, 1u << 2);
+	/* 6 lost too, found within the gap: asked when the gap is over */
+	rig.e.now_us += 100;
+	arrive_on(0, 7, 7);
+	arrive_on(1, 8, 8);
+	assert_int_equal(nacks(1, &asked), 0);
+	assert_true(rig.f.rec.wake_us == rig.e.now_us - 100 + RECOVER_NACK_GAP_US);
+	rig.e.now_us += RECOVER_NACK_GAP_US;
+	recover_check(&rig.f);
+	assert_int_equal(nacks(1, &asked), 2);
+	assert_int_equal(asked, 1u << 5);	/* only the new one */
+	/* a round trip (no RTT known: the margin) on: both again */
+	rig.e.now_us += RECOVER_REASK_MARGIN_US;
+	recover_check(&rig.f);
+	assert_int_equal(nacks(1, &asked), 2);
+	assert_int_equal(asked, 1u << 2 | 1u << 5);
+	assert_int_equal(rig.f.rec.st.asked, 4);
+	assert_int_equal(rig.f.rec.st.nacks_tx, 3);
+	assert_int_equal(delivered(m, 16), 2);
+	arrive_on(1, 3, 3);
+	arrive_on(0, 6, 6);
+	assert_int_equal(delivered(m, 16), 6);
+	assert_memory_equal(m, ((uint8_t[]){ 3, 4, 5, 6, 7, 8 }), 6);
+	/* nothing missing: nothing asked, the timer idle */
+	rig.e.now_us += 1000000;
+	recover_check(&rig.f);
+	assert_int_equal(nacks(1, &asked), 0);
+	assert_true(rig.f.rec.wake_us == UINT64_MAX);
+	rig_close();
+}
+
+/* A path that went quiet does not hold recovery: once what came after a
+ * hole has waited RECOVER_WAIT_US, the hole is asked for. Without --recover
+ * nothing is. */
+static void recover_asks_after_a_quiet_spell(void **state)
+{
+	uint64_t asked;
+
+	(void)state;
+	for (int on = 0; on < 2; on++) {
+		rig_open(SCHED_BOND, 500);
+		rig.o.recover = on;
+		rig.e.now_us = 1000000;
+		arrive_on(1, 1, 1);		/* path 1, then quiet */
+		arrive_on(0, 2, 2);
+		arrive_on(0, 4, 4);
+		rig.e.now_us += RECOVER_WAIT_US - 1;
+		recover_check(&rig.f);
+		assert_int_equal(nacks(1, &asked), 0);
+		rig.e.now_us += 1;
+		recover_check(&rig.f);
+		assert_int_equal(nacks(1, &asked), 2 * on);
+		assert_int_equal(asked, on ? 1u << 2 : 0);
+		rig_close();
+	}
+}
+
+/* Builds the body of a NACK for the seqs in `seqs` (bit i = base + i). */
+static size_t nack_body(uint8_t *buf, uint64_t base, uint64_t seqs)
+{
+	struct mp_nack n = { .base = base, .bits = 64 - (unsigned)__builtin_clzll(seqs) };
+
+	for (unsigned i = 0; i < n.bits; i++)
+		n.map[i / 8] |= (uint8_t)((seqs >> i & 1) << (i % 8));
+	return wire_put_nack(buf, &n);
+}
+
+/* What waits at path p's far end: the seq of each DATA (in order) into
+ * seqs, its bytes (after the path byte) into copy[seq]. */
+enum { SENT_MAX = 64 };
+static uint8_t sent_bytes[SENT_MAX][1100];
+static size_t sent_len[SENT_MAX];
+static unsigned sent_path[SENT_MAX];
+
+static unsigned collect(void)
+{
+	uint8_t buf[2048];
+	unsigned n = 0;
+
+	send_flush(&rig.e);
+	for (unsigned p = 0; p < PATHS; p++) {
+		ssize_t len;
+		while ((len = take(rig.rx[p], buf, sizeof(buf))) > 0) {
+			struct mp_hdr h;
+			size_t plen;
+			assert_int_equal(wire_parse(buf, (size_t)len, 0, &h, &plen), WIRE_OK);
+			assert_int_equal(h.type, MP_T_DATA);
+			assert_true(h.seq < SENT_MAX);
+			assert_int_equal(h.path, p);
+			memcpy(sent_bytes[h.seq], buf, (size_t)len);
+			sent_len[h.seq] = (size_t)len;
+			sent_path[h.seq] = p;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The sender: a datagram asked for goes again, the same sealed bytes but
+ * for the path byte, on the other path; not again within a round trip;
+ * at most RECOVER_RESENDS_MAX times; one never kept is counted as such. */
+static void recover_resends_the_same_bytes_elsewhere(void **state)
+{
+	uint8_t body[MP_NACK_MAX_LEN], first[2][1100];
+	size_t first_len[2];
+
+	(void)state;
+	rig_open(SCHED_BOND, 0);		/* unpaced: everything goes at once */
+	rig.o.recover = 1;
+	for (unsigned p = 0; p < PATHS; p++) {
+		rig.f.path[p].h.has_rtt = 1;
+		rig.f.path[p].h.srtt_us = 10000;
+	}
+	rig.f.view_dirty = 1;
+	rig.e.now_us = 1000000;
+	/* 40 sent: a budget of 20 resends */
+	for (int i = 0; i < 40; i++) {
+		send_sized((uint8_t)i, 1000);
+		send_flush(&rig.e);	/* send_sized uses one buffer */
+	}
+	assert_int_equal(collect(), 40);
+	memcpy(first[0], sent_bytes[2], sent_len[2]);
+	memcpy(first[1], sent_bytes[5], sent_len[5]);
+	first_len[0] = sent_len[2];
+	first_len[1] = sent_len[5];
+	unsigned was[2] = { sent_path[2], sent_path[5] };
+	size_t len = nack_body(body, 2, 1u << 0 | 1u << 3);	/* 2 and 5 */
+	recover_input(&rig.f, 0, body, len);
+	assert_int_equal(collect(), 2);
+	for (int k = 0; k < 2; k++) {
+		uint64_t seq = k ? 5 : 2;
+		assert_int_equal(sent_len[seq], first_len[k]);
+		assert_memory_equal(sent_bytes[seq] + 1, first[k] + 1, first_len[k] - 1);
+		assert_int_not_equal(sent_path[seq], was[k]);
+	}
+	assert_int_equal(rig.f.rec.st.resent, 2);
+	assert_int_equal(rig.f.rec.st.resent_bytes, first_len[0] + first_len[1]);
+	assert_int_equal(rig.link[0].st.resent + rig.link[1].st.resent, 2);
+	/* asked again at once: still on its way (a round trip is 10 ms) */
+	recover_input(&rig.f, 0, body, len);
+	assert_int_equal(collect(), 0);
+	for (unsigned t = 2; t <= RECOVER_RESENDS_MAX; t++) {
+		rig.e.now_us += 11000;
+		recover_input(&rig.f, 0, body, len);
+		assert_int_equal(collect(), 2);
+	}
+	rig.e.now_us += 11000;
+	recover_input(&rig.f, 0, body, len);
+	assert_int_equal(collect(), 0);
+	assert_int_equal(rig.f.rec.st.spent, 2);
+	len = nack_body(body, 50, 1);		/* never sent */
+	recover_input(&rig.f, 0, body, len);
+	assert_int_equal(rig.f.rec.st.not_kept, 1);
+	/* a malformed body: counted, nothing sent */
+	body[1] = 1;
+	recover_input(&rig.f, 0, body, len);
+	assert_int_equal(rig.f.rec.st.bad_nack, 1);
+	assert_int_equal(rig.e.drops.n[DROP_BAD_RECOVER], 1);
+	assert_int_equal(rig.f.rec.st.nacks_rx, 1 + 1 + RECOVER_RESENDS_MAX + 1);
+	rig_close();
+}
+
+/* A peer that asks for everything, again and again, gets at most
+ * RECOVER_BUDGET_PCT of what the flow sent, and RECOVER_BUDGET_BURST. */
+static void recover_budget_bounds_a_liar(void **state)
+{
+	uint8_t body[MP_NACK_MAX_LEN];
+
+	(void)state;
+	rig_open(SCHED_BOND, 0);
+	rig.o.recover = 1;
+	rig.e.now_us = 1000000;
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 60; i++)
+			send_sized((uint8_t)i, 1000);
+		send_flush(&rig.e);
+		for (int ask = 0; ask < 10; ask++) {
+			rig.e.now_us += 20000;
+			uint64_t base = 1 + 60 * (uint64_t)round;
+			size_t len = nack_body(body, base, UINT64_MAX >> 4);	/* 60 seqs */
+			recover_input(&rig.f, 0, body, len);
+			send_flush(&rig.e);
+		}
+		for (unsigned p = 0; p < PATHS; p++)
+			while (take(rig.rx[p], body, sizeof(body)) > 0)
+				;
+	}
+	uint64_t bound = rig.f.sent_bytes * RECOVER_BUDGET_PCT / 100 + RECOVER_BUDGET_BURST;
+	if (rig.f.rec.st.resent_bytes > bound)
+		fail_msg("resent %llu bytes for %llu sent: over %llu",
+			 (unsigned long long)rig.f.rec.st.resent_bytes,
+			 (unsigned long long)rig.f.sent_bytes, (unsigned long long)bound);
+	/* the budget, not the resend limit, is what stopped it */
+	assert_true(rig.f.rec.st.over_budget > 0);
+	assert_true(rig.f.rec.st.resent_bytes > bound / 2);
+	rig_close();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,10 +884,15 @@ int main(void)
 		cmocka_unit_test(bond_spreads_by_capacity),
 		cmocka_unit_test(bond_leaves_out_the_slow_path),
 		cmocka_unit_test(bond_drops_once_per_round_trip),
+		cmocka_unit_test(bond_lets_an_app_limited_burst_wait),
 		cmocka_unit_test(bond_keeps_a_suspect_path_by_arrival),
 		cmocka_unit_test(bond_fills_an_idle_path),
 		cmocka_unit_test(bond_counts_a_held_path_as_busy),
 		cmocka_unit_test(bond_polices_the_critical_class),
+		cmocka_unit_test(recover_asks_what_every_path_has_passed),
+		cmocka_unit_test(recover_asks_after_a_quiet_spell),
+		cmocka_unit_test(recover_resends_the_same_bytes_elsewhere),
+		cmocka_unit_test(recover_budget_bounds_a_liar),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

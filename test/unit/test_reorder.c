@@ -503,6 +503,71 @@ static void test_far_jump(void **state)
 
 /* ---- the automatic hold -------------------------------------------------- */
 
+/* Loss recovery's view: the missing seqs from next on, within a range and
+ * a span, the first one the base; a ring's worth at most. */
+static void test_missing(void **state)
+{
+	struct reorder *r = reorder_new(16, SLOT_BYTES);
+	uint8_t map[4];
+	uint64_t base = 99;
+
+	(void)state;
+	memset(map, 0, sizeof(map));
+	assert_int_equal(reorder_missing(r, 0, 100, map, 32, &base), 0);	/* nothing yet */
+	push_data(r, 10, payload_len(10), 1000, 1000000);
+	assert_int_equal(reorder_missing(r, 0, 100, map, 32, &base), 0);	/* nothing held */
+	push_data(r, 12, payload_len(12), 1000, 1000000);
+	push_ctrl(r, 15, 1000, 1000000);		/* a control packet fills its seq */
+	push_data(r, 17, payload_len(17), 1000, 1000000);
+	/* next is 11: missing 11, 13, 14, 16 */
+	assert_int_equal(reorder_missing(r, 0, 18, map, 32, &base), 6);
+	assert_int_equal(base, 11);
+	assert_int_equal(map[0], 0x01 | 0x04 | 0x08 | 0x20);
+	assert_int_equal(map[1], 0);
+	/* from a seq, below a seq, within a span */
+	memset(map, 0, sizeof(map));
+	assert_int_equal(reorder_missing(r, 13, 16, map, 32, &base), 2);
+	assert_int_equal(base, 13);
+	assert_int_equal(map[0], 0x03);
+	memset(map, 0, sizeof(map));
+	assert_int_equal(reorder_missing(r, 0, 18, map, 3, &base), 3);	/* 11..13 */
+	assert_int_equal(map[0], 0x05);
+	memset(map, 0, sizeof(map));
+	assert_int_equal(reorder_missing(r, 17, 18, map, 32, &base), 0);	/* 17 is held */
+	/* beyond what the ring can hold, nothing is missing yet */
+	memset(map, 0, sizeof(map));
+	assert_int_equal(reorder_missing(r, 20, 1000, map, 32, &base), 8);	/* 20..27 */
+	assert_int_equal(base, 20);
+	reorder_free(r);
+}
+
+/* The highest seq held that has waited, and when the next one came. */
+static void test_waited(void **state)
+{
+	struct reorder *r = reorder_new(16, SLOT_BYTES);
+	uint64_t later;
+
+	(void)state;
+	push_data(r, 1, payload_len(1), 1000, 1000000);
+	assert_int_equal(reorder_waited(r, 5000, &later), 0);
+	assert_true(later == UINT64_MAX);
+	push_data(r, 5, payload_len(5), 1000, 1000000);
+	push_data(r, 3, payload_len(3), 2000, 1000000);
+	push_data(r, 8, payload_len(8), 3000, 1000000);
+	assert_int_equal(reorder_waited(r, 999, &later), 0);
+	assert_int_equal(later, 1000);
+	assert_int_equal(reorder_waited(r, 2000, &later), 5);	/* 5 and 3 */
+	assert_int_equal(later, 3000);
+	assert_int_equal(reorder_waited(r, 3000, &later), 8);
+	assert_true(later == UINT64_MAX);
+	push_data(r, 2, payload_len(2), 4000, 1000000);			/* 2, 3 go */
+	assert_int_equal(reorder_waited(r, 1500, &later), 5);
+	push_data(r, 4, payload_len(4), 4000, 1000000);			/* 4, 5 go */
+	assert_int_equal(reorder_waited(r, 1500, &later), 0);
+	assert_int_equal(later, 3000);
+	reorder_free(r);
+}
+
 static void test_auto_hold(void **state)
 {
 	static const struct {
@@ -710,6 +775,8 @@ int main(void)
 		cmocka_unit_test(test_fifo_full),
 		cmocka_unit_test(test_ring_edge),
 		cmocka_unit_test(test_far_jump),
+		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_waited),
 		cmocka_unit_test(test_auto_hold),
 		cmocka_unit_test(test_property),
 	};

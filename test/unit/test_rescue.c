@@ -1,6 +1,7 @@
 /* Unit tests of common/rescue.c: what is kept, what a path's failure takes
  * back (its session, its path, its window, oldest first), that a datagram
- * sent again belongs to its new path, and the ring's bounds. */
+ * sent again belongs to its new path, the ring's bounds, and loss
+ * recovery's lookup by (session, seq) with its limits. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,7 +40,79 @@ static void keep(struct rescue *r, uint32_t session, unsigned path, uint8_t tag,
 
 	memset(pkt, 0, sizeof(pkt));
 	pkt[1] = tag;
-	rescue_keep(r, session, path, pkt, len, t);
+	rescue_keep(r, session, t - T0 + 1, path, pkt, len, t);	/* seq from the time */
+}
+
+struct resink {
+	unsigned n;
+	int to;
+	unsigned from;		/* the last call's */
+	uint8_t tag;
+};
+
+static int resink_send(void *ctx, unsigned from, uint8_t *pkt, size_t len)
+{
+	struct resink *k = ctx;
+
+	(void)len;
+	k->from = from;
+	k->tag = pkt[1];
+	k->n += k->to >= 0;
+	return k->to;
+}
+
+/* Found by (session, seq); from the path it last went on; at most max
+ * times; not again before not_after; a send that finds no path changes
+ * nothing; overwritten slots are not found. */
+static void test_resend(void **state)
+{
+	struct rescue r;
+	struct resink k = { .to = 2 };
+
+	(void)state;
+	assert_int_equal(rescue_init(&r), 0);
+	for (unsigned i = 0; i < 5; i++)
+		keep(&r, 7, 0, (uint8_t)(10 + i), 100, T0 + i);	/* seqs 1..5 */
+	keep(&r, 8, 1, 99, 100, T0 + 2);			/* session 8, seq 3 */
+	assert_int_equal(rescue_resend(&r, 7, 3, 2, T0, T0 + 100, resink_send, &k),
+			 RESCUE_RESENT);
+	assert_int_equal(k.tag, 12);
+	assert_int_equal(k.from, 0);
+	assert_int_equal(rescue_resend(&r, 8, 3, 2, T0, T0 + 100, resink_send, &k),
+			 RESCUE_RESENT);
+	assert_int_equal(k.tag, 99);
+	assert_int_equal(k.from, 1);
+	/* resent at T0 + 100: not again for a caller that says "not after T0 + 99" */
+	assert_int_equal(rescue_resend(&r, 7, 3, 2, T0 + 99, T0 + 150, resink_send, &k),
+			 RESCUE_RECENT);
+	k.to = 4;
+	assert_int_equal(rescue_resend(&r, 7, 3, 2, T0 + 100, T0 + 200, resink_send, &k),
+			 RESCUE_RESENT);
+	assert_int_equal(k.from, 2);				/* where it went last */
+	assert_int_equal(rescue_resend(&r, 7, 3, 2, T0 + 300, T0 + 300, resink_send, &k),
+			 RESCUE_SPENT);
+	assert_int_equal(rescue_resend(&r, 7, 6, 2, T0, T0 + 300, resink_send, &k),
+			 RESCUE_NOT_KEPT);
+	assert_int_equal(rescue_resend(&r, 9, 1, 2, T0, T0 + 300, resink_send, &k),
+			 RESCUE_NOT_KEPT);
+	k.to = -1;
+	unsigned n = k.n;
+	assert_int_equal(rescue_resend(&r, 7, 4, 1, T0, T0 + 300, resink_send, &k),
+			 RESCUE_NO_PATH);
+	k.to = 1;
+	assert_int_equal(rescue_resend(&r, 7, 4, 1, T0, T0 + 300, resink_send, &k),
+			 RESCUE_RESENT);	/* the failed try did not count */
+	assert_int_equal(k.n, n + 1);
+	/* the ring wraps: the old seqs are gone, the newest are found */
+	for (unsigned i = 0; i < RESCUE_SLOTS; i++)
+		keep(&r, 7, 0, 0, 100, T0 + 1000 + i);
+	assert_int_equal(rescue_resend(&r, 7, 5, 4, T0 + 9999, T0 + 9999, resink_send, &k),
+			 RESCUE_NOT_KEPT);
+	assert_int_equal(rescue_resend(&r, 7, 1001 + RESCUE_SLOTS - 1, 4, T0 + 9999,
+				       T0 + 9999, resink_send, &k),
+			 RESCUE_RESENT);
+	rescue_free(&r);
+	assert_int_equal(rescue_resend(&r, 7, 1, 4, T0, T0, resink_send, &k), RESCUE_NOT_KEPT);
 }
 
 /* Only the failing path's datagrams of the session, within the window,
@@ -118,6 +191,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_take_filters),
 		cmocka_unit_test(test_not_sent_stays),
+		cmocka_unit_test(test_resend),
 		cmocka_unit_test(test_bounds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,300 @@
+/* Loss recovery (recover.h): the receiver's NACKs, the sender's resends. */
+#include "engine.h"
+
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+static int recovering(const struct flow *f)
+{
+	return f->sched.mode == SCHED_BOND && f->e->o->recover;
+}
+
+/* ---- the receiver ---------------------------------------------------------- */
+
+void recover_heard(struct flow *f, unsigned p, uint64_t seq, int critical)
+{
+	struct recover *r = &f->rec;
+
+	/* latency-critical datagrams pass bulk in the sender's pacers: only
+	 * bulk keeps a path's order */
+	if (critical || p >= MP_MAX_PATHS)
+		return;
+	if (seq > r->top[p])
+		r->top[p] = seq;
+	r->heard_us[p] = f->e->now_us;
+}
+
+/* The fastest usable path's smoothed RTT (0: none measured). */
+static uint64_t fastest_srtt_us(const struct flow *f)
+{
+	uint64_t best = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct health *h = &f->path[p].h;
+		if (f->view.usable & 1u << p && h->has_rtt && (!best || h->srtt_us < best))
+			best = h->srtt_us;
+	}
+	return best;
+}
+
+/* How long an asked-for hole may take to come: the NACK's way and the
+ * resend's, on the fastest paths, and a margin for their queues. */
+static uint64_t reask_us(const struct flow *f)
+{
+	return 2 * fastest_srtt_us(f) + RECOVER_REASK_MARGIN_US;
+}
+
+uint64_t recover_hold_us(const struct flow *f)
+{
+	return recovering(f) ? RECOVER_WAIT_US + RECOVER_HOLD_ASKS * reask_us(f) : 0;
+}
+
+/* Holes below the returned seq are lost: every path that delivered bulk
+ * within RECOVER_ACTIVE_US has delivered bulk numbered after them, or
+ * something after them has waited RECOVER_WAIT_US. *wake: when the second
+ * rule will say more. */
+static uint64_t lost_below(const struct flow *f, uint64_t *wake)
+{
+	const struct recover *r = &f->rec;
+	uint64_t now = f->e->now_us, below = UINT64_MAX, later;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (r->heard_us[p] && now - r->heard_us[p] < RECOVER_ACTIVE_US && r->top[p] < below)
+			below = r->top[p];
+	if (below == UINT64_MAX)
+		below = 0;
+	uint64_t waited = reorder_waited(f->ro, now - RECOVER_WAIT_US, &later);
+	if (waited > below)
+		below = waited;
+	if (later != UINT64_MAX && later + RECOVER_WAIT_US < *wake)
+		*wake = later + RECOVER_WAIT_US;
+	return below;
+}
+
+/* One NACK on each of the two fastest usable paths (one may lose it). */
+static void send_nack(struct flow *f, const struct mp_nack *n)
+{
+	uint8_t pkt[MP_HDR_LEN + MP_NACK_MAX_LEN + MP_MAX_TRAILER];
+	size_t plen = wire_put_nack(pkt + MP_HDR_LEN, n);
+	uint32_t sent_on = 0;
+
+	for (int k = 0; k < 2; k++) {
+		int q = sched_fastest(&f->view, sent_on);
+		if (q < 0)
+			break;
+		/* sealed for each path: a new number, so the second copy is
+		 * not a duplicate of the first */
+		size_t len = send_seal(f, pkt, plen, MP_T_RECOVER);
+		if (!len)
+			return;
+		send_now(f, (unsigned)q, pkt, len, 0);
+		f->path[q].link->st.recovery_bytes += len;
+		sent_on |= 1u << q;
+	}
+	f->rec.st.nacks_tx++;
+}
+
+/* Asks for every hole in [from, below). */
+static void ask(struct flow *f, uint64_t from, uint64_t below)
+{
+	struct mp_nack n;
+
+	while (from < below) {
+		memset(n.map, 0, sizeof(n.map));
+		n.bits = reorder_missing(f->ro, from, below, n.map, MP_NACK_MAX_BITS, &n.base);
+		if (!n.bits)
+			break;
+		for (unsigned i = 0; i < n.bits; i++)
+			f->rec.st.asked += n.map[i / 8] >> (i % 8) & 1;
+		send_nack(f, &n);
+		from = n.base + n.bits;
+	}
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct flow *f = container_of(w, struct flow, rec.timer);
+
+	(void)loop;
+	(void)revents;
+	engine_clock(f->e);
+	f->rec.wake_us = UINT64_MAX;
+	recover_check(f);
+	send_flush(f->e);
+}
+
+static void arm(struct flow *f, uint64_t wake_us)
+{
+	struct recover *r = &f->rec;
+	struct engine *e = f->e;
+
+	if (wake_us == r->wake_us)
+		return;
+	if (!r->timer_ready) {
+		ev_timer_init(&r->timer, timer_cb, 0, 0);
+		r->timer_ready = 1;
+	}
+	r->wake_us = wake_us;
+	ev_timer_stop(e->loop, &r->timer);
+	if (wake_us == UINT64_MAX)
+		return;
+	ev_timer_set(&r->timer, wake_us > e->now_us ? (wake_us - e->now_us) / 1e6 : 0, 0);
+	ev_timer_start(e->loop, &r->timer);
+}
+
+void recover_check(struct flow *f)
+{
+	struct recover *r = &f->rec;
+	uint64_t now = f->e->now_us, wake = UINT64_MAX;
+
+	if (!recovering(f) || !f->ro || !reorder_held(f->ro)) {
+		arm(f, UINT64_MAX);
+		return;
+	}
+	if (f->view_dirty)
+		flow_view(f);
+	uint64_t next = reorder_next(f->ro);
+	if (r->asked_hi < next - 1)
+		r->asked_hi = next - 1;		/* filled, or given up */
+	uint64_t below = lost_below(f, &wake);
+	int nack_due = now - r->nack_us >= RECOVER_NACK_GAP_US;
+	if (below > r->asked_hi + 1) {
+		if (nack_due) {
+			if (r->asked_hi < next)	/* none outstanding: these set the clock */
+				r->asked_us = now;
+			ask(f, r->asked_hi + 1, below);
+			r->asked_hi = below - 1;
+			r->nack_us = now;
+			nack_due = 0;
+		} else if (r->nack_us + RECOVER_NACK_GAP_US < wake) {
+			wake = r->nack_us + RECOVER_NACK_GAP_US;
+		}
+	}
+	if (r->asked_hi >= next) {
+		uint64_t again = r->asked_us + reask_us(f);
+		if (now >= again && nack_due) {
+			ask(f, next, r->asked_hi + 1);
+			r->asked_us = r->nack_us = now;
+			again = now + reask_us(f);
+		}
+		if (again < wake)
+			wake = again;
+	}
+	arm(f, wake);
+}
+
+/* ---- the sender ------------------------------------------------------------- */
+
+/* Expected delivery on path p now: its one-way delay, and for a path that
+ * loses, the round trips of the resends it would take. */
+static uint64_t delivery_us(const struct flow *f, unsigned p)
+{
+	const struct health *h = &f->path[p].h;
+	uint64_t t = health_owd_us(h, f->e->now_us);
+	uint64_t loss = h->send.ppm < 900000 ? h->send.ppm : 900000;
+
+	return t + (h->srtt_us + RECOVER_WAIT_US) * loss / (1000000 - loss);
+}
+
+struct resend_ctx {
+	struct flow *f;
+	int over_budget;
+};
+
+static int resend_one(void *ctx, unsigned from, uint8_t *pkt, size_t len)
+{
+	struct resend_ctx *c = ctx;
+	struct flow *f = c->f;
+	struct recover *r = &f->rec;
+	int best = -1;
+	uint64_t best_t = UINT64_MAX;
+
+	if (r->credit < len) {
+		c->over_budget = 1;
+		return -1;
+	}
+	/* not on the path that lost it, unless there is no other */
+	for (int pass = 0; pass < 2 && best < 0; pass++)
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+			if (!(f->view.usable & 1u << p) || (p == from && !pass))
+				continue;
+			uint64_t t = delivery_us(f, p);
+			if (t < best_t)
+				best_t = t, best = (int)p;
+		}
+	if (best < 0)
+		return -1;
+	send_now(f, (unsigned)best, pkt, len, 0);
+	r->credit -= len;
+	r->st.resent++;
+	r->st.resent_bytes += len;
+	f->path[best].link->st.resent++;
+	f->path[best].link->st.recovery_bytes += len;
+	return best;
+}
+
+/* The budget grows by RECOVER_BUDGET_PCT of what the flow sent since,
+ * up to RECOVER_BUDGET_BURST. */
+static void top_up(struct flow *f)
+{
+	struct recover *r = &f->rec;
+	uint64_t earned = (f->sent_bytes - r->credited_sent) * RECOVER_BUDGET_PCT / 100;
+
+	r->credited_sent = f->sent_bytes;
+	r->credit = r->credit + earned > RECOVER_BUDGET_BURST ? RECOVER_BUDGET_BURST
+							       : r->credit + earned;
+}
+
+static void nack_input(struct flow *f, const struct mp_nack *n)
+{
+	struct engine *e = f->e;
+	struct recover *r = &f->rec;
+	struct resend_ctx ctx = { f, 0 };
+	/* a copy resent less than a round trip ago may still be on its way */
+	uint64_t recent = fastest_srtt_us(f);
+
+	top_up(f);
+	if (f->view_dirty)
+		flow_view(f);
+	for (unsigned i = 0; i < n->bits; i++) {
+		if (!(n->map[i / 8] >> (i % 8) & 1))
+			continue;
+		uint64_t seq = n->base + i;
+		if (ctx.over_budget) {
+			r->st.over_budget++;
+			continue;
+		}
+		switch (rescue_resend(&e->rescue, f->id, seq, RECOVER_RESENDS_MAX,
+				      e->now_us - recent, e->now_us, resend_one, &ctx)) {
+		case RESCUE_RESENT:
+		case RESCUE_RECENT:
+			break;
+		case RESCUE_NOT_KEPT:
+			r->st.not_kept++;
+			break;
+		case RESCUE_SPENT:
+			r->st.spent++;
+			break;
+		case RESCUE_NO_PATH:
+			r->st.over_budget += ctx.over_budget;
+			break;
+		}
+	}
+}
+
+void recover_input(struct flow *f, unsigned p, const uint8_t *body, size_t len)
+{
+	struct mp_nack n;
+
+	(void)p;
+	if (wire_get_nack(body, len, &n)) {
+		f->rec.st.bad_nack++;
+		f->e->drops.n[DROP_BAD_RECOVER]++;
+		return;
+	}
+	f->rec.st.nacks_rx++;
+	if (recovering(f))
+		nack_input(f, &n);
+}

@@ -1,0 +1,110 @@
+"""Loss recovery in bond mode (docs/PROTOCOL.md, "Loss recovery"): over
+bridges losing 10, 20 and 30 % each way, what the application loses and
+what it costs on the wire, against the same stream with recovery off."""
+
+import re
+import time
+
+import pytest
+
+from conftest import figure, require_impair, timing_check
+from test_mpstat import mpstat
+from test_paths import status, wait_socket
+
+LOSS = (10, 20, 30)     # percent, each direction, per bridge
+SEEDS = (11, 22, 33)
+RATE = 300              # datagrams per second
+SECONDS = 10
+# The issue's targets, per direction: at most 0.1 % delivered loss, at most
+# 1.6 datagrams on the wire per application datagram (probes apart).
+LOSS_MAX_PCT = 0.1
+WIRE_MAX = 1.6
+
+
+def impair_counts(text):
+    """{"up": {...}, "down": {...}} from impair's exit report."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"impair stats dir=(\w+) (.*)", line)
+        if m:
+            out[m.group(1)] = {k: int(v) for k, v in
+                               (t.split("=") for t in m.group(2).split())}
+    return out
+
+
+def run(net, recover):
+    require_impair()
+    echo = net.echo()
+    cs = str(net.tmp / f"cli-{recover}.sock")
+    ss = str(net.tmp / f"srv-{recover}.sock")
+    srv = net.server(echo.port, args=["--recover", recover, "--status", ss])
+    bridges = [net.impair(srv.port, "--loss", l, "--seed", s) for l, s in zip(LOSS, SEEDS)]
+    cli = net.client(bridges, mode="bond", args=["--recover", recover, "--status", cs])
+    wait_socket(cs)
+    app = net.app(1, cli)
+    stream = net.stream(app, RATE)
+    t0 = time.monotonic()
+    time.sleep(SECONDS)
+    t1 = time.monotonic()
+    stream.finish(drain=2.0)
+    doc = status(cs)
+    sdoc = status(ss)
+    shown = mpstat(cs).stdout
+    cli.stop()
+    srv.stop()
+    counts = [impair_counts(b.text()) if b.terminate() == 0 else None for b in bridges]
+    assert all(counts), "an impair bridge did not exit cleanly"
+    sent = len(app.sent)
+    lost = len(app.lost())
+    # What crossed the bridges (each bridge's own count of what reached it),
+    # less the probes and their answers, which cost the same whatever the
+    # mode; a probe lost on the way up has no answer.
+    probes = sum(p["probes"] for p in doc["paths"])
+    acks = sum(p["acks"] for p in doc["paths"])
+    up_wire = sum(c["up"]["rx_pkts"] for c in counts) - probes
+    up_lost = sum(c["up"]["lost"] for c in counts)
+    # down: less the answers mpserver sent (one per probe it took)
+    down_wire = sum(c["down"]["rx_pkts"] for c in counts) - sdoc["sessions"][0]["probes"]
+    sess = doc["sessions"][0]
+    return {
+        "mpstat": shown, "sent": sent, "lost": lost, "lost_ks": app.lost()[:20], "loss_pct": 100 * lost / sent,
+        "up_per_dgram": up_wire / sent, "down_per_dgram": down_wire / sent,
+        "up_lost_on_wire": up_lost, "acks": acks,
+        "drops": {k: v for k, v in doc["drops"].items() if v},
+        "srv_paths": [(p["capacity_bps"], p["pacing_bps"], p["capacity_phase"], p["capacity_cuts"],
+                       p["tx_pkts"]) for p in sdoc["sessions"][0]["paths"]],
+        "cli_paths": [(p["capacity_bps"], p["pacing_bps"], p["capacity_phase"], p["capacity_cuts"],
+                       p["tx_pkts"]) for p in sess["paths"]],
+        "srv_drops": {k: v for k, v in sdoc["drops"].items() if v},
+        "reorder": sess["reorder"], "srv_reorder": sdoc["sessions"][0]["reorder"],
+        "recovery": sess["recovery"], "srv_recovery": sdoc["sessions"][0]["recovery"], "dups": len(app.dups),
+        "corrupt": len(app.corrupt), "foreign": len(app.foreign), "t0": t0, "t1": t1,
+    }
+
+
+def test_bond_recovers_losses(net):
+    """300 datagrams/s echoed over three bridges losing 10/20/30 % each way
+    in bond mode: with recovery the application loses at most 0.1 % each way
+    (a round trip at most 0.2 %), at most 1.6 datagrams on the wire per
+    datagram; without it, bond loses about the bridges' mean loss each way."""
+    off = run(net, "off")
+    on = run(net, "on")
+    for name, r in (("off", off), ("on", on)):
+        figure("recovery", f"--recover {name}: round trip {r['sent'] - r['lost']}/{r['sent']} "
+               f"(lost {r['loss_pct']:.2f} %), wire per datagram up {r['up_per_dgram']:.2f} "
+               f"down {r['down_per_dgram']:.2f}; lost {r['lost_ks'][:10]}; client recovery "
+               f"{r['recovery']}, server recovery {r['srv_recovery']}; reorder client "
+               f"{r['reorder']}, server {r['srv_reorder']}; drops {r['drops']} "
+               f"{r['srv_drops']}; paths client {r['cli_paths']} server {r['srv_paths']}")
+    # without recovery: each way loses about the mean of the bridges' losses
+    assert off["loss_pct"] > 20, off
+    # with it: the targets, each way (round trip: twice the one-way bound)
+    timing_check(on["loss_pct"] <= 2 * LOSS_MAX_PCT,
+                 f"round-trip loss {on['loss_pct']:.3f} % with recovery "
+                 f"(bound {2 * LOSS_MAX_PCT} %)", on["t0"], on["t1"])
+    assert on["up_per_dgram"] <= WIRE_MAX, on
+    assert on["down_per_dgram"] <= WIRE_MAX, on
+    assert on["dups"] == 0 and on["corrupt"] == 0 and on["foreign"] == 0, on
+    assert on["recovery"]["resent"] > 0 and on["recovery"]["nacks_sent"] > 0, on
+    # mpstat shows it; with recovery off there is nothing to show
+    assert "loss recovery" in on["mpstat"] and "loss recovery" not in off["mpstat"], on["mpstat"]
