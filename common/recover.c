@@ -73,26 +73,50 @@ static uint64_t lost_below(const struct flow *f, uint64_t *wake)
 	return below;
 }
 
-/* One NACK on each of the two fastest usable paths (one may lose it). */
+/* Expected delivery on path p now: its one-way delay, and for a path that
+ * loses, the round trips of the resends it would take. */
+static uint64_t delivery_us(const struct flow *f, unsigned p)
+{
+	const struct health *h = &f->path[p].h;
+	uint64_t t = health_owd_us(h, f->e->now_us);
+	uint64_t loss = h->send.ppm < 900000 ? h->send.ppm : 900000;
+
+	return t + (h->srtt_us + RECOVER_WAIT_US) * loss / (1000000 - loss);
+}
+
+/* The usable path expected to deliver first, counting its loss, outside
+ * `exclude` (unless that leaves none); -1 if none is usable. */
+static int best_path(const struct flow *f, uint32_t exclude)
+{
+	int best = -1;
+	uint64_t best_t = UINT64_MAX;
+
+	for (int pass = 0; pass < 2 && best < 0; pass++)
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+			if (!(f->view.usable & 1u << p) || (exclude >> p & 1 && !pass))
+				continue;
+			uint64_t t = delivery_us(f, p);
+			if (t < best_t)
+				best_t = t, best = (int)p;
+		}
+	return best;
+}
+
+/* One NACK, on the path expected to deliver it first (a lost one is
+ * covered by the next ask). */
 static void send_nack(struct flow *f, const struct mp_nack *n)
 {
 	uint8_t pkt[MP_HDR_LEN + MP_NACK_MAX_LEN + MP_MAX_TRAILER];
 	size_t plen = wire_put_nack(pkt + MP_HDR_LEN, n);
-	uint32_t sent_on = 0;
+	int q = best_path(f, 0);
 
-	for (int k = 0; k < 2; k++) {
-		int q = sched_fastest(&f->view, sent_on);
-		if (q < 0)
-			break;
-		/* sealed for each path: a new number, so the second copy is
-		 * not a duplicate of the first */
-		size_t len = send_seal(f, pkt, plen, MP_T_RECOVER);
-		if (!len)
-			return;
-		send_now(f, (unsigned)q, pkt, len, 0);
-		f->path[q].link->st.recovery_bytes += len;
-		sent_on |= 1u << q;
-	}
+	if (q < 0)
+		return;
+	size_t len = send_seal(f, pkt, plen, MP_T_RECOVER);
+	if (!len)
+		return;
+	send_now(f, (unsigned)q, pkt, len, 0);
+	f->path[q].link->st.recovery_bytes += len;
 	f->rec.st.nacks_tx++;
 }
 
@@ -187,17 +211,6 @@ void recover_check(struct flow *f)
 
 /* ---- the sender ------------------------------------------------------------- */
 
-/* Expected delivery on path p now: its one-way delay, and for a path that
- * loses, the round trips of the resends it would take. */
-static uint64_t delivery_us(const struct flow *f, unsigned p)
-{
-	const struct health *h = &f->path[p].h;
-	uint64_t t = health_owd_us(h, f->e->now_us);
-	uint64_t loss = h->send.ppm < 900000 ? h->send.ppm : 900000;
-
-	return t + (h->srtt_us + RECOVER_WAIT_US) * loss / (1000000 - loss);
-}
-
 struct resend_ctx {
 	struct flow *f;
 	int over_budget;
@@ -208,22 +221,13 @@ static int resend_one(void *ctx, unsigned from, uint8_t *pkt, size_t len)
 	struct resend_ctx *c = ctx;
 	struct flow *f = c->f;
 	struct recover *r = &f->rec;
-	int best = -1;
-	uint64_t best_t = UINT64_MAX;
 
 	if (r->credit < len) {
 		c->over_budget = 1;
 		return -1;
 	}
 	/* not on the path that lost it, unless there is no other */
-	for (int pass = 0; pass < 2 && best < 0; pass++)
-		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-			if (!(f->view.usable & 1u << p) || (p == from && !pass))
-				continue;
-			uint64_t t = delivery_us(f, p);
-			if (t < best_t)
-				best_t = t, best = (int)p;
-		}
+	int best = best_path(f, 1u << from);
 	if (best < 0)
 		return -1;
 	send_now(f, (unsigned)best, pkt, len, 0);
@@ -282,6 +286,31 @@ static void nack_input(struct flow *f, const struct mp_nack *n)
 			break;
 		}
 	}
+}
+
+void recover_tick(struct flow *f)
+{
+	struct recover *r = &f->rec;
+	struct engine *e = f->e;
+
+	if (!recovering(f))
+		return;
+	if (f->sent_pkts != r->tail_pkts) {
+		r->tail_pkts = f->sent_pkts;
+		r->tail_us = e->now_us;
+		return;
+	}
+	if (r->tail_probed == f->sent_pkts || e->now_us - r->tail_us < RECOVER_TAIL_US)
+		return;
+	r->tail_probed = f->sent_pkts;
+	struct resend_ctx ctx = { f, 0 };
+	top_up(f);
+	if (f->view_dirty)
+		flow_view(f);
+	/* the last numbered, if it went on one path alone (kept) */
+	if (rescue_resend(&e->rescue, f->id, f->tx.next - 1, RECOVER_RESENDS_MAX,
+			  e->now_us - fastest_srtt_us(f), e->now_us, resend_one, &ctx) == RESCUE_RESENT)
+		r->st.tail_probes++;
 }
 
 void recover_input(struct flow *f, unsigned p, const uint8_t *body, size_t len)

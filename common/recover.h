@@ -16,7 +16,9 @@
  * resent is paid from a budget that grows with what the flow sends
  * (RECOVER_BUDGET_PCT of its bytes, RECOVER_BUDGET_BURST at once), so a
  * peer that asks for everything gets at most that much more traffic. The
- * receiver's window drops whichever copy comes second.
+ * receiver's window drops whichever copy comes second. A loss at the end of
+ * a burst has nothing after it to show it: a flow quiet for RECOVER_TAIL_US
+ * sends its last datagram again, once.
  *
  * Memory: a few counters and one timer per flow; the datagrams are the
  * rescue ring's. */
@@ -43,6 +45,7 @@ struct recover_stats {
 	uint64_t not_kept;		/* asked for, no longer (or never) kept */
 	uint64_t spent;			/* asked for, already resent the most times */
 	uint64_t over_budget;		/* asked for, the budget was spent */
+	uint64_t tail_probes;		/* the last datagram sent again after quiet */
 };
 
 struct recover {
@@ -56,6 +59,8 @@ struct recover {
 	ev_timer timer;
 	int timer_ready;
 	/* sender */
+	uint64_t tail_pkts, tail_us;	/* f->sent_pkts when last seen to change */
+	uint64_t tail_probed;		/* f->sent_pkts when the tail was probed */
 	uint64_t credit;		/* bytes it may resend now */
 	uint64_t credited_sent;		/* f->sent_bytes when credit was last added */
 	struct recover_stats st;
@@ -65,6 +70,10 @@ struct recover {
 void recover_heard(struct flow *f, unsigned p, uint64_t seq, int critical);
 /* Receiver: asks for what is lost, now or when its timer fires. */
 void recover_check(struct flow *f);
+/* Sender, on the program's tick: a flow quiet for RECOVER_TAIL_US sends
+ * its last datagram again, once (nothing after it would show the receiver
+ * that it was lost: a tail loss probe, as TCP's). */
+void recover_tick(struct flow *f);
 /* Both: an authenticated MP_T_RECOVER body came on path p. */
 void recover_input(struct flow *f, unsigned p, const uint8_t *body, size_t len);
 /* The reorder hold recovery needs on top of bond's: a detection and a

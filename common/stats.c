@@ -126,6 +126,7 @@ void stats_json_recover(struct json *j, const struct recover_stats *st)
 	json_kv_u64(j, "not_kept", st->not_kept);
 	json_kv_u64(j, "spent", st->spent);
 	json_kv_u64(j, "over_budget", st->over_budget);
+	json_kv_u64(j, "tail_probes", st->tail_probes);
 	json_obj_end(j);
 }
 

@@ -224,6 +224,9 @@ enum limits {
 	RECOVER_REASK_MARGIN_US = 10000,
 	/* NACKs at most this often per flow (a burst of holes goes in one). */
 	RECOVER_NACK_GAP_US = 2000,
+	/* A flow quiet this long sends its last datagram again (once). Long
+	 * enough that a flow with gaps (a call, a paced stream) is not doubled. */
+	RECOVER_TAIL_US = 100000,
 	/* The reorder hold covers this many asks for a hole. */
 	RECOVER_HOLD_ASKS = 2,
 	/* Each datagram goes again at most this often: at 30 % loss on each

@@ -221,6 +221,7 @@ void paths_tick(struct client *c, struct session *s)
 		flow_view(f);
 	if (newly)
 		send_rescue(f, newly);
+	recover_tick(f);
 	paths_probe(c, s);
 	pmtu_tick(c, s);
 }

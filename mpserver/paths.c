@@ -131,4 +131,5 @@ void paths_tick(struct server *srv, struct session *s)
 		send_rescue(f, newly);
 	if (f->view_dirty)
 		flow_view(f);
+	recover_tick(f);
 }

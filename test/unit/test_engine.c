@@ -652,9 +652,9 @@ static unsigned nacks(uint64_t from, uint64_t *asked)
 
 /* The receiver: each path keeps its order, so a hole is lost once every
  * path heard lately has delivered bulk after it, not before (it may be on
- * its way on the slower one). One NACK per RECOVER_NACK_GAP_US, on both
- * paths; asked again after a round trip; filled holes are delivered in
- * order. */
+ * its way on the slower one). One NACK per RECOVER_NACK_GAP_US, on the
+ * path that loses less; asked again after two RTTs and the margin; filled
+ * holes are delivered in order. */
 static void recover_asks_what_every_path_has_passed(void **state)
 {
 	uint64_t asked;
@@ -664,15 +664,21 @@ static void recover_asks_what_every_path_has_passed(void **state)
 	rig_open(SCHED_BOND, 500);
 	rig.o.recover = 1;
 	rig.e.now_us = 1000000;
+	/* equal delays; path 0 loses 30 %: the NACKs go on path 1 */
+	for (unsigned p = 0; p < PATHS; p++) {
+		rig.f.path[p].h.has_rtt = 1;
+		rig.f.path[p].h.srtt_us = 10000;
+	}
+	rig.f.path[0].h.send.ppm = 300000;
+	rig.f.view_dirty = 1;
 	arrive_on(0, 1, 1);
 	arrive_on(1, 2, 2);
 	arrive_on(0, 4, 4);			/* 3 may still come on path 1 */
 	assert_int_equal(nacks(1, &asked), 0);
 	arrive_on(1, 5, 5);			/* path 1 has passed it too */
-	assert_int_equal(nacks_on(0, 1, &asked), 1);	/* one on each path */
-	assert_int_equal(asked, 1u << 2);	/* seq 3 */
+	assert_int_equal(nacks_on(0, 1, &asked), 0);
 	assert_int_equal(nacks_on(1, 1, &asked), 1);
-	assert_int_equal(asked, 1u << 2);
+	assert_int_equal(asked, 1u << 2);	/* seq 3 */
 	/* 6 lost too, found within the gap: asked when the gap is over */
 	rig.e.now_us += 100;
 	arrive_on(0, 7, 7);
@@ -681,12 +687,15 @@ static void recover_asks_what_every_path_has_passed(void **state)
 	assert_true(rig.f.rec.wake_us == rig.e.now_us - 100 + RECOVER_NACK_GAP_US);
 	rig.e.now_us += RECOVER_NACK_GAP_US;
 	recover_check(&rig.f);
-	assert_int_equal(nacks(1, &asked), 2);
+	assert_int_equal(nacks_on(1, 1, &asked), 1);
 	assert_int_equal(asked, 1u << 5);	/* only the new one */
-	/* a round trip (no RTT known: the margin) on: both again */
-	rig.e.now_us += RECOVER_REASK_MARGIN_US;
+	/* both again two RTTs and the margin after the first ask, not before */
+	rig.e.now_us += 2 * 10000 + RECOVER_REASK_MARGIN_US - RECOVER_NACK_GAP_US - 101;
 	recover_check(&rig.f);
-	assert_int_equal(nacks(1, &asked), 2);
+	assert_int_equal(nacks(1, &asked), 0);
+	rig.e.now_us += 1;
+	recover_check(&rig.f);
+	assert_int_equal(nacks_on(1, 1, &asked), 1);
 	assert_int_equal(asked, 1u << 2 | 1u << 5);
 	assert_int_equal(rig.f.rec.st.asked, 4);
 	assert_int_equal(rig.f.rec.st.nacks_tx, 3);
@@ -723,7 +732,7 @@ static void recover_asks_after_a_quiet_spell(void **state)
 		assert_int_equal(nacks(1, &asked), 0);
 		rig.e.now_us += 1;
 		recover_check(&rig.f);
-		assert_int_equal(nacks(1, &asked), 2 * on);
+		assert_int_equal(nacks(1, &asked), on);
 		assert_int_equal(asked, on ? 1u << 2 : 0);
 		rig_close();
 	}
@@ -834,6 +843,46 @@ static void recover_resends_the_same_bytes_elsewhere(void **state)
 	rig_close();
 }
 
+/* The tail: a flow quiet for RECOVER_TAIL_US sends its last datagram
+ * again, once, on another path; a flow that goes on sending does not. */
+static void recover_probes_the_tail(void **state)
+{
+	(void)state;
+	rig_open(SCHED_BOND, 0);
+	rig.o.recover = 1;
+	rig.e.now_us = 1000000;
+	for (int i = 0; i < 5; i++) {
+		send_sized((uint8_t)i, 1000);
+		send_flush(&rig.e);
+	}
+	assert_int_equal(collect(), 5);
+	unsigned was = sent_path[5];
+	recover_tick(&rig.f);			/* sees the flow's last send */
+	rig.e.now_us += RECOVER_TAIL_US - 1;
+	recover_tick(&rig.f);
+	assert_int_equal(collect(), 0);
+	rig.e.now_us += 1;
+	recover_tick(&rig.f);
+	assert_int_equal(collect(), 1);
+	assert_true(sent_len[5] > 0);
+	assert_int_not_equal(sent_path[5], was);
+	assert_int_equal(rig.f.rec.st.tail_probes, 1);
+	rig.e.now_us += 10 * RECOVER_TAIL_US;
+	recover_tick(&rig.f);
+	assert_int_equal(collect(), 0);		/* once */
+	/* a flow sending every half of RECOVER_TAIL_US is never probed */
+	for (int i = 0; i < 10; i++) {
+		send_sized((uint8_t)i, 1000);
+		send_flush(&rig.e);
+		recover_tick(&rig.f);
+		rig.e.now_us += RECOVER_TAIL_US / 2;
+		recover_tick(&rig.f);
+	}
+	assert_int_equal(collect(), 10);
+	assert_int_equal(rig.f.rec.st.tail_probes, 1);
+	rig_close();
+}
+
 /* A peer that asks for everything, again and again, gets at most
  * RECOVER_BUDGET_PCT of what the flow sent, and RECOVER_BUDGET_BURST. */
 static void recover_budget_bounds_a_liar(void **state)
@@ -892,6 +941,7 @@ int main(void)
 		cmocka_unit_test(recover_asks_what_every_path_has_passed),
 		cmocka_unit_test(recover_asks_after_a_quiet_spell),
 		cmocka_unit_test(recover_resends_the_same_bytes_elsewhere),
+		cmocka_unit_test(recover_probes_the_tail),
 		cmocka_unit_test(recover_budget_bounds_a_liar),
 	};
 
