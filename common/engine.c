@@ -224,6 +224,7 @@ void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body)
 
 	uint64_t cuts = fp->est.cuts;
 	enum rate_phase phase = fp->est.phase;
+	fp->est.loss_ppm = h->send.ppm;
 	rate_report(&fp->est, body->rx_bytes, body->ts_us, e->now_us, busy,
 		    h->last_rtt_us, h->min_rtt_us, h->srtt_us);
 	/* What a peer's reports change is logged through log_net: a peer

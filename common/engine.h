@@ -242,6 +242,11 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen);
 /* One sealed packet on path p of f, now, not batched (probes, answers);
  * with df, DF set (path MTU probes). Counts it as f's on that path. */
 void send_now(struct flow *f, unsigned p, uint8_t *pkt, size_t len, int df);
+/* A datagram asked for again (recover.c) on path p: now if its pacer lets
+ * it go, else first in its latency-critical queue (a copy); -1 if that
+ * queue is full (drop_paced). Resends take the place of new bulk: they
+ * never push a path past its pace. */
+int send_again(struct flow *f, unsigned p, uint8_t *pkt, size_t len);
 /* One packet on a link now, outside any flow (handshakes). */
 void send_link(struct link *l, uint8_t path, uint8_t *pkt, size_t len);
 /* Sends every registered send list. */

@@ -61,6 +61,15 @@ static void advance(struct rate_est *r, uint64_t now_us)
 		r->bw_bps = w;
 }
 
+/* What a path given `bps` delivers: less its loss (a lossy path that
+ * delivers 85 % of what it is given is not short of capacity). */
+static uint64_t delivers(const struct rate_est *r, uint64_t bps)
+{
+	uint32_t loss = r->loss_ppm < 500000 ? r->loss_ppm : 500000;
+
+	return bps - bps / 1000000 * loss;
+}
+
 /* How far above its floor the RTT may be before it says "a queue in the
  * path's buffer": a quarter of the floor, at least RATE_QUEUE_MIN_US. */
 static uint32_t queue_allow_us(uint32_t min_rtt_us)
@@ -152,7 +161,8 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	int grew = r->grew;
 	r->grew = 0;
 	if (busy && r->phase == RATE_CRUISE && min_rtt_us &&
-	    rtt_us <= min_rtt_us + queue_allow_us(min_rtt_us) / 2 && sample * 8 >= paced_bps * 7 &&
+	    rtt_us <= min_rtt_us + queue_allow_us(min_rtt_us) / 2 &&
+	    sample * 8 >= delivers(r, paced_bps) * 7 &&
 	    (!r->cuts || now_us - r->last_cut_us >= RATE_BUCKETS * RATE_BUCKET_MS * 1000ull)) {
 		uint64_t to = r->bw_bps + r->bw_bps / (grew ? 4 : 8);
 		if (to > r->bucket_bps[r->cur])
@@ -167,7 +177,7 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	 * estimate says: paced above its capacity (startup's gain, or an
 	 * estimate a burst raised), nothing waits here and the queue grows
 	 * in the uplink, until its tail drops hit the application. */
-	int feeding = busy || sample * 8 >= r->bw_bps * 7;
+	int feeding = busy || sample * 8 >= delivers(r, r->bw_bps) * 7;
 	if (feeding && min_rtt_us && rtt_us > min_rtt_us + queue_allow_us(min_rtt_us) &&
 	    now_us >= r->no_cut_until_us) {
 		/* At most a quarter at once: a sample over an interval that was

@@ -46,6 +46,9 @@ struct rate_est {
 	uint64_t last_busy_us;		/* the last report of a busy path */
 	uint64_t last_cut_us;		/* the last cut (if cuts) */
 	int grew;			/* the last report grew the estimate */
+	/* the path's loss toward the peer, ppm (the caller's, before each
+	 * report): a lossy path delivers that much less than it is given */
+	uint32_t loss_ppm;
 	uint64_t samples, cuts, grows;
 };
 

@@ -46,14 +46,35 @@ static uint64_t reask_us(const struct flow *f)
 	return 2 * fastest_srtt_us(f) + RECOVER_REASK_MARGIN_US;
 }
 
+/* How much later than a datagram numbered after it a hole may still come
+ * by another path (RECOVER_WAIT_MIN_US in tunables.h). */
+static uint64_t wait_us(const struct flow *f)
+{
+	uint64_t lo = UINT64_MAX, hi = 0, var = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct health *h = &f->path[p].h;
+		if (!(f->view.usable & 1u << p) || !h->has_rtt)
+			continue;
+		uint64_t owd = health_srtt_owd_us(h);
+		lo = owd < lo ? owd : lo;
+		hi = owd > hi ? owd : hi;
+		var = h->rttvar_us > var ? h->rttvar_us : var;
+	}
+	uint64_t spread = hi > lo && lo != UINT64_MAX ? hi - lo : 0;
+	if (spread > BOND_SLOWEST_OWD_MAX_US)
+		spread = BOND_SLOWEST_OWD_MAX_US;
+	return spread + BOND_QUEUE_MAX_US + 2 * var + RECOVER_WAIT_MIN_US;
+}
+
 uint64_t recover_hold_us(const struct flow *f)
 {
-	return recovering(f) ? RECOVER_WAIT_US + RECOVER_HOLD_ASKS * reask_us(f) : 0;
+	return recovering(f) ? wait_us(f) + RECOVER_HOLD_ASKS * reask_us(f) : 0;
 }
 
 /* Holes below the returned seq are lost: every path that delivered bulk
  * within RECOVER_ACTIVE_US has delivered bulk numbered after them, or
- * something after them has waited RECOVER_WAIT_US. *wake: when the second
+ * something after them has waited wait_us(). *wake: when the second
  * rule will say more. */
 static uint64_t lost_below(const struct flow *f, uint64_t *wake)
 {
@@ -65,23 +86,26 @@ static uint64_t lost_below(const struct flow *f, uint64_t *wake)
 			below = r->top[p];
 	if (below == UINT64_MAX)
 		below = 0;
-	uint64_t waited = reorder_waited(f->ro, now - RECOVER_WAIT_US, &later);
+	uint64_t wait = wait_us(f);
+	uint64_t waited = reorder_waited(f->ro, now - wait, &later);
 	if (waited > below)
 		below = waited;
-	if (later != UINT64_MAX && later + RECOVER_WAIT_US < *wake)
-		*wake = later + RECOVER_WAIT_US;
+	if (later != UINT64_MAX && later + wait < *wake)
+		*wake = later + wait;
 	return below;
 }
 
-/* Expected delivery on path p now: its one-way delay, and for a path that
- * loses, the round trips of the resends it would take. */
+/* Expected delivery on path p now: its one-way delay, what waits ahead in
+ * its pacer's latency-critical queue, and for a path that loses, the round
+ * trips of the resends it would take. */
 static uint64_t delivery_us(const struct flow *f, unsigned p)
 {
 	const struct health *h = &f->path[p].h;
-	uint64_t t = health_owd_us(h, f->e->now_us);
+	uint64_t t = health_owd_us(h, f->e->now_us) +
+		     pace_backlog_us(&f->path[p].link->pace, f->e->now_us, 1);
 	uint64_t loss = h->send.ppm < 900000 ? h->send.ppm : 900000;
 
-	return t + (h->srtt_us + RECOVER_WAIT_US) * loss / (1000000 - loss);
+	return t + (h->srtt_us + wait_us(f)) * loss / (1000000 - loss);
 }
 
 /* The usable path expected to deliver first, counting its loss, outside
@@ -228,9 +252,8 @@ static int resend_one(void *ctx, unsigned from, uint8_t *pkt, size_t len)
 	}
 	/* not on the path that lost it, unless there is no other */
 	int best = best_path(f, 1u << from);
-	if (best < 0)
+	if (best < 0 || send_again(f, (unsigned)best, pkt, len))
 		return -1;
-	send_now(f, (unsigned)best, pkt, len, 0);
 	r->credit -= len;
 	r->st.resent++;
 	r->st.resent_bytes += len;

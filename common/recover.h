@@ -4,9 +4,10 @@
  * is missing, as soon as it knows them lost: each path delivers what it
  * carries in the order it was sent, so a hole is lost once every path that
  * delivered bulk lately has delivered bulk numbered after it (or, for a
- * path that went quiet, once what came after the hole has waited
- * RECOVER_WAIT_US). Holes still missing are asked for again after a round
- * trip; a hole not filled within the reorder hold is given up as before.
+ * path that went quiet, once what came after the hole has waited as long
+ * as the paths' delays say it could still come). Holes still missing are
+ * asked for again after a round trip; a hole not filled within the reorder
+ * hold is given up as before.
  *
  * The sender finds the datagram in the rescue ring (the same sealed bytes:
  * no nonce is used twice) and sends it again on the path expected to

@@ -301,8 +301,10 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 			if (mask & 1u << p)
 				queue_on(f, p, pkt, len);
 	}
-	/* On one path alone: kept, in case that path dies with it. */
-	if (mask && !(mask & (mask - 1)))
+	/* On one path alone: kept, in case that path dies with it. In bond
+	 * mode with loss recovery every datagram is kept: a latency-critical
+	 * one (on two paths) may be lost on both and asked for. */
+	if (mask && (!(mask & (mask - 1)) || (f->sched.mode == SCHED_BOND && e->o->recover)))
 		rescue_keep(&e->rescue, f->id, f->tx.next - 1, (unsigned)__builtin_ctz(mask), pkt,
 			    len, e->now_us);
 }
@@ -327,6 +329,15 @@ static int send_one(struct link *l, uint8_t path, uint8_t *pkt, size_t len, int 
 	l->st.tx.fail++;
 	l->e->drops.n[DROP_SEND_FAIL]++;
 	return -1;
+}
+
+int send_again(struct flow *f, unsigned p, uint8_t *pkt, size_t len)
+{
+	if (link_ready(f, p)) {
+		send_now(f, p, pkt, len, 0);
+		return 0;
+	}
+	return wait_on(f, p, pkt, len, 1);
 }
 
 void send_link(struct link *l, uint8_t path, uint8_t *pkt, size_t len)

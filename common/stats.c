@@ -8,6 +8,7 @@
 #include "engine.h"
 #include "health.h"
 #include "json.h"
+#include "log.h"
 #include "reorder.h"
 #include "util.h"
 #include "version.h"
@@ -128,6 +129,20 @@ void stats_json_recover(struct json *j, const struct recover_stats *st)
 	json_kv_u64(j, "over_budget", st->over_budget);
 	json_kv_u64(j, "tail_probes", st->tail_probes);
 	json_obj_end(j);
+}
+
+void stats_log_recover(uint32_t session, const struct recover_stats *st)
+{
+	if (!st->nacks_tx && !st->nacks_rx && !st->tail_probes)
+		return;
+	log_info("stats recovery id=%08x nacks_sent=%llu asked=%llu nacks_received=%llu "
+		 "bad_nacks=%llu resent=%llu resent_bytes=%llu not_kept=%llu spent=%llu "
+		 "over_budget=%llu tail_probes=%llu", session,
+		 (unsigned long long)st->nacks_tx, (unsigned long long)st->asked,
+		 (unsigned long long)st->nacks_rx, (unsigned long long)st->bad_nack,
+		 (unsigned long long)st->resent, (unsigned long long)st->resent_bytes,
+		 (unsigned long long)st->not_kept, (unsigned long long)st->spent,
+		 (unsigned long long)st->over_budget, (unsigned long long)st->tail_probes);
 }
 
 void stats_json_traffic(struct json *j, uint64_t tx_pkts, uint64_t tx_bytes,

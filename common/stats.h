@@ -60,8 +60,10 @@ void stats_json_begin(struct json *j, const char *program, uint64_t started_ms,
 void stats_json_health(struct json *j, const struct health *h);
 struct flow;
 struct recover_stats;
-/* A flow's loss recovery (recover.h) as an object "recovery". */
+/* A flow's loss recovery (recover.h) as an object "recovery", and as a
+ * "stats recovery" log line (SIGUSR1 and exit), when it did anything. */
 void stats_json_recover(struct json *j, const struct recover_stats *st);
+void stats_log_recover(uint32_t session, const struct recover_stats *st);
 /* Path p of a flow as fields of the current object: id, state, whether
  * the scheduler uses it, its health and its traffic. */
 void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p);

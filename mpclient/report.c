@@ -294,6 +294,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)s->handshakes,
 			 (unsigned long long)s->resets, keys_name(c, s),
 			 (unsigned long long)(now - s->last_active_ms));
+		stats_log_recover(s->f.id, &s->f.rec.st);
 		for (unsigned p = 0; p < c->npaths; p++) {
 			char extra[160];
 			const struct flow_path *sp = &s->f.path[p];

@@ -259,6 +259,7 @@ void server_log_stats(const struct server *srv)
 			 (unsigned long long)s->probes, (unsigned long long)s->f.bad_tag,
 			 (unsigned long long)s->unreachable,
 			 (unsigned long long)(now - s->last_active_ms));
+		stats_log_recover(s->f.id, &s->f.rec.st);
 		for (int p = 0; p < MP_MAX_PATHS; p++) {
 			const struct spath *sp = &s->paths[p];
 			const struct flow_path *fp = &s->f.path[p];

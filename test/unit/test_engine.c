@@ -713,21 +713,34 @@ static void recover_asks_what_every_path_has_passed(void **state)
 }
 
 /* A path that went quiet does not hold recovery: once what came after a
- * hole has waited RECOVER_WAIT_US, the hole is asked for. Without --recover
+ * hole has waited as long as another path could still bring it (the
+ * one-way delay spread, bond's queue bound, twice the largest rttvar and
+ * RECOVER_WAIT_MIN_US),
+ * the hole is asked for. Without --recover
  * nothing is. */
 static void recover_asks_after_a_quiet_spell(void **state)
 {
 	uint64_t asked;
 
 	(void)state;
-	for (int on = 0; on < 2; on++) {
+	/* no RTT known; then one-way delays of 5 and 15 ms, rttvar 1 ms: the
+	 * spread, bond's queue bound, twice the rttvar and the minimum */
+	for (int run = 0; run < 3; run++) {
+		int on = run > 0, timed = run == 2;
+		uint64_t wait = (timed ? 10000 + 2 * 1000 : 0) + BOND_QUEUE_MAX_US + RECOVER_WAIT_MIN_US;
 		rig_open(SCHED_BOND, 500);
 		rig.o.recover = on;
+		for (unsigned p = 0; timed && p < PATHS; p++) {
+			rig.f.path[p].h.has_rtt = 1;
+			rig.f.path[p].h.srtt_us = p ? 30000 : 10000;
+			rig.f.path[p].h.rttvar_us = 1000;
+		}
+		rig.f.view_dirty = 1;
 		rig.e.now_us = 1000000;
 		arrive_on(1, 1, 1);		/* path 1, then quiet */
 		arrive_on(0, 2, 2);
 		arrive_on(0, 4, 4);
-		rig.e.now_us += RECOVER_WAIT_US - 1;
+		rig.e.now_us += wait - 1;
 		recover_check(&rig.f);
 		assert_int_equal(nacks(1, &asked), 0);
 		rig.e.now_us += 1;
