@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-#include "log.h"
 #include "util.h"
 
 static int recovering(const struct flow *f)

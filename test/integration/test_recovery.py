@@ -2,12 +2,12 @@
 bridges losing 10, 20 and 30 % each way, what the application loses and
 what it costs on the wire, against the same stream with recovery off."""
 
-import re
 import time
 
 import pytest
 
 from conftest import figure, require_impair, timing_check
+from test_impaired import impair_stats
 from test_keyed import write_key
 from test_mpstat import mpstat
 from test_paths import status, wait_socket
@@ -20,17 +20,6 @@ SECONDS = 10
 # 1.6 datagrams on the wire per application datagram (probes apart).
 LOSS_MAX_PCT = 0.1
 WIRE_MAX = 1.6
-
-
-def impair_counts(text):
-    """{"up": {...}, "down": {...}} from impair's exit report."""
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"impair stats dir=(\w+) (.*)", line)
-        if m:
-            out[m.group(1)] = {k: int(v) for k, v in
-                               (t.split("=") for t in m.group(2).split())}
-    return out
 
 
 def run(net, recover, keyed=False):
@@ -58,7 +47,7 @@ def run(net, recover, keyed=False):
     shown = mpstat(cs).stdout
     cli.stop()
     srv.stop()
-    counts = [impair_counts(b.text()) if b.terminate() == 0 else None for b in bridges]
+    counts = [impair_stats(b.text()) if b.terminate() == 0 else None for b in bridges]
     assert all(counts), "an impair bridge did not exit cleanly"
     sent = len(app.sent)
     lost = len(app.lost())

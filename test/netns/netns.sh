@@ -143,7 +143,7 @@ declare -A MIN_TCP_GAIN=(
 	[wg-rr]=0.15		# up 0.34-0.58, down 0.44-0.97
 	[wg-adapt]=0.2		# up 0.47-0.62, down 0.60-1.03
 	# bond: loss recovery (resends) carries it; without it, ~0.7-1.0
-	[wg-bond]=1.4		# up 5.0-12.7, down 3.4-9.0 Mbit/s in 9 runs, over ~1.3
+	[wg-bond]=1.4		# 2.3-9.7 up, 2.8-7.4 down (11 runs)
 )
 # Ping RTT through the relay / over the best path alone (20.5-21.7 ms): the
 # relay's own delay; roundrobin and adaptive also wait for the slower paths'
