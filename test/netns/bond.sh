@@ -39,7 +39,8 @@
 #     are set against them and printed, not asserted;
 #   BOND_ASSERT=0 prints the figures and asserts nothing (experiments);
 #   BOND_RATES="16 8 4" (Mbit/s; 0: no limit), BOND_DELAYS="5 15 30" (ms),
-#   BOND_QUEUE_MS=60 change the uplinks; MPRELAY_EXTRA_ARGS adds options to
+#   BOND_QUEUE_MS=60, BOND_LOSS="0 0 0" (random loss each way, %, after
+#   the bottleneck, the fastest alone's included) change the uplinks; MPRELAY_EXTRA_ARGS adds options to
 #   mpclient and mpserver; KEEP=1 keeps the logs.
 # Exit status: 0 passed (or nothing asserted); 1 a failure; 75 a failure
 # during a measured host stall (STALL_STEAL_PCT: make bond runs it once
@@ -79,9 +80,10 @@ done
 # the bridges and mpserver carries about 10 times this sum on the 2-core VM.
 read -r -a RATE_MBIT <<<"${BOND_RATES:-16 8 4}"
 read -r -a DELAY_MS <<<"${BOND_DELAYS:-5 15 30}"
+read -r -a LOSS_PCT <<<"${BOND_LOSS:-0 0 0}"
 QUEUE_MS=${BOND_QUEUE_MS:-60}
-((${#RATE_MBIT[@]} == 3 && ${#DELAY_MS[@]} == 3)) ||
-	{ echo "bond: BOND_RATES and BOND_DELAYS take 3 numbers each" >&2; exit 2; }
+((${#RATE_MBIT[@]} == 3 && ${#DELAY_MS[@]} == 3 && ${#LOSS_PCT[@]} == 3)) ||
+	{ echo "bond: BOND_RATES, BOND_DELAYS and BOND_LOSS take 3 numbers each" >&2; exit 2; }
 if [[ ${MP_REQUIRE_ALL:-0} != 0 || ${CI:-} == true ]] && [[ " ${RATE_MBIT[*]} " == *" 0 "* ]]; then
 	echo "bond: an uplink without a rate limit asserts nothing: not with MP_REQUIRE_ALL" >&2
 	exit 2
@@ -232,7 +234,9 @@ shape() {
 }
 
 impair_args() {
-	echo "-q --delay ${DELAY_MS[$1]}"
+	local loss=
+	[[ ${LOSS_PCT[$1]} == 0 ]] || loss=" --loss ${LOSS_PCT[$1]} --seed $((100 + $1))"
+	echo "-q --delay ${DELAY_MS[$1]}$loss"
 }
 
 # ------------------------------------------------------------ figures
@@ -587,6 +591,7 @@ FIG[meta.git]=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || e
 FIG[meta.rates_mbit]="[${RATE_MBIT[0]},${RATE_MBIT[1]},${RATE_MBIT[2]}]"
 FIG[meta.delays_ms]="[${DELAY_MS[0]},${DELAY_MS[1]},${DELAY_MS[2]}]"
 FIG[meta.queue_ms]=$QUEUE_MS
+FIG[meta.loss_pct]="[${LOSS_PCT[0]},${LOSS_PCT[1]},${LOSS_PCT[2]}]"
 FIG[meta.sum_mbit]=$SUM_MBIT
 FIG[meta.tcp_ceiling_of_rate]=$CEILING
 FIG[meta.tcp_ceiling_of_rate_alone]=$CEILING_ALONE
@@ -601,7 +606,7 @@ FIG[meta.interval_s]=$INTERVAL_S
 FIG[meta.extra_args]=${MPRELAY_EXTRA_ARGS:--}
 FIG[meta.asserted]=$([[ $ASSERT != 0 ]] && echo true || echo false)
 
-say "uplinks ${RATE_MBIT[*]} Mbit/s, ${DELAY_MS[*]} ms, queues $QUEUE_MS ms; modes: ${MODES[*]};" \
+say "uplinks ${RATE_MBIT[*]} Mbit/s, ${DELAY_MS[*]} ms, queues $QUEUE_MS ms, loss ${LOSS_PCT[*]} %; modes: ${MODES[*]};" \
 	"with rate=: ${RATE_MODES[*]:-none}"
 build_topology
 for i in 0 1 2; do shape "$i" "${RATE_MBIT[$i]}"; done
