@@ -71,20 +71,26 @@ uint64_t recover_hold_us(const struct flow *f)
 	return recovering(f) ? wait_us(f) + RECOVER_HOLD_ASKS * reask_us(f) : 0;
 }
 
+/* Every path that delivered bulk within RECOVER_ACTIVE_US has delivered
+ * bulk numbered at least this (0: none did). O(paths). */
+static uint64_t passed_by_all(const struct flow *f)
+{
+	const struct recover *r = &f->rec;
+	uint64_t now = f->e->now_us, below = UINT64_MAX;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (r->heard_us[p] && now - r->heard_us[p] < RECOVER_ACTIVE_US && r->top[p] < below)
+			below = r->top[p];
+	return below == UINT64_MAX ? 0 : below;
+}
+
 /* Holes below the returned seq are lost: every path that delivered bulk
  * within RECOVER_ACTIVE_US has delivered bulk numbered after them, or
  * something after them has waited wait_us(). *wake: when the second
  * rule will say more. */
 static uint64_t lost_below(const struct flow *f, uint64_t *wake)
 {
-	const struct recover *r = &f->rec;
-	uint64_t now = f->e->now_us, below = UINT64_MAX, later;
-
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
-		if (r->heard_us[p] && now - r->heard_us[p] < RECOVER_ACTIVE_US && r->top[p] < below)
-			below = r->top[p];
-	if (below == UINT64_MAX)
-		below = 0;
+	uint64_t now = f->e->now_us, below = passed_by_all(f), later;
 	uint64_t wait = wait_us(f);
 	uint64_t waited = reorder_waited(f->ro, now - wait, &later);
 	if (waited > below)
@@ -200,6 +206,16 @@ void recover_check(struct flow *f)
 		arm(f, UINT64_MAX);
 		return;
 	}
+	/* Between whole checks (at most one per RECOVER_NACK_GAP_US: the
+	 * quiet-path rule scans what waits) only the paths' order is looked
+	 * at, for each datagram; the timer brings the next whole check. */
+	if (now - r->checked_us < RECOVER_NACK_GAP_US &&
+	    !(passed_by_all(f) > r->asked_hi + 1 && now - r->nack_us >= RECOVER_NACK_GAP_US)) {
+		if (r->wake_us > r->checked_us + RECOVER_NACK_GAP_US)
+			arm(f, r->checked_us + RECOVER_NACK_GAP_US);
+		return;
+	}
+	r->checked_us = now;
 	if (f->view_dirty)
 		flow_view(f);
 	uint64_t next = reorder_next(f->ro);

@@ -56,6 +56,7 @@ struct recover {
 	uint64_t asked_hi;		/* holes up to here have been asked for */
 	uint64_t asked_us;		/* holes last asked for (again) */
 	uint64_t nack_us;		/* the last NACK sent */
+	uint64_t checked_us;		/* the last whole recover_check */
 	uint64_t wake_us;		/* the timer's deadline; UINT64_MAX idle */
 	ev_timer timer;
 	int timer_ready;

@@ -693,7 +693,10 @@ static void recover_asks_what_every_path_has_passed(void **state)
 	rig.e.now_us += 2 * 10000 + RECOVER_REASK_MARGIN_US - RECOVER_NACK_GAP_US - 101;
 	recover_check(&rig.f);
 	assert_int_equal(nacks(1, &asked), 0);
-	rig.e.now_us += 1;
+	/* whole checks come at most one per RECOVER_NACK_GAP_US (the timer
+	 * is armed for the next) */
+	assert_true(rig.f.rec.wake_us <= rig.e.now_us + RECOVER_NACK_GAP_US);
+	rig.e.now_us += RECOVER_NACK_GAP_US;
 	recover_check(&rig.f);
 	assert_int_equal(nacks_on(1, 1, &asked), 1);
 	assert_int_equal(asked, 1u << 2 | 1u << 5);
@@ -743,7 +746,8 @@ static void recover_asks_after_a_quiet_spell(void **state)
 		rig.e.now_us += wait - 1;
 		recover_check(&rig.f);
 		assert_int_equal(nacks(1, &asked), 0);
-		rig.e.now_us += 1;
+		/* at most a check's spacing later */
+		rig.e.now_us += RECOVER_NACK_GAP_US;
 		recover_check(&rig.f);
 		assert_int_equal(nacks(1, &asked), on);
 		assert_int_equal(asked, on ? 1u << 2 : 0);
