@@ -154,12 +154,11 @@ static uint32_t usable_paths(const struct flow *f, uint32_t *spare)
 	return f->known;
 }
 
-/* --reorder-ms auto: from the RTT spread of the paths in use (see
- * reorder_auto_hold_us). In bond mode the sender keeps bulk for up to
- * BOND_QUEUE_MAX_US past its bound before it drops (send.c), so a
- * datagram may come that much later than the spread says; and a lost one
- * may be asked for and sent again (recover.h). */
-static uint64_t auto_hold(const struct flow *f)
+/* How much later than those numbered after it a datagram may still come
+ * by another path: from the RTT spread of the paths in use (see
+ * reorder_auto_hold_us), and in bond mode the BOND_QUEUE_MAX_US the sender
+ * keeps bulk past its bound before it drops (send.c). */
+static uint64_t late_by(const struct flow *f)
 {
 	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
 	unsigned n = 0;
@@ -171,10 +170,30 @@ static uint64_t auto_hold(const struct flow *f)
 			rttvar[n++] = h->rttvar_us;
 		}
 	}
-	uint64_t hold_us = reorder_auto_hold_us(srtt, rttvar, n);
-	if (f->sched.mode == SCHED_BOND)
-		hold_us += BOND_QUEUE_MAX_US + recover_hold_us(f);
-	return hold_us < REORDER_AUTO_MAX_US ? hold_us : REORDER_AUTO_MAX_US;
+	uint64_t late_us = reorder_auto_hold_us(srtt, rttvar, n);
+	return f->sched.mode == SCHED_BOND ? late_us + BOND_QUEUE_MAX_US : late_us;
+}
+
+/* Loss recovery's clocks (recover.h), and --reorder-ms auto: what may come
+ * late, and in bond mode with recovery two asks for a lost one as well. */
+static void view_times(struct flow *f)
+{
+	struct recover *r = &f->rec;
+	uint64_t late_us = late_by(f);
+
+	r->rtt_us = 0;			/* the fastest measured */
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct health *h = &f->path[p].h;
+		if (f->view.usable & 1u << p && h->has_rtt && (!r->rtt_us || h->srtt_us < r->rtt_us))
+			r->rtt_us = h->srtt_us;
+	}
+	r->wait_us = late_us + RECOVER_WAIT_MIN_US;
+	r->reask_us = 2 * r->rtt_us + RECOVER_REASK_MARGIN_US;
+	if (!f->hold_auto)
+		return;
+	if (f->sched.mode == SCHED_BOND && f->e->o->recover)
+		late_us += r->wait_us + RECOVER_HOLD_ASKS * r->reask_us;
+	f->hold_us = late_us < REORDER_AUTO_MAX_US ? late_us : REORDER_AUTO_MAX_US;
 }
 
 void flow_view(struct flow *f)
@@ -191,8 +210,7 @@ void flow_view(struct flow *f)
 	uint32_t spare, usable = usable_paths(f, &spare);
 	sched_view_build(&f->view, &f->sched, usable, spare, in);
 	f->view_dirty = 0;
-	if (f->hold_auto)
-		f->hold_us = auto_hold(f);
+	view_times(f);
 }
 
 void flow_fill_probe(const struct flow *f, unsigned p, struct mp_probe *body)

@@ -143,7 +143,8 @@ void receive_data(struct flow *f, unsigned p, uint64_t seq, const uint8_t *paylo
 {
 	struct engine *e = f->e;
 	struct release r = { f, payload };
-	int critical = engine_critical(e, payload, plen);
+	/* the class matters only where datagrams are held (and so recovered) */
+	int critical = f->hold_us && engine_critical(e, payload, plen);
 
 	recover_heard(f, p, seq, critical);
 	if (!f->hold_us || (!f->ro && reorder_straight(&f->ro_last, seq))) {

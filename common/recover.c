@@ -25,52 +25,6 @@ void recover_heard(struct flow *f, unsigned p, uint64_t seq, int critical)
 	r->heard_us[p] = f->e->now_us;
 }
 
-/* The fastest usable path's smoothed RTT (0: none measured). */
-static uint64_t fastest_srtt_us(const struct flow *f)
-{
-	uint64_t best = 0;
-
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-		const struct health *h = &f->path[p].h;
-		if (f->view.usable & 1u << p && h->has_rtt && (!best || h->srtt_us < best))
-			best = h->srtt_us;
-	}
-	return best;
-}
-
-/* How long an asked-for hole may take to come: the NACK's way and the
- * resend's, on the fastest paths, and a margin for their queues. */
-static uint64_t reask_us(const struct flow *f)
-{
-	return 2 * fastest_srtt_us(f) + RECOVER_REASK_MARGIN_US;
-}
-
-/* How much later than a datagram numbered after it a hole may still come
- * by another path (RECOVER_WAIT_MIN_US in tunables.h). */
-static uint64_t wait_us(const struct flow *f)
-{
-	uint64_t lo = UINT64_MAX, hi = 0, var = 0;
-
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-		const struct health *h = &f->path[p].h;
-		if (!(f->view.usable & 1u << p) || !h->has_rtt)
-			continue;
-		uint64_t owd = health_srtt_owd_us(h);
-		lo = owd < lo ? owd : lo;
-		hi = owd > hi ? owd : hi;
-		var = h->rttvar_us > var ? h->rttvar_us : var;
-	}
-	uint64_t spread = hi > lo && lo != UINT64_MAX ? hi - lo : 0;
-	if (spread > BOND_SLOWEST_OWD_MAX_US)
-		spread = BOND_SLOWEST_OWD_MAX_US;
-	return spread + BOND_QUEUE_MAX_US + 2 * var + RECOVER_WAIT_MIN_US;
-}
-
-uint64_t recover_hold_us(const struct flow *f)
-{
-	return recovering(f) ? wait_us(f) + RECOVER_HOLD_ASKS * reask_us(f) : 0;
-}
-
 /* Every path that delivered bulk within RECOVER_ACTIVE_US has delivered
  * bulk numbered at least this (0: none did). O(paths). */
 static uint64_t passed_by_all(const struct flow *f)
@@ -86,12 +40,12 @@ static uint64_t passed_by_all(const struct flow *f)
 
 /* Holes below the returned seq are lost: every path that delivered bulk
  * within RECOVER_ACTIVE_US has delivered bulk numbered after them, or
- * something after them has waited wait_us(). *wake: when the second
+ * something after them has waited f->rec.wait_us. *wake: when the second
  * rule will say more. */
 static uint64_t lost_below(const struct flow *f, uint64_t *wake)
 {
 	uint64_t now = f->e->now_us, below = passed_by_all(f), later;
-	uint64_t wait = wait_us(f);
+	uint64_t wait = f->rec.wait_us;
 	uint64_t waited = reorder_waited(f->ro, now - wait, &later);
 	if (waited > below)
 		below = waited;
@@ -110,7 +64,7 @@ static uint64_t delivery_us(const struct flow *f, unsigned p)
 		     pace_backlog_us(&f->path[p].link->pace, f->e->now_us, 1);
 	uint64_t loss = h->send.ppm < 900000 ? h->send.ppm : 900000;
 
-	return t + (h->srtt_us + wait_us(f)) * loss / (1000000 - loss);
+	return t + (h->srtt_us + f->rec.wait_us) * loss / (1000000 - loss);
 }
 
 /* The usable path expected to deliver first, counting its loss, outside
@@ -236,11 +190,11 @@ void recover_check(struct flow *f)
 		}
 	}
 	if (r->asked_hi >= next) {
-		uint64_t again = r->asked_us + reask_us(f);
+		uint64_t again = r->asked_us + f->rec.reask_us;
 		if (now >= again && nack_due) {
 			ask(f, next, r->asked_hi + 1);
 			r->asked_us = r->nack_us = now;
-			again = now + reask_us(f);
+			again = now + f->rec.reask_us;
 		}
 		if (again < wake)
 			wake = again;
@@ -295,7 +249,7 @@ static void nack_input(struct flow *f, const struct mp_nack *n)
 	struct recover *r = &f->rec;
 	struct resend_ctx ctx = { f, 0 };
 	/* a copy resent less than a round trip ago may still be on its way */
-	uint64_t recent = fastest_srtt_us(f);
+	uint64_t recent = f->rec.rtt_us;
 
 	top_up(f);
 	if (f->view_dirty)
@@ -347,7 +301,7 @@ void recover_tick(struct flow *f)
 		flow_view(f);
 	/* the last numbered, if it went on one path alone (kept) */
 	if (rescue_resend(&e->rescue, f->id, f->tx.next - 1, RECOVER_RESENDS_MAX,
-			  e->now_us - fastest_srtt_us(f), e->now_us, resend_one, &ctx) == RESCUE_RESENT)
+			  e->now_us - f->rec.rtt_us, e->now_us, resend_one, &ctx) == RESCUE_RESENT)
 		r->st.tail_probes++;
 }
 

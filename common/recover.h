@@ -58,6 +58,10 @@ struct recover {
 	uint64_t nack_us;		/* the last NACK sent */
 	uint64_t checked_us;		/* the last whole recover_check */
 	uint64_t wake_us;		/* the timer's deadline; UINT64_MAX idle */
+	/* from the paths' delays, with the flow's view (engine.c): how long
+	 * a hole may still be on its way by another path, the fastest path's
+	 * RTT, and how long an ask takes to be answered */
+	uint64_t wait_us, rtt_us, reask_us;
 	ev_timer timer;
 	int timer_ready;
 	/* sender */
@@ -78,8 +82,5 @@ void recover_check(struct flow *f);
 void recover_tick(struct flow *f);
 /* Both: an authenticated MP_T_RECOVER body came on path p. */
 void recover_input(struct flow *f, unsigned p, const uint8_t *body, size_t len);
-/* The reorder hold recovery needs on top of bond's: a detection and a
- * round trip. */
-uint64_t recover_hold_us(const struct flow *f);
 
 #endif

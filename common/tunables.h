@@ -215,9 +215,10 @@ enum limits {
 
 	/* ---- loss recovery (recover.c, bond mode) ---------------------------- */
 	/* A hole is lost once something sent after it has waited as long as
-	 * it may come later by another path: the one-way delay spread of the
-	 * usable paths (at most BOND_SLOWEST_OWD_MAX_US), the queue bond lets
-	 * a path have (BOND_QUEUE_MAX_US), twice the largest rttvar, and this.
+	 * it may come later by another path: what the reorder hold allows for
+	 * that (half the RTT spread of the usable paths and twice the largest
+	 * rttvar, reorder_auto_hold_us; and BOND_QUEUE_MAX_US, the queue bond
+	 * lets a path have), and this.
 	 * (For a path that went quiet; the paths' own order says it sooner.
 	 * Without the queue's share, the smoothed delays missed the queues of
 	 * the moment: on clean 16/8/4 Mbit/s uplinks 11 % of the datagrams were

@@ -726,11 +726,13 @@ static void recover_asks_after_a_quiet_spell(void **state)
 	uint64_t asked;
 
 	(void)state;
-	/* no RTT known; then one-way delays of 5 and 15 ms, rttvar 1 ms: the
-	 * spread, bond's queue bound, twice the rttvar and the minimum */
+	/* no RTT known (the reorder hold's floor for the spread); then
+	 * one-way delays of 5 and 15 ms, rttvar 1 ms: the spread, twice the
+	 * rttvar; then bond's queue bound and the minimum */
 	for (int run = 0; run < 3; run++) {
 		int on = run > 0, timed = run == 2;
-		uint64_t wait = (timed ? 10000 + 2 * 1000 : 0) + BOND_QUEUE_MAX_US + RECOVER_WAIT_MIN_US;
+		uint64_t wait = (timed ? 10000 + 2 * 1000 : REORDER_AUTO_MIN_US) + BOND_QUEUE_MAX_US +
+				RECOVER_WAIT_MIN_US;
 		rig_open(SCHED_BOND, 500);
 		rig.o.recover = on;
 		for (unsigned p = 0; timed && p < PATHS; p++) {
