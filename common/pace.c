@@ -152,6 +152,13 @@ int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio, void *t
 	return 0;
 }
 
+int pace_room(const struct pace *p, int prio)
+{
+	const struct pace_fifo *f = prio ? &p->prio : &p->bulk;
+
+	return p->rate_bps && (f->n < f->cap || (!prio && f->cap < p->bulk_max));
+}
+
 const uint8_t *pace_next(struct pace *p, uint64_t now_us, size_t *len, void **tag)
 {
 	struct pace_fifo *f = p->prio.n ? &p->prio : &p->bulk;

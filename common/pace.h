@@ -42,6 +42,8 @@ void pace_spend(struct pace *p, size_t len);
 /* Keeps a copy to send later, with the caller's tag; -1 (counted as
  * dropped) if full or too big. */
 int pace_keep(struct pace *p, const uint8_t *data, size_t len, int prio, void *tag);
+/* Whether pace_keep would take one more datagram (prio: latency-critical). */
+int pace_room(const struct pace *p, int prio);
 /* The next kept datagram if it may go now (then spent and removed), else
  * NULL; *tag gets its tag (tag may be NULL). The pointer is valid until the
  * next pace_* call. */

@@ -88,6 +88,12 @@ static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t rtt_us, uin
 	int drained = r->phase == RATE_CRUISE && r->cycle == 1 && min_rtt_us &&
 		      rtt_us <= min_rtt_us + queue_allow_us(min_rtt_us) / 2;
 
+	/* The drain lasts until the queue is gone (at most
+	 * RATE_DRAIN_MAX_PHASES of them): startup's overshoot can leave more
+	 * than one phase at three quarters takes out. */
+	if (r->phase == RATE_CRUISE && r->cycle == 1 && min_rtt_us && !drained &&
+	    now_us - r->phase_start_us < RATE_DRAIN_MAX_PHASES * len_us)
+		return;
 	if (now_us - r->phase_start_us < len_us && !drained)
 		return;
 	r->phase_start_us = now_us;
@@ -125,6 +131,8 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	if (busy)
 		r->last_busy_us = now_us;
 	next_phase(r, now_us, rtt_us, min_rtt_us, busy);
+	if (!r->bw_bps && min_rtt_us)
+		r->init_rtt_us = min_rtt_us;
 	if (!r->has_report) {
 		r->has_report = 1;
 		r->rep_bytes = bytes;
@@ -199,9 +207,17 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	}
 }
 
+static uint64_t initial_bps(const struct rate_est *r)
+{
+	uint64_t bps = RATE_INITIAL_WINDOW_BYTES * 8000000ull /
+		       (r->init_rtt_us ? r->init_rtt_us : RATE_NOMINAL_RTT_US);
+
+	return bps > RATE_INITIAL_BPS ? bps : RATE_INITIAL_BPS;
+}
+
 uint64_t rate_pacing_bps(const struct rate_est *r)
 {
-	uint64_t bw = r->bw_bps ? r->bw_bps : RATE_INITIAL_BPS;
+	uint64_t bw = r->bw_bps ? r->bw_bps : initial_bps(r);
 	unsigned gain8 = r->phase == RATE_STARTUP ? STARTUP_GAIN8 : cycle_gain8[r->cycle];
 	uint64_t bps = bw * gain8 / 8;
 

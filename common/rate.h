@@ -34,6 +34,7 @@ struct rate_est {
 	unsigned cur;
 	uint64_t bucket_bps[RATE_BUCKETS];
 	uint64_t bw_bps;		/* the estimate; 0 until the first sample */
+	uint32_t init_rtt_us;		/* before it: the RTT floor (0: none yet) */
 	uint64_t last_bps;		/* the last sample */
 	uint64_t cap_bps;		/* never paced above this (rate=); 0 none */
 	/* pacing */
@@ -63,8 +64,9 @@ void rate_set_cap(struct rate_est *r, uint64_t cap_bps);
 void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t now_us,
 		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us);
 /* What to pace the path at now (bits/s, > 0): the estimate times the gain
- * of the phase, within the cap. Before any sample: RATE_INITIAL_BPS times
- * the startup gain (or the cap). */
+ * of the phase, within the cap. Before any sample: ten segments per RTT
+ * floor (or per nominal millisecond) times the startup gain, or the cap
+ * (tunables.h, RATE_INITIAL_WINDOW_BYTES). */
 uint64_t rate_pacing_bps(const struct rate_est *r);
 
 #endif

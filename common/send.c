@@ -158,7 +158,8 @@ static void mark_wanted(struct flow *f, uint32_t held, const uint64_t *held_t, u
  * BOND_QUEUE_MAX_US after the slowest path's delay means the bond is full,
  * and TCP must hear it: one such datagram per round trip is dropped here
  * (drop_paced), and every one past twice that bound; the bound is longer
- * while the flow is application-limited. A path with nothing
+ * while the flow is application-limited. A path whose queue is full is
+ * passed over (none with room: dropped). A path with nothing
  * waiting takes bulk that it would deliver at most BOND_IDLE_FILL_US after
  * the earliest (below). */
 static uint32_t bond_pick(struct flow *f, size_t len, int critical)
@@ -169,7 +170,7 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 	int best[2] = { -1, -1 }, idle = -1;
 	uint32_t held = 0;
 	uint64_t paced_bps = 0;		/* every usable path's pace (0: one is unpaced) */
-	int unpaced = 0;
+	int unpaced = 0, full = 0;
 
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		if (!(f->view.usable & 1u << p))
@@ -185,8 +186,21 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		uint64_t owd = health_srtt_owd_us(h);
 		if (owd > slowest_owd)
 			slowest_owd = owd;
+		int ready = pace_ready(pc, e->now_us);
+		/* A queue that is full can take nothing more: the path is as
+		 * busy as can be (its estimate may grow), and this datagram
+		 * goes on another path, or is the bond's to drop. Without
+		 * this, a gigabit path's queue (PACE_BULK_SLOTS_MAX) held less
+		 * than the bond's bound: the earliest path took all, dropped a
+		 * run at its full queue, and the others, never busy, stayed at
+		 * the estimates of their first second. */
+		if (!ready && !pace_room(pc, critical)) {
+			f->path[p].link->waited_us = e->now_us;
+			full = 1;
+			continue;
+		}
 		uint64_t t = wait + health_owd_us(h, e->now_us);
-		if (!pace_ready(pc, e->now_us)) {
+		if (!ready) {
 			held |= 1u << p;
 			held_t[p] = t;
 		} else if (t < idle_t) {
@@ -200,8 +214,11 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 			best_t[1] = t, best[1] = (int)p;
 		}
 	}
-	if (best[0] < 0)
+	if (best[0] < 0) {
+		if (full)
+			e->drops.n[DROP_PACED]++;
 		return 0;
+	}
 	if (critical)
 		return 1u << best[0] | (best[1] >= 0 ? 1u << best[1] : 0);
 	if (e->now_us - f->demand_us >= RATE_BUSY_US) {

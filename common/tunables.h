@@ -166,12 +166,22 @@ enum limits {
 	 * gain cycle starts over (probe first) when a path turns busy after
 	 * this long quiet. */
 	RATE_STARTUP_FLAT_ROUNDS = 3,
+	/* A drain phase lasts until the RTT is back near its floor, at most
+	 * this many phases. */
+	RATE_DRAIN_MAX_PHASES = 4,
 	RATE_RESUME_IDLE_US = 1000000,
 	/* RTT above its floor by more than max(this, floor/4) while we feed
 	 * the path: a queue in the uplink's buffer, the estimate is cut. */
 	RATE_QUEUE_MIN_US = 10000,
-	/* Before any sample (no rate=): where startup begins, growing by
-	 * half each RTT. Never paced below RATE_MIN_BPS. */
+	/* Before any sample (no rate=), startup begins where BBR's does:
+	 * what a new TCP connection sends in its first round trip (RFC 6928's
+	 * ten segments) over the path's RTT floor, or over a nominal 1 ms
+	 * before one is known (the first probe's answer, a round trip after
+	 * the flow starts); at least RATE_INITIAL_BPS (a satellite's 600 ms
+	 * would give 0.2 Mbit/s). It grows by half each report. Never paced
+	 * below RATE_MIN_BPS. */
+	RATE_INITIAL_WINDOW_BYTES = 10 * 1500,
+	RATE_NOMINAL_RTT_US = 1000,
 	RATE_INITIAL_BPS = 2000000,
 	RATE_MIN_BPS = 64000,
 	/* A link is busy for the estimate if a datagram waited in its pacer

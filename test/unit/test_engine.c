@@ -497,6 +497,38 @@ static void bond_drops_once_per_round_trip(void **state)
 	rig_close();
 }
 
+/* A path whose pacing queue is full takes nothing more: the datagram goes
+ * on the next path by arrival, not into a drop. Path 0 at 1 Gbit/s and
+ * 10 ms RTT holds PACE_BULK_SLOTS_MAX datagrams (9 ms of 1000-byte ones,
+ * far less than the bond's bound); path 1, at 100 Mbit/s and 60 ms, is
+ * later than path 0 even with that queue, so by arrival alone path 0
+ * would be chosen until its queue overflowed (what happened: runs of drops
+ * on one path while the other stayed idle). */
+static void bond_passes_over_a_full_queue(void **state)
+{
+	(void)state;
+	rig_open(SCHED_BOND, 0);
+	for (unsigned p = 0; p < PATHS; p++) {
+		assert_int_equal(pace_set_rate(&rig.link[p].pace, p ? 100000000 : 1000000000,
+					       rig.e.now_us), 0);
+		rig.f.path[p].h.has_rtt = 1;
+		rig.f.path[p].h.srtt_us = p ? 60000 : 10000;
+		rig.f.path[p].h.rttvar_us = 1000;
+		rig.f.path[p].est.phase = RATE_CRUISE;
+	}
+	rig.f.view_dirty = 1;
+	rig_filling();
+	unsigned n = PACE_BULK_SLOTS_MAX + 300;
+	for (unsigned i = 0; i < n; i++)
+		send_sized((uint8_t)i, 1000);
+	assert_int_equal(rig.link[0].pace.bulk.n, PACE_BULK_SLOTS_MAX);
+	assert_int_equal(rig.link[0].pace.dropped, 0);
+	assert_int_equal(rig.e.drops.n[DROP_PACED], 0);
+	assert_int_equal(taken(0) + taken(1), n);
+	assert_true(taken(1) >= 250);
+	rig_close();
+}
+
 /* A path whose probe answer is overdue leaves the choice in the modes that
  * spread, but stays in bond's, where its expected arrival counts the
  * doubt: while the doubt is young it still takes datagrams when the other
@@ -952,6 +984,7 @@ int main(void)
 		cmocka_unit_test(bond_spreads_by_capacity),
 		cmocka_unit_test(bond_leaves_out_the_slow_path),
 		cmocka_unit_test(bond_drops_once_per_round_trip),
+		cmocka_unit_test(bond_passes_over_a_full_queue),
 		cmocka_unit_test(bond_lets_an_app_limited_burst_wait),
 		cmocka_unit_test(bond_keeps_a_suspect_path_by_arrival),
 		cmocka_unit_test(bond_fills_an_idle_path),

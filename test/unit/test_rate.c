@@ -90,8 +90,8 @@ static void within(double got, double want, double tolerance, const char *what)
 		fail_msg("%s: %.0f, expected %.0f +- %.0f %%", what, got, want, tolerance * 100);
 }
 
-/* From nothing to C: startup grows by half from RATE_INITIAL_BPS each
- * RTT, so even 64 Mbit/s at 60 ms is found within 2 s; then the estimate stays within 10 % of C
+/* From nothing to C: startup grows by half from its initial window each
+ * report, so even 64 Mbit/s at 60 ms is found within 2 s; then the estimate stays within 10 % of C
  * and the path's queue within a probe's worth (a quarter of an RTT phase
  * and the cut's allowance: well under the 100 ms buffer). */
 static void converges_and_keeps_queue_short(void **state)
@@ -261,6 +261,34 @@ static void drain_ends_when_the_queue_is_gone(void **state)
 	r.phase_start_us = 20000;
 	rate_report(&r, 0, 0, 30000, 1, 28000, 20000, 20000);
 	assert_int_equal(r.cycle, 1);
+	/* still queued a whole phase (40 ms) on: the drain goes on, until
+	 * RATE_DRAIN_MAX_PHASES of them have passed */
+	rate_report(&r, 0, 0, 20000 + RATE_PHASE_MIN_US + 1000, 1, 28000, 20000, 20000);
+	assert_int_equal(r.cycle, 1);
+	rate_report(&r, 0, 0, 20000 + RATE_DRAIN_MAX_PHASES * RATE_PHASE_MIN_US, 1, 28000, 20000,
+		    20000);
+	assert_int_equal(r.cycle, 2);
+}
+
+/* Startup begins at ten segments per RTT floor: a 400 Mbit/s path with a
+ * 1 ms RTT is found within a quarter second (from a fixed 2 Mbit/s start,
+ * growing by half a report, the estimate was 10 Mbit/s then, and a
+ * loopback bond dropped in its pacer what it could not yet send); before
+ * any RTT, a nominal 1 ms. */
+static void starts_from_the_initial_window(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(400e6, 1, 20);
+
+	(void)state;
+	rate_init(&r, 0, 0);
+	assert_int_equal(rate_pacing_bps(&r), RATE_INITIAL_WINDOW_BYTES * 8ull * 1000 * 12 / 8);
+	run(&r, &s, 0, 250000, 0);
+	within((double)r.bw_bps, 400e6, 0.10, "estimate after 0.25 s");
+	/* a 600 ms satellite RTT: no less than RATE_INITIAL_BPS */
+	rate_init(&r, 0, 0);
+	rate_report(&r, 0, 0, 0, 1, 600000, 600000, 600000);
+	assert_int_equal(rate_pacing_bps(&r), RATE_INITIAL_BPS * 12 / 8);
 }
 
 /* An estimate a little above the path (a burst read as its rate) and an
@@ -312,6 +340,7 @@ int main(void)
 		cmocka_unit_test(lossy_path_outgrows_a_low_estimate),
 		cmocka_unit_test(drain_ends_when_the_queue_is_gone),
 		cmocka_unit_test(cut_when_feeding_without_waiting),
+		cmocka_unit_test(starts_from_the_initial_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
