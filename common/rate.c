@@ -117,6 +117,9 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us)
 {
 	uint64_t paced_bps = rate_pacing_bps(r);	/* since the last report */
+	uint32_t prev_rtt_us = r->prev_rtt_us;
+
+	r->prev_rtt_us = rtt_us;
 
 	advance(r, now_us);
 	/* Busy again after a quiet spell: what the path carries may have
@@ -186,7 +189,18 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	 * estimate a burst raised), nothing waits here and the queue grows
 	 * in the uplink, until its tail drops hit the application. */
 	int feeding = busy || sample * 8 >= delivers(r, r->bw_bps) * 7;
-	if (feeding && min_rtt_us && rtt_us > min_rtt_us + queue_allow_us(min_rtt_us) &&
+	/* A queue builds: the report before showed part of it (half the
+	 * allowance, what stops growth), or we have just paced above the
+	 * estimate (startup, a probe, a growth step: the queue is ours).
+	 * Otherwise a late sample after one at the floor is jitter (a
+	 * radio's retransmissions, a busy host); cut on that, with growth
+	 * held off for a window after each cut, a 16 Mbit/s path whose every
+	 * third sample came 20 ms late was left at 10. */
+	uint32_t allow_us = queue_allow_us(min_rtt_us);
+	int pushed = grew || paced_bps > r->bw_bps;
+	int queued = rtt_us > min_rtt_us + allow_us &&
+		     (pushed || prev_rtt_us > min_rtt_us + allow_us / 2);
+	if (feeding && min_rtt_us && queued &&
 	    now_us >= r->no_cut_until_us) {
 		/* At most a quarter at once: a sample over an interval that was
 		 * not busy throughout reads low, and a real fall is followed by

@@ -9,8 +9,10 @@
  * capacity is found and the queue the probe made goes away (the drain ends
  * early once the RTT is back at its floor); the cycle starts over with its
  * probe when the path turns busy after a quiet second. A round-trip time
- * above its floor while we feed the path means a queue in its own buffer:
- * the estimate is too high, and it is cut to what the path delivers now.
+ * above its floor while we feed the path means a queue in its own buffer
+ * (if the report before showed part of it, or we had just paced above the
+ * estimate; one late sample alone is jitter): the estimate is too high,
+ * and it is cut to what the path delivers now.
  * A busy path that delivers all we pace with no queue, and has not been
  * cut for a window, grows an eighth on the first report, then a quarter
  * per report (its estimate is from a quieter time). Samples taken while we were not busy (the application
@@ -47,6 +49,7 @@ struct rate_est {
 	uint64_t last_busy_us;		/* the last report of a busy path */
 	uint64_t last_cut_us;		/* the last cut (if cuts) */
 	int grew;			/* the last report grew the estimate */
+	uint32_t prev_rtt_us;		/* the last report's RTT sample */
 	/* the path's loss toward the peer, ppm (the caller's, before each
 	 * report): a lossy path delivers that much less than it is given */
 	uint32_t loss_ppm;
