@@ -95,6 +95,7 @@ int pace_set_rate(struct pace *p, uint64_t rate_bps, uint64_t now_us)
 		return -1;
 	p->bulk_max = bulk;
 	p->rate_bps = rate_bps;
+	p->us_per_byte = 8e6 / (double)rate_bps;
 	p->burst = bytes_per_ms * PACE_BURST_MS;
 	if (p->burst < PACE_BURST_MIN_BYTES)
 		p->burst = PACE_BURST_MIN_BYTES;
@@ -182,7 +183,7 @@ uint64_t pace_wait_us(struct pace *p, uint64_t now_us)
 	refill(p, now_us);
 	if (!p->rate_bps || p->tokens >= 0)
 		return 0;
-	return (uint64_t)(-p->tokens * 8e6 / p->rate_bps) + 1;
+	return (uint64_t)(-p->tokens * p->us_per_byte) + 1;
 }
 
 uint64_t pace_backlog_us(struct pace *p, uint64_t now_us, int prio)
@@ -191,7 +192,7 @@ uint64_t pace_backlog_us(struct pace *p, uint64_t now_us, int prio)
 		return 0;
 	size_t n = p->prio.n + (prio ? 0 : p->bulk.n);
 	size_t bytes = p->prio.bytes + (prio ? 0 : p->bulk.bytes) + n * PACE_IP_UDP_BYTES;
-	return pace_wait_us(p, now_us) + (uint64_t)(bytes * 8e6 / p->rate_bps);
+	return pace_wait_us(p, now_us) + (uint64_t)((double)bytes * p->us_per_byte);
 }
 
 /* Keeps the datagrams of f whose tag is not `tag`, in order. */

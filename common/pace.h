@@ -21,6 +21,7 @@ struct pace_fifo {
 
 struct pace {
 	uint64_t rate_bps;		/* 0 = not paced */
+	double us_per_byte;		/* at the rate (no division per datagram) */
 	double tokens, burst;		/* bytes; may go below zero */
 	uint64_t last_us;
 	struct pace_fifo prio, bulk;
@@ -57,5 +58,10 @@ uint64_t pace_wait_us(struct pace *p, uint64_t now_us);
 /* Microseconds until a datagram queued now would leave: the bucket's wait
  * and what waits ahead of it (with prio, only the latency-critical queue). */
 uint64_t pace_backlog_us(struct pace *p, uint64_t now_us, int prio);
+/* Microseconds that len bytes of UDP payload take at the rate (0 unpaced). */
+static inline uint64_t pace_us(const struct pace *p, size_t len)
+{
+	return (uint64_t)((double)(len + PACE_IP_UDP_BYTES) * p->us_per_byte);
+}
 
 #endif

@@ -179,9 +179,7 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		paced_bps += pc->rate_bps;
 		unpaced |= !pc->rate_bps;
 		const struct health *h = &f->path[p].h;
-		uint64_t wait = pace_backlog_us(pc, e->now_us, critical);
-		if (pc->rate_bps)
-			wait += len * 8000000ull / pc->rate_bps;
+		uint64_t wait = pace_backlog_us(pc, e->now_us, critical) + pace_us(pc, len);
 		/* the bound below counts from the usual delays, not the doubt */
 		uint64_t owd = health_srtt_owd_us(h);
 		if (owd > slowest_owd)
