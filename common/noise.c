@@ -32,6 +32,8 @@ static const char name_ikpsk2[] = "Noise_IKpsk2_25519_AESGCM_SHA256";
 
 /* ---- primitives (EVP) ----------------------------------------------------- */
 
+/* HMAC-SHA256(key, a || b). HKDF's inputs are one piece (b empty), or an
+ * output and its one-byte counter, which are joined in buf. */
 static int hmac(const uint8_t key[static NOISE_HASH_LEN], const uint8_t *a, size_t alen,
 		const uint8_t *b, size_t blen, uint8_t out[static NOISE_HASH_LEN])
 {
@@ -39,8 +41,7 @@ static int hmac(const uint8_t key[static NOISE_HASH_LEN], const uint8_t *a, size
 	size_t outlen = 0;
 	int ok;
 
-	/* HKDF's inputs are one piece, or a hash and one byte. */
-	if (alen + blen > sizeof(buf) && blen)
+	if (blen && alen + blen > sizeof(buf))
 		return -1;
 	if (blen) {
 		memcpy(buf, a, alen);

@@ -37,8 +37,8 @@ enum noise_limits {
 	NOISE_MSG1_OVERHEAD = NOISE_KEY_LEN + NOISE_KEY_LEN + 2 * NOISE_TAG_LEN,
 	/* e (32) + the payload's tag (16) */
 	NOISE_MSG2_OVERHEAD = NOISE_KEY_LEN + NOISE_TAG_LEN,
-	NOISE_MSG1_MAX = NOISE_MSG1_OVERHEAD + NOISE_PAYLOAD_MAX,
-	NOISE_MSG2_MAX = NOISE_MSG2_OVERHEAD + NOISE_PAYLOAD_MAX,
+	NOISE_MSG1_MAX = NOISE_MSG1_OVERHEAD + NOISE_PAYLOAD_MAX,	/* 160 */
+	NOISE_MSG2_MAX = NOISE_MSG2_OVERHEAD + NOISE_PAYLOAD_MAX,	/* 112 */
 	/* TAI64N: 8 bytes of seconds (2^62 + Unix seconds), 4 of nanoseconds,
 	 * both big-endian, so that a byte-wise compare orders them. */
 	NOISE_TIMESTAMP_LEN = 12,
