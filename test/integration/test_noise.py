@@ -13,7 +13,10 @@ Python, its crypto from python3-cryptography), through build/noise_peer:
   3. every single-byte change of message 1 (to our responder) and of
      message 2 (to our initiator) is rejected, and so are a wrong psk (at
      message 2: psk2), IK against IKpsk2, a wrong prologue and a wrong
-     responder key.
+     responder key;
+  4. every small-order key noise.c refuses is one python3-cryptography's
+     X25519 gets no shared secret from, and it is refused as the
+     responder's key and as a message 1's ephemeral.
 
 Without dissononce each test skips, which MP_REQUIRE_ALL=1 turns into a
 failure (conftest.py); without build/noise_peer each fails.
@@ -341,3 +344,34 @@ def test_wrong_prologue_and_wrong_responder_key_rejected():
     with pytest.raises(DecryptFailedException):
         dn.read_message(msg1, bytearray())
     ini.close()
+
+
+# The small-order points (and p, p+1, ...) common/noise.c refuses, as bytes.
+WEAK_KEYS = [bytes(32), bytes([1]) + bytes(31),
+             bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+             bytes.fromhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+             bytes([0xec]) + b"\xff" * 30 + b"\x7f",
+             bytes([0xed]) + b"\xff" * 30 + b"\x7f",
+             bytes([0xee]) + b"\xff" * 30 + b"\x7f"]
+
+
+def test_low_order_keys_refused():
+    """Each key of noise.c's small-order list (top bit clear and set) gives
+    python3-cryptography's X25519 no shared secret (it refuses the all-zero
+    result), and our initiator refuses it as the responder's key; as the
+    ephemeral of a message 1, our responder refuses the message."""
+    dn = dn_handshake(True, I_PRIV, pub_of(R_PRIV), None)
+    genuine = bytearray()
+    dn.write_message(PAYLOAD1, genuine)
+    for weak in WEAK_KEYS + [w[:31] + bytes([w[31] | 0x80]) for w in WEAK_KEYS]:
+        with pytest.raises(ValueError):
+            x25519.X25519PrivateKey.from_private_bytes(I_PRIV).exchange(
+                x25519.X25519PublicKey.from_public_bytes(weak))
+        peer = Peer("initiator")
+        for v in (I_PRIV, weak, None, PROLOGUE, PAYLOAD1):
+            peer.send(v)
+        assert peer.get("msg1") is None, weak.hex()
+        assert peer.close() == 1
+        res = ours_as_responder(None, weak + bytes(genuine[32:]))
+        assert res.get("peer") is None, weak.hex()
+        assert res.close() == 1
