@@ -49,7 +49,7 @@ render_unit = sed 's|@BINDIR@|$(1)|g; s|@SBINDIR@|$(1)|g; s|@SYSCONFDIR@|$(2)|g'
 
 .PHONY: all deps check unit tools-test units units-run routes integration netns bond demo bench \
 	bench-readme install uninstall install-test man-lint deb clean
-all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast
+all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast $(B)/noise_peer
 
 .SECONDEXPANSION:
 
@@ -77,6 +77,11 @@ $(B)/impair: $(B)/obj/test/tools/impair.o
 $(B)/udpblast: $(B)/obj/test/tools/udpblast.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@
+
+# One side of a Noise handshake over stdin/stdout, for test_noise.py.
+$(B)/noise_peer: $(B)/obj/test/tools/noise_peer.o $(call obj,$(B),$(COMMON_SRC))
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(B)/micro: $(B)/obj/bench/micro.o $(call obj,$(B),$(COMMON_SRC))
 	$(call say,LD,$@)

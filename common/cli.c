@@ -140,6 +140,9 @@ int cli_common_option(struct cli_common *c, int opt, const char *arg)
 	case OPT_GENKEY:
 		c->genkey = arg;
 		return 1;
+	case OPT_PUBKEY:
+		c->pubkey = arg;
+		return 1;
 	case OPT_USER:
 		c->user = arg;
 		return 1;

@@ -24,6 +24,7 @@ enum {
 	OPT_HELP,
 	OPT_KEY_FILE,
 	OPT_GENKEY,
+	OPT_PUBKEY,
 	OPT_USER,
 	OPT_COPIES,
 	OPT_TARGET_LOSS,
@@ -49,6 +50,7 @@ enum {
 	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS }, \
 	{ "key-file", required_argument, NULL, OPT_KEY_FILE },       \
 	{ "genkey", required_argument, NULL, OPT_GENKEY },           \
+	{ "pubkey", required_argument, NULL, OPT_PUBKEY },           \
 	{ "user", required_argument, NULL, OPT_USER },               \
 	{ "copies", required_argument, NULL, OPT_COPIES },           \
 	{ "target-loss", required_argument, NULL, OPT_TARGET_LOSS }, \
@@ -88,6 +90,8 @@ enum {
 	"  --key-file FILE      AES-256-GCM with the shared key in FILE (both sides)\n" \
 	"  --genkey FILE|-      write a new random key to FILE (mode 0600), or print\n" \
 	"                       it with -, and exit\n"                          \
+	"  --pubkey FILE|-      print the public key of the private key in FILE\n" \
+	"                       (- reads it from stdin), and exit\n"          \
 	"  --user NAME          drop root for user NAME once the sockets are open\n" \
 	"  -v, --verbose        more log (repeat for debug)\n"                    \
 	"  -q, --quiet          errors only\n"                                    \
@@ -103,6 +107,7 @@ struct cli_common {
 	enum log_level level;
 	const char *key_file;		/* NULL = plaintext */
 	const char *genkey;		/* write a key there and exit */
+	const char *pubkey;		/* print that key's public key and exit */
 	const char *user;		/* drop privileges to this user */
 	int copies_set;
 	unsigned copies;		/* SCHED_COPIES_AUTO or 1..MP_MAX_PATHS */

@@ -43,12 +43,53 @@ static mode_t key_mode_allowed(const char *path)
 	return 0;
 }
 
-int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
+int crypto_key_read(int fd, const char *name, uint8_t key[static CRYPTO_KEY_LEN],
 		    char err[static CRYPTO_ERR_MAX])
 {
 	unsigned char text[CRYPTO_KEY_B64_LEN + 3], raw[36];
+	size_t n = 0;
+	ssize_t got;
+	int rc = -1;
+
+	/* To the end (a pipe may come in pieces), or one byte more than a key
+	 * and its newline, which is already too long. */
+	while (n < sizeof(text) && (got = read(fd, text + n, sizeof(text) - n)) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			fail(err, "cannot read %s: %s", name, strerror(errno));
+			goto out;
+		}
+		n += (size_t)got;
+	}
+	if (n > 0 && text[n - 1] == '\n')
+		n--;
+	/* 43 characters of the alphabet and one '=': EVP_DecodeBlock alone
+	 * would take a stray '=' for a zero digit. */
+	if (n != CRYPTO_KEY_B64_LEN || text[CRYPTO_KEY_B64_LEN - 1] != '=' ||
+	    strspn((const char *)text, B64_ALPHABET) != CRYPTO_KEY_B64_LEN - 1) {
+		fail(err, "%s: expected 44 characters of base64 (use --genkey)", name);
+		goto out;
+	}
+	/* EVP_DecodeBlock pads the output: 44 chars decode to 33 bytes, the
+	 * last being the padding's zero. */
+	if (EVP_DecodeBlock(raw, text, CRYPTO_KEY_B64_LEN) != 33 || raw[32] != 0) {
+		fail(err, "%s: not valid base64", name);
+		goto out;
+	}
+	memcpy(key, raw, CRYPTO_KEY_LEN);
+	rc = 0;
+out:
+	OPENSSL_cleanse(text, sizeof(text));
+	OPENSSL_cleanse(raw, sizeof(raw));
+	return rc;
+}
+
+int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
+		    char err[static CRYPTO_ERR_MAX])
+{
+	char name[CRYPTO_ERR_MAX];
 	struct stat st;
-	ssize_t n;
 	int fd, rc = -1;
 
 	/* O_NONBLOCK: a FIFO at the path must not hang us before the check. */
@@ -66,27 +107,9 @@ int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		     path, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
-	n = read(fd, text, sizeof(text));
-	if (n > 0 && text[n - 1] == '\n')
-		n--;
-	/* 43 characters of the alphabet and one '=': EVP_DecodeBlock alone
-	 * would take a stray '=' for a zero digit. */
-	if (n != CRYPTO_KEY_B64_LEN || text[CRYPTO_KEY_B64_LEN - 1] != '=' ||
-	    strspn((const char *)text, B64_ALPHABET) != CRYPTO_KEY_B64_LEN - 1) {
-		fail(err, "key file %s: expected 44 characters of base64 (use --genkey)", path);
-		goto out;
-	}
-	/* EVP_DecodeBlock pads the output: 44 chars decode to 33 bytes, the
-	 * last being the padding's zero. */
-	if (EVP_DecodeBlock(raw, text, CRYPTO_KEY_B64_LEN) != 33 || raw[32] != 0) {
-		fail(err, "key file %s: not valid base64", path);
-		goto out;
-	}
-	memcpy(key, raw, CRYPTO_KEY_LEN);
-	rc = 0;
+	snprintf(name, sizeof(name), "key file %s", path);
+	rc = crypto_key_read(fd, name, key, err);
 out:
-	OPENSSL_cleanse(text, sizeof(text));
-	OPENSSL_cleanse(raw, sizeof(raw));
 	close(fd);
 	return rc;
 }

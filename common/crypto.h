@@ -25,6 +25,10 @@ enum {
  * names: the group read bit). */
 int crypto_key_load(const char *path, uint8_t key[static CRYPTO_KEY_LEN],
 		    char err[static CRYPTO_ERR_MAX]);
+/* The same strict text (and nothing else) read from fd to its end, for a
+ * key that comes on a pipe (--pubkey -); name is what errors call it. */
+int crypto_key_read(int fd, const char *name, uint8_t key[static CRYPTO_KEY_LEN],
+		    char err[static CRYPTO_ERR_MAX]);
 /* Writes a new random key to path (created, mode 0600, never overwritten),
  * or to standard output if path is "-". */
 int crypto_key_generate(const char *path, char err[static CRYPTO_ERR_MAX]);

@@ -20,6 +20,7 @@
 #include <openssl/crypto.h>
 
 #include "log.h"
+#include "noise.h"
 
 struct stats_hook {
 	daemon_stats_fn fn;
@@ -154,6 +155,38 @@ int daemon_genkey(const char *path)
 	if (!strcmp(path, "-"))		/* stdout holds the key and nothing else */
 		return 0;
 	printf("wrote a new key to %s (mode 0600): copy it to the other side\n", path);
+	return 0;
+}
+
+int daemon_pubkey(const char *path)
+{
+	uint8_t priv[CRYPTO_KEY_LEN];
+	char err[CRYPTO_ERR_MAX], text[NOISE_PUBKEY_B64_LEN + 1];
+	struct noise_keypair kp;
+	int rc;
+
+	/* The same strict text as --key-file, from a file only its owner
+	 * reads, or from a pipe. */
+	rc = !strcmp(path, "-") ? crypto_key_read(STDIN_FILENO, "the key on standard input",
+						  priv, err)
+				: crypto_key_load(path, priv, err);
+	if (rc) {
+		log_error("%s", err);
+		return 1;
+	}
+	rc = noise_keypair_from_private(&kp, priv);
+	OPENSSL_cleanse(priv, sizeof(priv));
+	if (rc) {
+		log_error("cannot compute the public key of %s",
+			  strcmp(path, "-") ? path : "standard input");
+		return 1;
+	}
+	noise_pubkey_format(kp.pub, text);
+	noise_keypair_wipe(&kp);
+	if (printf("%s\n", text) < 0 || fflush(stdout)) {
+		log_error("cannot write the public key: %s", strerror(errno));
+		return 1;
+	}
 	return 0;
 }
 

@@ -33,6 +33,10 @@ int daemon_notify_reloading(void);
 
 /* --genkey: writes the key file. Returns the exit status (0 or 1). */
 int daemon_genkey(const char *path);
+/* --pubkey: prints the X25519 public key of the private key in path ("-":
+ * standard input), base64 and a newline, on standard output, as `wg
+ * pubkey`. Returns the exit status (0 or 1). */
+int daemon_pubkey(const char *path);
 /* --key-file: loads the key into *m. Returns 0, or -1 after logging why.
  * Without a key, says once what that means. */
 int daemon_load_key(const struct cli_common *c, struct crypto_master *m,

@@ -192,6 +192,8 @@ int main(int argc, char **argv)
 	}
 	if (o.common.genkey)
 		return daemon_genkey(o.common.genkey);
+	if (o.common.pubkey)
+		return daemon_pubkey(o.common.pubkey);
 	if (cli_common_finish(&o.common))
 		goto bad_usage;
 	log_set_level(o.common.level);

@@ -26,7 +26,7 @@ static const struct option longopts[] = {
 
 /* The file takes every long option but these; tun-addr and verbose may
  * repeat, as on the command line. */
-static const char *const file_skip[] = { "config", "help", "version", "genkey", NULL };
+static const char *const file_skip[] = { "config", "help", "version", "genkey", "pubkey", NULL };
 static const char *const file_repeat[] = { "tun-addr", "verbose", NULL };
 
 /* What the command line said, kept to be applied over the file's settings
@@ -152,7 +152,7 @@ static int server_options(struct server_opts *o, const struct optfile *file,
 		fprintf(stderr, "mpserver: expected LISTEN_PORT [TARGET_HOST TARGET_PORT]\n");
 		return -1;
 	}
-	if (o->common.help || o->common.version || o->common.genkey)
+	if (o->common.help || o->common.version || o->common.genkey || o->common.pubkey)
 		return 0;		/* nothing else matters */
 	if (cli_common_finish(&o->common) || cli_tun_check(&o->tun, "mpserver"))
 		return -1;
@@ -268,6 +268,8 @@ int main(int argc, char **argv)
 	}
 	if (o.common.genkey)
 		return daemon_genkey(o.common.genkey);
+	if (o.common.pubkey)
+		return daemon_pubkey(o.common.pubkey);
 	log_set_level(o.common.level);
 	fit_fd_limit(&o.common.max_sessions);
 	if (daemon_load_key(&o.common, &master, &o.key))

@@ -9,8 +9,10 @@ set -euo pipefail
 # libisal-dev: Reed-Solomon erasure coding (common/fec.c).
 BUILD=(gcc make pkg-config libev-dev libssl-dev libisal-dev)
 # prometheus: promtool checks the --metrics exposition (test_metrics.py).
+# python3-dissononce: an independent Noise implementation (test_noise.py);
+# python3-cryptography: X25519 and AES-GCM references (test_noise.py, test_cli.py).
 TEST=(libcmocka-dev socat python3 python3-pytest iproute2 procps clang libclang-rt-14-dev
-	iperf3 iputils-ping mandoc systemd prometheus)
+	iperf3 iputils-ping mandoc systemd prometheus python3-dissononce python3-cryptography)
 # test/netns/netns.sh and bond.sh: real applications through the relay, in namespaces.
 NETNS=(wireguard-go wireguard-tools openvpn openssl iperf3 iputils-ping jq)
 BENCH=(gnuplot-nox)

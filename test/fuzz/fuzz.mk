@@ -47,6 +47,7 @@ FUZZ_optfile_SRC := $(addprefix common/,optfile.c line.c log.c ratelimit.c)
 FUZZ_http_SRC := common/http_parse.c
 FUZZ_fec_SRC := common/fec.c
 FUZZ_recover_SRC := $(addprefix common/,wire.c crc32c.c rescue.c)
+FUZZ_noise_SRC := $(addprefix common/,noise.c rand.c log.c ratelimit.c)
 FUZZ_wire_MAXLEN := 70000
 FUZZ_config_MAXLEN := 4096
 FUZZ_sealed_MAXLEN := 70000
@@ -55,10 +56,13 @@ FUZZ_optfile_MAXLEN := 4096
 FUZZ_http_MAXLEN := 5000
 FUZZ_fec_MAXLEN := 4096
 FUZZ_recover_MAXLEN := 200
+# A mode byte and a message 1 (160 bytes at most), with room to go past it.
+FUZZ_noise_MAXLEN := 256
 FUZZ_sealed_LIBS := $(CRYPTO_LIBS) -lm
 FUZZ_fec_LIBS := $(ISAL_LIBS)
+FUZZ_noise_LIBS := $(CRYPTO_LIBS)
 
-FUZZ_NAMES := wire config sealed ip optfile http fec recover
+FUZZ_NAMES := wire config sealed ip optfile http fec recover noise
 FUZZERS := $(foreach n,$(FUZZ_NAMES),$(FUZZ_OUT)/fuzz_$(n))
 
 .PHONY: fuzzers fuzz fuzz-regress fuzz-check

@@ -1,5 +1,6 @@
 """Command lines and config files: exit codes and messages."""
 
+import base64
 import os
 import re
 import subprocess
@@ -179,3 +180,94 @@ def test_mpserver_port_in_use():
         assert "Address already in use" in p.stderr, p.stderr
     finally:
         s.close()
+
+
+# ---- --pubkey: the X25519 public key of a key file, like `wg pubkey` ----
+
+def run_in(argv, stdin, cwd=None):
+    """run() with bytes on standard input."""
+    env = dict(os.environ)
+    env.update(SAN_ENV)
+    p = subprocess.run([str(a) for a in argv], capture_output=True, timeout=10, env=env,
+                       input=stdin, cwd=cwd)
+    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    found = sanitizer_report(out + err)
+    assert not found, f"{argv}: sanitizer report {found}:\n{err}"
+    return p.returncode, out, err
+
+
+def x25519_public_b64(private_b64):
+    """The reference: python3-cryptography's X25519 on the same 32 bytes."""
+    x25519 = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.x25519")
+    from cryptography.hazmat.primitives import serialization
+    priv = x25519.X25519PrivateKey.from_private_bytes(base64.b64decode(private_b64, validate=True))
+    pub = priv.public_key().public_bytes(serialization.Encoding.Raw,
+                                         serialization.PublicFormat.Raw)
+    return base64.b64encode(pub).decode()
+
+
+@pytest.mark.parametrize("prog", [MPCLIENT, MPSERVER], ids=["mpclient", "mpserver"])
+def test_pubkey(prog, tmp_path):
+    """--genkey - | --pubkey - and --pubkey FILE print exactly the public
+    key python3-cryptography derives from the same private key, and RFC
+    7748's own pair (section 6.1) comes out as the RFC says."""
+    for _ in range(3):
+        rc, key, err = run_in([prog, "--genkey", "-"], b"")
+        assert rc == 0 and re.fullmatch(r"[A-Za-z0-9+/]{43}=\n", key), (rc, key, err)
+        want = x25519_public_b64(key.strip()) + "\n"
+        rc, out, err = run_in([prog, "--pubkey", "-"], key.encode())
+        assert (rc, out, err) == (0, want, ""), "genkey | pubkey"
+        rc, out, _ = run_in([prog, "--pubkey", "-"], key.strip().encode())   # no newline
+        assert (rc, out) == (0, want)
+    path = tmp_path / "key"
+    rc, _, err = run_in([prog, "--genkey", path], b"")
+    assert rc == 0, err
+    rc, out, err = run_in([prog, "--pubkey", path], b"")
+    assert (rc, out, err) == (0, x25519_public_b64(path.read_text().strip()) + "\n", "")
+    # RFC 7748, 6.1: Alice's private and public keys.
+    alice = base64.b64encode(bytes.fromhex(
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")).decode()
+    alice_pub = base64.b64encode(bytes.fromhex(
+        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")).decode()
+    rc, out, _ = run_in([prog, "--pubkey", "-"], (alice + "\n").encode())
+    assert (rc, out) == (0, alice_pub + "\n")
+    assert x25519_public_b64(alice) == alice_pub
+
+
+PUBKEY_BAD_STDIN = [
+    b"",
+    b"\n",
+    b"short\n",
+    b"A" * 43 + b"\n",                                   # no padding
+    b"A" * 43 + b"==\n",                                 # 45
+    b"A" * 42 + b"=A\n",                                 # '=' inside
+    b"A" * 22 + b" " + b"A" * 20 + b"=\n",                # a space
+    b"A" * 43 + b"=\n\n",                                # a second line
+    b"A" * 43 + b"=\r\n",
+    b"A" * 4000,
+]
+
+
+@pytest.mark.parametrize("prog", [MPCLIENT, MPSERVER], ids=["mpclient", "mpserver"])
+def test_pubkey_bad_input(prog, tmp_path):
+    """A key that is not exactly 44 characters of base64 (and a newline),
+    a file others can read, a missing file: exit 1, nothing on stdout, the
+    reason on stderr. No argument: exit 2 with the usage."""
+    for text in PUBKEY_BAD_STDIN:
+        rc, out, err = run_in([prog, "--pubkey", "-"], text)
+        assert (rc, out) == (1, ""), (text, rc, out, err)
+        assert "the key on standard input: expected 44 characters of base64" in err, err
+    readable = tmp_path / "readable"
+    readable.write_text("A" * 43 + "=\n")
+    readable.chmod(0o644)
+    rc, out, err = run_in([prog, "--pubkey", readable], b"")
+    assert (rc, out) == (1, "") and "can be read by others" in err, err
+    rc, out, err = run_in([prog, "--pubkey", tmp_path / "absent"], b"")
+    assert (rc, out) == (1, "") and "cannot open key file" in err, err
+    bad = tmp_path / "bad"
+    bad.write_text("not a key\n")
+    bad.chmod(0o600)
+    rc, out, err = run_in([prog, "--pubkey", bad], b"")
+    assert (rc, out) == (1, "") and f"key file {bad}: expected 44 characters" in err, err
+    rc, out, err = run_in([prog, "--pubkey"], b"")
+    assert (rc, out) == (2, "") and "requires an argument" in err and "usage:" in err, err
