@@ -127,7 +127,6 @@ struct parity_rx {
 	struct ring_slot ring[PARITY_RING_SLOTS];
 	struct group group[PARITY_GROUPS];
 	struct fec_dec dec;
-	uint64_t settled, heard_us;
 	/* keyed mode: the DATA being decrypted, as it came */
 	uint64_t stash_seq;
 	uint16_t stash_len;
@@ -159,7 +158,6 @@ void parity_rx_reset(struct parity_rx *rx)
 		rx->ring[i].seq = 0;
 	for (unsigned g = 0; g < PARITY_GROUPS; g++)
 		rx->group[g].base = 0;
-	rx->settled = 0;
 	rx->stash_seq = 0;
 }
 
@@ -295,7 +293,7 @@ static struct group *group_for(struct parity_rx *rx, const struct mp_parity *p,
 	return oldest;
 }
 
-void parity_rx_add(struct parity_rx *rx, const struct mp_parity *p, uint64_t now_us,
+void parity_rx_add(struct parity_rx *rx, const struct mp_parity *p,
 		   struct parity_stats *st, parity_rebuilt_fn *fn, void *ctx)
 {
 	struct group *g = group_for(rx, p, st);
@@ -307,18 +305,9 @@ void parity_rx_add(struct parity_rx *rx, const struct mp_parity *p, uint64_t now
 		return;
 	}
 	st->received++;
-	rx->heard_us = now_us;
-	if (p->base + p->k - 1 > rx->settled)
-		rx->settled = p->base + p->k - 1;
 	if (g->have >> p->index & 1)
 		return;
 	memcpy(g->shard[p->index], p->shard, p->shard_len);
 	g->have |= (uint8_t)(1u << p->index);
 	try_decode(rx, g, st, fn, ctx);
-}
-
-uint64_t parity_rx_settled(const struct parity_rx *rx, uint64_t *heard_us)
-{
-	*heard_us = rx->heard_us;
-	return rx->settled;
 }

@@ -4,8 +4,9 @@
  *
  * Bookkeeping over fec.c only: no sockets, no sealing, no clock of its own.
  * send.c sends the parity a group gets; receive.c feeds what comes in and
- * runs what is rebuilt through the normal receive path; recover.c holds its
- * NACKs for holes whose group's parity has not come yet.
+ * runs what is rebuilt through the normal receive path. NACKs go on as
+ * without parity (recover.c): a hole rebuilt first is never asked for, and
+ * the resend of one asked for first is dropped as a copy.
  *
  * A group is the DATA seqs [base, base + k) of one flow, coded as sealed
  * (bytes 1..len: without the path byte, which is outside the check), so a
@@ -103,12 +104,9 @@ typedef void parity_rebuilt_fn(void *ctx, uint64_t seq, const uint8_t *bytes, si
  * missing ones are rebuilt and given to fn. */
 void parity_rx_keep(struct parity_rx *rx, uint64_t seq, const uint8_t *bytes, size_t len,
 		    struct parity_stats *st, parity_rebuilt_fn *fn, void *ctx);
-/* A parity shard (authenticated, parsed) came at now_us: kept with its
- * group, and the group rebuilt if it can be. */
-void parity_rx_add(struct parity_rx *rx, const struct mp_parity *p, uint64_t now_us,
+/* A parity shard (authenticated, parsed) came: kept with its group, and
+ * the group rebuilt if it can be. */
+void parity_rx_add(struct parity_rx *rx, const struct mp_parity *p,
 		   struct parity_stats *st, parity_rebuilt_fn *fn, void *ctx);
-/* The last seq of the newest group whose parity has come (0: none), and
- * when parity last came (0: never). */
-uint64_t parity_rx_settled(const struct parity_rx *rx, uint64_t *heard_us);
 
 #endif

@@ -261,6 +261,5 @@ void receive_recover(struct flow *f, unsigned p, const uint8_t *body, size_t len
 		}
 		e->parity_rx_flows++;
 	}
-	parity_rx_add(f->par_rx, &par, e->now_us, &f->par, rebuilt, f);
-	recover_check(f);		/* what it could not rebuild, asked for */
+	parity_rx_add(f->par_rx, &par, &f->par, rebuilt, f);
 }

@@ -44,17 +44,8 @@ static uint64_t passed_by_all(const struct flow *f)
  * rule will say more. */
 static uint64_t lost_below(const struct flow *f, uint64_t *wake)
 {
-	uint64_t now = f->e->now_us, below = passed_by_all(f), later, heard;
+	uint64_t now = f->e->now_us, below = passed_by_all(f), later;
 	uint64_t wait = f->rec.wait_us;
-	/* While parity comes, a hole the paths have passed waits for its
-	 * group's parity, which may rebuild it without a round trip (a NACK
-	 * would have it sent twice); the rule below still asks in time if
-	 * that parity is lost. */
-	if (f->par_rx) {
-		uint64_t settled = parity_rx_settled(f->par_rx, &heard);
-		if (heard && now - heard < RECOVER_ACTIVE_US && settled + 1 < below)
-			below = settled + 1;
-	}
 	uint64_t waited = reorder_waited(f->ro, now - wait, &later);
 	if (waited > below)
 		below = waited;

@@ -73,6 +73,7 @@ def run(net, recover, keyed=False):
         "srv_drops": {k: v for k, v in sdoc["drops"].items() if v},
         "reorder": sess["reorder"], "srv_reorder": sdoc["sessions"][0]["reorder"],
         "recovery": sess["recovery"], "srv_recovery": sdoc["sessions"][0]["recovery"], "dups": len(app.dups),
+        "fec": sess["fec"], "srv_fec": sdoc["sessions"][0]["fec"],
         "corrupt": len(app.corrupt), "foreign": len(app.foreign), "t0": t0, "t1": t1,
     }
 
@@ -92,7 +93,8 @@ def test_bond_recovers_losses(net, keyed):
         figure("recovery", f"{'keyed, ' if keyed else ''}--recover {name}: round trip {r['sent'] - r['lost']}/{r['sent']} "
                f"(lost {r['loss_pct']:.2f} %), wire per datagram up {r['up_per_dgram']:.2f} "
                f"down {r['down_per_dgram']:.2f}; lost {r['lost_ks'][:10]}; client recovery "
-               f"{r['recovery']}, server recovery {r['srv_recovery']}; reorder client "
+               f"{r['recovery']}, server recovery {r['srv_recovery']}; fec client {r['fec']}, "
+               f"server {r['srv_fec']}; reorder client "
                f"{r['reorder']}, server {r['srv_reorder']}; drops {r['drops']} "
                f"{r['srv_drops']}; paths client {r['cli_paths']} server {r['srv_paths']}")
     # without recovery: each way loses about the mean of the bridges' losses
@@ -108,3 +110,9 @@ def test_bond_recovers_losses(net, keyed):
     # mpstat shows it; with recovery off there is nothing to show
     assert "loss recovery" in on["mpstat"], on["mpstat"]
     assert off is None or "loss recovery" not in off["mpstat"], off["mpstat"]
+    # parity over the lossy paths, each way, and datagrams rebuilt from it
+    # (the rest is resent); none without recovery
+    for side in ("fec", "srv_fec"):
+        assert on[side]["parity_sent"] > 0 and on[side]["recovered"] > 0, on[side]
+        assert off is None or not off[side]["parity_sent"], off[side]
+    assert "forward error correction" in on["mpstat"], on["mpstat"]
