@@ -61,7 +61,12 @@ def run(net, recover, keyed=False):
     # down: less the answers mpserver sent (one per probe it took)
     down_wire = sum(c["down"]["rx_pkts"] for c in counts) - sdoc["sessions"][0]["probes"]
     sess = doc["sessions"][0]
+    # round-trip times of what came back: recovery shows in the tail
+    rtts = sorted(app.recv_time[k] - app.send_time[k] for k in app.recv_time)
+    pct = {q: round(1000 * rtts[min(len(rtts) - 1, int(q / 100 * len(rtts)))], 1)
+           for q in (50, 90, 95, 99)} if rtts else {}
     return {
+        "rtt_ms": pct,
         "mpstat": shown, "sent": sent, "lost": lost, "lost_ks": app.lost()[:20], "loss_pct": 100 * lost / sent,
         "up_per_dgram": up_wire / sent, "down_per_dgram": down_wire / sent,
         "up_lost_on_wire": up_lost, "acks": acks,
@@ -92,7 +97,8 @@ def test_bond_recovers_losses(net, keyed):
             continue
         figure("recovery", f"{'keyed, ' if keyed else ''}--recover {name}: round trip {r['sent'] - r['lost']}/{r['sent']} "
                f"(lost {r['loss_pct']:.2f} %), wire per datagram up {r['up_per_dgram']:.2f} "
-               f"down {r['down_per_dgram']:.2f}; lost {r['lost_ks'][:10]}; client recovery "
+               f"down {r['down_per_dgram']:.2f}; round-trip ms by percentile {r['rtt_ms']}; "
+               f"lost {r['lost_ks'][:10]}; client recovery "
                f"{r['recovery']}, server recovery {r['srv_recovery']}; fec client {r['fec']}, "
                f"server {r['srv_fec']}; reorder client "
                f"{r['reorder']}, server {r['srv_reorder']}; drops {r['drops']} "
