@@ -3,10 +3,11 @@
  *
  *   send.c     seal once -> the scheduler's choice -> pacing -> the same
  *              bytes queued on every chosen path -> batched sends; control
- *              packets at once; rescue of what a failing path carried.
+ *              packets at once; rescue of what a failing path carried;
+ *              bond's parity groups and where their shards go.
  *   receive.c  authenticate -> replay window -> reorder -> release to the
  *              local side (application socket, target socket or tun device)
- *              in batches.
+ *              in batches; what parity rebuilds goes the same way.
  *   engine.c   setup, a flow's life, the scheduler's view of its paths
  *              (tiers, weights, reorder hold), path-MTU following.
  * send.c and receive.c use engine.c; engine.c uses neither.

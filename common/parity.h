@@ -15,7 +15,8 @@
  * Memory: the sender's coder is allocated once per flow, when it first
  * needs parity; the receiver's state (a ring of the last PARITY_RING_SLOTS
  * sealed DATA, PARITY_GROUPS groups' parity, a decoder) once per flow, at
- * its first valid parity. engine.c caps how many flows hold either. */
+ * its first valid parity. send.c and receive.c cap how many flows of an
+ * engine hold either (PARITY_TX_FLOWS_MAX, PARITY_RX_FLOWS_MAX). */
 #ifndef MP_PARITY_H
 #define MP_PARITY_H
 

@@ -5,7 +5,10 @@
  * leaves in batches (receive_flush). A forged packet fails authentication
  * before it touches the window, so it changes nothing. Released datagrams
  * go out from where they lie (the receive batch) or, when a reorder slot
- * releases them, from a copy in the stage. */
+ * releases them, from a copy in the stage. In bond mode with recovery,
+ * DATA are also kept, sealed, for their parity group (parity.h); a DATA
+ * rebuilt from parity goes through the same checks, window and reorder
+ * buffer, and RECOVER bodies come here first (receive_recover). */
 #include "engine.h"
 
 #include <string.h>

@@ -4,9 +4,12 @@
  * path, each copy with its own path byte (outside the check, so no GCM
  * nonce ever covers two texts); send_flush hands each link's run to the
  * kernel in one sendmmsg (UDP GSO where it can). Control packets go at once
- * (send_now). Rescue sends again what a failing path carried alone.
- * Links allocate their pacing queues once (link_init); nothing here
- * allocates per datagram, and nothing here calls a program. */
+ * (send_now). Rescue sends again what a failing path carried alone. In
+ * bond mode with recovery, DATA also go into parity groups whose shards go
+ * on other paths (parity.h keeps the groups, this file sends).
+ * Links allocate their pacing queues once (link_init), a flow its parity
+ * coder when first needed; nothing here allocates per datagram, and
+ * nothing here calls a program. */
 #include "engine.h"
 
 #include <string.h>
