@@ -27,7 +27,8 @@
 #include "tunables.h"
 #include "wire.h"
 
-_Static_assert((int)MP_PARITY_MAX_K == (int)FEC_MAX_DATA && (int)MP_PARITY_MAX_M == (int)FEC_MAX_PARITY,
+_Static_assert((int)MP_PARITY_MAX_K == (int)FEC_MAX_DATA &&
+	       (int)MP_PARITY_MAX_M == (int)FEC_MAX_PARITY,
 	       "the wire's group limits are the coder's");
 
 struct parity_stats {

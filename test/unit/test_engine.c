@@ -987,7 +987,8 @@ static void capture(void)
 				assert_true(h.seq < WIRE_MAX);
 				w = &wdata[h.seq];
 				n_wdata++;
-			} else if (h.type == MP_T_RECOVER && kind_of(buf, (size_t)len) == MP_RECOVER_PARITY) {
+			} else if (h.type == MP_T_RECOVER &&
+				   kind_of(buf, (size_t)len) == MP_RECOVER_PARITY) {
 				assert_true(n_wpar < WIRE_MAX);
 				w = &wpar[n_wpar++];
 			} else {
@@ -1355,7 +1356,8 @@ static void parity_closes_a_slow_group(void **state)
 	assert_true(ev_is_active(&rig.f.par_timer));
 	flow_view(&rig.f);
 	uint64_t age = rig.f.rec.wait_us / PARITY_AGE_SHARE;
-	age = age < PARITY_AGE_MIN_US ? PARITY_AGE_MIN_US : age > PARITY_AGE_MAX_US ? PARITY_AGE_MAX_US : age;
+	age = age < PARITY_AGE_MIN_US ? PARITY_AGE_MIN_US
+	    : age > PARITY_AGE_MAX_US ? PARITY_AGE_MAX_US : age;
 	assert_true(ev_timer_remaining(rig.loop, &rig.f.par_timer) <= age / 1e6 + 1e-6);
 	send_parity_timer(rig.loop, &rig.f.par_timer, 0);
 	capture();
