@@ -82,6 +82,16 @@ void flow_free(struct flow *f)
 			pace_purge(&f->path[p].link->pace, &f->path[p]);
 	if (f->rec.timer_ready)
 		ev_timer_stop(f->e->loop, &f->rec.timer);
+	if (f->par_tx.ready) {
+		ev_timer_stop(f->e->loop, &f->par_timer);
+		parity_tx_free(&f->par_tx);
+		f->e->parity_tx_flows--;
+	}
+	if (f->par_rx) {
+		parity_rx_free(f->par_rx);
+		f->par_rx = NULL;
+		f->e->parity_rx_flows--;
+	}
 	if (f->ro) {			/* its timer runs from when it is made */
 		ev_timer_stop(f->e->loop, &f->ro_timer);
 		reorder_free(f->ro);

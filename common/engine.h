@@ -3,10 +3,11 @@
  *
  *   send.c     seal once -> the scheduler's choice -> pacing -> the same
  *              bytes queued on every chosen path -> batched sends; control
- *              packets at once; rescue of what a failing path carried.
+ *              packets at once; rescue of what a failing path carried;
+ *              bond's parity groups and where their shards go.
  *   receive.c  authenticate -> replay window -> reorder -> release to the
  *              local side (application socket, target socket or tun device)
- *              in batches.
+ *              in batches; what parity rebuilds goes the same way.
  *   engine.c   setup, a flow's life, the scheduler's view of its paths
  *              (tiers, weights, reorder hold), path-MTU following.
  * send.c and receive.c use engine.c; engine.c uses neither.
@@ -39,6 +40,7 @@
 #include "hook.h"
 #include "net.h"
 #include "pace.h"
+#include "parity.h"
 #include "rate.h"
 #include "ratelimit.h"
 #include "recover.h"
@@ -73,7 +75,8 @@ struct link_stats {
 	uint64_t rescued;		/* sent on it, then again on another when it
 					   turned suspect (rescue.h) */
 	uint64_t resent;		/* datagrams sent again on it (recover.h) */
-	uint64_t recovery_bytes;	/* resends and NACKs sent on it */
+	uint64_t parity;		/* parity shards sent on it (parity.h) */
+	uint64_t recovery_bytes;	/* resends, NACKs and parity sent on it */
 };
 
 /* Where one path's datagrams leave. */
@@ -141,6 +144,11 @@ struct flow {
 	 * is the small datagrams sent as bulk, over it */
 	struct ratelimit crit;
 	struct recover rec;		/* bond mode: loss recovery */
+	/* bond mode with recovery: forward error correction (parity.h) */
+	struct parity_tx par_tx;	/* its coder made when parity is first due */
+	struct parity_rx *par_rx;	/* made at the first valid parity */
+	struct parity_stats par;
+	ev_timer par_timer;		/* closes a group that waited long enough */
 	uint64_t dedup;			/* copies of what already arrived, discarded */
 	uint64_t old, stale, bad_tag;
 };
@@ -174,6 +182,9 @@ struct engine {
 	int local_fd;
 	struct stage stage;		/* copies of what reorder buffers release */
 	uint64_t local_tx;		/* datagrams the local side took */
+	/* flows holding a parity coder (PARITY_TX_FLOWS_MAX) or a parity
+	 * receiver's state (PARITY_RX_FLOWS_MAX) */
+	unsigned parity_tx_flows, parity_rx_flows;
 	unsigned pmtu_reported;		/* the last path MTU given to ops->path_mtu */
 };
 
@@ -249,6 +260,9 @@ void send_now(struct flow *f, unsigned p, uint8_t *pkt, size_t len, int df);
 int send_again(struct flow *f, unsigned p, uint8_t *pkt, size_t len);
 /* One packet on a link now, outside any flow (handshakes). */
 void send_link(struct link *l, uint8_t path, uint8_t *pkt, size_t len);
+/* A flow's parity timer: the open group has waited long enough, its
+ * parity goes now. */
+void send_parity_timer(struct ev_loop *loop, ev_timer *w, int revents);
 /* Sends every registered send list. */
 void send_flush(struct engine *e);
 /* A link's pacing timer (link_init arms it): sends what waited for it. */
@@ -274,6 +288,11 @@ enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h);
  * the reorder buffer when there is one. receive_flush sends it. */
 void receive_data(struct flow *f, unsigned p, uint64_t seq, const uint8_t *payload,
 		  size_t plen);
+/* An authenticated MP_T_RECOVER body came on path p: a PARITY shard is
+ * kept, and what its group rebuilds goes through the window and the
+ * reorder buffer like DATA (not counted as the path's); anything else is
+ * recovery's (recover_input). */
+void receive_recover(struct flow *f, unsigned p, const uint8_t *body, size_t len);
 /* Sends what is queued for the local side. */
 void receive_flush(struct engine *e);
 /* A flow's reorder timer (flow_init arms it): releases what waited too

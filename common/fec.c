@@ -100,6 +100,14 @@ int fec_enc_add(struct fec_enc *enc, const uint8_t *data, size_t len)
 	return (int)enc->count++;
 }
 
+int fec_enc_set_parity(struct fec_enc *enc, unsigned m)
+{
+	if (enc->k == 0 || enc->shard_len || !k_m_valid(enc->k, m))
+		return -EINVAL;
+	enc->m = m;
+	return 0;
+}
+
 /* Parity rows of the Cauchy matrix and their tables, for the last (k, m)
  * asked: 0.07 us for the matrix and 0.16 us for the tables (k = 8, m = 2),
  * nothing while the rate holds. */

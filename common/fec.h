@@ -67,6 +67,9 @@ int fec_enc_begin(struct fec_enc *enc, unsigned k, unsigned m);
 /* Copies a datagram in; its data index, or -EINVAL (too long), -ENOSPC
  * (the group is full or sealed, or none is open). */
 int fec_enc_add(struct fec_enc *enc, const uint8_t *data, size_t len);
+/* Sets the open, unsealed group's parity shards to m (1..FEC_MAX_PARITY):
+ * the rate may be chosen once its datagrams have gone out. 0 or -EINVAL. */
+int fec_enc_set_parity(struct fec_enc *enc, unsigned m);
 /* Computes the parity over the datagrams added (fewer than k: the group is
  * closed early, k becomes that count). 0, or -EINVAL when none was added or
  * the group is already sealed. */

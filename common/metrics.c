@@ -27,6 +27,7 @@ enum what {
 	W_TX_PKTS, W_TX_BYTES, W_RX_PKTS, W_RX_BYTES,
 	W_SENT_PKTS, W_SENT_BYTES, W_DELIVERED_PKTS, W_DELIVERED_BYTES,
 	W_ASKED, W_RESENT, W_RESEND_REFUSED, W_RECOVERY_BYTES,
+	W_PARITY_SENT, W_PARITY_RECEIVED, W_FEC_RECOVERED, W_FEC_UNDECODABLE, W_PATH_PARITY,
 };
 
 struct family {
@@ -67,6 +68,14 @@ static const struct family families[] = {
 	  "Datagrams the session sent again because the peer asked.", SESSION, W_RESENT },
 	{ "mprelay_session_resend_refused_total", "counter",
 	  "Datagrams the peer asked for that were not sent again, by reason.", SESSION, W_RESEND_REFUSED },
+	{ "mprelay_session_parity_sent_total", "counter",
+	  "Parity shards the session sent (bond mode, forward error correction).", SESSION, W_PARITY_SENT },
+	{ "mprelay_session_parity_received_total", "counter",
+	  "Parity shards the session took from the peer.", SESSION, W_PARITY_RECEIVED },
+	{ "mprelay_session_fec_recovered_total", "counter",
+	  "Datagrams the session rebuilt from parity and delivered.", SESSION, W_FEC_RECOVERED },
+	{ "mprelay_session_fec_undecodable_total", "counter",
+	  "Parity groups the session gave up with datagrams missing.", SESSION, W_FEC_UNDECODABLE },
 	{ "mprelay_session_path_state", "gauge", "1 for the session path's state now, 0 for the others.", SESSION_PATH, W_STATE },
 	{ "mprelay_session_path_rtt_seconds", "gauge", "Smoothed round-trip time of the session path.", SESSION_PATH, W_RTT },
 	{ "mprelay_session_path_loss_ratio", "gauge", "Recent loss toward the peer, 0..1.", SESSION_PATH, W_LOSS },
@@ -83,7 +92,9 @@ static const struct family families[] = {
 	{ "mprelay_session_path_resent_packets_total", "counter",
 	  "Datagrams sent again on the path (loss recovery; on mpclient, every session's).", SESSION_PATH, W_RESENT },
 	{ "mprelay_session_path_recovery_bytes_total", "counter",
-	  "Bytes of resends and NACKs sent on the path (on mpclient, every session's).", SESSION_PATH, W_RECOVERY_BYTES },
+	  "Bytes of resends, NACKs and parity sent on the path (on mpclient, every session's).", SESSION_PATH, W_RECOVERY_BYTES },
+	{ "mprelay_session_path_parity_sent_total", "counter",
+	  "Parity shards sent on the path (on mpclient, every session's).", SESSION_PATH, W_PATH_PARITY },
 };
 
 static const enum health_state states[] = {
@@ -222,6 +233,9 @@ static void put_path(struct mtext *t, const struct family *fam, const char **kv,
 	case W_RECOVERY_BYTES:
 		sample_u64(t, fam->name, kv, fp && fp->link ? fp->link->st.recovery_bytes : 0);
 		break;
+	case W_PATH_PARITY:
+		sample_u64(t, fam->name, kv, fp && fp->link ? fp->link->st.parity : 0);
+		break;
 	default:
 		break;
 	}
@@ -303,7 +317,11 @@ static void put_session(struct mtext *t, const struct family *fam,
 			     fam->what == W_DELIVERED_PKTS ? f->delivered_pkts :
 			     fam->what == W_DELIVERED_BYTES ? f->delivered_bytes :
 			     fam->what == W_ASKED ? rs->asked :
-			     fam->what == W_RESENT ? rs->resent : f->dedup;
+			     fam->what == W_RESENT ? rs->resent :
+			     fam->what == W_PARITY_SENT ? f->par.sent :
+			     fam->what == W_PARITY_RECEIVED ? f->par.received :
+			     fam->what == W_FEC_RECOVERED ? f->par.recovered :
+			     fam->what == W_FEC_UNDECODABLE ? f->par.undecodable : f->dedup;
 		sample_u64(t, fam->name, kv, v);
 		return;
 	}

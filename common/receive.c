@@ -5,7 +5,10 @@
  * leaves in batches (receive_flush). A forged packet fails authentication
  * before it touches the window, so it changes nothing. Released datagrams
  * go out from where they lie (the receive batch) or, when a reorder slot
- * releases them, from a copy in the stage. */
+ * releases them, from a copy in the stage. In bond mode with recovery,
+ * DATA are also kept, sealed, for their parity group (parity.h); a DATA
+ * rebuilt from parity goes through the same checks, window and reorder
+ * buffer, and RECOVER bodies come here first (receive_recover). */
 #include "engine.h"
 
 #include <string.h>
@@ -15,6 +18,10 @@
 
 int receive_open(struct flow *f, uint8_t *pkt, size_t len)
 {
+	/* parity is over the sealed bytes: a DATA's are kept aside before
+	 * they are decrypted in place */
+	if (f->par_rx)
+		parity_rx_stash(f->par_rx, pkt, len);
 	if (!aead_open(&f->open, pkt, len))
 		return 0;
 	f->bad_tag++;
@@ -60,6 +67,8 @@ enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
 		f->ro_last = 0;
 		memset(f->rec.top, 0, sizeof(f->rec.top));
 		f->rec.asked_hi = 0;
+		if (f->par_rx)
+			parity_rx_reset(f->par_rx);
 	}
 	return v;
 }
@@ -138,11 +147,14 @@ void receive_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_timer(f);
 }
 
-void receive_data(struct flow *f, unsigned p, uint64_t seq, const uint8_t *payload,
-		  size_t plen)
+/* An accepted DATA payload, from path p (MP_MAX_PATHS: rebuilt from
+ * parity), to the local side in order; inplace: it stays where it lies
+ * until receive_flush (else a released copy is staged). */
+static void take(struct flow *f, unsigned p, uint64_t seq, const uint8_t *payload,
+		 size_t plen, const uint8_t *inplace)
 {
 	struct engine *e = f->e;
-	struct release r = { f, payload };
+	struct release r = { f, inplace };
 	/* the class matters only where datagrams are held (and so recovered) */
 	int critical = f->hold_us && engine_critical(e, payload, plen);
 
@@ -172,4 +184,85 @@ void receive_data(struct flow *f, unsigned p, uint64_t seq, const uint8_t *paylo
 	reorder_push(f->ro, seq, payload, plen, e->now_us, f->hold_us, release, &r);
 	arm_timer(f);
 	recover_check(f);	/* what is missing now, asked for */
+}
+
+/* ---- parity (parity.h) ----------------------------------------------------- */
+
+static int fec_on(const struct flow *f)
+{
+	return f->sched.mode == SCHED_BOND && f->e->o->recover;
+}
+
+/* A DATA rebuilt from its group's parity: a sealed packet like any other,
+ * so it is checked like one (header, session, its seq; tag or CRC), then
+ * the window drops it if it came meanwhile. Not the news of any path: it
+ * feeds no path's counters. */
+static void rebuilt(void *ctx, uint64_t seq, const uint8_t *bytes, size_t len)
+{
+	struct flow *f = ctx;
+	struct engine *e = f->e;
+	uint8_t pkt[1 + MP_PARITY_DATAGRAM_MAX];
+	struct mp_hdr h;
+	size_t plen;
+
+	if (len > MP_PARITY_DATAGRAM_MAX)
+		return;
+	pkt[0] = 0;			/* the path byte, outside the check */
+	memcpy(pkt + 1, bytes, len);
+	if (wire_parse(pkt, len + 1, e->key != NULL, &h, &plen) || h.type != MP_T_DATA ||
+	    h.session != f->id || h.seq != seq || (e->key && aead_open(&f->open, pkt, len + 1))) {
+		f->par.undecodable++;
+		return;
+	}
+	if (receive_window(f, &h) != SEQ_ACCEPT)
+		return;
+	f->par.recovered++;
+	take(f, MP_MAX_PATHS, seq, pkt + MP_HDR_LEN, plen, NULL);
+}
+
+/* Keeps DATA seq's sealed bytes for its group: in plaintext they are
+ * still where the payload lies (header before, CRC after); keyed, the
+ * copy receive_open made before decrypting. */
+static void keep(struct flow *f, uint64_t seq, const uint8_t *payload, size_t plen)
+{
+	const uint8_t *bytes = payload - MP_HDR_LEN + 1;
+	size_t len = MP_HDR_LEN - 1 + plen + MP_CRC_LEN;
+
+	if (f->e->key && !(bytes = parity_rx_stashed(f->par_rx, seq, &len)))
+		return;
+	parity_rx_keep(f->par_rx, seq, bytes, len, &f->par, rebuilt, f);
+}
+
+void receive_data(struct flow *f, unsigned p, uint64_t seq, const uint8_t *payload,
+		  size_t plen)
+{
+	take(f, p, seq, payload, plen, payload);
+	if (f->par_rx && fec_on(f))
+		keep(f, seq, payload, plen);
+}
+
+void receive_recover(struct flow *f, unsigned p, const uint8_t *body, size_t len)
+{
+	struct engine *e = f->e;
+	struct mp_parity par;
+
+	if (!len || body[0] != MP_RECOVER_PARITY) {
+		recover_input(f, p, body, len);
+		return;
+	}
+	if (wire_get_parity(body, len, &par)) {
+		f->par.bad++;
+		e->drops.n[DROP_BAD_RECOVER]++;
+		return;
+	}
+	if (!fec_on(f))
+		return;
+	if (!f->par_rx) {
+		if (e->parity_rx_flows >= PARITY_RX_FLOWS_MAX || !(f->par_rx = parity_rx_new())) {
+			f->par.no_memory++;
+			return;
+		}
+		e->parity_rx_flows++;
+	}
+	parity_rx_add(f->par_rx, &par, &f->par, rebuilt, f);
 }

@@ -4,9 +4,12 @@
  * path, each copy with its own path byte (outside the check, so no GCM
  * nonce ever covers two texts); send_flush hands each link's run to the
  * kernel in one sendmmsg (UDP GSO where it can). Control packets go at once
- * (send_now). Rescue sends again what a failing path carried alone.
- * Links allocate their pacing queues once (link_init); nothing here
- * allocates per datagram, and nothing here calls a program. */
+ * (send_now). Rescue sends again what a failing path carried alone. In
+ * bond mode with recovery, DATA also go into parity groups whose shards go
+ * on other paths (parity.h keeps the groups, this file sends).
+ * Links allocate their pacing queues once (link_init), a flow its parity
+ * coder when first needed; nothing here allocates per datagram, and
+ * nothing here calls a program. */
 #include "engine.h"
 
 #include <string.h>
@@ -280,6 +283,180 @@ static uint32_t bond_send(struct flow *f, uint32_t mask, uint8_t *pkt, size_t le
 	return took;
 }
 
+/* ---- parity (parity.h): forward error correction in bond mode ------------ */
+
+/* What a shard of the open group risks: the loss of the paths its
+ * datagrams went on, weighted by how many each carried (the peer's count
+ * of what we sent, health.h). */
+static uint32_t group_loss(const struct flow *f)
+{
+	uint64_t n = 0, sum = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		n += f->par_tx.on[p];
+		sum += (uint64_t)f->par_tx.on[p] * f->path[p].h.send.ppm;
+	}
+	return n ? (uint32_t)(sum / n) : 0;
+}
+
+/* Whether some usable path loses enough that a group may need parity. */
+static int paths_lose(const struct flow *f)
+{
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (f->view.usable & 1u << p && f->path[p].h.send.ppm >= PARITY_LOSS_MIN_PPM)
+			return 1;
+	return 0;
+}
+
+/* The usable path that would deliver len bytes first (as bond_pick
+ * reckons: its pacer's bulk queue, its rate, its one-way delay), outside
+ * `exclude` unless that leaves none; -1 if none is usable. */
+static int first_arrival(struct flow *f, uint32_t exclude, size_t len)
+{
+	int best = -1;
+	uint64_t best_t = UINT64_MAX;
+
+	for (int pass = 0; pass < 2 && best < 0; pass++)
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+			if (!(f->view.usable & 1u << p) || (exclude >> p & 1 && !pass))
+				continue;
+			struct pace *pc = &f->path[p].link->pace;
+			uint64_t t = pace_backlog_us(pc, f->e->now_us, 0) +
+				     health_owd_us(&f->path[p].h, f->e->now_us);
+			if (pc->rate_bps)
+				t += len * 8000000ull / pc->rate_bps;
+			if (t < best_t)
+				best_t = t, best = (int)p;
+		}
+	return best;
+}
+
+/* One parity shard of the group at base, sealed as a RECOVER packet of
+ * its own (a fresh control number: no nonce is used twice), on path q
+ * now, or in its pacer's bulk queue behind the group's data. */
+static void send_shard(struct flow *f, unsigned q, const struct mp_parity *par)
+{
+	uint8_t pkt[MP_HDR_LEN + MP_PARITY_MAX_LEN + MP_MAX_TRAILER];
+	size_t len = send_seal(f, pkt, wire_put_parity(pkt + MP_HDR_LEN, par), MP_T_RECOVER);
+
+	if (!len)
+		return;
+	if (link_ready(f, q))
+		send_now(f, q, pkt, len, 0);
+	else if (wait_on(f, q, pkt, len, 0))
+		return;
+	f->path[q].link->st.parity++;
+	f->path[q].link->st.recovery_bytes += len;
+	f->par.sent++;
+	f->par.sent_bytes += len;
+}
+
+/* Closes the open group: its parity (as many shards as its paths' loss
+ * asks, parity_rate), each on another path than the one that carried
+ * most of the group, the earliest arrival first, spread over the paths. */
+static void close_group(struct flow *f)
+{
+	struct parity_tx *t = &f->par_tx;
+	struct engine *e = f->e;
+	uint64_t base = t->base;
+	unsigned k = parity_tx_count(t), m = parity_rate(k, group_loss(f)), most = 0;
+
+	ev_timer_stop(e->loop, &f->par_timer);
+	for (unsigned p = 1; p < MP_MAX_PATHS; p++)
+		if (t->on[p] > t->on[most])
+			most = p;
+	if (!m || parity_tx_seal(t, m)) {
+		parity_tx_drop(t);
+		return;
+	}
+	f->par.groups++;
+	if (f->view_dirty)
+		flow_view(f);
+	uint32_t used = 1u << most;
+	for (unsigned j = 0; j < m; j++) {
+		struct mp_parity par = { .base = base, .k = k, .m = m, .index = j };
+		par.shard = fec_enc_parity(&t->enc, j, &par.shard_len);
+		size_t len = MP_HDR_LEN + MP_PARITY_HDR_LEN + par.shard_len +
+			     wire_trailer_len(e->key != NULL);
+		if (parity_tx_spend(t, f->sent_bytes, len)) {
+			f->par.over_budget += m - j;
+			break;
+		}
+		int q = first_arrival(f, used, len);
+		if (q < 0)
+			break;
+		used = (used | 1u << q) == f->view.usable ? 1u << most : used | 1u << q;
+		send_shard(f, (unsigned)q, &par);
+	}
+}
+
+/* A group is sent its parity at the latest this long after it opened. */
+static uint64_t group_age_us(const struct flow *f)
+{
+	uint64_t age = f->rec.wait_us / PARITY_AGE_SHARE;
+
+	return age < PARITY_AGE_MIN_US ? PARITY_AGE_MIN_US
+	     : age > PARITY_AGE_MAX_US ? PARITY_AGE_MAX_US : age;
+}
+
+/* Opens a group at seq if the paths lose enough to need one, making the
+ * flow's coder the first time (within the engine's cap). */
+static int open_group(struct flow *f, uint64_t seq)
+{
+	struct parity_tx *t = &f->par_tx;
+	struct engine *e = f->e;
+	int fresh = !t->ready;
+
+	if (!paths_lose(f))
+		return -1;
+	if (fresh && e->parity_tx_flows >= PARITY_TX_FLOWS_MAX) {
+		f->par.no_memory++;
+		return -1;
+	}
+	if (parity_tx_open(t, seq, e->now_us)) {
+		f->par.no_memory++;
+		return -1;
+	}
+	if (fresh) {
+		e->parity_tx_flows++;
+		ev_timer_init(&f->par_timer, send_parity_timer, 0, 0);
+	}
+	ev_timer_set(&f->par_timer, group_age_us(f) / 1e6, 0);
+	ev_timer_start(e->loop, &f->par_timer);
+	return 0;
+}
+
+/* DATA seq (sealed: pkt[0..len)) went on the paths in mask: into the open
+ * group, or a new one; a full group gets its parity at once. */
+static void parity_note(struct flow *f, uint64_t seq, uint32_t mask, const uint8_t *pkt,
+			size_t len)
+{
+	struct parity_tx *t = &f->par_tx;
+	int full = t->base ? parity_tx_add(t, seq, mask, pkt, len) : -1;
+
+	if (full < 0) {
+		if (t->base)
+			close_group(f);	/* seq does not follow it, or does not fit */
+		if (len - 1 > MP_PARITY_DATAGRAM_MAX || open_group(f, seq))
+			return;
+		full = parity_tx_add(t, seq, mask, pkt, len);
+	}
+	if (full > 0)
+		close_group(f);
+}
+
+void send_parity_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct flow *f = container_of(w, struct flow, par_timer);
+
+	(void)loop;
+	(void)revents;
+	engine_clock(f->e);
+	if (f->par_tx.base)
+		close_group(f);
+	send_flush(f->e);
+}
+
 void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 {
 	struct engine *e = f->e;
@@ -322,6 +499,10 @@ void send_data(struct flow *f, uint8_t *pkt, size_t plen)
 	if (mask && (!(mask & (mask - 1)) || (f->sched.mode == SCHED_BOND && e->o->recover)))
 		rescue_keep(&e->rescue, f->id, f->tx.next - 1, (unsigned)__builtin_ctz(mask), pkt,
 			    len, e->now_us);
+	/* and in a parity group (even if no path took it: parity may bring
+	 * it all the same) */
+	if (f->sched.mode == SCHED_BOND && e->o->recover)
+		parity_note(f, f->tx.next - 1, mask, pkt, len);
 }
 
 static int send_one(struct link *l, uint8_t path, uint8_t *pkt, size_t len, int df)

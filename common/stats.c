@@ -145,6 +145,36 @@ void stats_log_recover(uint32_t session, const struct recover_stats *st)
 		 (unsigned long long)st->over_budget, (unsigned long long)st->tail_probes);
 }
 
+void stats_json_parity(struct json *j, const struct parity_stats *st)
+{
+	json_kv_obj_begin(j, "fec");
+	json_kv_u64(j, "parity_sent", st->sent);
+	json_kv_u64(j, "parity_sent_bytes", st->sent_bytes);
+	json_kv_u64(j, "groups", st->groups);
+	json_kv_u64(j, "over_budget", st->over_budget);
+	json_kv_u64(j, "no_memory", st->no_memory);
+	json_kv_u64(j, "parity_received", st->received);
+	json_kv_u64(j, "bad_parity", st->bad);
+	json_kv_u64(j, "stale", st->stale);
+	json_kv_u64(j, "recovered", st->recovered);
+	json_kv_u64(j, "undecodable", st->undecodable);
+	json_obj_end(j);
+}
+
+void stats_log_parity(uint32_t session, const struct parity_stats *st)
+{
+	if (!st->sent && !st->received && !st->bad && !st->no_memory)
+		return;
+	log_info("stats fec id=%08x parity_sent=%llu parity_sent_bytes=%llu groups=%llu "
+		 "over_budget=%llu no_memory=%llu parity_received=%llu bad_parity=%llu "
+		 "stale=%llu recovered=%llu undecodable=%llu", session,
+		 (unsigned long long)st->sent, (unsigned long long)st->sent_bytes,
+		 (unsigned long long)st->groups, (unsigned long long)st->over_budget,
+		 (unsigned long long)st->no_memory, (unsigned long long)st->received,
+		 (unsigned long long)st->bad, (unsigned long long)st->stale,
+		 (unsigned long long)st->recovered, (unsigned long long)st->undecodable);
+}
+
 void stats_json_traffic(struct json *j, uint64_t tx_pkts, uint64_t tx_bytes,
 			uint64_t rx_pkts, uint64_t rx_bytes)
 {
@@ -173,5 +203,6 @@ void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p)
 	/* loss recovery on the path's link (mpclient's links serve every
 	 * session) */
 	json_kv_u64(j, "resent", fp->link ? fp->link->st.resent : 0);
+	json_kv_u64(j, "parity_sent", fp->link ? fp->link->st.parity : 0);
 	json_kv_u64(j, "recovery_bytes", fp->link ? fp->link->st.recovery_bytes : 0);
 }

@@ -64,6 +64,11 @@ struct recover_stats;
  * "stats recovery" log line (SIGUSR1 and exit), when it did anything. */
 void stats_json_recover(struct json *j, const struct recover_stats *st);
 void stats_log_recover(uint32_t session, const struct recover_stats *st);
+struct parity_stats;
+/* A flow's forward error correction (parity.h) as an object "fec", and as
+ * a "stats fec" log line when it did anything. */
+void stats_json_parity(struct json *j, const struct parity_stats *st);
+void stats_log_parity(uint32_t session, const struct parity_stats *st);
 /* Path p of a flow as fields of the current object: id, state, whether
  * the scheduler uses it, its health and its traffic. */
 void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p);

@@ -266,6 +266,39 @@ enum limits {
 	 * Each coder's buffers are (16 + 4) x its own max_len. */
 	FEC_DATAGRAM_BYTES_MAX = MP_MAX_DATAGRAM,
 
+	/* ---- parity (parity.c, send.c, receive.c; bond mode) --------------- */
+	/* No parity while every path in use loses less than this: on clean
+	 * paths FEC costs nothing (issue 12: <= 2 % extra bytes), and the
+	 * rare loss is resent. */
+	PARITY_LOSS_MIN_PPM = 5000,
+	/* A group gets the fewest parity shards that leave at most this share
+	 * of groups undecodable at the paths' loss (the rest is resent)... */
+	PARITY_RESIDUAL_PPM = 1000,
+	/* ...but at most this share of its datagrams (at least one shard):
+	 * FEC takes the common losses at once, resends the rest, and
+	 * both together stay under issue 12's 1.6 datagrams per datagram. */
+	PARITY_SHARE_MAX_PCT = 25,
+	/* Parity a flow may send: this share of what it sent, this much at
+	 * once (a small group's one shard costs as much as its data). */
+	PARITY_BUDGET_PCT = 50,
+	PARITY_BUDGET_BURST = 32 * 1024,
+	/* A group closes when full or when its first datagram has waited a
+	 * quarter of the time the receiver waits before it asks for a hole
+	 * (recover.h's wait_us: the paths' delay spread and bond's queue),
+	 * within these bounds: its parity then comes before a NACK would. */
+	PARITY_AGE_SHARE = 4,
+	PARITY_AGE_MIN_US = 2000,
+	PARITY_AGE_MAX_US = 20000,
+	/* The receiver keeps the last this many sealed DATA of a flow (any
+	 * group's data, while its parity may still come: 8 groups of 16) and
+	 * the parity of this many groups. */
+	PARITY_RING_SLOTS = 128,
+	PARITY_GROUPS = 4,
+	/* Flows that may hold a coder at once, engine-wide: a sender's is
+	 * ~45 KB, a receiver's state ~340 KB (the ring of full-size DATA). */
+	PARITY_TX_FLOWS_MAX = 64,
+	PARITY_RX_FLOWS_MAX = 16,
+
 	/* ---- pacing (pace.c, rate=) ---------------------------------------- */
 	PACE_SLOT_BYTES = 2048,		/* a datagram larger than this is not kept */
 	PACE_PRIO_SLOTS = 64,		/* latency-critical datagrams waiting */

@@ -192,3 +192,33 @@ int wire_get_nack(const uint8_t *buf, size_t len, struct mp_nack *n)
 		return -1;
 	return 0;
 }
+
+size_t wire_put_parity(uint8_t buf[static MP_PARITY_MAX_LEN], const struct mp_parity *p)
+{
+	buf[0] = MP_RECOVER_PARITY;
+	buf[1] = 0;
+	put_be(buf + 2, p->base, 6);
+	buf[8] = (uint8_t)p->k;
+	buf[9] = (uint8_t)p->m;
+	buf[10] = (uint8_t)p->index;
+	memcpy(buf + MP_PARITY_HDR_LEN, p->shard, p->shard_len);
+	return MP_PARITY_HDR_LEN + p->shard_len;
+}
+
+int wire_get_parity(const uint8_t *buf, size_t len, struct mp_parity *p)
+{
+	if (len < MP_PARITY_HDR_LEN + MP_PARITY_SHARD_MIN || len > MP_PARITY_MAX_LEN ||
+	    buf[0] != MP_RECOVER_PARITY || buf[1])
+		return -1;
+	p->base = get_be(buf + 2, 6);
+	p->k = buf[8];
+	p->m = buf[9];
+	p->index = buf[10];
+	p->shard = buf + MP_PARITY_HDR_LEN;
+	p->shard_len = len - MP_PARITY_HDR_LEN;
+	if (!p->k || p->k > MP_PARITY_MAX_K || !p->m || p->m > MP_PARITY_MAX_M || p->index >= p->m)
+		return -1;
+	if (!p->base || p->base > MP_SEQ_MAX - (p->k - 1))
+		return -1;
+	return 0;
+}

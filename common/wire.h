@@ -46,6 +46,33 @@ enum {
 	MP_NACK_HDR_LEN = 10,
 	MP_NACK_MAX_BITS = 1024,
 	MP_NACK_MAX_LEN = MP_NACK_HDR_LEN + MP_NACK_MAX_BITS / 8,
+	/* parity over a group of DATA (forward error correction): kind,
+	 * flags (0), base seq (6 bytes), k, m, index, then the shard */
+	MP_RECOVER_PARITY = 2,
+	MP_PARITY_HDR_LEN = 11,
+	MP_PARITY_MAX_K = 16,	/* data datagrams per group (FEC_MAX_DATA) */
+	MP_PARITY_MAX_M = 4,	/* parity shards per group (FEC_MAX_PARITY) */
+	/* A group holds sealed DATA of up to this many bytes, the path byte
+	 * left out (the rescue ring's slot: larger ones are in no group). */
+	MP_PARITY_DATAGRAM_MAX = 2047,
+	/* A shard: a 2-byte length, then as many bytes as the group's
+	 * longest sealed DATA (path byte left out); the shortest DATA is a
+	 * header and a CRC. */
+	MP_PARITY_SHARD_MIN = 2 + MP_HDR_LEN - 1 + MP_CRC_LEN,
+	MP_PARITY_SHARD_MAX = 2 + MP_PARITY_DATAGRAM_MAX,
+	MP_PARITY_MAX_LEN = MP_PARITY_HDR_LEN + MP_PARITY_SHARD_MAX,
+};
+
+/* A parity shard of the group of DATA seqs [base, base + k): shard `index`
+ * of m. shard points into the body it was read from. Canonical on the
+ * wire: 1 <= k <= MP_PARITY_MAX_K, 1 <= m <= MP_PARITY_MAX_M, index < m,
+ * base >= 1 and base + k - 1 <= MP_SEQ_MAX, a shard length within
+ * MP_PARITY_SHARD_MIN..MP_PARITY_SHARD_MAX. */
+struct mp_parity {
+	uint64_t base;
+	unsigned k, m, index;
+	const uint8_t *shard;
+	size_t shard_len;
 };
 
 /* A NACK: bit i of map (byte i / 8, bit i % 8) set = DATA seq base + i is
@@ -164,5 +191,11 @@ int wire_get_probe(const uint8_t *buf, size_t len, struct mp_probe *p);
  * range past MP_SEQ_MAX, a first or last bit clear, a stray bit). */
 size_t wire_put_nack(uint8_t buf[static MP_NACK_MAX_LEN], const struct mp_nack *n);
 int wire_get_nack(const uint8_t *buf, size_t len, struct mp_nack *n);
+
+/* PARITY bodies: put writes a canonical one (the caller's fields are in
+ * range) and returns its length; get takes exactly one canonical body
+ * (the shard is the rest of it), or returns -1. */
+size_t wire_put_parity(uint8_t buf[static MP_PARITY_MAX_LEN], const struct mp_parity *p);
+int wire_get_parity(const uint8_t *buf, size_t len, struct mp_parity *p);
 
 #endif

@@ -1,7 +1,7 @@
 /* mpclient's down direction: a bridge's datagram -> parse (exact length,
  * known type) -> WELCOME and RESET to keying.c -> session by id -> (keyed)
  * the server epoch, then authenticate and decrypt in place -> the replay
- * window -> an ACK to paths.c, a NACK to the engine's recovery
+ * window -> an ACK to paths.c, a NACK or parity to the engine's recovery
  * (common/recover.c), or DATA to its reorder and release to the
  * application (common/receive.c) -> one batched send. */
 #include <errno.h>
@@ -60,7 +60,7 @@ static void accept_one(struct client *c, struct path *path, int i)
 		return;
 	}
 	if (h.type == MP_T_RECOVER) {
-		recover_input(&s->f, path->id, pkt + MP_HDR_LEN, plen);
+		receive_recover(&s->f, path->id, pkt + MP_HDR_LEN, plen);
 		return;
 	}
 	s->last_active_ms = c->e.now_ms;

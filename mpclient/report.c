@@ -61,6 +61,7 @@ static void json_paths(struct json *j, const struct client *c)
 		json_kv_u64(j, "over_pmtu", path->link.st.over_pmtu);
 		json_kv_u64(j, "rescued", path->link.st.rescued);
 		json_kv_u64(j, "resent", path->link.st.resent);
+		json_kv_u64(j, "parity_sent", path->link.st.parity);
 		json_kv_u64(j, "recovery_bytes", path->link.st.recovery_bytes);
 		json_kv_u64(j, "rate_bps", path->link.pace.rate_bps);
 		json_kv_u64(j, "paced_skip", path->link.st.paced_skip);
@@ -96,6 +97,7 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_kv_u64(j, "idle_ms", c->e.now_ms - s->last_active_ms);
 	stats_json_reorder(j, f->ro, f->hold_us);
 	stats_json_recover(j, &f->rec.st);
+	stats_json_parity(j, &f->par);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < c->npaths; p++) {
 		json_obj_begin(j);
@@ -295,6 +297,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)s->resets, keys_name(c, s),
 			 (unsigned long long)(now - s->last_active_ms));
 		stats_log_recover(s->f.id, &s->f.rec.st);
+		stats_log_parity(s->f.id, &s->f.par);
 		for (unsigned p = 0; p < c->npaths; p++) {
 			char extra[160];
 			const struct flow_path *sp = &s->f.path[p];

@@ -73,6 +73,7 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_kv_u64(j, "idle_ms", srv->e.now_ms - s->last_active_ms);
 	stats_json_reorder(j, s->f.ro, s->f.hold_us);
 	stats_json_recover(j, &s->f.rec.st);
+	stats_json_parity(j, &s->f.par);
 	json_kv_arr_begin(j, "paths");
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct spath *sp = &s->paths[p];
@@ -260,6 +261,7 @@ void server_log_stats(const struct server *srv)
 			 (unsigned long long)s->unreachable,
 			 (unsigned long long)(now - s->last_active_ms));
 		stats_log_recover(s->f.id, &s->f.rec.st);
+		stats_log_parity(s->f.id, &s->f.par);
 		for (int p = 0; p < MP_MAX_PATHS; p++) {
 			const struct spath *sp = &s->paths[p];
 			const struct flow_path *fp = &s->f.path[p];

@@ -2,7 +2,7 @@
  * known type) -> HELLO to keying.c -> its session by (id, epoch), made on
  * first sight in plaintext -> (keyed) authenticate and decrypt in place, or
  * a RESET if we have no such session -> the replay window -> note the path
- * -> a PROBE to paths.c, a NACK to the engine's recovery (common/recover.c),
+ * -> a PROBE to paths.c, a NACK or parity to the engine's recovery (common/recover.c),
  * or DATA to its reorder and release to the session's target
  * (common/receive.c), flushed per run of one session. */
 #include <errno.h>
@@ -83,7 +83,7 @@ static void accept_one(struct server *srv, int i)
 		return;
 	}
 	if (h.type == MP_T_RECOVER) {
-		recover_input(&s->f, h.path, pkt + MP_HDR_LEN, plen);
+		receive_recover(&s->f, h.path, pkt + MP_HDR_LEN, plen);
 		return;
 	}
 	if (srv->tun.fd < 0 && s->fd < 0 && session_connect(srv, s)) {

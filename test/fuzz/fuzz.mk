@@ -46,7 +46,7 @@ FUZZ_ip_SRC := $(addprefix common/,ip.c)
 FUZZ_optfile_SRC := $(addprefix common/,optfile.c line.c log.c ratelimit.c)
 FUZZ_http_SRC := common/http_parse.c
 FUZZ_fec_SRC := common/fec.c
-FUZZ_recover_SRC := $(addprefix common/,wire.c crc32c.c rescue.c)
+FUZZ_recover_SRC := $(addprefix common/,wire.c crc32c.c rescue.c parity.c fec.c)
 FUZZ_noise_SRC := $(addprefix common/,noise.c rand.c log.c ratelimit.c)
 FUZZ_wire_MAXLEN := 70000
 FUZZ_config_MAXLEN := 4096
@@ -55,11 +55,12 @@ FUZZ_ip_MAXLEN := 9000
 FUZZ_optfile_MAXLEN := 4096
 FUZZ_http_MAXLEN := 5000
 FUZZ_fec_MAXLEN := 4096
-FUZZ_recover_MAXLEN := 200
+FUZZ_recover_MAXLEN := 2100
 # A mode byte and a message 1 (160 bytes at most), with room to go past it.
 FUZZ_noise_MAXLEN := 256
 FUZZ_sealed_LIBS := $(CRYPTO_LIBS) -lm
 FUZZ_fec_LIBS := $(ISAL_LIBS)
+FUZZ_recover_LIBS := $(ISAL_LIBS)
 FUZZ_noise_LIBS := $(CRYPTO_LIBS)
 
 FUZZ_NAMES := wire config sealed ip optfile http fec recover noise

@@ -101,6 +101,21 @@ static struct mp_hdr hdr_of(enum mp_type type, uint8_t path, uint32_t epoch, uin
 /* mpserver took a PROBE (opened in buf): its passive side takes the body;
  * the ACK it answers with is sealed server to client, and mpclient opens
  * it and hands the body to its active side, which had sent PROBE 1. */
+/* An authenticated RECOVER body, as the engine takes it: a NACK or a
+ * PARITY that parses is written back byte for byte (fuzz_recover goes
+ * further into each). */
+static void recover_in(const uint8_t *body, size_t len)
+{
+	static uint8_t out[MP_PARITY_MAX_LEN];
+	struct mp_nack n;
+	struct mp_parity par;
+
+	if (!wire_get_nack(body, len, &n))
+		CHECK(wire_put_nack(out, &n) == len && !memcmp(out, body, len));
+	if (!wire_get_parity(body, len, &par))
+		CHECK(wire_put_parity(out, &par) == len && !memcmp(out, body, len));
+}
+
 static void probe_in(const uint8_t *buf, size_t len)
 {
 	struct fuzz_path active, passive;
@@ -225,6 +240,8 @@ static void from_wire(const uint8_t *data, size_t size)
 			probe_in(pkt, size);
 		else if (h.type == MP_T_ACK)
 			ack_in(pkt, size);
+		else if (h.type == MP_T_RECOVER)
+			recover_in(pkt + MP_HDR_LEN, plen);
 		return;		/* DATA: the payload is the application's */
 	case MP_T_HELLO:
 		if (!hs_hello_check(data, size, &master, r1)) {
@@ -303,8 +320,8 @@ static void tampered(const uint8_t *data, size_t size)
 
 	switch (t) {
 	case MP_T_DATA:		/* the rest of the input is the payload */
-	case MP_T_RECOVER:
-		plen = size > 2048 ? 2048 : size;
+	case MP_T_RECOVER:	/* (a PARITY body is the longest) */
+		plen = size > MP_PARITY_MAX_LEN ? MP_PARITY_MAX_LEN : size;
 		len = seal_from(t, down, &h, data, size, plen);
 		break;
 	case MP_T_PROBE:
@@ -347,6 +364,8 @@ static void tampered(const uint8_t *data, size_t size)
 			probe_in(pkt, len);
 		if (!refused && err == WIRE_OK && t == MP_T_ACK)
 			ack_in(pkt, len);
+		if (!refused && err == WIRE_OK && t == MP_T_RECOVER)
+			recover_in(pkt + MP_HDR_LEN, pl);
 		break;
 	case MP_T_HELLO:
 		refused = hs_hello_check(pkt, len, &master, r2) != 0;

@@ -461,14 +461,20 @@ static void receive_plain(const uint8_t *pkt, const struct mp_hdr *h, size_t ple
 		fuzz_path_tick(&active, now);
 		return;
 	case MP_T_RECOVER:
-		/* numbered with PROBE/ACK; the body is fuzz_recover's, but a
-		 * body that parses must be written back the same */
+		/* numbered with PROBE/ACK; the body is fuzz_recover's (NACK and
+		 * PARITY), but a body that parses must be written back the same */
 		drive_seq(pkt, h, plen, 0);
 		{
 			struct mp_nack n;
 			uint8_t out[MP_NACK_MAX_LEN];
 			if (!wire_get_nack(body, plen, &n))
 				CHECK(wire_put_nack(out, &n) == plen && !memcmp(out, body, plen));
+		}
+		{
+			struct mp_parity par;
+			static uint8_t out[MP_PARITY_MAX_LEN];
+			if (!wire_get_parity(body, plen, &par))
+				CHECK(wire_put_parity(out, &par) == plen && !memcmp(out, body, plen));
 		}
 		return;
 	case MP_T_HELLO:

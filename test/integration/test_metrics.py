@@ -111,6 +111,9 @@ def test_metrics_pair(net):
         assert value(samples, "mprelay_session_deduplicated_total", session=sid) == N
         assert value(samples, "mprelay_deduplicated_total") == N
         assert value(samples, "mprelay_sessions") == 1
+        # forward error correction is bond mode's: counted, never used here
+        for fam in ("parity_sent", "parity_received", "fec_recovered", "fec_undecodable"):
+            assert value(samples, f"mprelay_session_{fam}_total", session=sid) == 0
         drops = {dict(k[1])["reason"]: v for k, v in samples.items()
                  if k[0] == "mprelay_drops_total"}
         assert "bad_tag" in drops and not any(drops.values()), drops

@@ -12,7 +12,13 @@
  *   - bond mode: earliest arrival spreads by capacity, bounds the wait,
  *     leaves a slow path out of bulk, and doubles latency-critical ones;
  *   - loss recovery: what is asked for and when, what is sent again and
- *     where, and the bounds a lying peer meets. */
+ *     where, and the bounds a lying peer meets;
+ *   - forward error correction: no parity on clean paths (or without
+ *     --recover, or outside bond); the rate rule; parity on another path
+ *     than the group's; erased DATA delivered byte for byte from parity
+ *     alone, plaintext and keyed; wrong parity never delivers junk; a slow
+ *     group closed by time; malformed, conflicting and stale parity
+ *     refused; the parity budget against a peer reporting 90 % loss. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -970,6 +976,459 @@ static void recover_budget_bounds_a_liar(void **state)
 	rig_close();
 }
 
+/* ---- forward error correction (parity.h) --------------------------------- */
+
+/* Every packet waiting at the far ends, as sent: DATA by seq, parity
+ * shards in arrival order. */
+enum { WIRE_MAX = 96 };
+struct wire_pkt {
+	uint8_t bytes[2200];
+	size_t len;
+	unsigned path;
+	struct mp_hdr h;
+};
+static struct wire_pkt wdata[WIRE_MAX], wpar[WIRE_MAX];
+static unsigned n_wdata, n_wpar;
+
+/* A RECOVER packet's kind (keyed: opened in a copy). */
+static int kind_of(const uint8_t *pkt, size_t len)
+{
+	uint8_t copy[2200];
+
+	if (!rig.e.key)
+		return pkt[MP_HDR_LEN];
+	memcpy(copy, pkt, len);
+	return aead_open(&rig.f.open, copy, len) ? -1 : copy[MP_HDR_LEN];
+}
+
+static void capture(void)
+{
+	uint8_t buf[2200];
+
+	send_flush(&rig.e);
+	for (unsigned p = 0; p < PATHS; p++) {
+		ssize_t len;
+		while ((len = take(rig.rx[p], buf, sizeof(buf))) > 0) {
+			struct mp_hdr h;
+			size_t plen;
+			assert_int_equal(wire_parse(buf, (size_t)len, rig.e.key != NULL, &h, &plen),
+					 WIRE_OK);
+			assert_int_equal(h.path, p);
+			struct wire_pkt *w;
+			if (h.type == MP_T_DATA) {
+				assert_true(h.seq < WIRE_MAX);
+				w = &wdata[h.seq];
+				n_wdata++;
+			} else if (h.type == MP_T_RECOVER &&
+				   kind_of(buf, (size_t)len) == MP_RECOVER_PARITY) {
+				assert_true(n_wpar < WIRE_MAX);
+				w = &wpar[n_wpar++];
+			} else {
+				continue;	/* a NACK of the receiving side */
+			}
+			memcpy(w->bytes, buf, (size_t)len);
+			w->len = (size_t)len;
+			w->path = p;
+			w->h = h;
+		}
+	}
+}
+
+/* One captured packet through the receive path as the programs run it. */
+static void feed(struct wire_pkt *w)
+{
+	/* what is released is sent from where it lies, until receive_flush */
+	static uint8_t slot[2 * WIRE_MAX][2200];
+	static unsigned next;
+	uint8_t *pkt = slot[next++ % (2 * WIRE_MAX)];
+	struct mp_hdr h;
+	size_t plen;
+
+	memcpy(pkt, w->bytes, w->len);
+	assert_int_equal(wire_parse(pkt, w->len, rig.e.key != NULL, &h, &plen), WIRE_OK);
+	if (rig.e.key && receive_open(&rig.f, pkt, w->len))
+		return;
+	receive_count(&rig.f, h.path, w->len);
+	if (receive_window(&rig.f, &h) != SEQ_ACCEPT)
+		return;
+	if (h.type == MP_T_RECOVER)
+		receive_recover(&rig.f, h.path, pkt + MP_HDR_LEN, plen);
+	else
+		receive_data(&rig.f, h.path, h.seq, pkt + MP_HDR_LEN, plen);
+}
+
+/* What reached the local side: each datagram's length and bytes. */
+static uint8_t got[WIRE_MAX][1500];
+static size_t got_len[WIRE_MAX];
+
+static unsigned arrived(void)
+{
+	unsigned n = 0;
+	ssize_t len;
+
+	receive_flush(&rig.e);
+	while (n < WIRE_MAX && (len = take(rig.local_rx, got[n], sizeof(got[n]))) >= 0)
+		got_len[n++] = (size_t)len;
+	return n;
+}
+
+/* Datagram i (from 0) of a test: its length and its bytes. */
+static size_t size_of(unsigned i)
+{
+	return 60 + (i * 37) % 900;
+}
+
+static void send_nth(unsigned i)
+{
+	static uint8_t pkt[MP_HDR_LEN + 1500 + MP_MAX_TRAILER];
+
+	for (size_t b = 0; b < size_of(i); b++)
+		pkt[MP_HDR_LEN + b] = (uint8_t)(i * 31 + b);
+	send_data(&rig.f, pkt, size_of(i));
+	send_flush(&rig.e);		/* one buffer */
+}
+
+static void check_nth(unsigned n, unsigned i)
+{
+	assert_int_equal(got_len[n], size_of(i));
+	for (size_t b = 0; b < size_of(i); b++)
+		if (got[n][b] != (uint8_t)(i * 31 + b))
+			fail_msg("datagram %u: byte %zu differs", i, b);
+}
+
+/* Bond mode with recovery over two paths with delays of 10 and 30 ms,
+ * path 0 losing `ppm` of what we send (as the peer reports it). */
+static void rig_fec(uint32_t ppm)
+{
+	rig_open(SCHED_BOND, 500);
+	rig.o.recover = 1;
+	for (unsigned p = 0; p < PATHS; p++) {
+		rig.f.path[p].h.has_rtt = 1;
+		rig.f.path[p].h.srtt_us = p ? 30000 : 10000;
+	}
+	rig.f.path[0].h.send.ppm = ppm;
+	rig.f.view_dirty = 1;
+	n_wdata = n_wpar = 0;
+	memset(wdata, 0, sizeof(wdata));
+}
+
+/* The rate rule: none below PARITY_LOSS_MIN_PPM; the fewest shards that
+ * leave at most PARITY_RESIDUAL_PPM of groups undecodable (at 1 % over 16:
+ * P(> 1 of 17) = 1.2 %, P(> 2 of 18) = 0.08 %); at most a quarter of the
+ * group, at least one. */
+static void parity_rate_follows_the_loss(void **state)
+{
+	(void)state;
+	assert_int_equal(parity_rate(16, 0), 0);
+	assert_int_equal(parity_rate(16, PARITY_LOSS_MIN_PPM - 1), 0);
+	assert_int_equal(parity_rate(16, 10000), 2);
+	assert_int_equal(parity_rate(16, 300000), 4);
+	assert_int_equal(parity_rate(8, 300000), 2);
+	assert_int_equal(parity_rate(2, 300000), 1);
+	assert_int_equal(parity_rate(1, 1000000), 1);
+	assert_int_equal(parity_rate(0, 300000), 0);
+}
+
+/* Clean paths: not one parity byte, and no coder made. */
+static void parity_none_on_clean_paths(void **state)
+{
+	(void)state;
+	rig_fec(PARITY_LOSS_MIN_PPM - 1);
+	rig.f.path[1].h.send.ppm = PARITY_LOSS_MIN_PPM - 1;
+	for (unsigned i = 0; i < 70; i++)
+		send_nth(i);
+	capture();
+	assert_int_equal(n_wdata, 70);
+	assert_int_equal(n_wpar, 0);
+	assert_int_equal(rig.f.par_tx.ready, 0);
+	assert_int_equal(rig.e.parity_tx_flows, 0);
+	rig_close();
+	/* lossy paths, but --recover off, or another mode: none either */
+	for (int run = 0; run < 2; run++) {
+		rig_fec(300000);
+		rig.f.path[1].h.send.ppm = 300000;
+		if (run)
+			rig.f.sched.mode = SCHED_DUPLICATE;
+		else
+			rig.o.recover = 0;
+		for (unsigned i = 0; i < 40; i++)
+			send_nth(i);
+		capture();
+		assert_int_equal(n_wdata, run ? 80 : 40);
+		assert_int_equal(n_wpar, 0);
+		assert_int_equal(rig.f.par_tx.ready, 0);
+		rig_close();
+	}
+}
+
+/* Keyed: parity is over the sealed DATA (the receiver keeps each as it
+ * came, before decrypting it in place); a rebuilt one opens with its own
+ * tag and is delivered byte for byte. A shard from a lying peer (sealed
+ * with the session's key, contents changed) rebuilds a packet whose tag
+ * fails: nothing reaches the local side. */
+static void parity_keyed_rebuilds_and_authenticates(void **state)
+{
+	static struct crypto_master mk;	/* the engine only asks whether there is a key */
+	uint8_t key[CRYPTO_KEY_LEN] = { 7 };
+
+	(void)state;
+	rig_fec(300000);
+	rig.e.key = &mk;
+	assert_int_equal(aead_init(&rig.f.seal, key, 1), 0);
+	assert_int_equal(aead_init(&rig.f.open, key, 0), 0);
+	for (unsigned i = 0; i < 48; i++)
+		send_nth(i);
+	capture();
+	assert_int_equal(n_wdata, 48);
+	assert_int_equal(n_wpar, 12);
+	rig.e.now_us = 1000000;
+	for (unsigned s = 1; s <= 16; s++)
+		feed(&wdata[s]);
+	for (unsigned j = 0; j < 4; j++)
+		feed(&wpar[j]);
+	/* group 2: three lost */
+	for (unsigned s = 17; s <= 32; s++)
+		if (s != 18 && s != 25 && s != 31)
+			feed(&wdata[s]);
+	for (unsigned j = 4; j < 8; j++)
+		feed(&wpar[j]);
+	assert_int_equal(rig.f.par.recovered, 3);
+	/* group 3: one lost; its shard 0 opened, changed, sealed again */
+	for (unsigned s = 33; s <= 48; s++)
+		if (s != 40)
+			feed(&wdata[s]);
+	struct wire_pkt *w = &wpar[8];
+	size_t plen = w->len - MP_HDR_LEN - MP_TAG_LEN;
+	assert_int_equal(aead_open(&rig.f.open, w->bytes, w->len), 0);
+	w->bytes[MP_HDR_LEN + MP_PARITY_HDR_LEN + 50] ^= 1;
+	assert_int_equal(aead_seal(&rig.f.seal, w->bytes, plen), w->len);
+	feed(w);
+	assert_int_equal(rig.f.par.received, 4 + 4 + 1);
+	assert_int_equal(rig.f.par.recovered, 3);
+	assert_int_equal(rig.f.par.undecodable, 1);
+	assert_int_equal(rig.f.bad_tag, 0);	/* a rebuilt packet is not the path's */
+	receive_timer(rig.loop, &rig.f.ro_timer, 0);
+	assert_int_equal(arrived(), 47);
+	for (unsigned n = 0, s = 1; s <= 48; s++)
+		if (s != 40)
+			check_nth(n++, s - 1);
+	rig.e.key = NULL;
+	rig_close();
+}
+
+/* Path 0 (the faster: it carries the whole group) loses 30 %: each full
+ * group of 16 gets 4 shards, all on path 1. The receiver, erasing any 4
+ * DATA of a group, delivers every datagram byte for byte, in order, with
+ * no NACK answered (none is fed back): parity alone rebuilt them. */
+static void parity_rebuilds_what_a_path_lost(void **state)
+{
+	(void)state;
+	rig_fec(300000);
+	for (unsigned i = 0; i < 48; i++)
+		send_nth(i);
+	capture();
+	assert_int_equal(n_wdata, 48);
+	assert_int_equal(n_wpar, 3 * 4);
+	for (unsigned j = 0; j < n_wpar; j++) {
+		struct mp_parity par;
+		assert_int_equal(wpar[j].path, 1);
+		assert_int_equal(wire_get_parity(wpar[j].bytes + MP_HDR_LEN,
+						 wpar[j].len - MP_HDR_LEN - MP_CRC_LEN, &par), 0);
+		assert_int_equal(par.base, 1 + 16 * (j / 4));
+		assert_int_equal(par.k, 16);
+		assert_int_equal(par.m, 4);
+		assert_int_equal(par.index, j % 4);
+	}
+	for (unsigned s = 1; s <= 48; s++)
+		assert_int_equal(wdata[s].path, 0);
+	rig.e.now_us = 1000000;
+	/* group 1 whole, with its parity (the receiver's state is made at
+	 * the first parity); group 2 without 4 DATA; group 3 without 2, its
+	 * parity first */
+	static const unsigned lost[] = { 17, 20, 26, 32, 40, 41 };
+	for (unsigned s = 1; s <= 16; s++)
+		feed(&wdata[s]);
+	for (unsigned j = 0; j < 4; j++)
+		feed(&wpar[j]);
+	for (unsigned s = 17; s <= 32; s++) {
+		int erased = 0;
+		for (unsigned l = 0; l < 6; l++)
+			erased |= lost[l] == s;
+		if (!erased)
+			feed(&wdata[s]);
+	}
+	for (unsigned j = 4; j < 12; j++)
+		feed(&wpar[j]);
+	for (unsigned s = 33; s <= 48; s++)
+		if (s != 40 && s != 41)
+			feed(&wdata[s]);
+	assert_int_equal(arrived(), 48);
+	for (unsigned n = 0; n < 48; n++)
+		check_nth(n, n);
+	/* group 2 at its fourth shard; group 3 as soon as it held 16 shards,
+	 * before 47 and 48 came (rebuilt early; their arrivals are copies) */
+	assert_int_equal(rig.f.par.recovered, 4 + 4);
+	assert_int_equal(rig.f.dedup, 2);
+	assert_int_equal(rig.f.par.undecodable, 0);
+	/* rebuilt ones are no path's news */
+	assert_int_equal(rig.f.path[0].rx_pkts, 48 - 6);	/* copies included */
+	assert_int_equal(rig.f.path[1].rx_pkts, 12);
+	rig_close();
+}
+
+/* More losses than shards: nothing is made up; the datagrams that came
+ * are delivered, the group counted undecodable when given up. A shard
+ * whose contents are wrong (an erasure code cannot tell) rebuilds a
+ * packet whose CRC fails: nothing reaches the local side. */
+static void parity_never_delivers_junk(void **state)
+{
+	(void)state;
+	rig_fec(300000);
+	for (unsigned i = 0; i < 80; i++)
+		send_nth(i);
+	capture();
+	assert_int_equal(n_wpar, 5 * 4);
+	rig.e.now_us = 1000000;
+	for (unsigned j = 0; j < 4; j++)	/* the receiver's state */
+		feed(&wpar[j]);
+	/* group 2: 5 of 16 lost, 4 shards */
+	for (unsigned s = 17; s <= 32; s++)
+		if (s < 20 || s > 24)
+			feed(&wdata[s]);
+	for (unsigned j = 4; j < 8; j++)
+		feed(&wpar[j]);
+	assert_int_equal(rig.f.par.recovered, 0);
+	/* group 3: one lost, its one shard corrupted (a lying peer; the
+	 * packet's own CRC is made right) */
+	for (unsigned s = 33; s <= 48; s++)
+		if (s != 35)
+			feed(&wdata[s]);
+	struct wire_pkt *w = &wpar[8];
+	w->bytes[MP_HDR_LEN + MP_PARITY_HDR_LEN + 40] ^= 0x5a;
+	w->len = wire_seal_plain(w->bytes, w->len - MP_HDR_LEN - MP_CRC_LEN);
+	feed(w);
+	assert_int_equal(rig.f.par.recovered, 0);
+	assert_int_equal(rig.f.par.undecodable, 1);
+	/* groups 4 and 5's parity: PARITY_GROUPS are kept, the oldest
+	 * (group 1, none of whose DATA came) is given up */
+	for (unsigned j = 12; j < 20; j++)
+		feed(&wpar[j]);
+	assert_int_equal(rig.f.par.undecodable, 2);
+	/* after the hold: every datagram that came, in order, and only those */
+	receive_timer(rig.loop, &rig.f.ro_timer, 0);
+	assert_int_equal(arrived(), 11 + 15);
+	unsigned n = 0;
+	for (unsigned s = 17; s <= 48; s++)
+		if ((s < 20 || s > 24) && s != 35)
+			check_nth(n++, s - 1);
+	rig_close();
+}
+
+/* A malformed parity body is refused and counted; one of another k or m
+ * than its group's first shard says is refused; parity of a group older
+ * than every one kept is stale. */
+static void parity_refuses_what_does_not_fit(void **state)
+{
+	uint8_t body[MP_PARITY_MAX_LEN], shard[64] = { 0 };
+	struct mp_parity par = { .base = 100, .k = 4, .m = 2, .index = 0,
+				 .shard = shard, .shard_len = sizeof(shard) };
+
+	(void)state;
+	rig_fec(300000);
+	size_t len = wire_put_parity(body, &par);
+	body[1] = 1;				/* flags */
+	receive_recover(&rig.f, 0, body, len);
+	assert_int_equal(rig.f.par.bad, 1);
+	assert_int_equal(rig.e.drops.n[DROP_BAD_RECOVER], 1);
+	assert_null(rig.f.par_rx);		/* nothing made for junk */
+	body[1] = 0;
+	receive_recover(&rig.f, 0, body, len);
+	assert_int_equal(rig.f.par.received, 1);
+	assert_non_null(rig.f.par_rx);
+	assert_int_equal(rig.e.parity_rx_flows, 1);
+	par.index = 1;
+	par.m = 3;
+	len = wire_put_parity(body, &par);
+	receive_recover(&rig.f, 0, body, len);
+	assert_int_equal(rig.f.par.bad, 2);
+	for (uint64_t b = 200; b < 200 + 16 * PARITY_GROUPS; b += 16) {
+		par.base = b;
+		len = wire_put_parity(body, &par);
+		receive_recover(&rig.f, 0, body, len);
+	}
+	par.base = 150;
+	len = wire_put_parity(body, &par);
+	receive_recover(&rig.f, 0, body, len);
+	assert_int_equal(rig.f.par.stale, 1);
+	/* --recover off: parity is not acted on */
+	rig.o.recover = 0;
+	par.base = 1000;
+	len = wire_put_parity(body, &par);
+	uint64_t received = rig.f.par.received;
+	receive_recover(&rig.f, 0, body, len);
+	assert_int_equal(rig.f.par.received, received);
+	rig_close();
+	assert_int_equal(rig.e.parity_rx_flows, 0);
+}
+
+/* A slow flow is not left without parity: a group that waited its age
+ * (a quarter of the receiver's wait for a hole, within bounds) is closed
+ * with what it holds. */
+static void parity_closes_a_slow_group(void **state)
+{
+	struct mp_parity par;
+
+	(void)state;
+	rig_fec(300000);
+	rig.e.now_us = 1000000;
+	for (unsigned i = 0; i < 3; i++)
+		send_nth(i);
+	capture();
+	assert_int_equal(n_wpar, 0);
+	assert_true(ev_is_active(&rig.f.par_timer));
+	flow_view(&rig.f);
+	uint64_t age = rig.f.rec.wait_us / PARITY_AGE_SHARE;
+	age = age < PARITY_AGE_MIN_US ? PARITY_AGE_MIN_US
+	    : age > PARITY_AGE_MAX_US ? PARITY_AGE_MAX_US : age;
+	assert_true(ev_timer_remaining(rig.loop, &rig.f.par_timer) <= age / 1e6 + 1e-6);
+	send_parity_timer(rig.loop, &rig.f.par_timer, 0);
+	capture();
+	assert_int_equal(n_wpar, 1);
+	assert_int_equal(wire_get_parity(wpar[0].bytes + MP_HDR_LEN,
+					 wpar[0].len - MP_HDR_LEN - MP_CRC_LEN, &par), 0);
+	assert_int_equal(par.base, 1);
+	assert_int_equal(par.k, 3);
+	assert_int_equal(par.m, 1);
+	assert_int_equal(par.shard_len, 2 + MP_HDR_LEN - 1 + size_of(2) + MP_CRC_LEN);
+	rig_close();
+}
+
+/* A peer that says every path loses 90 % gets at most PARITY_BUDGET_PCT
+ * of what the flow sent in parity, and PARITY_BUDGET_BURST. */
+static void parity_budget_bounds_a_liar(void **state)
+{
+	(void)state;
+	rig_fec(900000);
+	rig.f.path[1].h.send.ppm = 900000;
+	for (unsigned i = 0; i < 400; i++) {
+		/* groups of one (closed by time): a shard as long as the data */
+		send_nth(i % 2 ? 1 : 23);
+		send_parity_timer(rig.loop, &rig.f.par_timer, 0);
+		for (unsigned p = 0; p < PATHS; p++)
+			while (take(rig.rx[p], got[0], sizeof(got[0])) > 0)
+				;
+	}
+	uint64_t bound = rig.f.sent_bytes * PARITY_BUDGET_PCT / 100 + PARITY_BUDGET_BURST;
+	if (rig.f.par.sent_bytes > bound)
+		fail_msg("parity %llu bytes for %llu sent: over %llu",
+			 (unsigned long long)rig.f.par.sent_bytes,
+			 (unsigned long long)rig.f.sent_bytes, (unsigned long long)bound);
+	assert_true(rig.f.par.over_budget > 0);
+	uint64_t link_bytes = rig.link[0].st.recovery_bytes + rig.link[1].st.recovery_bytes;
+	assert_true(link_bytes >= rig.f.par.sent_bytes);
+	rig_close();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -995,6 +1454,14 @@ int main(void)
 		cmocka_unit_test(recover_resends_the_same_bytes_elsewhere),
 		cmocka_unit_test(recover_probes_the_tail),
 		cmocka_unit_test(recover_budget_bounds_a_liar),
+		cmocka_unit_test(parity_rate_follows_the_loss),
+		cmocka_unit_test(parity_none_on_clean_paths),
+		cmocka_unit_test(parity_rebuilds_what_a_path_lost),
+		cmocka_unit_test(parity_keyed_rebuilds_and_authenticates),
+		cmocka_unit_test(parity_never_delivers_junk),
+		cmocka_unit_test(parity_refuses_what_does_not_fit),
+		cmocka_unit_test(parity_closes_a_slow_group),
+		cmocka_unit_test(parity_budget_bounds_a_liar),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

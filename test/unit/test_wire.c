@@ -360,6 +360,64 @@ static void test_nack_body(void **state)
 	assert_int_equal(wire_get_nack(buf, len, &out), -1);
 }
 
+/* PARITY bodies: written and read back; the shortest and longest shard
+ * and one byte either side; every field at its bounds and one past. */
+static void test_parity_body(void **state)
+{
+	static uint8_t buf[MP_PARITY_MAX_LEN + 1], shard[MP_PARITY_SHARD_MAX + 1];
+	struct mp_parity in = { .base = 0x123456789aull, .k = 16, .m = 4, .index = 3,
+				.shard = shard }, out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(shard); i++)
+		shard[i] = (uint8_t)(i * 7 + 1);
+	for (size_t sl = MP_PARITY_SHARD_MIN - 1; sl <= MP_PARITY_SHARD_MAX + 1; sl++) {
+		if (sl > MP_PARITY_SHARD_MIN + 1 && sl < MP_PARITY_SHARD_MAX - 1)
+			continue;
+		in.shard_len = sl;
+		size_t len = MP_PARITY_HDR_LEN + sl;
+		if (sl <= MP_PARITY_SHARD_MAX)
+			assert_int_equal(wire_put_parity(buf, &in), len);
+		else
+			memcpy(buf + MP_PARITY_HDR_LEN, shard, sl);
+		int ok = sl >= MP_PARITY_SHARD_MIN && sl <= MP_PARITY_SHARD_MAX;
+		assert_int_equal(wire_get_parity(buf, len, &out), ok ? 0 : -1);
+		if (!ok)
+			continue;
+		assert_int_equal(out.base, in.base);
+		assert_int_equal(out.k, 16);
+		assert_int_equal(out.m, 4);
+		assert_int_equal(out.index, 3);
+		assert_int_equal(out.shard_len, sl);
+		assert_ptr_equal(out.shard, buf + MP_PARITY_HDR_LEN);
+		assert_memory_equal(out.shard, shard, sl);
+	}
+	in.shard_len = 100;
+	size_t len = wire_put_parity(buf, &in);
+	struct { size_t at; uint8_t v; int ok; } field[] = {
+		{ 0, MP_RECOVER_NACK, 0 }, { 0, 3, 0 }, { 1, 1, 0 },
+		{ 8, 0, 0 }, { 8, 1, 1 }, { 8, MP_PARITY_MAX_K + 1, 0 },
+		{ 9, 0, 0 }, { 9, MP_PARITY_MAX_M + 1, 0 },
+		{ 10, 4, 0 },	/* index == m */
+	};
+	for (size_t f = 0; f < sizeof(field) / sizeof(field[0]); f++) {
+		uint8_t save = buf[field[f].at];
+		buf[field[f].at] = field[f].v;
+		assert_int_equal(wire_get_parity(buf, len, &out), field[f].ok ? 0 : -1);
+		buf[field[f].at] = save;
+	}
+	/* base 0; the group past the last seq */
+	in.base = 0;
+	wire_put_parity(buf, &in);
+	assert_int_equal(wire_get_parity(buf, len, &out), -1);
+	in.base = MP_SEQ_MAX - 15;
+	wire_put_parity(buf, &in);
+	assert_int_equal(wire_get_parity(buf, len, &out), 0);
+	in.base = MP_SEQ_MAX - 14;
+	wire_put_parity(buf, &in);
+	assert_int_equal(wire_get_parity(buf, len, &out), -1);
+}
+
 static void test_fields(void **state)
 {
 	(void)state;
@@ -483,6 +541,7 @@ int main(void)
 		cmocka_unit_test(test_every_path_byte),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_nack_body),
+		cmocka_unit_test(test_parity_body),
 		cmocka_unit_test(test_probe_body),
 		cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_err_names),
