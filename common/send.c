@@ -152,6 +152,17 @@ static void mark_wanted(struct flow *f, uint32_t held, const uint64_t *held_t, u
 			f->path[p].link->waited_us = f->e->now_us;
 }
 
+/* When path p would deliver len bytes sent now: after what waits in its
+ * pacer (with critical, only the latency-critical queue) has left at its
+ * rate, and its one-way delay (with the doubt of an overdue answer). */
+static uint64_t arrival_us(struct flow *f, unsigned p, size_t len, int critical)
+{
+	struct pace *pc = &f->path[p].link->pace;
+
+	return pace_backlog_us(pc, f->e->now_us, critical) + pace_us(pc, len) +
+	       health_owd_us(&f->path[p].h, f->e->now_us);
+}
+
 /* Bond mode: earliest arrival (ECF, BLEST). Each path would deliver this
  * datagram after what waits in its pacer has left at its rate, plus its
  * one-way delay; the earliest wins, so datagrams arrive nearly in order
@@ -181,10 +192,8 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 		struct pace *pc = &f->path[p].link->pace;
 		paced_bps += pc->rate_bps;
 		unpaced |= !pc->rate_bps;
-		const struct health *h = &f->path[p].h;
-		uint64_t wait = pace_backlog_us(pc, e->now_us, critical) + pace_us(pc, len);
 		/* the bound below counts from the usual delays, not the doubt */
-		uint64_t owd = health_srtt_owd_us(h);
+		uint64_t owd = health_srtt_owd_us(&f->path[p].h);
 		if (owd > slowest_owd)
 			slowest_owd = owd;
 		int ready = pace_ready(pc, e->now_us);
@@ -200,7 +209,7 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 			full = 1;
 			continue;
 		}
-		uint64_t t = wait + health_owd_us(h, e->now_us);
+		uint64_t t = arrival_us(f, p, len, critical);
 		if (!ready) {
 			held |= 1u << p;
 			held_t[p] = t;
@@ -320,11 +329,7 @@ static int first_arrival(struct flow *f, uint32_t exclude, size_t len)
 		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 			if (!(f->view.usable & 1u << p) || (exclude >> p & 1 && !pass))
 				continue;
-			struct pace *pc = &f->path[p].link->pace;
-			uint64_t t = pace_backlog_us(pc, f->e->now_us, 0) +
-				     health_owd_us(&f->path[p].h, f->e->now_us);
-			if (pc->rate_bps)
-				t += len * 8000000ull / pc->rate_bps;
+			uint64_t t = arrival_us(f, p, len, 0);
 			if (t < best_t)
 				best_t = t, best = (int)p;
 		}
