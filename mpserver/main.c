@@ -180,8 +180,8 @@ static int load_file(const char *path, struct optfile *f, struct optfile_def *de
 {
 	unsigned n = optfile_defs(longopts, file_skip, file_repeat, defs, OPTFILE_DEFS_MAX - 2);
 
-	defs[n++] = (struct optfile_def){ "listen", OPT_LISTEN, 1, 0 };
-	defs[n++] = (struct optfile_def){ "target", OPT_TARGET, 2, 0 };
+	defs[n++] = (struct optfile_def){ "listen", OPT_LISTEN, 1, 0, 0 };
+	defs[n++] = (struct optfile_def){ "target", OPT_TARGET, 2, 0, 0 };
 	optfile_init(f, defs, n);
 	return optfile_load(f, path);
 }
