@@ -37,6 +37,8 @@ const char *stats_drop_name(int reason)
 		[DROP_ROUTE_CONFLICT] = "route_conflict",
 		[DROP_ROUTE_FULL] = "route_full",
 		[DROP_BAD_RECOVER] = "bad_recover",
+		[DROP_UNKNOWN_KEY] = "unknown_key",
+		[DROP_REPLAYED_HANDSHAKE] = "replayed_handshake",
 	};
 
 	return reason < WIRE_ERR_MAX ? wire_err_name((enum wire_err)reason)

@@ -5,7 +5,8 @@
  *   down.c     a bridge's datagram -> parse -> keying, probe answers, or
  *              the engine's receive path
  *   session.c  the session table: made on first sight, expired when idle
- *   keying.c   the client half of the key handshake
+ *   keying.c   the client half of the key handshake: state, retries, hold
+ *   noisekeys.c  its messages in per-client (Noise IK) mode
  *   paths.c    probing, path states, the scheduler's view, rescue, MTU
  *   uplink.c   the paths' sockets: opened, re-opened, retried, resolved
  *   tunnel.c   tun mode: the device instead of the local socket
@@ -24,6 +25,7 @@
 #include "engine.h"
 #include "list.h"
 #include "net.h"
+#include "noise.h"
 #include "pmtu.h"
 #include "http.h"
 #include "status.h"
@@ -101,6 +103,7 @@ struct session {
 	uint64_t hello_sent_ms, hello_retry_ms, hello_started_ms;
 	uint64_t hellos, handshakes, resets;	/* sent, completed, received */
 	struct hold *hold;		/* while keys are being agreed */
+	struct noise_hs hs;		/* per-client mode: the attempt under way */
 };
 
 struct client {
@@ -128,6 +131,9 @@ struct client {
 	struct tun tun;			/* tun.fd < 0 in UDP mode */
 	ev_io tun_io;
 	uint32_t tun_session;		/* 0 = none yet */
+	/* per-client mode: mac1 keys of initiations (the server's public key)
+	 * and of responses (ours) */
+	uint8_t mac1_server[NOISE_KEY_LEN], mac1_self[NOISE_KEY_LEN];
 };
 
 static inline struct session *session_of(struct flow *f)
@@ -163,6 +169,14 @@ void keying_input(struct client *c, struct session *s, const uint8_t *pkt, size_
 void keying_sweep(struct client *c, struct session *s);
 /* Forgets the keys and what waited for them. */
 void keying_free(struct session *s);
+
+/* noisekeys.c (per-client mode) */
+/* Builds a new initiation for s and sends it on every open path. */
+void noisekeys_send(struct client *c, struct session *s);
+/* A WELCOME for s's attempt: 0 and the session's keys set; -1 not ours
+ * (counted by the caller); -2 the keys could not be set up. */
+int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
+		      const struct mp_hdr *h);
 
 /* paths.c */
 /* Path MTU search of path p from the start (a new path in the slot). */

@@ -9,12 +9,18 @@
 #include <string.h>
 
 #include "handshake.h"
+#include "hsnoise.h"
 #include "internal.h"
 #include "log.h"
 #include "rand.h"
 
 static void send_hello(struct client *c, struct session *s)
 {
+	if (c->o.per_client) {
+		noisekeys_send(c, s);
+		return;
+	}
+
 	uint8_t pkt[HS_HELLO_LEN];
 	struct mp_hdr h = {
 		.session = s->f.id,
@@ -91,26 +97,47 @@ static void release_hold(struct client *c, struct session *s)
 	s->hold = NULL;
 }
 
-static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
-		       size_t len, const struct mp_hdr *h)
+/* Shared-key mode's WELCOME: 0 and the keys set, -1 not ours, -2 the keys
+ * could not be set up. */
+static int shared_welcome(struct client *c, struct session *s, const uint8_t *pkt,
+			  size_t len, const struct mp_hdr *h)
 {
 	uint8_t client_random[CRYPTO_RANDOM_LEN], server_random[CRYPTO_RANDOM_LEN];
 	struct session_keys keys;
 	int rc;
 
 	if (hs_welcome_check(pkt, len, c->e.key, client_random, server_random) ||
-	    CRYPTO_memcmp(client_random, s->client_random, CRYPTO_RANDOM_LEN)) {
-		c->e.drops.n[DROP_BAD_HANDSHAKE]++;
-		return;
-	}
-	if (s->keying == KEYS_READY) {
-		c->e.deduplicated++;	/* the WELCOME for another path's HELLO */
-		return;
-	}
+	    CRYPTO_memcmp(client_random, s->client_random, CRYPTO_RANDOM_LEN))
+		return -1;
+	if (s->keying == KEYS_READY)
+		return 1;
 	rc = crypto_session_keys(c->e.key, client_random, server_random, s->f.id,
 				 s->f.tx.epoch, h->epoch, &keys) ||
 	     aead_init(&s->f.seal, keys.c2s, 1) || aead_init(&s->f.open, keys.s2c, 0);
 	OPENSSL_cleanse(&keys, sizeof(keys));
+	return rc ? -2 : 0;
+}
+
+static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
+		       size_t len, const struct mp_hdr *h)
+{
+	int rc;
+
+	if (c->o.per_client)
+		/* once the keys are set the attempt is gone: another path's
+		 * copy of the response no longer opens, and is no drop */
+		rc = s->keying != KEYS_READY ? noisekeys_welcome(c, s, pkt, len, h)
+		     : hsn_resp_check(pkt, len, c->mac1_self) ? -1 : 1;
+	else
+		rc = shared_welcome(c, s, pkt, len, h);
+	if (rc == -1) {
+		c->e.drops.n[DROP_BAD_HANDSHAKE]++;
+		return;
+	}
+	if (rc == 1) {
+		c->e.deduplicated++;	/* the WELCOME for another path's HELLO */
+		return;
+	}
 	if (rc) {
 		log_warnx("session %08x: cannot set up its keys", s->f.id);
 		return;
@@ -168,4 +195,5 @@ void keying_free(struct session *s)
 	s->hold = NULL;
 	s->keying = KEYS_NONE;
 	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
+	noise_hs_wipe(&s->hs);
 }

@@ -54,6 +54,10 @@ void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
 	uint8_t client_random[CRYPTO_RANDOM_LEN];
 	struct session *s;
 
+	if (srv->per_client) {
+		noisekeys_hello(srv, pkt, len, h, from);
+		return;
+	}
 	/* The limit comes before the MAC: a flood of HELLOs costs a counter. */
 	if (!ratelimit_allow(&srv->hello_limit, srv->e.now_ms)) {
 		srv->e.drops.n[DROP_RATE_LIMITED]++;

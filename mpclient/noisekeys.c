@@ -1,0 +1,104 @@
+/* mpclient's half of the per-client (Noise IK) handshake: builds the
+ * initiation (a new ephemeral key and timestamp each attempt, the same
+ * bytes on every path) and reads the response into the session's two
+ * AES-256-GCM keys (noise_split: i2r seals, r2i opens). keying.c owns the
+ * session's keying state, retries and hold; this file only the messages. */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "hsnoise.h"
+#include "internal.h"
+#include "log.h"
+
+static uint8_t kind_of(const struct client *c)
+{
+	return c->o.psk ? HSN_KIND_IKPSK2 : HSN_KIND_IK;
+}
+
+/* A fresh attempt: each one is a new initiation, newer than the last, so
+ * that a server which saw a later one of ours (another session's, or
+ * this one's from a path that was faster) still takes it. */
+void noisekeys_send(struct client *c, struct session *s)
+{
+	uint8_t prologue[HSN_PROLOGUE_LEN], ts[NOISE_TIMESTAMP_LEN];
+	uint8_t payload[HSN_MSG1_PAYLOAD_LEN], msg1[HSN_MSG1_LEN], pkt[HSN_INIT_LEN];
+	struct mp_hdr h = { .session = s->f.id, .epoch = s->f.tx.epoch, .seq = ++s->hellos };
+	uint8_t kind = kind_of(c);
+
+	noise_hs_wipe(&s->hs);
+	hsn_prologue(kind, s->f.id, s->f.tx.epoch, prologue);
+	noise_timestamp(ts);
+	hsn_msg1_payload(payload, ts, c->tun.fd >= 0 ? HSN_FLAG_TUN : 0);
+	if (noise_init_initiator(&s->hs, c->o.ident, c->o.server_pub, c->o.psk, prologue,
+				 sizeof(prologue)) ||
+	    noise_write_msg1(&s->hs, payload, sizeof(payload), msg1, sizeof(msg1)) !=
+		    HSN_MSG1_LEN) {
+		log_warnx("session %08x: cannot build a handshake initiation", s->f.id);
+		noise_hs_wipe(&s->hs);
+		return;
+	}
+	hsn_init_build(pkt, &h, kind, msg1, c->mac1_server, NULL);
+	for (unsigned p = 0; p < c->npaths; p++)
+		if (c->paths[p].open)
+			send_link(&c->paths[p].link, (uint8_t)p, pkt, sizeof(pkt));
+	s->hello_sent_ms = c->e.now_ms;
+}
+
+#ifdef MP_TEST_HOOKS
+/* TEST BUILDS ONLY (the sanitized build/asan programs; never a release
+ * build): with MPRELAY_TEST_KEYLOG=FILE, each session's transport keys are
+ * appended to FILE, as "session client-epoch server-epoch i2r r2i" in hex,
+ * so that an integration test can prove what a key opens and what it does
+ * not (test_clientkeys.py). */
+#include <stdio.h>
+#include <stdlib.h>
+
+static void keylog(const struct session *s, uint32_t server_epoch, const struct noise_keys *k)
+{
+	const char *path = getenv("MPRELAY_TEST_KEYLOG");
+	FILE *f = path ? fopen(path, "a") : NULL;
+
+	if (!f)
+		return;
+	fprintf(f, "%08x %08x %08x ", s->f.id, s->f.tx.epoch, server_epoch);
+	for (int i = 0; i < NOISE_KEY_LEN; i++)
+		fprintf(f, "%02x", k->i2r[i]);
+	fputc(' ', f);
+	for (int i = 0; i < NOISE_KEY_LEN; i++)
+		fprintf(f, "%02x", k->r2i[i]);
+	fputc('\n', f);
+	fclose(f);
+}
+#else
+#define keylog(s, epoch, k) ((void)0)
+#endif
+
+int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
+		      const struct mp_hdr *h)
+{
+	uint8_t payload[NOISE_PAYLOAD_MAX];
+	struct noise_keys keys;
+	struct noise_hs hs;
+	long plen;
+	int rc;
+
+	if (hsn_resp_check(pkt, len, c->mac1_self))
+		return -1;
+	/* On a copy: a response that does not open (forged with our public
+	 * key, or an older attempt's) leaves this attempt alive. */
+	hs = s->hs;
+	plen = noise_read_msg2(&hs, pkt + HSN_BODY_OFF, HSN_MSG2_LEN, payload);
+	rc = plen < 0 || hsn_msg2_payload_check(payload, plen, h->epoch) ||
+	     noise_split(&hs, &keys);
+	noise_hs_wipe(&hs);
+	if (rc)
+		return -1;
+	keylog(s, h->epoch, &keys);
+	aead_free(&s->f.seal);
+	aead_free(&s->f.open);
+	rc = aead_init(&s->f.seal, keys.i2r, 1) || aead_init(&s->f.open, keys.r2i, 0);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	noise_hs_wipe(&s->hs);
+	return rc ? -2 : 0;
+}
