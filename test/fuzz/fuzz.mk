@@ -49,6 +49,7 @@ FUZZ_http_SRC := common/http_parse.c
 FUZZ_fec_SRC := common/fec.c
 FUZZ_recover_SRC := $(addprefix common/,wire.c crc32c.c rescue.c)
 FUZZ_noise_SRC := $(addprefix common/,noise.c rand.c log.c ratelimit.c)
+FUZZ_hsnoise_SRC := $(addprefix common/,hsnoise.c noise.c wire.c crc32c.c rand.c log.c ratelimit.c)
 FUZZ_wire_MAXLEN := 70000
 FUZZ_config_MAXLEN := 4096
 FUZZ_sealed_MAXLEN := 70000
@@ -59,11 +60,14 @@ FUZZ_fec_MAXLEN := 4096
 FUZZ_recover_MAXLEN := 200
 # A mode byte and a message 1 (160 bytes at most), with room to go past it.
 FUZZ_noise_MAXLEN := 256
+# An initiation (164 bytes) and a mask byte, with room to go past it.
+FUZZ_hsnoise_MAXLEN := 256
 FUZZ_sealed_LIBS := $(CRYPTO_LIBS) -lm
 FUZZ_fec_LIBS := $(ISAL_LIBS)
 FUZZ_noise_LIBS := $(CRYPTO_LIBS)
+FUZZ_hsnoise_LIBS := $(CRYPTO_LIBS)
 
-FUZZ_NAMES := wire config sealed ip optfile http fec recover noise
+FUZZ_NAMES := wire config sealed ip optfile http fec recover noise hsnoise
 FUZZERS := $(foreach n,$(FUZZ_NAMES),$(FUZZ_OUT)/fuzz_$(n))
 
 .PHONY: fuzzers fuzz fuzz-regress fuzz-check

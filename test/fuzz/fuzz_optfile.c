@@ -24,6 +24,7 @@
 #include "log.h"
 #include "optfile.h"
 #include "peers.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
