@@ -85,6 +85,28 @@ int hsn_init_check(const uint8_t *buf, size_t len, const uint8_t mac1_key[static
 int hsn_init_mac2_check(const uint8_t buf[static HSN_INIT_LEN],
 			const uint8_t cookie[static HSN_MAC_LEN]);
 
+/* mac2 of a built initiation under cookie (a path's own: each path's
+ * source address has its cookie); mac1 and all before it unchanged. */
+void hsn_init_set_mac2(uint8_t buf[static HSN_INIT_LEN], const uint8_t cookie[static HSN_MAC_LEN]);
+
+/* The cookie reply to an initiation: h gives path, session, client epoch
+ * and the initiation's seq; the cookie sealed with AES-256-GCM under
+ * cookie_key (SHA-256 of "mprelay v1 cookie" and the server's public key),
+ * a random nonce, and the initiation's mac1 as associated data. Returns
+ * HSN_COOKIE_LEN, or 0 (the AEAD library failed). */
+size_t hsn_cookie_build(uint8_t buf[static HSN_COOKIE_LEN], const struct mp_hdr *h,
+			const uint8_t cookie[static HSN_MAC_LEN],
+			const uint8_t cookie_key[static NOISE_KEY_LEN],
+			const uint8_t mac1[static HSN_MAC_LEN]);
+/* A RESET that may be a cookie reply: exact length, kind 3, zero bytes,
+ * and it opens under cookie_key with mac1 (that of the initiation we
+ * sent) as associated data. 0 and the cookie, or -1. */
+int hsn_cookie_open(const uint8_t *buf, size_t len, const uint8_t cookie_key[static NOISE_KEY_LEN],
+		    const uint8_t mac1[static HSN_MAC_LEN], uint8_t cookie[static HSN_MAC_LEN]);
+/* The cookie of a source address: HMAC-SHA256(secret, addr)[0..16). */
+void hsn_cookie_of(const uint8_t secret[static NOISE_KEY_LEN], const void *addr, size_t len,
+		   uint8_t cookie[static HSN_MAC_LEN]);
+
 /* The response: h gives path, session, server epoch (seq is 1 here);
  * mac1 under mac1_key (the client's). Returns HSN_RESP_LEN. */
 size_t hsn_resp_build(uint8_t buf[static HSN_RESP_LEN], const struct mp_hdr *h,

@@ -322,6 +322,24 @@ enum limits {
 	HELLO_BURST = 200,
 	RESET_PER_S = 200,
 	RESET_BURST = 50,
+	/* Per-client keys, under load (the HELLO bucket empty): the cookie
+	 * secret is replaced this often (and the previous one still checks, so
+	 * a cookie lives 120..240 s); the client keeps a cookie this long
+	 * (WireGuard's values). */
+	COOKIE_SECRET_S = 120,
+	/* Once the HELLO bucket has run empty, mpserver stays "under load"
+	 * this long (every initiation needs a cookie), as WireGuard does: a
+	 * flood then costs no DH at all, rather than the bucket's 2,000 a
+	 * second, and a new client one extra round trip. */
+	UNDER_LOAD_MS = 1000,
+	COOKIE_KEEP_S = 120,
+	/* ... and initiations with a valid cookie (mac2) are limited per
+	 * source address, in this many buckets (one per address, hashed by the
+	 * cookie itself: keyed, so nobody can aim at another's bucket; a
+	 * collision only starts that bucket afresh), each this rate. */
+	COOKIE_BUCKETS = 1024,
+	COOKIE_SOURCE_PER_S = 20,
+	COOKIE_SOURCE_BURST = 10,
 
 	/* ---- logs ---------------------------------------------------------- */
 	/* Log lines that a packet from the network can cause (a new session,

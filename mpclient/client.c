@@ -67,6 +67,7 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	if (o->per_client) {
 		hsn_label_key("mprelay v1 mac1", o->server_pub, c->mac1_server);
 		hsn_label_key("mprelay v1 mac1", o->ident->pub, c->mac1_self);
+		hsn_label_key("mprelay v1 cookie", o->server_pub, c->cookie_key);
 	}
 	c->e.tun = o->tun.name != NULL;
 	c->started_ms = c->e.now_ms;

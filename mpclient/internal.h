@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "list.h"
 #include "net.h"
+#include "hsnoise.h"
 #include "noise.h"
 #include "pmtu.h"
 #include "http.h"
@@ -76,6 +77,11 @@ struct path {
 	int missing;			/* down for want of dev= or bind=: looked
 					   for every second, whatever the backoff */
 	struct lookup *lookup;		/* a lookup of host under way */
+	/* per-client mode: the server's cookie for this path's source
+	 * address (under load it wants it as mac2), and when it came */
+	int has_cookie;
+	uint8_t cookie[HSN_MAC_LEN];
+	uint64_t cookie_ms;
 };
 
 enum keying { KEYS_NONE = 0, KEYS_WAIT, KEYS_READY };
@@ -104,6 +110,12 @@ struct session {
 	uint64_t hellos, handshakes, resets;	/* sent, completed, received */
 	struct hold *hold;		/* while keys are being agreed */
 	struct noise_hs hs;		/* per-client mode: the attempt under way */
+	uint8_t init_pkt[HSN_INIT_LEN];	/* its initiation (mac2 zero), for a cookie */
+	/* the attempt before: its state, mac1 and seq (0 = none) */
+	struct noise_hs prev_hs;
+	uint8_t prev_mac1[HSN_MAC_LEN];
+	uint64_t prev_seq;
+	uint64_t cookies;		/* cookie replies taken */
 };
 
 struct client {
@@ -134,6 +146,7 @@ struct client {
 	/* per-client mode: mac1 keys of initiations (the server's public key)
 	 * and of responses (ours) */
 	uint8_t mac1_server[NOISE_KEY_LEN], mac1_self[NOISE_KEY_LEN];
+	uint8_t cookie_key[NOISE_KEY_LEN];	/* opens cookie replies */
 };
 
 static inline struct session *session_of(struct flow *f)
@@ -177,6 +190,11 @@ void noisekeys_send(struct client *c, struct session *s);
  * (counted by the caller); -2 the keys could not be set up. */
 int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
 		      const struct mp_hdr *h);
+/* A RESET of the cookie reply's length for s: 0 if it opened (the cookie
+ * kept for its path, and the initiation sent again on that path with it),
+ * -1 if not. */
+int noisekeys_cookie(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
+		     const struct mp_hdr *h);
 
 /* paths.c */
 /* Path MTU search of path p from the start (a new path in the slot). */

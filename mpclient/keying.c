@@ -163,6 +163,11 @@ static int recent(const struct seq_tx *tx, uint64_t seq)
 static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
 		     size_t len, const struct mp_hdr *h)
 {
+	if (c->o.per_client && len == HSN_COOKIE_LEN) {
+		if (noisekeys_cookie(c, s, pkt, len, h))
+			c->e.drops.n[DROP_BAD_HANDSHAKE]++;
+		return;
+	}
 	if (h->epoch != s->f.tx.epoch ||
 	    !(recent(&s->f.tx, h->seq) || recent(&s->f.ctl_tx, h->seq)) ||
 	    hs_reset_check(pkt, len, c->e.key)) {
@@ -196,4 +201,6 @@ void keying_free(struct session *s)
 	s->keying = KEYS_NONE;
 	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
 	noise_hs_wipe(&s->hs);
+	noise_hs_wipe(&s->prev_hs);
+	s->prev_seq = 0;
 }

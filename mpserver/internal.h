@@ -8,6 +8,7 @@
  *   keying.c   the server half of the key handshake (shared key)
  *   noisekeys.c  the server half of the per-client (Noise IK) handshake
  *   clients.c  per-client mode's client table: slots, lookup, reload
+ *   cookie.c   per-client mode under load: cookie replies, per-source limits
  *   paths.c    answering probes, path states, rescue, MTU
  *   tunnel.c   tun mode: one device instead of target sockets (route.c)
  *   report.c   the status document and the stats log lines
@@ -57,6 +58,22 @@ struct cslot {
 	uint8_t last_init[HSN_INIT_MAC2_OFF - 1];
 	uint8_t last_resp[HSN_RESP_LEN];
 	uint64_t handshakes;
+};
+
+/* Cookies (cookie.c): the secret, the previous one, and the buckets of
+ * the sources that showed a valid cookie. */
+struct cookie_bucket {
+	uint8_t src[18];
+	uint8_t len;			/* of src; 0 = empty */
+	struct ratelimit rl;
+};
+
+struct cookies {
+	uint8_t secret[NOISE_KEY_LEN], prev[NOISE_KEY_LEN];
+	int has_prev;
+	uint64_t secret_ms;
+	uint8_t key[NOISE_KEY_LEN];	/* seals the cookie in its reply */
+	struct cookie_bucket bucket[COOKIE_BUCKETS];
 };
 
 /* Handshake counters of per-client mode (drops are also in e.drops). */
@@ -112,6 +129,8 @@ struct server {
 	int per_client;
 	uint8_t mac1_key[NOISE_KEY_LEN];	/* mac1 of initiations to us */
 	struct hs_stats hs;
+	struct cookies cookies;
+	uint64_t under_load_until_ms;	/* cookies required until then */
 	struct cslot clients[PEERS_MAX];
 	uint8_t client_keys[PEERS_MAX][NOISE_KEY_LEN];	/* by slot, for noise_peer_find */
 	/* for the failed-handshake report */
@@ -173,6 +192,15 @@ void keying_report(struct server *srv);
 /* noisekeys.c: a HELLO in per-client mode */
 void noisekeys_hello(struct server *srv, const uint8_t *pkt, size_t len,
 		     const struct mp_hdr *h, const struct mp_addr *from);
+
+/* cookie.c */
+void cookie_init(struct server *srv);
+/* The HELLO bucket is empty: 1 if this initiation may go on anyway (a
+ * valid cookie, within its source's bucket); else 0, after sending a
+ * cookie reply when it had none (all counted). */
+int cookie_admit(struct server *srv, const uint8_t *pkt, const struct mp_hdr *h,
+		 const struct mp_addr *from);
+void cookie_wipe(struct server *srv);
 
 /* clients.c */
 void clients_init(struct server *srv, const struct peers *ps);

@@ -1,7 +1,8 @@
 /* mpserver's half of the per-client (Noise IK) handshake: an initiation is
  * checked in the order of docs/PROTOCOL.md, cheapest first, each drop
  * counted and none answered: exact length, kind and mac1 (one HMAC); the
- * HELLO limit; the initiator's key (one DH) among the client lines; a
+ * HELLO limit, over which only a valid cookie passes (cookie.c); the
+ * initiator's key (one DH) among the client lines; a
  * resent initiation (the same bytes: the stored response again, no more
  * DH); the second DH and the payload, whose timestamp must be newer than
  * that client's last accepted (replay); then a session, new or (the
@@ -142,10 +143,14 @@ void noisekeys_hello(struct server *srv, const uint8_t *pkt, size_t len,
 		srv->bad_hello_from = *from;
 		return;
 	}
-	/* The limit comes before any DH: a flood costs an HMAC each. */
-	if (!ratelimit_allow(&srv->hello_limit, srv->e.now_ms)) {
-		srv->e.drops.n[DROP_RATE_LIMITED]++;
-		return;
+	/* The limit comes before any DH: a flood costs an HMAC each. Over it,
+	 * and for UNDER_LOAD_MS after, the cookies decide (cookie.c). */
+	if (srv->e.now_ms < srv->under_load_until_ms ||
+	    !ratelimit_allow(&srv->hello_limit, srv->e.now_ms)) {
+		if (srv->e.now_ms >= srv->under_load_until_ms)
+			srv->under_load_until_ms = srv->e.now_ms + UNDER_LOAD_MS;
+		if (!cookie_admit(srv, pkt, h, from))
+			return;
 	}
 	hsn_prologue(kind, h->session, h->epoch, prologue);
 	if (noise_init_responder(&hs, srv->o.ident, kind == HSN_KIND_IKPSK2, prologue,

@@ -60,8 +60,10 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	ratelimit_init(&srv->hello_limit, HELLO_PER_S, HELLO_BURST, srv->e.now_ms);
 	ratelimit_init(&srv->reset_limit, RESET_PER_S, RESET_BURST, srv->e.now_ms);
 	clients_init(srv, &o->peers);
-	if (srv->per_client)
+	if (srv->per_client) {
 		hsn_label_key("mprelay v1 mac1", o->ident->pub, srv->mac1_key);
+		cookie_init(srv);
+	}
 	if (batch_init(&srv->batch) || table_init(&srv->table, o->common.max_sessions)) {
 		log_warn("allocating buffers");
 		goto fail;
@@ -202,6 +204,7 @@ void server_close(struct server *srv)
 	table_free(&srv->table);
 	batch_free(&srv->batch);
 	clients_wipe(srv);
+	cookie_wipe(srv);
 	peers_wipe(&srv->o.peers);
 	engine_free(&srv->e);
 	free(srv);

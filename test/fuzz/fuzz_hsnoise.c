@@ -9,7 +9,9 @@
  *      under the client's mac1 key, noise_read_msg2 after the reference
  *      initiation, hsn_msg2_payload_check). Whatever gets through must be
  *      the reference message itself (from byte 1; mac2 is not mac1's) --
- *      nobody without the keys makes one. Nothing may crash.
+ *      nobody without the keys makes one. A RESET goes to hsn_cookie_open
+ *      as the client reads a cookie reply: only the reference one opens.
+ *      Nothing may crash.
  *   2. The reference initiation, or response (first byte's low bit), with
  *      one byte (picked by the input's sum) XORed with a nonzero mask (its
  *      last byte): refused, unless the byte is byte 0 (the path id, never
@@ -45,6 +47,7 @@ static uint8_t e_client[NOISE_KEY_LEN], e_server[NOISE_KEY_LEN];
 static uint8_t mac1_server[NOISE_KEY_LEN], mac1_client[NOISE_KEY_LEN];
 static uint8_t init_ref[HSN_INIT_LEN], resp_ref[HSN_RESP_LEN];
 static struct noise_hs after_init;	/* the initiator once init_ref is out */
+static uint8_t cookie_key[NOISE_KEY_LEN], cookie_ref[HSN_MAC_LEN], cookie_reply[HSN_COOKIE_LEN];
 
 static void fill(uint8_t *k, uint8_t v)
 {
@@ -91,6 +94,11 @@ static void setup(void)
 	struct mp_hdr rh = { .path = 2, .session = SESSION, .epoch = SERVER_EPOCH, .seq = 1 };
 	hsn_resp_build(resp_ref, &rh, m2, mac1_client);
 	noise_hs_wipe(&resp);
+	hsn_label_key("mprelay v1 cookie", server.pub, cookie_key);
+	memset(cookie_ref, 0x66, sizeof(cookie_ref));
+	struct mp_hdr ch = { .path = 2, .session = SESSION, .epoch = CLIENT_EPOCH, .seq = 1 };
+	CHECK(hsn_cookie_build(cookie_reply, &ch, cookie_ref, cookie_key,
+			       init_ref + HSN_INIT_MAC1_OFF) == HSN_COOKIE_LEN);
 }
 
 /* The server's path for a HELLO: 1 if it would make a session. */
@@ -157,6 +165,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      !memcmp(data + 1, init_ref + 1, HSN_INIT_MAC2_OFF - 1));
 	if (client_takes(data, size))
 		CHECK(size == HSN_RESP_LEN && !memcmp(data + 1, resp_ref + 1, HSN_RESP_LEN - 1));
+	{
+		/* a cookie reply, as the client reads one: only the reference
+		 * (sealed under the server's cookie key for init_ref's mac1)
+		 * opens, to the reference cookie */
+		uint8_t cookie[HSN_MAC_LEN];
+		struct mp_hdr h;
+		size_t plen;
+
+		if (!wire_parse(data, size, 1, &h, &plen) && h.type == MP_T_RESET &&
+		    !hsn_cookie_open(data, size, cookie_key, init_ref + HSN_INIT_MAC1_OFF, cookie))
+			CHECK(size == HSN_COOKIE_LEN && !memcmp(cookie, cookie_ref, HSN_MAC_LEN));
+	}
 	/* 2 */
 	if (size < 2 || !data[size - 1])
 		return 0;
@@ -203,6 +223,7 @@ int main(int argc, char **argv)
 	setup();
 	put(argv[1], "initiation", init_ref, HSN_INIT_LEN);
 	put(argv[1], "response", resp_ref, HSN_RESP_LEN);
+	put(argv[1], "cookie-reply", cookie_reply, HSN_COOKIE_LEN);
 	memcpy(b, init_ref, HSN_INIT_LEN);
 	b[0] = 0;		/* part 2 on the initiation */
 	b[HSN_INIT_LEN] = 0x80;

@@ -126,6 +126,41 @@ static void test_response(void **state)
 	}
 }
 
+static void test_cookie_reply(void **state)
+{
+	uint8_t buf[HSN_COOKIE_LEN + 1], cookie[HSN_MAC_LEN], got[HSN_MAC_LEN], mac1[HSN_MAC_LEN];
+	uint8_t secret[NOISE_KEY_LEN], addr[6] = { 127, 0, 0, 1, 0x12, 0x34 };
+
+	(void)state;
+	setup_keys();
+	memset(secret, 3, sizeof(secret));
+	memset(mac1, 0x61, sizeof(mac1));
+	hsn_cookie_of(secret, addr, sizeof(addr), cookie);
+	hsn_cookie_of(secret, addr, sizeof(addr), got);
+	assert_memory_equal(cookie, got, sizeof(got));
+	addr[5]++;
+	hsn_cookie_of(secret, addr, sizeof(addr), got);
+	assert_memory_not_equal(cookie, got, sizeof(got));
+
+	assert_int_equal(hsn_cookie_build(buf, &hdr, cookie, key1, mac1), HSN_COOKIE_LEN);
+	assert_int_equal(buf[1] & 7, MP_T_RESET);
+	assert_int_equal(buf[MP_HDR_LEN], HSN_KIND_COOKIE);
+	memset(got, 0, sizeof(got));
+	assert_int_equal(hsn_cookie_open(buf, HSN_COOKIE_LEN, key1, mac1, got), 0);
+	assert_memory_equal(got, cookie, sizeof(got));
+	assert_int_equal(hsn_cookie_open(buf, HSN_COOKIE_LEN - 1, key1, mac1, got), -1);
+	assert_int_equal(hsn_cookie_open(buf, HSN_COOKIE_LEN + 1, key1, mac1, got), -1);
+	assert_int_equal(hsn_cookie_open(buf, HSN_COOKIE_LEN, key2, mac1, got), -1);
+	mac1[0] ^= 1;		/* another initiation's */
+	assert_int_equal(hsn_cookie_open(buf, HSN_COOKIE_LEN, key1, mac1, got), -1);
+	mac1[0] ^= 1;
+	for (size_t i = MP_HDR_LEN; i < HSN_COOKIE_LEN; i++) {
+		buf[i] ^= 0x40;
+		assert_int_equal(hsn_cookie_open(buf, HSN_COOKIE_LEN, key1, mac1, got), -1);
+		buf[i] ^= 0x40;
+	}
+}
+
 static void test_payloads(void **state)
 {
 	uint8_t ts[NOISE_TIMESTAMP_LEN], got[NOISE_TIMESTAMP_LEN], p[HSN_MSG1_PAYLOAD_LEN];
@@ -161,6 +196,7 @@ int main(void)
 		cmocka_unit_test(test_prologue),
 		cmocka_unit_test(test_initiation),
 		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_cookie_reply),
 		cmocka_unit_test(test_payloads),
 	};
 
