@@ -57,11 +57,15 @@ static int overlap(const struct ip_prefix *a, const struct ip_prefix *b)
 	       same_bits(a->addr.a, b->addr.a, a->len < b->len ? a->len : b->len);
 }
 
+int peer_allows_prefix(const struct ip_prefix *pf, const struct ip_addr *a)
+{
+	return pf->addr.family == a->family && same_bits(pf->addr.a, a->a, pf->len);
+}
+
 int peer_allows(const struct peer *p, const struct ip_addr *a)
 {
 	for (unsigned i = 0; i < p->nallowed; i++)
-		if (p->allowed[i].addr.family == a->family &&
-		    same_bits(p->allowed[i].addr.a, a->a, p->allowed[i].len))
+		if (peer_allows_prefix(&p->allowed[i], a))
 			return 1;
 	return 0;
 }

@@ -50,6 +50,8 @@ int peers_add(struct peers *ps, const char *const *arg, unsigned nargs, unsigned
 int peers_load_psks(struct peers *ps, char err[static PEERS_ERR_MAX]);
 /* The client whose allowed-ips hold a, by longest prefix, or -1. */
 long peers_route(const struct peers *ps, const struct ip_addr *a);
+/* 1 if a is inside prefix pf. */
+int peer_allows_prefix(const struct ip_prefix *pf, const struct ip_addr *a);
 /* 1 if a is inside one of p's allowed-ips. */
 int peer_allows(const struct peer *p, const struct ip_addr *a);
 /* Canonical text of every client, one line each (golden tests). */

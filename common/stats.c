@@ -39,6 +39,7 @@ const char *stats_drop_name(int reason)
 		[DROP_BAD_RECOVER] = "bad_recover",
 		[DROP_UNKNOWN_KEY] = "unknown_key",
 		[DROP_REPLAYED_HANDSHAKE] = "replayed_handshake",
+		[DROP_NOT_ALLOWED_IP] = "not_allowed_ip",
 	};
 
 	return reason < WIRE_ERR_MAX ? wire_err_name((enum wire_err)reason)

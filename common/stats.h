@@ -38,6 +38,7 @@ enum drop {
 	/* per-client keys (mpserver) */
 	DROP_UNKNOWN_KEY,		/* an initiation from a key no client line has */
 	DROP_REPLAYED_HANDSHAKE,	/* an initiation not newer than that client's last */
+	DROP_NOT_ALLOWED_IP,		/* tun: inner source outside the client's allowed-ips */
 	DROP_MAX
 };
 

@@ -114,6 +114,46 @@ void clients_reload(struct server *srv, const struct peers *next)
 		 added, removed, ended, ended == 1 ? "" : "s");
 }
 
+struct cslot *clients_route(struct server *srv, const struct ip_addr *a)
+{
+	struct cslot *best = NULL;
+	unsigned best_len = 0;
+
+	for (unsigned i = 0; i < PEERS_MAX; i++) {
+		const struct peer *p = &srv->clients[i].cfg;
+
+		if (!srv->clients[i].used)
+			continue;
+		for (unsigned j = 0; j < p->nallowed; j++)
+			if (p->allowed[j].len >= best_len && peer_allows_prefix(&p->allowed[j], a)) {
+				best = &srv->clients[i];
+				best_len = p->allowed[j].len;
+			}
+	}
+	return best;
+}
+
+void clients_session_new(struct cslot *c, struct session *s)
+{
+	c->latest = s;
+}
+
+void clients_session_gone(struct server *srv, struct session *s)
+{
+	struct cslot *c = s->client;
+	struct session *o;
+
+	if (!c || c->latest != s)
+		return;
+	c->latest = NULL;
+	/* the list is newest first: the first other one of c's is its latest */
+	list_for_each(o, &srv->sessions, struct session, link)
+		if (o != s && o->client == c) {
+			c->latest = o;
+			break;
+		}
+}
+
 void clients_wipe(struct server *srv)
 {
 	OPENSSL_cleanse(srv->clients, sizeof(srv->clients));

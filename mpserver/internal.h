@@ -58,6 +58,7 @@ struct cslot {
 	uint8_t last_init[HSN_INIT_MAC2_OFF - 1];
 	uint8_t last_resp[HSN_RESP_LEN];
 	uint64_t handshakes;
+	struct session *latest;		/* its newest live session, or NULL */
 };
 
 /* Cookies (cookie.c): the secret, the previous one, and the buckets of
@@ -209,6 +210,11 @@ struct cslot *clients_find(struct server *srv, const uint8_t pub[static NOISE_KE
 /* SIGHUP: the new client lines; removed clients' sessions end now. */
 void clients_reload(struct server *srv, const struct peers *next);
 void clients_wipe(struct server *srv);
+/* The client whose allowed-ips hold a (longest prefix), or NULL. */
+struct cslot *clients_route(struct server *srv, const struct ip_addr *a);
+/* s, of client c, is new (latest) or gone (another is found). */
+void clients_session_new(struct cslot *c, struct session *s);
+void clients_session_gone(struct server *srv, struct session *s);
 
 /* tunnel.c: tun mode */
 int tunnel_open(struct server *srv);

@@ -59,6 +59,7 @@ static struct session *target(struct server *srv, const struct mp_hdr *h, struct
 		return NULL;
 	}
 	s->client = c;
+	clients_session_new(c, s);
 	*fresh = 1;
 	return s;
 }
