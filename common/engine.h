@@ -112,6 +112,13 @@ struct flow {
 	struct seq_tx tx, ctl_tx;
 	struct seq_rx rx, ctl_rx;
 	struct aead seal, open;		/* keyed mode, once keys are agreed */
+	/* A rekey (per-client keys): the next keys, until a packet under them
+	 * authenticates (the server's key confirmation: receive_open then
+	 * makes them current), and the previous receive key, still tried
+	 * until prev_until_ms for what was in flight. ctx NULL = none. */
+	struct aead seal_next, open_next, open_prev;
+	uint64_t prev_until_ms;
+	uint64_t rekeys;		/* keys replaced in this flow */
 	struct flow_path path[MP_MAX_PATHS];
 	uint32_t known;			/* paths that exist for this flow */
 	uint32_t peer_avoid;		/* paths the peer says it avoids */
@@ -263,6 +270,9 @@ void send_rescue(struct flow *f, uint32_t mask);
 /* Authenticates and decrypts a sealed packet of f in place: 0, or -1
  * (counted: bad_tag). */
 int receive_open(struct flow *f, uint8_t *pkt, size_t len);
+/* A rekey is confirmed: the next keys become current, the current receive
+ * key the previous one (kept PREV_KEYS_KEEP_S). */
+void receive_rekeyed(struct flow *f);
 /* An authenticated packet of len bytes came by path p: counted for the
  * path (its loss estimate). */
 void receive_count(struct flow *f, unsigned p, size_t len);

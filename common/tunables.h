@@ -8,6 +8,10 @@
 
 #include "wire.h"
 
+/* ... or after this many packets in one direction and space under one key:
+ * far below the 48-bit sequence and AES-GCM's per-key bound. */
+#define REKEY_AFTER_PACKETS (1ull << 40)
+
 enum limits {
 	/* ---- batched I/O (net.c) ------------------------------------------ */
 	NET_BATCH = 32,			/* datagrams per recvmmsg */
@@ -326,6 +330,13 @@ enum limits {
 	 * secret is replaced this often (and the previous one still checks, so
 	 * a cookie lives 120..240 s); the client keeps a cookie this long
 	 * (WireGuard's values). */
+	/* Per-client keys: the client starts a new handshake in the same
+	 * session after this long under one key (forward secrecy: no key
+	 * lives long; WireGuard's value) ... */
+	REKEY_AFTER_S = 120,
+	/* ... and the receiver still opens packets under the previous key this
+	 * long after the switch (what was in flight). */
+	PREV_KEYS_KEEP_S = 10,
 	COOKIE_SECRET_S = 120,
 	/* Once the HELLO bucket has run empty, mpserver stays "under load"
 	 * this long (every initiation needs a cookie), as WireGuard does: a

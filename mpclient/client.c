@@ -68,6 +68,14 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		hsn_label_key("mprelay v1 mac1", o->server_pub, c->mac1_server);
 		hsn_label_key("mprelay v1 mac1", o->ident->pub, c->mac1_self);
 		hsn_label_key("mprelay v1 cookie", o->server_pub, c->cookie_key);
+		c->rekey_after_ms = (uint64_t)REKEY_AFTER_S * 1000;
+#ifdef MP_TEST_HOOKS
+		/* TEST BUILDS ONLY (build/asan): a shorter rekey interval, so
+		 * that a test sees several rekeys (test_clientkeys.py) */
+		const char *ms = getenv("MPRELAY_TEST_REKEY_MS");
+		if (ms && atoi(ms) > 0)
+			c->rekey_after_ms = (uint64_t)atoi(ms);
+#endif
 	}
 	c->e.tun = o->tun.name != NULL;
 	c->started_ms = c->e.now_ms;

@@ -116,6 +116,8 @@ struct session {
 	uint8_t prev_mac1[HSN_MAC_LEN];
 	uint64_t prev_seq;
 	uint64_t cookies;		/* cookie replies taken */
+	int rekeying;			/* a rekey handshake is under way */
+	uint64_t keys_ms;		/* when the current keys were agreed */
 };
 
 struct client {
@@ -147,6 +149,7 @@ struct client {
 	 * and of responses (ours) */
 	uint8_t mac1_server[NOISE_KEY_LEN], mac1_self[NOISE_KEY_LEN];
 	uint8_t cookie_key[NOISE_KEY_LEN];	/* opens cookie replies */
+	uint64_t rekey_after_ms;	/* REKEY_AFTER_S (test builds: overridable) */
 };
 
 static inline struct session *session_of(struct flow *f)
@@ -190,6 +193,8 @@ void noisekeys_send(struct client *c, struct session *s);
  * (counted by the caller); -2 the keys could not be set up. */
 int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
 		      const struct mp_hdr *h);
+/* 1 if s's keys are due for a rekey (time or packets). */
+int noisekeys_rekey_due(const struct client *c, const struct session *s);
 /* A RESET of the cookie reply's length for s: 0 if it opened (the cookie
  * kept for its path, and the initiation sent again on that path with it),
  * -1 if not. */

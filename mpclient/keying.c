@@ -55,8 +55,18 @@ void keying_start(struct client *c, struct session *s)
 
 void keying_sweep(struct client *c, struct session *s)
 {
+	/* per-client keys: a new handshake in the same session before the
+	 * keys grow old; the current keys serve until it completes */
+	if (c->o.per_client && s->keying == KEYS_READY && !s->rekeying &&
+	    noisekeys_rekey_due(c, s)) {
+		s->rekeying = 1;
+		s->hello_retry_ms = jitter(HELLO_RETRY_MS);
+		s->hello_started_ms = c->e.now_ms;
+		send_hello(c, s);
+		return;
+	}
 	/* Half a sweep early rather than most of one late. */
-	if (s->keying != KEYS_WAIT ||
+	if ((s->keying != KEYS_WAIT && !s->rekeying) ||
 	    c->e.now_ms - s->hello_sent_ms + CLIENT_TICK_MS / 2 < s->hello_retry_ms)
 		return;
 	send_hello(c, s);
@@ -123,6 +133,18 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 {
 	int rc;
 
+	if (c->o.per_client && s->rekeying) {
+		if (h->epoch != s->server_epoch || noisekeys_welcome(c, s, pkt, len, h)) {
+			c->e.drops.n[DROP_BAD_HANDSHAKE]++;
+			return;
+		}
+		s->rekeying = 0;
+		s->keys_ms = c->e.now_ms;
+		s->handshakes++;
+		log_net(LOG_INFO, "session %08x: new keys (rekey) in %llu ms", s->f.id,
+			(unsigned long long)(c->e.now_ms - s->hello_started_ms));
+		return;
+	}
 	if (c->o.per_client)
 		/* once the keys are set the attempt is gone: another path's
 		 * copy of the response no longer opens, and is no drop */
@@ -143,6 +165,7 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 		return;
 	}
 	s->keying = KEYS_READY;
+	s->keys_ms = c->e.now_ms;
 	s->handshakes++;
 	s->server_epoch = h->epoch;
 	seq_rx_start(&s->f.rx, h->epoch);
@@ -203,4 +226,8 @@ void keying_free(struct session *s)
 	noise_hs_wipe(&s->hs);
 	noise_hs_wipe(&s->prev_hs);
 	s->prev_seq = 0;
+	s->rekeying = 0;
+	aead_free(&s->f.seal_next);
+	aead_free(&s->f.open_next);
+	aead_free(&s->f.open_prev);
 }

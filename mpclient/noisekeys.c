@@ -47,7 +47,8 @@ void noisekeys_send(struct client *c, struct session *s)
 	memset(&s->hs, 0, sizeof(s->hs));
 	hsn_prologue(kind, s->f.id, s->f.tx.epoch, prologue);
 	noise_timestamp(ts);
-	hsn_msg1_payload(payload, ts, c->tun.fd >= 0 ? HSN_FLAG_TUN : 0);
+	hsn_msg1_payload(payload, ts, (uint16_t)((c->tun.fd >= 0 ? HSN_FLAG_TUN : 0) |
+						 (s->rekeying ? HSN_FLAG_REKEY : 0)));
 	if (noise_init_initiator(&s->hs, c->o.ident, c->o.server_pub, c->o.psk, prologue,
 				 sizeof(prologue)) ||
 	    noise_write_msg1(&s->hs, payload, sizeof(payload), msg1, sizeof(msg1)) !=
@@ -63,6 +64,12 @@ void noisekeys_send(struct client *c, struct session *s)
 	s->hello_sent_ms = c->e.now_ms;
 }
 
+int noisekeys_rekey_due(const struct client *c, const struct session *s)
+{
+	return c->e.now_ms - s->keys_ms >= c->rekey_after_ms ||
+	       s->f.tx.next >= REKEY_AFTER_PACKETS || s->f.ctl_tx.next >= REKEY_AFTER_PACKETS;
+}
+
 int noisekeys_cookie(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
 		     const struct mp_hdr *h)
 {
@@ -75,7 +82,7 @@ int noisekeys_cookie(struct client *c, struct session *s, const uint8_t *pkt, si
 
 	/* for the attempt under way or the one before (its epoch, its seq,
 	 * its mac1: a busy server answers late), on an open path */
-	if (s->keying != KEYS_WAIT || h->epoch != s->f.tx.epoch || !mac1 ||
+	if ((s->keying != KEYS_WAIT && !s->rekeying) || h->epoch != s->f.tx.epoch || !mac1 ||
 	    h->path >= c->npaths || !c->paths[h->path].open)
 		return -1;
 	path = &c->paths[h->path];
@@ -142,9 +149,21 @@ int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, s
 	if (rc)
 		return -1;
 	keylog(s, h->epoch, &keys);
-	aead_free(&s->f.seal);
-	aead_free(&s->f.open);
-	rc = aead_init(&s->f.seal, keys.i2r, 1) || aead_init(&s->f.open, keys.r2i, 0);
+	if (s->rekeying) {
+		/* we send under the new keys at once; the server, until our
+		 * first packet under them reaches it, under the old: those
+		 * still open, as the previous receive key */
+		aead_free(&s->f.open_next);
+		aead_free(&s->f.seal_next);
+		rc = aead_init(&s->f.seal_next, keys.i2r, 1) ||
+		     aead_init(&s->f.open_next, keys.r2i, 0);
+		if (!rc)
+			receive_rekeyed(&s->f);
+	} else {
+		aead_free(&s->f.seal);
+		aead_free(&s->f.open);
+		rc = aead_init(&s->f.seal, keys.i2r, 1) || aead_init(&s->f.open, keys.r2i, 0);
+	}
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	noise_hs_wipe(&s->hs);
 	noise_hs_wipe(&s->prev_hs);

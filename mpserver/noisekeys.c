@@ -24,16 +24,20 @@ static void reply(struct server *srv, const uint8_t *pkt, size_t len,
 }
 
 /* The session's two keys from the handshake: i2r opens what the client
- * sends, r2i seals what we send. */
-static int install(struct session *s, struct noise_hs *hs)
+ * sends, r2i seals what we send. For a rekey of a confirmed session they
+ * are the next keys, current once a packet under them authenticates (key
+ * confirmation: receive_open); before, they replace the keys at once. */
+static int install(struct session *s, struct noise_hs *hs, int next)
 {
+	struct aead *seal = next ? &s->f.seal_next : &s->f.seal;
+	struct aead *open = next ? &s->f.open_next : &s->f.open;
 	struct noise_keys keys;
 	int rc = noise_split(hs, &keys);
 
 	if (!rc) {
-		aead_free(&s->f.seal);
-		aead_free(&s->f.open);
-		rc = aead_init(&s->f.seal, keys.r2i, 1) || aead_init(&s->f.open, keys.i2r, 0);
+		aead_free(seal);
+		aead_free(open);
+		rc = aead_init(seal, keys.r2i, 1) || aead_init(open, keys.i2r, 0);
 	}
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	return rc ? -1 : 0;
@@ -113,7 +117,7 @@ static void accept_init(struct server *srv, struct noise_hs *hs, const uint8_t *
 		return;
 	hsn_msg2_payload(p2, s->f.tx.epoch);
 	if (noise_write_msg2(hs, p2, sizeof(p2), msg2, sizeof(msg2)) != HSN_MSG2_LEN ||
-	    install(s, hs)) {
+	    install(s, hs, !fresh && s->confirmed)) {
 		log_warnx("session %08x: cannot set up its keys", s->f.id);
 		if (fresh)
 			session_free(srv, s);
