@@ -53,16 +53,23 @@ void keying_start(struct client *c, struct session *s)
 	send_hello(c, s);
 }
 
+/* Per-client keys: a new handshake in the same session, with the rekey
+ * flag; the current keys serve until it completes. */
+static void keying_rekey(struct client *c, struct session *s)
+{
+	s->rekeying = 1;
+	s->hello_retry_ms = jitter(HELLO_RETRY_MS);
+	s->hello_started_ms = c->e.now_ms;
+	send_hello(c, s);
+}
+
 void keying_sweep(struct client *c, struct session *s)
 {
 	/* per-client keys: a new handshake in the same session before the
 	 * keys grow old; the current keys serve until it completes */
 	if (c->o.per_client && s->keying == KEYS_READY && !s->rekeying &&
 	    noisekeys_rekey_due(c, s)) {
-		s->rekeying = 1;
-		s->hello_retry_ms = jitter(HELLO_RETRY_MS);
-		s->hello_started_ms = c->e.now_ms;
-		send_hello(c, s);
+		keying_rekey(c, s);
 		return;
 	}
 	/* Half a sweep early rather than most of one late. */
@@ -134,13 +141,24 @@ static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
 	int rc;
 
 	if (c->o.per_client && s->rekeying) {
-		if (h->epoch != s->server_epoch || noisekeys_welcome(c, s, pkt, len, h)) {
+		if (noisekeys_welcome(c, s, pkt, len, h)) {
 			c->e.drops.n[DROP_BAD_HANDSHAKE]++;
 			return;
 		}
 		s->rekeying = 0;
 		s->keys_ms = c->e.now_ms;
 		s->handshakes++;
+		if (h->epoch != s->server_epoch) {
+			/* authenticated (only the server completes our handshake)
+			 * and from a new server epoch: it restarted, and this
+			 * session is a new one there */
+			s->server_epoch = h->epoch;
+			seq_rx_start(&s->f.rx, h->epoch);
+			log_net(LOG_INFO, "session %08x: the server restarted (epoch %08x): new "
+				"keys in %llu ms", s->f.id, h->epoch,
+				(unsigned long long)(c->e.now_ms - s->hello_started_ms));
+			return;
+		}
 		log_net(LOG_INFO, "session %08x: new keys (rekey) in %llu ms", s->f.id,
 			(unsigned long long)(c->e.now_ms - s->hello_started_ms));
 		return;
@@ -198,6 +216,18 @@ static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
 		return;
 	}
 	s->resets++;
+	if (c->o.per_client) {
+		/* Anyone with the server's public key can make a RESET: it is
+		 * only a hint. A new handshake in the same session, the current
+		 * keys in use until it completes: a server that lost the session
+		 * makes a new one from it, one that did not rekeys it. */
+		if (s->keying == KEYS_READY && !s->rekeying) {
+			log_net(LOG_INFO, "session %08x: a RESET (the server restarted?): new "
+				"handshake", s->f.id);
+			keying_rekey(c, s);
+		}
+		return;
+	}
 	log_net(LOG_INFO, "session %08x: the server does not know it (restarted?): new keys",
 		s->f.id);
 	keying_free(s);

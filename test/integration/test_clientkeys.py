@@ -514,3 +514,61 @@ def read_keylog_all(path):
         _sid, _cep, _sep, i2r, r2i = line.split()
         out.append((i, (bytes.fromhex(i2r), bytes.fromhex(r2i))))
     return out
+
+
+def reset_for(pkt, server_pub_b64):
+    """A RESET answering captured packet pkt, MACed as the server would:
+    anyone with the server's public key can make one."""
+    import base64
+    import hashlib
+    import hmac
+    key = hashlib.sha256(b"mprelay v1 reset" + base64.b64decode(server_pub_b64)).digest()
+    body = bytes([0, 0x18 | 5]) + pkt[2:16]
+    return body + hmac.new(key, body[1:], hashlib.sha256).digest()[:16]
+
+
+def test_forged_reset_and_server_restart(net, tmp_path, monkeypatch):
+    """A RESET is only a hint: a forged one (made from a captured packet and
+    the server's public key) starts a handshake in the same session while
+    the current keys serve, and a 200/s stream loses nothing. A real one,
+    after the server restarted, gets the session a new handshake there:
+    the stream resumes within a second of the new server listening."""
+    srv_keys, ka = Keys(tmp_path, "srv"), Keys(tmp_path, "a")
+    echo = net.echo()
+    srv = start_server(net, tmp_path, echo, srv_keys, [("alice", ka, "")])
+    tap = net.pybridge(srv.port, capture=10 ** 5)
+    cli = start_client(net, monkeypatch, [tap], ka, srv_keys.pub)
+    app = net.app(1, cli)
+    app.flow([64])
+    stream = net.stream(app, rate=200)
+    time.sleep(0.5)
+
+    data = [p for p in tap.up if len(p) > 32 and ptype(p) == T_DATA]
+    since = cli.size()
+    tap.inject_down([reset_for(data[-1], srv_keys.pub)])
+    cli.wait_line(r"a RESET \(the server restarted\?\): new handshake", timeout=5, since=since)
+    cli.wait_line(r"new keys \(rekey\)", timeout=5, since=since)
+    time.sleep(0.5)
+    stream.pause()
+    app.assert_clean("across a forged RESET")
+    st = cli.stats()
+    (s,) = st.sessions
+    assert s["resets"] == 1 and s["handshakes"] == 2, s
+
+    # the real thing: the server restarts (a new process: no session, no
+    # last timestamps), the stream goes on meanwhile
+    stream.resume()
+    port, cfg = srv.port, srv.cfg
+    srv.terminate()
+    srv2 = net.server(echo.port, port=port,
+                      args=["-c", str(cfg), "--key-file", str(srv_keys.path)])
+    t_up = time.time()
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline and not any(t > t_up for t in list(app.recv_time.values())):
+        time.sleep(0.01)
+    first = min((t for t in list(app.recv_time.values()) if t > t_up), default=None)
+    stream.finish(drain=1.0)
+    assert first is not None, "no echo after the server restarted"
+    assert first - t_up < 1.0, f"resumed {first - t_up:.2f} s after the restart"
+    assert cli.count_lines(r"the server restarted \(epoch [0-9a-f]+\): new keys") >= 1
+    assert srv2.stats()["sessions"] == 1
