@@ -113,8 +113,11 @@ void keying_report(struct server *srv)
 	if (bad == srv->bad_hellos_reported ||
 	    srv->e.now_ms - srv->last_report_ms < REPORT_INTERVAL_MS)
 		return;
-	log_warnx("%llu handshake message%s failed authentication (the last from %s): "
-		  "a client with a different key?",
+	log_warnx(srv->per_client
+		  ? "%llu handshake message%s refused (the last from %s): a wrong server key, "
+		    "or forged (unknown keys and replays are counted apart)"
+		  : "%llu handshake message%s failed authentication (the last from %s): "
+		    "a client with a different key?",
 		  (unsigned long long)(bad - srv->bad_hellos_reported),
 		  bad - srv->bad_hellos_reported == 1 ? "" : "s",
 		  net_ntop(&srv->bad_hello_from, str));
