@@ -13,6 +13,13 @@
 #include "log.h"
 #include "util.h"
 
+void flow_keys_set(struct flow *f)
+{
+	f->keys_ms = f->e->now_ms;
+	f->keys_tx_base = f->tx.next;
+	f->keys_ctl_base = f->ctl_tx.next;
+}
+
 void receive_rekeyed(struct flow *f)
 {
 	aead_free(&f->open_prev);
@@ -26,6 +33,20 @@ void receive_rekeyed(struct flow *f)
 	}
 	f->prev_until_ms = f->e->now_ms + (uint64_t)PREV_KEYS_KEEP_S * 1000;
 	f->rekeys++;
+	flow_keys_set(f);
+}
+
+/* Keys past REJECT_AFTER_S are not accepted: only a confirmed rekey's next
+ * keys still open (and the expired ones are not kept as the previous). */
+static int open_expired(struct flow *f, uint8_t *pkt, size_t len)
+{
+	if (!f->open_next.ctx || aead_open(&f->open_next, pkt, len)) {
+		f->e->drops.n[DROP_KEYS_EXPIRED]++;
+		return -1;
+	}
+	receive_rekeyed(f);
+	aead_free(&f->open_prev);
+	return 0;
 }
 
 /* Around a rekey: the current key, then the next (its first success
@@ -60,6 +81,8 @@ static int open_rekeying(struct flow *f, uint8_t *pkt, size_t len)
 
 int receive_open(struct flow *f, uint8_t *pkt, size_t len)
 {
+	if (f->reject_ms && f->e->now_ms - f->keys_ms >= f->reject_ms)
+		return open_expired(f, pkt, len);
 	if (!(f->open_next.ctx || f->open_prev.ctx ? open_rekeying(f, pkt, len)
 						     : aead_open(&f->open, pkt, len)))
 		return 0;

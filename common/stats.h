@@ -39,6 +39,7 @@ enum drop {
 	DROP_UNKNOWN_KEY,		/* an initiation from a key no client line has */
 	DROP_REPLAYED_HANDSHAKE,	/* an initiation not newer than that client's last */
 	DROP_NOT_ALLOWED_IP,		/* tun: inner source outside the client's allowed-ips */
+	DROP_KEYS_EXPIRED,		/* keys past REJECT_AFTER_S (or packets): not used */
 	DROP_MAX
 };
 

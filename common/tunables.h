@@ -9,8 +9,11 @@
 #include "wire.h"
 
 /* ... or after this many packets in one direction and space under one key:
- * far below the 48-bit sequence and AES-GCM's per-key bound. */
+ * far below the 48-bit sequence and AES-GCM's per-key bound. Keys that
+ * reach REJECT_AFTER_PACKETS sent are no longer used (a rekey first): the
+ * sequence (2^48 - 1) is never reached under one key. */
 #define REKEY_AFTER_PACKETS (1ull << 40)
+#define REJECT_AFTER_PACKETS (1ull << 47)
 
 enum limits {
 	/* ---- batched I/O (net.c) ------------------------------------------ */
@@ -334,6 +337,8 @@ enum limits {
 	 * session after this long under one key (forward secrecy: no key
 	 * lives long; WireGuard's value) ... */
 	REKEY_AFTER_S = 120,
+	/* Keys older than this are neither used nor accepted: a rekey first. */
+	REJECT_AFTER_S = 180,
 	/* ... and the receiver still opens packets under the previous key this
 	 * long after the switch (what was in flight). */
 	PREV_KEYS_KEEP_S = 10,

@@ -67,7 +67,8 @@ void noisekeys_send(struct client *c, struct session *s)
 int noisekeys_rekey_due(const struct client *c, const struct session *s)
 {
 	return c->e.now_ms - s->keys_ms >= c->rekey_after_ms ||
-	       s->f.tx.next >= REKEY_AFTER_PACKETS || s->f.ctl_tx.next >= REKEY_AFTER_PACKETS;
+	       s->f.tx.next - s->f.keys_tx_base >= REKEY_AFTER_PACKETS ||
+	       s->f.ctl_tx.next - s->f.keys_ctl_base >= REKEY_AFTER_PACKETS;
 }
 
 int noisekeys_cookie(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
@@ -163,6 +164,8 @@ int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, s
 		aead_free(&s->f.seal);
 		aead_free(&s->f.open);
 		rc = aead_init(&s->f.seal, keys.i2r, 1) || aead_init(&s->f.open, keys.r2i, 0);
+		flow_keys_set(&s->f);
+		s->f.reject_ms = (uint64_t)REJECT_AFTER_S * 1000;
 	}
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	noise_hs_wipe(&s->hs);

@@ -38,6 +38,10 @@ static int install(struct session *s, struct noise_hs *hs, int next)
 		aead_free(seal);
 		aead_free(open);
 		rc = aead_init(seal, keys.r2i, 1) || aead_init(open, keys.i2r, 0);
+		if (!next) {
+			flow_keys_set(&s->f);
+			s->f.reject_ms = (uint64_t)REJECT_AFTER_S * 1000;
+		}
 	}
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	return rc ? -1 : 0;

@@ -401,6 +401,50 @@ static void rekey_next_then_previous(void **state)
 	rig_close();
 }
 
+/* Keys past their bound (REJECT_AFTER_S, by a fake clock here; or
+ * REJECT_AFTER_PACKETS sent) are neither used nor accepted: only a rekey's
+ * next keys still open (and become current, the expired ones not kept). */
+static void expired_keys_neither_used_nor_accepted(void **state)
+{
+	uint8_t k_old[CRYPTO_KEY_LEN] = { 1 }, k_new[CRYPTO_KEY_LEN] = { 2 };
+	uint8_t pkt[MP_HDR_LEN + PAYLOAD + MP_TAG_LEN];
+	size_t n;
+
+	(void)state;
+	rig_open(SCHED_DUPLICATE, 0);
+	rig.e.key = &(struct crypto_master){ { 0 }, { 0 } };	/* keyed: sealing */
+	assert_int_equal(aead_init(&rig.f.open, k_old, 0), 0);
+	assert_int_equal(aead_init(&rig.f.seal, k_old, 1), 0);
+	rig.e.now_ms = 5000;
+	flow_keys_set(&rig.f);
+	rig.f.reject_ms = 180000;
+	rig.e.now_ms = 5000 + 180000 - 1;			/* 1 ms before */
+	n = sealed_under(k_old, 1, pkt);
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	assert_int_not_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	rig.e.now_ms++;						/* the bound */
+	n = sealed_under(k_old, 2, pkt);
+	assert_int_equal(receive_open(&rig.f, pkt, n), -1);
+	assert_int_equal(rig.e.drops.n[DROP_KEYS_EXPIRED], 1);
+	assert_int_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	assert_int_equal(rig.e.drops.n[DROP_KEYS_EXPIRED], 2);
+	/* a rekey's next keys still open, and are current from then on */
+	assert_int_equal(aead_init(&rig.f.open_next, k_new, 0), 0);
+	assert_int_equal(aead_init(&rig.f.seal_next, k_new, 1), 0);
+	n = sealed_under(k_new, 3, pkt);
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	assert_int_equal(rig.f.rekeys, 1);
+	assert_null(rig.f.open_prev.ctx);
+	assert_int_equal(rig.f.keys_ms, rig.e.now_ms);
+	assert_int_not_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	/* the packet bound: REJECT_AFTER_PACKETS sent under these keys */
+	rig.f.keys_tx_base = rig.f.tx.next - REJECT_AFTER_PACKETS;
+	assert_int_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	assert_int_equal(send_seal(&rig.f, pkt, 10, MP_T_PROBE), 0);	/* the keys as a whole */
+	rig.e.key = NULL;
+	rig_close();
+}
+
 static void view_tiers(void **state)
 {
 	(void)state;
@@ -1055,6 +1099,7 @@ int main(void)
 		cmocka_unit_test(recover_probes_the_tail),
 		cmocka_unit_test(recover_budget_bounds_a_liar),
 		cmocka_unit_test(rekey_next_then_previous),
+		cmocka_unit_test(expired_keys_neither_used_nor_accepted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
