@@ -572,3 +572,35 @@ def test_forged_reset_and_server_restart(net, tmp_path, monkeypatch):
     assert first - t_up < 1.0, f"resumed {first - t_up:.2f} s after the restart"
     assert cli.count_lines(r"the server restarted \(epoch [0-9a-f]+\): new keys") >= 1
     assert srv2.stats()["sessions"] == 1
+
+
+def test_psk_second_factor(net, tmp_path, monkeypatch):
+    """A client line with psk-file=: the client with the same --psk-file
+    gets through (IKpsk2); with its private key alone (plain IK, the wrong
+    kind for its line) it draws no answer at all; with another psk it gets
+    nothing through and agrees no keys -- but does draw a response: in
+    IKpsk2 the psk enters at message 2, so only the client can tell (as in
+    WireGuard); the server's session stays unconfirmed and expires."""
+    srv_keys, ka, kb = Keys(tmp_path, "srv"), Keys(tmp_path, "a"), Keys(tmp_path, "b")
+    psk = genkey(tmp_path / "a.psk")
+    other = genkey(tmp_path / "other.psk")
+    echo = net.echo()
+    srv = start_server(net, tmp_path, echo, srv_keys, [("alice", ka, f"psk-file={psk}")])
+    good = start_client(net, monkeypatch, [net.pybridge(srv.port)], ka, srv_keys.pub,
+                        args=["--psk-file", str(psk)])
+    app = net.app(1, good)
+    app.flow([64])
+    app.flow([64] * 10)
+    app.assert_clean("with the psk")
+    for name, args in (("no psk", []), ("another psk", ["--psk-file", str(other)])):
+        tap = net.pybridge(srv.port)
+        bad = start_client(net, monkeypatch, [tap], ka, srv_keys.pub, args=args)
+        app_bad = net.app(2, bad)
+        for _ in range(5):
+            app_bad.send(size=64)
+            app_bad.drain(0.2)
+        assert app_bad.recv_time == {}, name
+        assert bad.count_lines(r"keys agreed") == 0, name
+        if name == "no psk":
+            assert not [p for p in tap.down if ptype(p) == T_WELCOME], name
+    assert len(echo.snapshot()) == 11
