@@ -29,8 +29,11 @@ WARN := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wshadow -Wstrict-prot
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -iquote common $(EV_CFLAGS) $(CRYPTO_CFLAGS) \
 	$(CPPFLAGS) $(CFLAGS) -MMD -MP
+# The sanitized builds are the test builds: they also carry the test-only
+# hooks (MP_TEST_HOOKS: mpclient/noisekeys.c's key log), which release
+# builds never have.
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-	-fno-sanitize-recover=all
+	-fno-sanitize-recover=all -DMP_TEST_HOOKS
 
 Q := $(if $(V),,@)
 say = $(if $(V),,@printf '  %-6s %s\n' $(1) $(2);)

@@ -218,6 +218,23 @@ int daemon_load_key(const struct cli_common *c, struct crypto_master *m,
 	return 0;
 }
 
+int daemon_load_identity(const char *path, struct noise_keypair *kp)
+{
+	uint8_t priv[CRYPTO_KEY_LEN];
+	char err[CRYPTO_ERR_MAX];
+	int rc;
+
+	if (crypto_key_load(path, priv, err)) {
+		log_error("%s", err);
+		return -1;
+	}
+	rc = noise_keypair_from_private(kp, priv);
+	OPENSSL_cleanse(priv, sizeof(priv));
+	if (rc)
+		log_error("cannot compute the key pair of %s", path);
+	return rc ? -1 : 0;
+}
+
 void daemon_reload_key(const struct cli_common *c, struct crypto_master *m)
 {
 	uint8_t raw[CRYPTO_KEY_LEN];

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "crypto.h"
+#include "noise.h"
 
 struct ev_loop;
 
@@ -41,6 +42,9 @@ int daemon_pubkey(const char *path);
  * Without a key, says once what that means. */
 int daemon_load_key(const struct cli_common *c, struct crypto_master *m,
 		    const struct crypto_master **key);
+/* Per-client keys: --key-file is this side's X25519 private key; its pair
+ * into kp. Returns 0, or -1 after logging why. */
+int daemon_load_identity(const char *path, struct noise_keypair *kp);
 /* SIGHUP: reads --key-file again into *m, the running key, for the
  * sessions that agree keys from now on (a session keeps the keys it
  * agreed). On failure logs why and leaves *m as it was. Without a key

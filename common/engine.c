@@ -99,6 +99,9 @@ void flow_free(struct flow *f)
 	}
 	aead_free(&f->seal);
 	aead_free(&f->open);
+	aead_free(&f->seal_next);
+	aead_free(&f->open_next);
+	aead_free(&f->open_prev);
 }
 
 void flow_path_add(struct flow *f, unsigned p, struct link *link)

@@ -115,6 +115,18 @@ struct flow {
 	struct seq_tx tx, ctl_tx;
 	struct seq_rx rx, ctl_rx;
 	struct aead seal, open;		/* keyed mode, once keys are agreed */
+	/* A rekey (per-client keys): the next keys, until a packet under them
+	 * authenticates (the server's key confirmation: receive_open then
+	 * makes them current), and the previous receive key, still tried
+	 * until prev_until_ms for what was in flight. ctx NULL = none. */
+	struct aead seal_next, open_next, open_prev;
+	uint64_t prev_until_ms;
+	uint64_t rekeys;		/* keys replaced in this flow */
+	/* The current keys' age and use (flow_keys_set), and the bound past
+	 * which they are neither used nor accepted: 0 = none (shared-key
+	 * mode), else REJECT_AFTER_S; and REJECT_AFTER_PACKETS sent. */
+	uint64_t keys_ms, keys_tx_base, keys_ctl_base;
+	uint64_t reject_ms;
 	struct flow_path path[MP_MAX_PATHS];
 	uint32_t known;			/* paths that exist for this flow */
 	uint32_t peer_avoid;		/* paths the peer says it avoids */
@@ -277,6 +289,11 @@ void send_rescue(struct flow *f, uint32_t mask);
 /* Authenticates and decrypts a sealed packet of f in place: 0, or -1
  * (counted: bad_tag). */
 int receive_open(struct flow *f, uint8_t *pkt, size_t len);
+/* New current keys from now on: their age and packet counts start. */
+void flow_keys_set(struct flow *f);
+/* A rekey is confirmed: the next keys become current, the current receive
+ * key the previous one (kept PREV_KEYS_KEEP_S). */
+void receive_rekeyed(struct flow *f);
 /* An authenticated packet of len bytes came by path p: counted for the
  * path (its loss estimate). */
 void receive_count(struct flow *f, unsigned p, size_t len);

@@ -14,8 +14,8 @@
  * noise_peer_find, noise_read_msg1). No allocation but OpenSSL's EVP
  * objects, freed before each call returns; every secret is wiped on
  * noise_hs_wipe, on noise_split and on every error (after which the state
- * is dead: each later call fails). Not wired into the sessions yet: see
- * docs/PROTOCOL.md, "Per-client keys (Noise IK)". */
+ * is dead: each later call fails). The wire messages around it are
+ * hsnoise.c; docs/PROTOCOL.md, "Per-client keys (Noise IK)". */
 #ifndef MP_NOISE_H
 #define MP_NOISE_H
 

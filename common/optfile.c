@@ -118,9 +118,14 @@ int optfile_feed(struct optfile *f, const char *line, size_t len,
 	const struct optfile_def *d = by_name(f, tok[0]);
 	if (!d)
 		return fail(err, "unknown setting '%s'", tok[0]);
-	if (n - 1 != d->nargs)
+	unsigned max = d->nargs_max > d->nargs ? d->nargs_max : d->nargs;
+	if (n - 1 < d->nargs || n - 1 > max) {
+		if (max > d->nargs)
+			return fail(err, "'%s' takes %u to %u values, got %u", d->name, d->nargs,
+				    max, n - 1);
 		return fail(err, "'%s' takes %u value%s, got %u", d->name, d->nargs,
 			    d->nargs == 1 ? "" : "s", n - 1);
+	}
 	const struct optfile_entry *before = optfile_find(f, d->code);
 	if (before && !d->repeat)
 		return fail(err, "'%s' already set on line %u", d->name, before->line);
@@ -129,8 +134,8 @@ int optfile_feed(struct optfile *f, const char *line, size_t len,
 
 	struct optfile_entry *e = &f->e[f->n];
 	size_t used = f->used;
-	*e = (struct optfile_entry){ .code = d->code, .line = f->lineno, .nargs = d->nargs };
-	for (unsigned i = 0; i < d->nargs; i++) {
+	*e = (struct optfile_entry){ .code = d->code, .line = f->lineno, .nargs = n - 1 };
+	for (unsigned i = 0; i < n - 1; i++) {
 		if (!printable(tok[1 + i])) {
 			f->used = used;		/* nothing of a bad line is kept */
 			return fail(err, "'%s': a value must be printable ASCII", d->name);
@@ -185,10 +190,13 @@ void optfile_print(const struct optfile *f, char *out, size_t outlen)
 	out[0] = '\0';
 	for (unsigned i = 0; i < f->n && used < outlen; i++) {
 		const struct optfile_entry *e = &f->e[i];
-		int k = snprintf(out + used, outlen - used, "%s%s%s%s%s\n",
-				 optfile_def(f, e->code)->name, e->nargs > 0 ? " " : "",
-				 e->nargs > 0 ? e->arg[0] : "", e->nargs > 1 ? " " : "",
-				 e->nargs > 1 ? e->arg[1] : "");
+		int k = snprintf(out + used, outlen - used, "%s", optfile_def(f, e->code)->name);
+
+		for (unsigned a = 0; a < e->nargs && k >= 0 && used + (size_t)k < outlen; a++)
+			k += snprintf(out + used + (size_t)k, outlen - used - (size_t)k, " %s",
+				      e->arg[a]);
+		if (k >= 0 && used + (size_t)k < outlen)
+			k += snprintf(out + used + (size_t)k, outlen - used - (size_t)k, "\n");
 		if (k < 0)
 			break;
 		used += (size_t)k;

@@ -15,12 +15,15 @@
 
 enum {
 	OPTFILE_LINE_MAX = 512,
-	OPTFILE_ARGS_MAX = 2,		/* "target HOST PORT" */
-	OPTFILE_ENTRIES_MAX = 64,
+	/* "client NAME PUBKEY allowed-ips=... psk-file=..." */
+	OPTFILE_ARGS_MAX = 4,
+	/* settings of one file: the options, and one line per client of a
+	 * per-client mpserver (peers.h: PEERS_MAX) */
+	OPTFILE_ENTRIES_MAX = 320,
 	OPTFILE_DEFS_MAX = 64,
 	/* every value of a full file fits: 64 entries of two values of up to
 	 * a line each would not, and need not (the file is refused) */
-	OPTFILE_ARENA_BYTES = 16384,
+	OPTFILE_ARENA_BYTES = 131072,
 	OPTFILE_NAME_MAX = 31,
 	OPTFILE_ERR_MAX = 200,
 };
@@ -30,6 +33,7 @@ struct optfile_def {
 	int code;			/* what getopt_long returns for it */
 	unsigned nargs;			/* values after the name, 0..OPTFILE_ARGS_MAX */
 	int repeat;			/* may be given more than once */
+	unsigned nargs_max;		/* more values allowed, up to this (0: nargs) */
 };
 
 struct optfile_entry {

@@ -16,13 +16,82 @@
 #include "log.h"
 #include "util.h"
 
+void flow_keys_set(struct flow *f)
+{
+	f->keys_ms = f->e->now_ms;
+	f->keys_tx_base = f->tx.next;
+	f->keys_ctl_base = f->ctl_tx.next;
+}
+
+void receive_rekeyed(struct flow *f)
+{
+	aead_free(&f->open_prev);
+	f->open_prev = f->open;
+	f->open = f->open_next;
+	f->open_next.ctx = NULL;
+	if (f->seal_next.ctx) {
+		aead_free(&f->seal);
+		f->seal = f->seal_next;
+		f->seal_next.ctx = NULL;
+	}
+	f->prev_until_ms = f->e->now_ms + (uint64_t)PREV_KEYS_KEEP_S * 1000;
+	f->rekeys++;
+	flow_keys_set(f);
+}
+
+/* Keys past REJECT_AFTER_S are not accepted: only a confirmed rekey's next
+ * keys still open (and the expired ones are not kept as the previous). */
+static int open_expired(struct flow *f, uint8_t *pkt, size_t len)
+{
+	if (!f->open_next.ctx || aead_open(&f->open_next, pkt, len)) {
+		f->e->drops.n[DROP_KEYS_EXPIRED]++;
+		return -1;
+	}
+	receive_rekeyed(f);
+	aead_free(&f->open_prev);
+	return 0;
+}
+
+/* Around a rekey: the current key, then the next (its first success
+ * confirms it: it becomes current), then the previous one while it lasts.
+ * aead_open decrypts in place before it knows, so each try starts from a
+ * copy; only during a rekey, never on the ordinary path. */
+static int open_rekeying(struct flow *f, uint8_t *pkt, size_t len)
+{
+	static uint8_t copy[MP_BUF_LEN];
+
+	if (f->open_prev.ctx && f->e->now_ms >= f->prev_until_ms)
+		aead_free(&f->open_prev);
+	if (len > sizeof(copy))
+		return -1;
+	memcpy(copy, pkt, len);
+	if (!aead_open(&f->open, pkt, len))
+		return 0;
+	if (f->open_next.ctx) {
+		memcpy(pkt, copy, len);
+		if (!aead_open(&f->open_next, pkt, len)) {
+			receive_rekeyed(f);
+			return 0;
+		}
+	}
+	if (f->open_prev.ctx) {
+		memcpy(pkt, copy, len);
+		if (!aead_open(&f->open_prev, pkt, len))
+			return 0;
+	}
+	return -1;
+}
+
 int receive_open(struct flow *f, uint8_t *pkt, size_t len)
 {
 	/* parity is over the sealed bytes: a DATA's are kept aside before
 	 * they are decrypted in place */
 	if (f->par_rx)
 		parity_rx_stash(f->par_rx, pkt, len);
-	if (!aead_open(&f->open, pkt, len))
+	if (f->reject_ms && f->e->now_ms - f->keys_ms >= f->reject_ms)
+		return open_expired(f, pkt, len);
+	if (!(f->open_next.ctx || f->open_prev.ctx ? open_rekeying(f, pkt, len)
+						     : aead_open(&f->open, pkt, len)))
 		return 0;
 	f->bad_tag++;
 	f->e->drops.n[DROP_BAD_TAG]++;

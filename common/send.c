@@ -40,9 +40,23 @@ void link_free(struct link *l)
 	pace_free(&l->pace);
 }
 
+/* Per-client keys: the current keys may no longer be used (too old, or too
+ * many packets under them) until a rekey replaces them. */
+static int keys_expired(const struct flow *f)
+{
+	return f->reject_ms && (f->e->now_ms - f->keys_ms >= f->reject_ms ||
+				f->tx.next - f->keys_tx_base >= REJECT_AFTER_PACKETS ||
+				f->ctl_tx.next - f->keys_ctl_base >= REJECT_AFTER_PACKETS);
+}
+
 size_t send_seal(struct flow *f, uint8_t *pkt, size_t plen, unsigned type)
 {
 	struct engine *e = f->e;
+
+	if (keys_expired(f)) {
+		e->drops.n[DROP_KEYS_EXPIRED]++;
+		return 0;
+	}
 	struct mp_hdr h = {
 		.type = (uint8_t)type,
 		.sealed = e->key != NULL,

@@ -37,6 +37,10 @@ const char *stats_drop_name(int reason)
 		[DROP_ROUTE_CONFLICT] = "route_conflict",
 		[DROP_ROUTE_FULL] = "route_full",
 		[DROP_BAD_RECOVER] = "bad_recover",
+		[DROP_UNKNOWN_KEY] = "unknown_key",
+		[DROP_REPLAYED_HANDSHAKE] = "replayed_handshake",
+		[DROP_NOT_ALLOWED_IP] = "not_allowed_ip",
+		[DROP_KEYS_EXPIRED] = "keys_expired",
 	};
 
 	return reason < WIRE_ERR_MAX ? wire_err_name((enum wire_err)reason)

@@ -35,6 +35,11 @@ enum drop {
 	DROP_ROUTE_CONFLICT,		/* mpserver: source held by another session */
 	DROP_ROUTE_FULL,		/* mpserver: address table full */
 	DROP_BAD_RECOVER,		/* MP_T_RECOVER body malformed */
+	/* per-client keys (mpserver) */
+	DROP_UNKNOWN_KEY,		/* an initiation from a key no client line has */
+	DROP_REPLAYED_HANDSHAKE,	/* an initiation not newer than that client's last */
+	DROP_NOT_ALLOWED_IP,		/* tun: inner source outside the client's allowed-ips */
+	DROP_KEYS_EXPIRED,		/* keys past REJECT_AFTER_S (or packets): not used */
 	DROP_MAX
 };
 

@@ -8,6 +8,13 @@
 
 #include "wire.h"
 
+/* ... or after this many packets in one direction and space under one key:
+ * far below the 48-bit sequence and AES-GCM's per-key bound. Keys that
+ * reach REJECT_AFTER_PACKETS sent are no longer used (a rekey first): the
+ * sequence (2^48 - 1) is never reached under one key. */
+#define REKEY_AFTER_PACKETS (1ull << 40)
+#define REJECT_AFTER_PACKETS (1ull << 47)
+
 enum limits {
 	/* ---- batched I/O (net.c) ------------------------------------------ */
 	NET_BATCH = 32,			/* datagrams per recvmmsg */
@@ -355,6 +362,33 @@ enum limits {
 	HELLO_BURST = 200,
 	RESET_PER_S = 200,
 	RESET_BURST = 50,
+	/* Per-client keys, under load (the HELLO bucket empty): the cookie
+	 * secret is replaced this often (and the previous one still checks, so
+	 * a cookie lives 120..240 s); the client keeps a cookie this long
+	 * (WireGuard's values). */
+	/* Per-client keys: the client starts a new handshake in the same
+	 * session after this long under one key (forward secrecy: no key
+	 * lives long; WireGuard's value) ... */
+	REKEY_AFTER_S = 120,
+	/* Keys older than this are neither used nor accepted: a rekey first. */
+	REJECT_AFTER_S = 180,
+	/* ... and the receiver still opens packets under the previous key this
+	 * long after the switch (what was in flight). */
+	PREV_KEYS_KEEP_S = 10,
+	COOKIE_SECRET_S = 120,
+	/* Once the HELLO bucket has run empty, mpserver stays "under load"
+	 * this long (every initiation needs a cookie), as WireGuard does: a
+	 * flood then costs no DH at all, rather than the bucket's 2,000 a
+	 * second, and a new client one extra round trip. */
+	UNDER_LOAD_MS = 1000,
+	COOKIE_KEEP_S = 120,
+	/* ... and initiations with a valid cookie (mac2) are limited per
+	 * source address, in this many buckets (one per address, hashed by the
+	 * cookie itself: keyed, so nobody can aim at another's bucket; a
+	 * collision only starts that bucket afresh), each this rate. */
+	COOKIE_BUCKETS = 1024,
+	COOKIE_SOURCE_PER_S = 20,
+	COOKIE_SOURCE_BURST = 10,
 
 	/* ---- logs ---------------------------------------------------------- */
 	/* Log lines that a packet from the network can cause (a new session,

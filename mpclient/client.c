@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hsnoise.h"
 #include "internal.h"
 #include "log.h"
 
@@ -63,6 +64,19 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 	for (unsigned i = 0; i < MP_MAX_PATHS; i++)
 		c->paths[i].fd = -1;
 	engine_init(&c->e, loop, &c->o.common, o->key, o->tun.name ? &tun_ops : &udp_ops, c);
+	if (o->per_client) {
+		hsn_label_key("mprelay v1 mac1", o->server_pub, c->mac1_server);
+		hsn_label_key("mprelay v1 mac1", o->ident->pub, c->mac1_self);
+		hsn_label_key("mprelay v1 cookie", o->server_pub, c->cookie_key);
+		c->rekey_after_ms = (uint64_t)REKEY_AFTER_S * 1000;
+#ifdef MP_TEST_HOOKS
+		/* TEST BUILDS ONLY (build/asan): a shorter rekey interval, so
+		 * that a test sees several rekeys (test_clientkeys.py) */
+		const char *ms = getenv("MPRELAY_TEST_REKEY_MS");
+		if (ms && atoi(ms) > 0)
+			c->rekey_after_ms = (uint64_t)atoi(ms);
+#endif
+	}
 	c->e.tun = o->tun.name != NULL;
 	c->started_ms = c->e.now_ms;
 	if (batch_init(&c->batch) || table_init(&c->by_app, o->common.max_sessions) ||
@@ -92,7 +106,8 @@ struct client *client_open(struct ev_loop *loop, const struct client_opts *o)
 		 c->tun.fd >= 0 ? "tun" : "listening on",
 		 c->tun.fd >= 0 ? c->tun.name : net_ntop(&c->local, str), c->npaths,
 		 c->npaths == 1 ? "" : "s", sched_mode_name(o->common.mode),
-		 o->key ? "AES-256-GCM" : "plaintext (no key)");
+		 o->per_client ? "AES-256-GCM, per-client keys (Noise IK)"
+		 : o->key ? "AES-256-GCM" : "plaintext (no key)");
 	return c;
 fail:
 	client_close(c);

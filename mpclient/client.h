@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "config.h"
 #include "crypto.h"
+#include "noise.h"
 
 struct ev_loop;
 struct client;
@@ -17,6 +18,13 @@ struct client_opts {
 	struct cli_tun tun;		/* tun mode when tun.name is set */
 	const struct config *config;
 	const struct crypto_master *key;	/* NULL = plaintext */
+	/* per-client keys (--server-pubkey): key is then only the RESET MAC
+	 * key, ident this client's key pair, psk the optional second factor */
+	int per_client;
+	uint8_t server_pub[NOISE_KEY_LEN];
+	const char *psk_file;
+	const struct noise_keypair *ident;
+	const uint8_t *psk;			/* NULL = plain IK */
 	unsigned probe_ms;		/* probe interval of busy sessions */
 	/* latency cut-off: a path slower than this is demoted to backup;
 	 * absolute, or a multiple of the best path's RTT; 0 = none */

@@ -5,7 +5,8 @@
  *   down.c     a bridge's datagram -> parse -> keying, probe answers, or
  *              the engine's receive path
  *   session.c  the session table: made on first sight, expired when idle
- *   keying.c   the client half of the key handshake
+ *   keying.c   the client half of the key handshake: state, retries, hold
+ *   noisekeys.c  its messages in per-client (Noise IK) mode
  *   paths.c    probing, path states, the scheduler's view, rescue, MTU
  *   uplink.c   the paths' sockets: opened, re-opened, retried, resolved
  *   tunnel.c   tun mode: the device instead of the local socket
@@ -24,6 +25,8 @@
 #include "engine.h"
 #include "list.h"
 #include "net.h"
+#include "hsnoise.h"
+#include "noise.h"
 #include "pmtu.h"
 #include "http.h"
 #include "status.h"
@@ -74,6 +77,11 @@ struct path {
 	int missing;			/* down for want of dev= or bind=: looked
 					   for every second, whatever the backoff */
 	struct lookup *lookup;		/* a lookup of host under way */
+	/* per-client mode: the server's cookie for this path's source
+	 * address (under load it wants it as mac2), and when it came */
+	int has_cookie;
+	uint8_t cookie[HSN_MAC_LEN];
+	uint64_t cookie_ms;
 };
 
 enum keying { KEYS_NONE = 0, KEYS_WAIT, KEYS_READY };
@@ -101,6 +109,15 @@ struct session {
 	uint64_t hello_sent_ms, hello_retry_ms, hello_started_ms;
 	uint64_t hellos, handshakes, resets;	/* sent, completed, received */
 	struct hold *hold;		/* while keys are being agreed */
+	struct noise_hs hs;		/* per-client mode: the attempt under way */
+	uint8_t init_pkt[HSN_INIT_LEN];	/* its initiation (mac2 zero), for a cookie */
+	/* the attempt before: its state, mac1 and seq (0 = none) */
+	struct noise_hs prev_hs;
+	uint8_t prev_mac1[HSN_MAC_LEN];
+	uint64_t prev_seq;
+	uint64_t cookies;		/* cookie replies taken */
+	int rekeying;			/* a rekey handshake is under way */
+	uint64_t keys_ms;		/* when the current keys were agreed */
 };
 
 struct client {
@@ -128,6 +145,11 @@ struct client {
 	struct tun tun;			/* tun.fd < 0 in UDP mode */
 	ev_io tun_io;
 	uint32_t tun_session;		/* 0 = none yet */
+	/* per-client mode: mac1 keys of initiations (the server's public key)
+	 * and of responses (ours) */
+	uint8_t mac1_server[NOISE_KEY_LEN], mac1_self[NOISE_KEY_LEN];
+	uint8_t cookie_key[NOISE_KEY_LEN];	/* opens cookie replies */
+	uint64_t rekey_after_ms;	/* REKEY_AFTER_S (test builds: overridable) */
 };
 
 static inline struct session *session_of(struct flow *f)
@@ -163,6 +185,21 @@ void keying_input(struct client *c, struct session *s, const uint8_t *pkt, size_
 void keying_sweep(struct client *c, struct session *s);
 /* Forgets the keys and what waited for them. */
 void keying_free(struct session *s);
+
+/* noisekeys.c (per-client mode) */
+/* Builds a new initiation for s and sends it on every open path. */
+void noisekeys_send(struct client *c, struct session *s);
+/* A WELCOME for s's attempt: 0 and the session's keys set; -1 not ours
+ * (counted by the caller); -2 the keys could not be set up. */
+int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
+		      const struct mp_hdr *h);
+/* 1 if s's keys are due for a rekey (time or packets). */
+int noisekeys_rekey_due(const struct client *c, const struct session *s);
+/* A RESET of the cookie reply's length for s: 0 if it opened (the cookie
+ * kept for its path, and the initiation sent again on that path with it),
+ * -1 if not. */
+int noisekeys_cookie(struct client *c, struct session *s, const uint8_t *pkt, size_t len,
+		     const struct mp_hdr *h);
 
 /* paths.c */
 /* Path MTU search of path p from the start (a new path in the slot). */

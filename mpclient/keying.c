@@ -9,12 +9,18 @@
 #include <string.h>
 
 #include "handshake.h"
+#include "hsnoise.h"
 #include "internal.h"
 #include "log.h"
 #include "rand.h"
 
 static void send_hello(struct client *c, struct session *s)
 {
+	if (c->o.per_client) {
+		noisekeys_send(c, s);
+		return;
+	}
+
 	uint8_t pkt[HS_HELLO_LEN];
 	struct mp_hdr h = {
 		.session = s->f.id,
@@ -47,10 +53,27 @@ void keying_start(struct client *c, struct session *s)
 	send_hello(c, s);
 }
 
+/* Per-client keys: a new handshake in the same session, with the rekey
+ * flag; the current keys serve until it completes. */
+static void keying_rekey(struct client *c, struct session *s)
+{
+	s->rekeying = 1;
+	s->hello_retry_ms = jitter(HELLO_RETRY_MS);
+	s->hello_started_ms = c->e.now_ms;
+	send_hello(c, s);
+}
+
 void keying_sweep(struct client *c, struct session *s)
 {
+	/* per-client keys: a new handshake in the same session before the
+	 * keys grow old; the current keys serve until it completes */
+	if (c->o.per_client && s->keying == KEYS_READY && !s->rekeying &&
+	    noisekeys_rekey_due(c, s)) {
+		keying_rekey(c, s);
+		return;
+	}
 	/* Half a sweep early rather than most of one late. */
-	if (s->keying != KEYS_WAIT ||
+	if ((s->keying != KEYS_WAIT && !s->rekeying) ||
 	    c->e.now_ms - s->hello_sent_ms + CLIENT_TICK_MS / 2 < s->hello_retry_ms)
 		return;
 	send_hello(c, s);
@@ -91,31 +114,76 @@ static void release_hold(struct client *c, struct session *s)
 	s->hold = NULL;
 }
 
-static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
-		       size_t len, const struct mp_hdr *h)
+/* Shared-key mode's WELCOME: 0 and the keys set, -1 not ours, -2 the keys
+ * could not be set up. */
+static int shared_welcome(struct client *c, struct session *s, const uint8_t *pkt,
+			  size_t len, const struct mp_hdr *h)
 {
 	uint8_t client_random[CRYPTO_RANDOM_LEN], server_random[CRYPTO_RANDOM_LEN];
 	struct session_keys keys;
 	int rc;
 
 	if (hs_welcome_check(pkt, len, c->e.key, client_random, server_random) ||
-	    CRYPTO_memcmp(client_random, s->client_random, CRYPTO_RANDOM_LEN)) {
-		c->e.drops.n[DROP_BAD_HANDSHAKE]++;
-		return;
-	}
-	if (s->keying == KEYS_READY) {
-		c->e.deduplicated++;	/* the WELCOME for another path's HELLO */
-		return;
-	}
+	    CRYPTO_memcmp(client_random, s->client_random, CRYPTO_RANDOM_LEN))
+		return -1;
+	if (s->keying == KEYS_READY)
+		return 1;
 	rc = crypto_session_keys(c->e.key, client_random, server_random, s->f.id,
 				 s->f.tx.epoch, h->epoch, &keys) ||
 	     aead_init(&s->f.seal, keys.c2s, 1) || aead_init(&s->f.open, keys.s2c, 0);
 	OPENSSL_cleanse(&keys, sizeof(keys));
+	return rc ? -2 : 0;
+}
+
+static void on_welcome(struct client *c, struct session *s, const uint8_t *pkt,
+		       size_t len, const struct mp_hdr *h)
+{
+	int rc;
+
+	if (c->o.per_client && s->rekeying) {
+		if (noisekeys_welcome(c, s, pkt, len, h)) {
+			c->e.drops.n[DROP_BAD_HANDSHAKE]++;
+			return;
+		}
+		s->rekeying = 0;
+		s->keys_ms = c->e.now_ms;
+		s->handshakes++;
+		if (h->epoch != s->server_epoch) {
+			/* authenticated (only the server completes our handshake)
+			 * and from a new server epoch: it restarted, and this
+			 * session is a new one there */
+			s->server_epoch = h->epoch;
+			seq_rx_start(&s->f.rx, h->epoch);
+			log_net(LOG_INFO, "session %08x: the server restarted (epoch %08x): new "
+				"keys in %llu ms", s->f.id, h->epoch,
+				(unsigned long long)(c->e.now_ms - s->hello_started_ms));
+			return;
+		}
+		log_net(LOG_INFO, "session %08x: new keys (rekey) in %llu ms", s->f.id,
+			(unsigned long long)(c->e.now_ms - s->hello_started_ms));
+		return;
+	}
+	if (c->o.per_client)
+		/* once the keys are set the attempt is gone: another path's
+		 * copy of the response no longer opens, and is no drop */
+		rc = s->keying != KEYS_READY ? noisekeys_welcome(c, s, pkt, len, h)
+		     : hsn_resp_check(pkt, len, c->mac1_self) ? -1 : 1;
+	else
+		rc = shared_welcome(c, s, pkt, len, h);
+	if (rc == -1) {
+		c->e.drops.n[DROP_BAD_HANDSHAKE]++;
+		return;
+	}
+	if (rc == 1) {
+		c->e.deduplicated++;	/* the WELCOME for another path's HELLO */
+		return;
+	}
 	if (rc) {
 		log_warnx("session %08x: cannot set up its keys", s->f.id);
 		return;
 	}
 	s->keying = KEYS_READY;
+	s->keys_ms = c->e.now_ms;
 	s->handshakes++;
 	s->server_epoch = h->epoch;
 	seq_rx_start(&s->f.rx, h->epoch);
@@ -136,6 +204,11 @@ static int recent(const struct seq_tx *tx, uint64_t seq)
 static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
 		     size_t len, const struct mp_hdr *h)
 {
+	if (c->o.per_client && len == HSN_COOKIE_LEN) {
+		if (noisekeys_cookie(c, s, pkt, len, h))
+			c->e.drops.n[DROP_BAD_HANDSHAKE]++;
+		return;
+	}
 	if (h->epoch != s->f.tx.epoch ||
 	    !(recent(&s->f.tx, h->seq) || recent(&s->f.ctl_tx, h->seq)) ||
 	    hs_reset_check(pkt, len, c->e.key)) {
@@ -143,6 +216,18 @@ static void on_reset(struct client *c, struct session *s, const uint8_t *pkt,
 		return;
 	}
 	s->resets++;
+	if (c->o.per_client) {
+		/* Anyone with the server's public key can make a RESET: it is
+		 * only a hint. A new handshake in the same session, the current
+		 * keys in use until it completes: a server that lost the session
+		 * makes a new one from it, one that did not rekeys it. */
+		if (s->keying == KEYS_READY && !s->rekeying) {
+			log_net(LOG_INFO, "session %08x: a RESET (the server restarted?): new "
+				"handshake", s->f.id);
+			keying_rekey(c, s);
+		}
+		return;
+	}
 	log_net(LOG_INFO, "session %08x: the server does not know it (restarted?): new keys",
 		s->f.id);
 	keying_free(s);
@@ -168,4 +253,11 @@ void keying_free(struct session *s)
 	s->hold = NULL;
 	s->keying = KEYS_NONE;
 	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
+	noise_hs_wipe(&s->hs);
+	noise_hs_wipe(&s->prev_hs);
+	s->prev_seq = 0;
+	s->rekeying = 0;
+	aead_free(&s->f.seal_next);
+	aead_free(&s->f.open_next);
+	aead_free(&s->f.open_prev);
 }

@@ -6,16 +6,22 @@
 
 #include <errno.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
 #include "client.h"
 #include "config.h"
 #include "daemon.h"
+#include "hsnoise.h"
 #include "log.h"
+#include "noise.h"
 #include "version.h"
 
 enum {
 	OPT_PROBE_INTERVAL = 0x200,
 	OPT_RTT_CUTOFF,
+	OPT_SERVER_PUBKEY,
+	OPT_PSK_FILE,
 };
 
 /* --rtt-cutoff: "250" (ms) or "3x" (times the best path's RTT, 1.1..100). */
@@ -58,6 +64,12 @@ static void usage(FILE *f)
 		"                       (default 50; 1 s when idle)\n"
 		"  --rtt-cutoff MS|Nx   demote a path to backup while its RTT is over MS\n"
 		"                       milliseconds, or over N times the best path's\n"
+		"                       RTT\n"
+		"  --server-pubkey KEY  per-client keys: the server's public key (base64,\n"
+		"                       its --pubkey); --key-file is then this client's\n"
+		"                       private key (--genkey)\n"
+		"  --psk-file FILE      with --server-pubkey: a pre-shared key mixed into\n"
+		"                       the handshake (the server's psk-file= for us)\n"
 		CLI_COMMON_USAGE
 		CLI_TUN_USAGE);
 }
@@ -110,6 +122,16 @@ static int client_option(struct client_opts *o, int opt, const char *arg, int *c
 			return -1;
 		}
 		o->probe_ms = (unsigned)v;
+	} else if (opt == OPT_SERVER_PUBKEY) {
+		char err[CRYPTO_ERR_MAX];
+
+		if (noise_pubkey_parse(arg, strlen(arg), o->server_pub, err, sizeof(err))) {
+			fprintf(stderr, "--server-pubkey: %s\n", err);
+			return -1;
+		}
+		o->per_client = 1;
+	} else if (opt == OPT_PSK_FILE) {
+		o->psk_file = arg;
 	} else if (opt == OPT_RTT_CUTOFF) {
 		if (parse_cutoff(arg, o)) {
 			fprintf(stderr, "--rtt-cutoff: expected milliseconds (1..%d) or "
@@ -158,11 +180,15 @@ int main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'n' },
 		{ "probe-interval", required_argument, NULL, OPT_PROBE_INTERVAL },
 		{ "rtt-cutoff", required_argument, NULL, OPT_RTT_CUTOFF },
+		{ "server-pubkey", required_argument, NULL, OPT_SERVER_PUBKEY },
+		{ "psk-file", required_argument, NULL, OPT_PSK_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct client_opts o = { .probe_ms = CLI_PROBE_MS_DEFAULT };
 	struct config config;
-	struct crypto_master master;
+	struct crypto_master master = { 0 };
+	static struct noise_keypair ident;
+	static uint8_t psk[CRYPTO_KEY_LEN];
 	int check_only = 0, opt;
 
 	log_init("mpclient", LOG_INFO);
@@ -196,6 +222,15 @@ int main(int argc, char **argv)
 		return daemon_pubkey(o.common.pubkey);
 	if (cli_common_finish(&o.common))
 		goto bad_usage;
+	if (o.psk_file && !o.per_client) {
+		fprintf(stderr, "mpclient: --psk-file goes with --server-pubkey (per-client keys)\n");
+		goto bad_usage;
+	}
+	if (o.per_client && !o.common.key_file) {
+		fprintf(stderr, "mpclient: --server-pubkey needs --key-file, this client's "
+			"private key (--genkey)\n");
+		goto bad_usage;
+	}
 	log_set_level(o.common.level);
 	if (cli_tun_check(&o.tun, "mpclient"))
 		goto bad_usage;
@@ -212,15 +247,33 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	o.config = &config;
-	if (daemon_load_key(&o.common, &master, &o.key))
+	if (o.per_client) {
+		char err[CRYPTO_ERR_MAX];
+
+		/* per-client keys: the key file is our private key; the RESET
+		 * MAC key comes from the server's public key */
+		if (daemon_load_identity(o.common.key_file, &ident))
+			return 1;
+		if (o.psk_file && crypto_key_load(o.psk_file, psk, err)) {
+			log_error("--psk-file: %s", err);
+			noise_keypair_wipe(&ident);
+			return 1;
+		}
+		hsn_reset_master(o.server_pub, &master);
+		o.key = &master;
+		o.ident = &ident;
+		o.psk = o.psk_file ? psk : NULL;
+	} else if (daemon_load_key(&o.common, &master, &o.key)) {
 		return 1;
+	}
 
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	if (!loop)
 		fatalx("cannot start the event loop");
 	struct client *c = client_open(loop, &o);
 	int rc = 1;
-	struct reload r = { c, argv[optind], &config, &o.common, o.key ? &master : NULL };
+	struct reload r = { c, argv[optind], &config, &o.common,
+			    o.key && !o.per_client ? &master : NULL };
 	if (c && !daemon_drop_privileges(o.common.user)) {
 		daemon_on_reload(reload, &r);
 		daemon_run(loop, log_stats, c);
@@ -229,6 +282,8 @@ int main(int argc, char **argv)
 	client_close(c);
 	ev_loop_destroy(loop);
 	crypto_master_wipe(&master);
+	noise_keypair_wipe(&ident);
+	OPENSSL_cleanse(psk, sizeof(psk));
 	return rc;
 
 bad_usage:

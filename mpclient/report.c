@@ -94,6 +94,11 @@ static void json_session(struct json *j, const struct client *c, const struct se
 	json_kv_u64(j, "bad_tag", f->bad_tag);
 	json_kv_u64(j, "peer_restarts", f->rx.restarts);
 	json_kv_str(j, "keys", keys_name(c, s));
+	if (c->o.per_client) {
+		json_kv_u64(j, "handshakes", s->handshakes);
+		json_kv_u64(j, "rekeys", s->f.rekeys);
+		json_kv_u64(j, "cookies", s->cookies);
+	}
 	json_kv_u64(j, "idle_ms", c->e.now_ms - s->last_active_ms);
 	stats_json_reorder(j, f->ro, f->hold_us);
 	stats_json_recover(j, &f->rec.st);
@@ -283,7 +288,7 @@ void client_log_stats(const struct client *c)
 		log_info("stats session id=%08x app=%s up_pkts=%llu up_bytes=%llu "
 			 "down_pkts=%llu down_bytes=%llu deduplicated=%llu old=%llu "
 			 "stale=%llu bad_tag=%llu peer_restarts=%llu hellos=%llu "
-			 "handshakes=%llu resets=%llu keys=%s idle_ms=%llu",
+			 "handshakes=%llu resets=%llu cookies=%llu rekeys=%llu keys=%s idle_ms=%llu",
 			 s->f.id, net_ntop(&s->app, str),
 			 (unsigned long long)s->f.sent_pkts,
 			 (unsigned long long)s->f.sent_bytes,
@@ -294,7 +299,8 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)s->f.rx.restarts,
 			 (unsigned long long)s->hellos,
 			 (unsigned long long)s->handshakes,
-			 (unsigned long long)s->resets, keys_name(c, s),
+			 (unsigned long long)s->resets, (unsigned long long)s->cookies,
+			 (unsigned long long)s->f.rekeys, keys_name(c, s),
 			 (unsigned long long)(now - s->last_active_ms));
 		stats_log_recover(s->f.id, &s->f.rec.st);
 		stats_log_parity(s->f.id, &s->f.par);

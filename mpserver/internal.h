@@ -5,7 +5,10 @@
  *              session -> the engine's receive path -> the target
  *   down.c     the target's (or tun device's) datagram -> the engine
  *   session.c  the session table, a session's paths and target socket
- *   keying.c   the server half of the key handshake
+ *   keying.c   the server half of the key handshake (shared key)
+ *   noisekeys.c  the server half of the per-client (Noise IK) handshake
+ *   clients.c  per-client mode's client table: slots, lookup, reload
+ *   cookie.c   per-client mode under load: cookie replies, per-source limits
  *   paths.c    answering probes, path states, rescue, MTU
  *   tunnel.c   tun mode: one device instead of target sockets (route.c)
  *   report.c   the status document and the stats log lines
@@ -19,6 +22,8 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "hsnoise.h"
+#include "peers.h"
 #include "list.h"
 #include "net.h"
 #include "ratelimit.h"
@@ -41,6 +46,47 @@ struct spath {
 	uint16_t pmtu;			/* as the client found it, 0 = unknown */
 };
 
+/* One client line of per-client mode and what its handshakes keep. */
+struct cslot {
+	int used;
+	struct peer cfg;			/* its line (name, key, allowed-ips, psk) */
+	uint8_t mac1_key[NOISE_KEY_LEN];	/* mac1 of the responses to it */
+	/* the last accepted initiation (bytes 1 .. its mac1, without the path
+	 * byte and mac2), its timestamp, and the response it got */
+	int has_last;
+	uint8_t last_ts[NOISE_TIMESTAMP_LEN];
+	uint8_t last_init[HSN_INIT_MAC2_OFF - 1];
+	uint8_t last_resp[HSN_RESP_LEN];
+	uint64_t handshakes;
+	struct session *latest;		/* its newest live session, or NULL */
+};
+
+/* Cookies (cookie.c): the secret, the previous one, and the buckets of
+ * the sources that showed a valid cookie. */
+struct cookie_bucket {
+	uint8_t src[18];
+	uint8_t len;			/* of src; 0 = empty */
+	struct ratelimit rl;
+};
+
+struct cookies {
+	uint8_t secret[NOISE_KEY_LEN], prev[NOISE_KEY_LEN];
+	int has_prev;
+	uint64_t secret_ms;
+	uint8_t key[NOISE_KEY_LEN];	/* seals the cookie in its reply */
+	struct cookie_bucket bucket[COOKIE_BUCKETS];
+};
+
+/* Handshake counters of per-client mode (drops are also in e.drops). */
+struct hs_stats {
+	uint64_t accepted;		/* initiations that made or rekeyed a session */
+	uint64_t resent;		/* the same initiation again: stored response */
+	uint64_t unknown_key;		/* from a key no client line has */
+	uint64_t replayed;		/* not newer than that client's last */
+	uint64_t bad_mac1;		/* wrong length, kind or mac1 */
+	uint64_t cookies_sent;		/* cookie replies (under load) */
+};
+
 struct session {
 	struct flow f;			/* the engine's part: sequences, paths, reorder */
 	struct table_node node;
@@ -57,6 +103,7 @@ struct session {
 	uint64_t unreachable;		/* ICMP errors: the target refused */
 	/* keyed mode only */
 	int confirmed;			/* an authenticated packet has come */
+	struct cslot *client;		/* per-client mode: whose session */
 	uint8_t client_random[CRYPTO_RANDOM_LEN];
 	uint8_t server_random[CRYPTO_RANDOM_LEN];
 };
@@ -79,6 +126,14 @@ struct server {
 	uint64_t rx_pkts, sessions_opened;
 	uint64_t welcomes_sent, resets_sent;
 	struct ratelimit hello_limit, reset_limit;
+	/* per-client mode (clients.c, noisekeys.c) */
+	int per_client;
+	uint8_t mac1_key[NOISE_KEY_LEN];	/* mac1 of initiations to us */
+	struct hs_stats hs;
+	struct cookies cookies;
+	uint64_t under_load_until_ms;	/* cookies required until then */
+	struct cslot clients[PEERS_MAX];
+	uint8_t client_keys[PEERS_MAX][NOISE_KEY_LEN];	/* by slot, for noise_peer_find */
 	/* for the failed-handshake report */
 	struct mp_addr bad_hello_from;
 	uint64_t bad_hellos_reported, last_report_ms;
@@ -134,6 +189,32 @@ void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
 void keying_reset(struct server *srv, const struct mp_hdr *h, const struct mp_addr *from);
 /* Logs, at most every REPORT_INTERVAL_MS, handshakes that failed. */
 void keying_report(struct server *srv);
+
+/* noisekeys.c: a HELLO in per-client mode */
+void noisekeys_hello(struct server *srv, const uint8_t *pkt, size_t len,
+		     const struct mp_hdr *h, const struct mp_addr *from);
+
+/* cookie.c */
+void cookie_init(struct server *srv);
+/* The HELLO bucket is empty: 1 if this initiation may go on anyway (a
+ * valid cookie, within its source's bucket); else 0, after sending a
+ * cookie reply when it had none (all counted). */
+int cookie_admit(struct server *srv, const uint8_t *pkt, const struct mp_hdr *h,
+		 const struct mp_addr *from);
+void cookie_wipe(struct server *srv);
+
+/* clients.c */
+void clients_init(struct server *srv, const struct peers *ps);
+/* The slot of a client's public key, or NULL. */
+struct cslot *clients_find(struct server *srv, const uint8_t pub[static NOISE_KEY_LEN]);
+/* SIGHUP: the new client lines; removed clients' sessions end now. */
+void clients_reload(struct server *srv, const struct peers *next);
+void clients_wipe(struct server *srv);
+/* The client whose allowed-ips hold a (longest prefix), or NULL. */
+struct cslot *clients_route(struct server *srv, const struct ip_addr *a);
+/* s, of client c, is new (latest) or gone (another is found). */
+void clients_session_new(struct cslot *c, struct session *s);
+void clients_session_gone(struct server *srv, struct session *s);
 
 /* tunnel.c: tun mode */
 int tunnel_open(struct server *srv);

@@ -54,6 +54,10 @@ void keying_hello(struct server *srv, const uint8_t *pkt, size_t len,
 	uint8_t client_random[CRYPTO_RANDOM_LEN];
 	struct session *s;
 
+	if (srv->per_client) {
+		noisekeys_hello(srv, pkt, len, h, from);
+		return;
+	}
 	/* The limit comes before the MAC: a flood of HELLOs costs a counter. */
 	if (!ratelimit_allow(&srv->hello_limit, srv->e.now_ms)) {
 		srv->e.drops.n[DROP_RATE_LIMITED]++;
@@ -109,8 +113,11 @@ void keying_report(struct server *srv)
 	if (bad == srv->bad_hellos_reported ||
 	    srv->e.now_ms - srv->last_report_ms < REPORT_INTERVAL_MS)
 		return;
-	log_warnx("%llu handshake message%s failed authentication (the last from %s): "
-		  "a client with a different key?",
+	log_warnx(srv->per_client
+		  ? "%llu handshake message%s refused (the last from %s): a wrong server key, "
+		    "or forged (unknown keys and replays are counted apart)"
+		  : "%llu handshake message%s failed authentication (the last from %s): "
+		    "a client with a different key?",
 		  (unsigned long long)(bad - srv->bad_hellos_reported),
 		  bad - srv->bad_hellos_reported == 1 ? "" : "s",
 		  net_ntop(&srv->bad_hello_from, str));

@@ -9,13 +9,15 @@
 #include "cli.h"
 #include "daemon.h"
 #include "log.h"
+#include "hsnoise.h"
 #include "optfile.h"
+#include "peers.h"
 #include "server.h"
 #include "util.h"
 #include "version.h"
 
 /* The positional arguments as settings of the config file. */
-enum { OPT_LISTEN = 0x300, OPT_TARGET };
+enum { OPT_LISTEN = 0x300, OPT_TARGET, OPT_CLIENT };
 
 static const struct option longopts[] = {
 	CLI_COMMON_LONGOPTS,
@@ -89,8 +91,18 @@ static void log_stats(const void *ctx)
 
 /* One setting, from the command line or the file: 0, or -1 (said on
  * stderr by the option's handler, as for the command line). */
-static int apply(struct server_opts *o, int code, const char *const *arg)
+static int apply(struct server_opts *o, int code, const char *const *arg, unsigned nargs,
+		 unsigned line)
 {
+	if (code == OPT_CLIENT) {
+		char err[PEERS_ERR_MAX];
+
+		if (peers_add(&o->peers, arg, nargs, line, err)) {
+			fprintf(stderr, "%s\n", err);
+			return -1;
+		}
+		return 0;
+	}
 	if (code == OPT_LISTEN) {
 		if ((o->port = cli_port(arg[0])) < 0) {
 			fprintf(stderr, "listen: expected a port, 1..65535, got '%s'\n", arg[0]);
@@ -135,18 +147,19 @@ static int server_options(struct server_opts *o, const struct optfile *file,
 		const struct optfile_entry *e = &file->e[i];
 		if (on_cmdline(cl, e->code))
 			continue;
-		if (apply(o, e->code, e->arg)) {
+		if (apply(o, e->code, e->arg, e->nargs, e->line)) {
 			fprintf(stderr, "mpserver: %s:%u: bad value for '%s' (above)\n",
 				cl->config, e->line, optfile_def(file, e->code)->name);
 			return 1;
 		}
 	}
 	for (int i = 0; i < cl->n; i++)
-		if (apply(o, cl->code[i], (const char *[]){ cl->arg[i], NULL }))
+		if (apply(o, cl->code[i], (const char *[]){ cl->arg[i], NULL }, 1, 0))
 			return -1;
 	if (cl->npos == 1 || cl->npos == 3) {
-		if (apply(o, OPT_LISTEN, (const char *const *)cl->pos) ||
-		    (cl->npos == 3 && apply(o, OPT_TARGET, (const char *const *)cl->pos + 1)))
+		if (apply(o, OPT_LISTEN, (const char *const *)cl->pos, 1, 0) ||
+		    (cl->npos == 3 &&
+		     apply(o, OPT_TARGET, (const char *const *)cl->pos + 1, 2, 0)))
 			return -1;
 	} else if (cl->npos) {
 		fprintf(stderr, "mpserver: expected LISTEN_PORT [TARGET_HOST TARGET_PORT]\n");
@@ -167,6 +180,11 @@ static int server_options(struct server_opts *o, const struct optfile *file,
 			"the tun device is it)\n");
 		return -1;
 	}
+	if (o->peers.n && !o->common.key_file) {
+		fprintf(stderr, "mpserver: 'client' lines (per-client keys) need --key-file, "
+			"the server's private key (--genkey)\n");
+		return -1;
+	}
 	if (!o->tun.name && !o->target_host) {
 		fprintf(stderr, "mpserver: no target (TARGET_HOST TARGET_PORT, or 'target' "
 			"in the config file)\n");
@@ -178,10 +196,11 @@ static int server_options(struct server_opts *o, const struct optfile *file,
 /* The config file's settings; -1 after logging why. */
 static int load_file(const char *path, struct optfile *f, struct optfile_def *defs)
 {
-	unsigned n = optfile_defs(longopts, file_skip, file_repeat, defs, OPTFILE_DEFS_MAX - 2);
+	unsigned n = optfile_defs(longopts, file_skip, file_repeat, defs, OPTFILE_DEFS_MAX - 3);
 
-	defs[n++] = (struct optfile_def){ "listen", OPT_LISTEN, 1, 0 };
-	defs[n++] = (struct optfile_def){ "target", OPT_TARGET, 2, 0 };
+	defs[n++] = (struct optfile_def){ "listen", OPT_LISTEN, 1, 0, 0 };
+	defs[n++] = (struct optfile_def){ "target", OPT_TARGET, 2, 0, 0 };
+	defs[n++] = (struct optfile_def){ "client", OPT_CLIENT, PEER_ARGS_MIN, 1, PEER_ARGS_MAX };
 	optfile_init(f, defs, n);
 	return optfile_load(f, path);
 }
@@ -202,7 +221,7 @@ static void reload(void *arg)
 {
 	static struct optfile next_file;
 	struct reload *r = arg;
-	struct server_opts next;
+	static struct server_opts next;
 
 	if (!r->cl->config) {
 		log_info("SIGHUP: no --config; the key file is read again");
@@ -218,10 +237,20 @@ static void reload(void *arg)
 		log_error("reload refused: a bad setting (above); the running options stay");
 		return;
 	}
+	if (next.peers.n) {
+		char err[PEERS_ERR_MAX];
+
+		if (peers_load_psks(&next.peers, err)) {
+			log_error("reload refused: %s; the running options stay", err);
+			peers_wipe(&next.peers);
+			return;
+		}
+	}
 	if (r->master)
 		daemon_reload_key(r->common, r->master);
 	fit_fd_limit(&next.common.max_sessions);
 	server_reload(r->srv, &next);
+	peers_wipe(&next.peers);
 }
 
 int main(int argc, char **argv)
@@ -229,8 +258,9 @@ int main(int argc, char **argv)
 	static struct optfile_def defs[OPTFILE_DEFS_MAX];
 	static struct optfile file;
 	struct cmdline cl = { 0 };
-	struct server_opts o;
-	struct crypto_master master;
+	static struct server_opts o;
+	static struct noise_keypair ident;
+	struct crypto_master master = { 0 };
 	int opt;
 
 	log_init("mpserver", LOG_INFO);
@@ -272,15 +302,31 @@ int main(int argc, char **argv)
 		return daemon_pubkey(o.common.pubkey);
 	log_set_level(o.common.level);
 	fit_fd_limit(&o.common.max_sessions);
-	if (daemon_load_key(&o.common, &master, &o.key))
+	if (o.peers.n) {
+		char err[PEERS_ERR_MAX];
+
+		/* per-client keys: the key file is our private key; the only
+		 * MAC key of our own is the RESET's, from our public key */
+		if (daemon_load_identity(o.common.key_file, &ident))
+			return 1;
+		if (peers_load_psks(&o.peers, err)) {
+			log_error("%s", err);
+			return 1;
+		}
+		hsn_reset_master(ident.pub, &master);
+		o.key = &master;
+		o.ident = &ident;
+	} else if (daemon_load_key(&o.common, &master, &o.key)) {
 		return 1;
+	}
 
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	if (!loop)
 		fatalx("cannot start the event loop");
 	struct server *srv = server_open(loop, &o);
 	int rc = 1;
-	struct reload hup = { srv, &cl, defs, &o.common, o.key ? &master : NULL };
+	struct reload hup = { srv, &cl, defs, &o.common,
+			      o.key && !o.peers.n ? &master : NULL };
 	if (srv && !daemon_drop_privileges(o.common.user)) {
 		daemon_on_reload(reload, &hup);
 		daemon_run(loop, log_stats, srv);
@@ -289,6 +335,8 @@ int main(int argc, char **argv)
 	server_close(srv);
 	ev_loop_destroy(loop);
 	crypto_master_wipe(&master);
+	noise_keypair_wipe(&ident);
+	peers_wipe(&o.peers);
 	return rc;
 
 bad_usage:

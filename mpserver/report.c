@@ -57,6 +57,8 @@ static void json_session(struct json *j, const struct server *srv, const struct 
 	json_obj_begin(j);
 	json_kv_str(j, "id", id);
 	json_kv_str(j, "epoch", epoch);
+	if (s->client)			/* per-client mode */
+		json_kv_str(j, "client", s->client->cfg.name);
 	json_kv_str(j, "mode", sched_mode_name(s->f.sched.mode));
 	json_kv_str(j, "target", net_ntop(&srv->target, str));
 	json_kv_u64(j, "target_port", s->local_port);
@@ -116,6 +118,12 @@ int server_status_fill(void *ctx, struct json *j, uint64_t *pos)
 		json_kv_u64(j, "resets_sent", srv->resets_sent);
 		json_kv_u64(j, "hello_limited", srv->hello_limit.refused);
 		json_kv_u64(j, "reset_limited", srv->reset_limit.refused);
+		json_kv_u64(j, "handshakes_accepted", srv->hs.accepted);
+		json_kv_u64(j, "handshakes_resent", srv->hs.resent);
+		json_kv_u64(j, "handshakes_unknown_key", srv->hs.unknown_key);
+		json_kv_u64(j, "handshakes_replayed", srv->hs.replayed);
+		json_kv_u64(j, "handshakes_bad_mac1", srv->hs.bad_mac1);
+		json_kv_u64(j, "cookies_sent", srv->hs.cookies_sent);
 		json_kv_u64(j, "target_tx", srv->e.local_tx);
 		json_kv_u64(j, "scripts_run", srv->e.hook.started);
 		json_kv_u64(j, "scripts_failed", srv->e.hook.failed);
@@ -232,7 +240,9 @@ void server_log_stats(const struct server *srv)
 	stats_format_drops(&srv->e.drops, line, sizeof(line));
 	log_info("stats mode=%s sessions=%u sessions_opened=%llu rx_pkts=%llu "
 		 "welcomes_sent=%llu resets_sent=%llu hello_limited=%llu "
-		 "reset_limited=%llu target_tx=%llu rescued=%llu deduplicated=%llu%s",
+		 "reset_limited=%llu target_tx=%llu rescued=%llu deduplicated=%llu "
+		 "handshakes_accepted=%llu handshakes_resent=%llu handshakes_unknown_key=%llu "
+		 "handshakes_replayed=%llu handshakes_bad_mac1=%llu cookies_sent=%llu%s",
 		 sched_mode_name(srv->o.common.mode), srv->nsessions,
 		 (unsigned long long)srv->sessions_opened,
 		 (unsigned long long)srv->rx_pkts,
@@ -242,7 +252,11 @@ void server_log_stats(const struct server *srv)
 		 (unsigned long long)srv->reset_limit.refused,
 		 (unsigned long long)srv->e.local_tx,
 		 (unsigned long long)srv->e.rescue.resent,
-		 (unsigned long long)srv->e.deduplicated, line);
+		 (unsigned long long)srv->e.deduplicated,
+		 (unsigned long long)srv->hs.accepted, (unsigned long long)srv->hs.resent,
+		 (unsigned long long)srv->hs.unknown_key, (unsigned long long)srv->hs.replayed,
+		 (unsigned long long)srv->hs.bad_mac1, (unsigned long long)srv->hs.cookies_sent,
+		 line);
 	if (srv->tun.fd >= 0)		/* tun mode */
 		tunnel_log_stats(srv);
 	const struct session *s;
@@ -250,7 +264,7 @@ void server_log_stats(const struct server *srv)
 		log_info("stats session id=%08x epoch=%08x target_port=%u up_pkts=%llu "
 			 "up_bytes=%llu down_pkts=%llu down_bytes=%llu deduplicated=%llu "
 			 "old=%llu probes=%llu bad_tag=%llu target_unreachable=%llu "
-			 "idle_ms=%llu",
+			 "idle_ms=%llu%s%s",
 			 s->f.id, s->client_epoch, s->local_port,
 			 (unsigned long long)s->f.delivered_pkts,
 			 (unsigned long long)s->f.delivered_bytes,
@@ -259,7 +273,8 @@ void server_log_stats(const struct server *srv)
 			 (unsigned long long)s->f.dedup, (unsigned long long)s->f.old,
 			 (unsigned long long)s->probes, (unsigned long long)s->f.bad_tag,
 			 (unsigned long long)s->unreachable,
-			 (unsigned long long)(now - s->last_active_ms));
+			 (unsigned long long)(now - s->last_active_ms),
+			 s->client ? " client=" : "", s->client ? s->client->cfg.name : "");
 		stats_log_recover(s->f.id, &s->f.rec.st);
 		stats_log_parity(s->f.id, &s->f.par);
 		for (int p = 0; p < MP_MAX_PATHS; p++) {

@@ -59,6 +59,11 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 	srv->last_sweep_ms = srv->started_ms = srv->e.now_ms;
 	ratelimit_init(&srv->hello_limit, HELLO_PER_S, HELLO_BURST, srv->e.now_ms);
 	ratelimit_init(&srv->reset_limit, RESET_PER_S, RESET_BURST, srv->e.now_ms);
+	clients_init(srv, &o->peers);
+	if (srv->per_client) {
+		hsn_label_key("mprelay v1 mac1", o->ident->pub, srv->mac1_key);
+		cookie_init(srv);
+	}
 	if (batch_init(&srv->batch) || table_init(&srv->table, o->common.max_sessions)) {
 		log_warn("allocating buffers");
 		goto fail;
@@ -103,7 +108,8 @@ struct server *server_open(struct ev_loop *loop, const struct server_opts *o)
 		 net_ntop(&srv->listen, a),
 		 srv->tun.fd >= 0 ? srv->tun.name : net_ntop(&srv->target, b),
 		 sched_mode_name(o->common.mode), o->common.max_sessions,
-		 o->key ? "AES-256-GCM" : "plaintext (no key)");
+		 srv->per_client ? "AES-256-GCM, per-client keys (Noise IK)"
+		 : o->key ? "AES-256-GCM" : "plaintext (no key)");
 	return srv;
 fail:
 	server_close(srv);
@@ -152,6 +158,7 @@ void server_reload(struct server *srv, const struct server_opts *next)
 	struct mp_addr target;
 
 	fixed(&srv->o, next);
+	clients_reload(srv, &next->peers);
 	if (srv->tun.fd < 0 && next->target_host) {
 		if (net_resolve(next->target_host, (uint16_t)next->target_port, 0, &target, err,
 				sizeof(err)))
@@ -196,6 +203,9 @@ void server_close(struct server *srv)
 	ev_timer_stop(srv->e.loop, &srv->tick);
 	table_free(&srv->table);
 	batch_free(&srv->batch);
+	clients_wipe(srv);
+	cookie_wipe(srv);
+	peers_wipe(&srv->o.peers);
 	engine_free(&srv->e);
 	free(srv);
 }

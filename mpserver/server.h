@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "crypto.h"
+#include "peers.h"
 
 struct ev_loop;
 struct server;
@@ -17,6 +18,10 @@ struct server_opts {
 	int target_port;
 	struct cli_tun tun;		/* tun mode when tun.name is set */
 	const struct crypto_master *key;	/* NULL = plaintext */
+	/* per-client mode when peers.n > 0 (the config's client lines): key
+	 * is then only the RESET MAC key, and ident the server's key pair */
+	struct peers peers;
+	const struct noise_keypair *ident;
 };
 
 struct server *server_open(struct ev_loop *loop, const struct server_opts *o);

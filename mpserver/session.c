@@ -74,6 +74,7 @@ void session_free(struct server *srv, struct session *s)
 {
 	/* what is queued toward the target goes before its socket does */
 	receive_flush(&srv->e);
+	clients_session_gone(srv, s);
 	if (s->fd >= 0) {
 		ev_io_stop(srv->e.loop, &s->io);
 		close(s->fd);

@@ -2,7 +2,11 @@
  * target. Up, a session's packet is written to the device once its source
  * address is the session's (route.c decides, and learns it); down, each
  * packet from the device goes to the session that holds its destination.
- * Packets larger than the paths carry are answered with ICMP "too big". */
+ * Packets larger than the paths carry are answered with ICMP "too big".
+ * With per-client keys, a session's inner source must be inside its
+ * client's allowed-ips, and a destination no session has sent from goes to
+ * the client whose allowed-ips hold it (longest prefix), its latest
+ * session. */
 #include <string.h>
 
 #include "internal.h"
@@ -60,6 +64,12 @@ int tunnel_deliver(void *ctx, struct flow *f, const uint8_t *pkt, size_t len)
 		srv->e.drops.n[DROP_NOT_IP]++;
 		return 1;
 	}
+	/* before the route is learned: an address is only ever learned for
+	 * the client allowed to use it */
+	if (s->client && !peer_allows(&s->client->cfg, &in.src)) {
+		srv->e.drops.n[DROP_NOT_ALLOWED_IP]++;
+		return 1;
+	}
 	enum route_claim r = route_claim(&srv->routes, &in.src, owner_of(s), srv->e.now_ms,
 					 &prev);
 	if (r != ROUTE_OWNED)
@@ -87,12 +97,18 @@ static struct session *route_down(struct server *srv, const uint8_t *pkt, size_t
 		srv->e.drops.n[DROP_NOT_IP]++;
 		return NULL;
 	}
-	if (route_lookup(&srv->routes, &in.dst, &owner) ||
-	    !(s = session_find(srv, (uint32_t)(owner >> 32), (uint32_t)owner))) {
-		srv->e.drops.n[DROP_NO_ROUTE]++;
-		return NULL;
+	if (!route_lookup(&srv->routes, &in.dst, &owner) &&
+	    (s = session_find(srv, (uint32_t)(owner >> 32), (uint32_t)owner)))
+		return s;
+	/* not learned (yet): the allowed-ips say whose it is */
+	if (srv->per_client) {
+		struct cslot *c = clients_route(srv, &in.dst);
+
+		if (c && c->latest)
+			return c->latest;
 	}
-	return s;
+	srv->e.drops.n[DROP_NO_ROUTE]++;
+	return NULL;
 }
 
 static void on_tun_readable(struct ev_loop *loop, ev_io *w, int revents)

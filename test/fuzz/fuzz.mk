@@ -43,11 +43,13 @@ FUZZ_wire_LIBS := -lm
 FUZZ_config_SRC := $(addprefix common/,config.c line.c log.c ratelimit.c)
 FUZZ_sealed_SRC := $(addprefix common/,wire.c crc32c.c crypto.c handshake.c rand.c log.c ratelimit.c health.c pmtu.c)
 FUZZ_ip_SRC := $(addprefix common/,ip.c)
-FUZZ_optfile_SRC := $(addprefix common/,optfile.c line.c log.c ratelimit.c)
+FUZZ_optfile_SRC := $(addprefix common/,optfile.c line.c log.c ratelimit.c peers.c ip.c noise.c crypto.c rand.c)
+FUZZ_optfile_LIBS := $(CRYPTO_LIBS)
 FUZZ_http_SRC := common/http_parse.c
 FUZZ_fec_SRC := common/fec.c
 FUZZ_recover_SRC := $(addprefix common/,wire.c crc32c.c rescue.c parity.c fec.c)
 FUZZ_noise_SRC := $(addprefix common/,noise.c rand.c log.c ratelimit.c)
+FUZZ_hsnoise_SRC := $(addprefix common/,hsnoise.c noise.c wire.c crc32c.c rand.c log.c ratelimit.c)
 FUZZ_wire_MAXLEN := 70000
 FUZZ_config_MAXLEN := 4096
 FUZZ_sealed_MAXLEN := 70000
@@ -58,12 +60,15 @@ FUZZ_fec_MAXLEN := 4096
 FUZZ_recover_MAXLEN := 2100
 # A mode byte and a message 1 (160 bytes at most), with room to go past it.
 FUZZ_noise_MAXLEN := 256
+# An initiation (164 bytes) and a mask byte, with room to go past it.
+FUZZ_hsnoise_MAXLEN := 256
 FUZZ_sealed_LIBS := $(CRYPTO_LIBS) -lm
 FUZZ_fec_LIBS := $(ISAL_LIBS)
 FUZZ_recover_LIBS := $(ISAL_LIBS)
 FUZZ_noise_LIBS := $(CRYPTO_LIBS)
+FUZZ_hsnoise_LIBS := $(CRYPTO_LIBS)
 
-FUZZ_NAMES := wire config sealed ip optfile http fec recover noise
+FUZZ_NAMES := wire config sealed ip optfile http fec recover noise hsnoise
 FUZZERS := $(foreach n,$(FUZZ_NAMES),$(FUZZ_OUT)/fuzz_$(n))
 
 .PHONY: fuzzers fuzz fuzz-regress fuzz-check

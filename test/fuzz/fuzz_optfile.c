@@ -8,7 +8,9 @@
  *     numbers rising, a setting that does not repeat set once;
  *   - an error says why, and keeps nothing of its line;
  *   - optfile_print's text parses back whole to the same text (round trip);
- *   - optfile_load, reading the same bytes from a file, agrees.
+ *   - optfile_load, reading the same bytes from a file, agrees;
+ *   - the client lines, given to peers_add as mpserver does, make a table
+ *     without repeats or overlaps whose printout parses back to itself.
  * Any violated invariant abort()s, which libFuzzer reports as a crash. */
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +23,8 @@
 #include "cli.h"
 #include "log.h"
 #include "optfile.h"
+#include "peers.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                            \
 	} while (0)
 
-enum { F_LISTEN = 0x300, F_TARGET, PRINT_MAX = OPTFILE_ARENA_BYTES * 2 };
+enum { F_LISTEN = 0x300, F_TARGET, F_CLIENT, PRINT_MAX = OPTFILE_ARENA_BYTES * 2 };
 
 /* mpserver's table, as mpserver/main.c builds it. */
 static const struct option longopts[] = {
@@ -50,9 +54,11 @@ static unsigned ndefs;
 static void init(struct optfile *f)
 {
 	if (!ndefs) {
-		ndefs = optfile_defs(longopts, skip, repeat, defs, OPTFILE_DEFS_MAX - 2);
-		defs[ndefs++] = (struct optfile_def){ "listen", F_LISTEN, 1, 0 };
-		defs[ndefs++] = (struct optfile_def){ "target", F_TARGET, 2, 0 };
+		ndefs = optfile_defs(longopts, skip, repeat, defs, OPTFILE_DEFS_MAX - 3);
+		defs[ndefs++] = (struct optfile_def){ "listen", F_LISTEN, 1, 0, 0 };
+		defs[ndefs++] = (struct optfile_def){ "target", F_TARGET, 2, 0, 0 };
+		defs[ndefs++] = (struct optfile_def){ "client", F_CLIENT, PEER_ARGS_MIN, 1,
+						      PEER_ARGS_MAX };
 	}
 	optfile_init(f, defs, ndefs);
 }
@@ -66,7 +72,8 @@ static void check_entries(const struct optfile *f)
 		const struct optfile_def *d = optfile_def(f, e->code);
 
 		CHECK(d != NULL);
-		CHECK(e->nargs == d->nargs && e->nargs <= OPTFILE_ARGS_MAX);
+		CHECK(e->nargs >= d->nargs && e->nargs <= OPTFILE_ARGS_MAX &&
+		      (e->nargs == d->nargs || e->nargs <= d->nargs_max));
 		CHECK(e->line >= 1 && e->line <= f->lineno);
 		if (i)
 			CHECK(e->line > f->e[i - 1].line);
@@ -131,6 +138,61 @@ static void check_load(const struct optfile *f, int want_rc, const uint8_t *data
 	}
 }
 
+/* The client lines, as mpserver gives them to peers_add: whatever is
+ * accepted is a table with no repeated name or key and no overlapping
+ * prefixes between clients, and its printout parses back to itself. */
+static void check_peers(const struct optfile *f)
+{
+	static struct peers ps, again;
+	static char text[PEERS_MAX * 600], text2[PEERS_MAX * 600];
+	char err[PEERS_ERR_MAX];
+
+	peers_init(&ps);
+	for (unsigned i = 0; i < f->n; i++) {
+		const struct optfile_entry *e = &f->e[i];
+		unsigned n = ps.n;
+
+		if (e->code != F_CLIENT)
+			continue;
+		err[0] = '\0';
+		if (peers_add(&ps, e->arg, e->nargs, e->line, err)) {
+			CHECK(err[0] && ps.n == n);
+			continue;
+		}
+		CHECK(ps.n == n + 1);
+	}
+	for (unsigned i = 0; i < ps.n; i++) {
+		const struct peer *p = &ps.p[i];
+
+		CHECK(p->name[0] && p->nallowed <= PEER_ALLOWED_MAX);
+		for (unsigned j = 0; j < p->nallowed; j++) {
+			CHECK(peer_allows(p, &p->allowed[j].addr));
+			CHECK(peers_route(&ps, &p->allowed[j].addr) == (long)i);
+		}
+		for (unsigned j = 0; j < i; j++)
+			CHECK(strcmp(p->name, ps.p[j].name) &&
+			      !noise_key_equal(p->pub, ps.p[j].pub));
+	}
+	peers_print(&ps, text, sizeof(text));
+	peers_init(&again);
+	for (char *line = text, *nl; (nl = strchr(line, '\n')); line = nl + 1) {
+		const char *arg[PEER_ARGS_MAX + 2];
+		unsigned n = 0;
+		char *save = NULL;
+
+		*nl = '\0';
+		for (char *t = strtok_r(line, " ", &save); t && n < ARRAY_LEN(arg);
+		     t = strtok_r(NULL, " ", &save))
+			arg[n++] = t;
+		CHECK(n >= 3 && !strcmp(arg[0], "client"));
+		CHECK(!peers_add(&again, arg + 1, n - 1, 1, err));
+	}
+	CHECK(again.n == ps.n);
+	peers_print(&ps, text, sizeof(text));
+	peers_print(&again, text2, sizeof(text2));
+	CHECK(!strcmp(text, text2));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct optfile f, again;
@@ -141,6 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = feed_text(&f, (const char *)data, size);
 	check_entries(&f);
 	check_load(&f, rc, data, size);
+	check_peers(&f);
 
 	optfile_print(&f, text, sizeof(text));
 	size_t len = strlen(text);

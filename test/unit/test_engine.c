@@ -348,6 +348,109 @@ static void forged_packet_changes_nothing(void **state)
 	rig_close();
 }
 
+/* A sealed DATA packet of seq under key, in buf; its length. */
+static size_t sealed_under(const uint8_t *key, uint64_t seq, uint8_t *buf)
+{
+	struct aead a = { 0 };
+	struct mp_hdr h = { .type = MP_T_DATA, .sealed = 1, .session = 0x1234, .epoch = 9,
+			    .seq = seq };
+	size_t n;
+
+	assert_int_equal(aead_init(&a, key, 1), 0);
+	wire_put_hdr(buf, &h);
+	memset(buf + MP_HDR_LEN, (int)seq, PAYLOAD);
+	n = aead_seal(&a, buf, PAYLOAD);
+	aead_free(&a);
+	return n;
+}
+
+/* Around a rekey: the next key's first packet promotes it (and the next
+ * sealing key with it); the old key still opens for PREV_KEYS_KEEP_S, not
+ * after; a third key opens nothing; a failed try leaves no damage for the
+ * next (each starts from a copy). */
+static void rekey_next_then_previous(void **state)
+{
+	uint8_t k_old[CRYPTO_KEY_LEN] = { 1 }, k_new[CRYPTO_KEY_LEN] = { 2 };
+	uint8_t k_other[CRYPTO_KEY_LEN] = { 3 }, pkt[MP_HDR_LEN + PAYLOAD + MP_TAG_LEN];
+	size_t n;
+
+	(void)state;
+	rig_open(SCHED_DUPLICATE, 0);
+	assert_int_equal(aead_init(&rig.f.open, k_old, 0), 0);
+	assert_int_equal(aead_init(&rig.f.open_next, k_new, 0), 0);
+	assert_int_equal(aead_init(&rig.f.seal_next, k_new, 1), 0);
+	void *next_seal = rig.f.seal_next.ctx;
+
+	n = sealed_under(k_old, 1, pkt);			/* still the current key */
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	assert_int_equal(pkt[MP_HDR_LEN], 1);
+	assert_int_equal(rig.f.rekeys, 0);
+	n = sealed_under(k_new, 2, pkt);			/* the next: promoted */
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	assert_int_equal(pkt[MP_HDR_LEN + PAYLOAD - 1], 2);
+	assert_int_equal(rig.f.rekeys, 1);
+	assert_ptr_equal(rig.f.seal.ctx, next_seal);
+	assert_null(rig.f.open_next.ctx);
+	assert_null(rig.f.seal_next.ctx);
+	n = sealed_under(k_old, 3, pkt);			/* late, under the old key */
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	assert_int_equal(pkt[MP_HDR_LEN], 3);
+	n = sealed_under(k_other, 4, pkt);			/* nobody's */
+	assert_int_equal(receive_open(&rig.f, pkt, n), -1);
+	assert_int_equal(rig.f.bad_tag, 1);
+	rig.e.now_ms = rig.f.prev_until_ms;			/* the old key's time is up */
+	n = sealed_under(k_old, 5, pkt);
+	assert_int_equal(receive_open(&rig.f, pkt, n), -1);
+	assert_null(rig.f.open_prev.ctx);
+	n = sealed_under(k_new, 6, pkt);			/* the ordinary path again */
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	rig_close();
+}
+
+/* Keys past their bound (REJECT_AFTER_S, by a fake clock here; or
+ * REJECT_AFTER_PACKETS sent) are neither used nor accepted: only a rekey's
+ * next keys still open (and become current, the expired ones not kept). */
+static void expired_keys_neither_used_nor_accepted(void **state)
+{
+	uint8_t k_old[CRYPTO_KEY_LEN] = { 1 }, k_new[CRYPTO_KEY_LEN] = { 2 };
+	uint8_t pkt[MP_HDR_LEN + PAYLOAD + MP_TAG_LEN];
+	size_t n;
+
+	(void)state;
+	rig_open(SCHED_DUPLICATE, 0);
+	rig.e.key = &(struct crypto_master){ { 0 }, { 0 } };	/* keyed: sealing */
+	assert_int_equal(aead_init(&rig.f.open, k_old, 0), 0);
+	assert_int_equal(aead_init(&rig.f.seal, k_old, 1), 0);
+	rig.e.now_ms = 5000;
+	flow_keys_set(&rig.f);
+	rig.f.reject_ms = 180000;
+	rig.e.now_ms = 5000 + 180000 - 1;			/* 1 ms before */
+	n = sealed_under(k_old, 1, pkt);
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	assert_int_not_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	rig.e.now_ms++;						/* the bound */
+	n = sealed_under(k_old, 2, pkt);
+	assert_int_equal(receive_open(&rig.f, pkt, n), -1);
+	assert_int_equal(rig.e.drops.n[DROP_KEYS_EXPIRED], 1);
+	assert_int_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	assert_int_equal(rig.e.drops.n[DROP_KEYS_EXPIRED], 2);
+	/* a rekey's next keys still open, and are current from then on */
+	assert_int_equal(aead_init(&rig.f.open_next, k_new, 0), 0);
+	assert_int_equal(aead_init(&rig.f.seal_next, k_new, 1), 0);
+	n = sealed_under(k_new, 3, pkt);
+	assert_int_equal(receive_open(&rig.f, pkt, n), 0);
+	assert_int_equal(rig.f.rekeys, 1);
+	assert_null(rig.f.open_prev.ctx);
+	assert_int_equal(rig.f.keys_ms, rig.e.now_ms);
+	assert_int_not_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	/* the packet bound: REJECT_AFTER_PACKETS sent under these keys */
+	rig.f.keys_tx_base = rig.f.tx.next - REJECT_AFTER_PACKETS;
+	assert_int_equal(send_seal(&rig.f, pkt, 10, MP_T_DATA), 0);
+	assert_int_equal(send_seal(&rig.f, pkt, 10, MP_T_PROBE), 0);	/* the keys as a whole */
+	rig.e.key = NULL;
+	rig_close();
+}
+
 static void view_tiers(void **state)
 {
 	(void)state;
@@ -1462,6 +1565,8 @@ int main(void)
 		cmocka_unit_test(parity_refuses_what_does_not_fit),
 		cmocka_unit_test(parity_closes_a_slow_group),
 		cmocka_unit_test(parity_budget_bounds_a_liar),
+		cmocka_unit_test(rekey_next_then_previous),
+		cmocka_unit_test(expired_keys_neither_used_nor_accepted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,7 +17,7 @@
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-enum { T_LISTEN = 0x300, T_TARGET };
+enum { T_LISTEN = 0x300, T_TARGET, T_CLIENT };
 
 /* mpserver's table (mpserver/main.c builds its definitions the same way). */
 static const struct option longopts[] = {
@@ -35,10 +35,11 @@ static char out[OPTFILE_ARENA_BYTES * 2];
 
 static void start(void)
 {
-	unsigned n = optfile_defs(longopts, skip, repeat, defs, OPTFILE_DEFS_MAX - 2);
+	unsigned n = optfile_defs(longopts, skip, repeat, defs, OPTFILE_DEFS_MAX - 3);
 
-	defs[n++] = (struct optfile_def){ "listen", T_LISTEN, 1, 0 };
-	defs[n++] = (struct optfile_def){ "target", T_TARGET, 2, 0 };
+	defs[n++] = (struct optfile_def){ "listen", T_LISTEN, 1, 0, 0 };
+	defs[n++] = (struct optfile_def){ "target", T_TARGET, 2, 0, 0 };
+	defs[n++] = (struct optfile_def){ "client", T_CLIENT, 2, 1, 4 };
 	optfile_init(&F, defs, n);
 }
 
@@ -144,7 +145,8 @@ static void test_bad_lines(void **state)
 		{ "", "mode", "'mode' takes 1 value, got 0" },
 		{ "", "mode bond duplicate", "'mode' takes 1 value, got 2" },
 		{ "", "mode a b c", "'mode' takes 1 value, got 3" },
-		{ "", "target a 1 b c", "too many values" },
+		{ "", "target a 1 b c", "'target' takes 2 values, got 4" },
+		{ "", "target a 1 b c d e", "too many values" },
 		{ "", "verbose 2", "'verbose' takes 0 values, got 1" },
 		{ "", "target 127.0.0.1", "'target' takes 2 values, got 1" },
 		{ "", "listen", "'listen' takes 1 value, got 0" },
@@ -179,6 +181,33 @@ static void test_bad_lines(void **state)
 	}
 }
 
+/* A setting with a range of values (client NAME KEY [opt [opt]]): each
+ * count in the range is kept as given, outside it refused with the range. */
+static void test_value_range(void **state)
+{
+	char err[OPTFILE_ERR_MAX];
+
+	(void)state;
+	start();
+	assert_int_equal(feed("client a K", err), 0);
+	assert_int_equal(feed("client b K x=1", err), 0);
+	assert_int_equal(feed("client c K x=1 y=2", err), 0);
+	assert_int_equal(F.n, 3);
+	assert_int_equal(F.e[0].nargs, 2);
+	assert_int_equal(F.e[2].nargs, 4);
+	assert_string_equal(F.e[2].arg[3], "y=2");
+	assert_null(F.e[0].arg[2]);
+	assert_int_equal(feed("client d", err), -1);
+	assert_string_equal(err, "'client' takes 2 to 4 values, got 1");
+	assert_int_equal(feed("client d K 1 2 3", err), -1);
+	assert_string_equal(err, "'client' takes 2 to 4 values, got 5");
+	assert_int_equal(feed("client d K 1 2 3 4", err), -1);
+	assert_string_equal(err, "too many values");
+	assert_int_equal(F.n, 3);
+	optfile_print(&F, out, sizeof(out));
+	assert_string_equal(out, "client a K\nclient b K x=1\nclient c K x=1 y=2\n");
+}
+
 static void test_limits(void **state)
 {
 	char line[OPTFILE_LINE_MAX + 2], err[OPTFILE_ERR_MAX];
@@ -207,7 +236,7 @@ static void test_limits(void **state)
 	for (int i = 0; i < OPTFILE_ENTRIES_MAX; i++)
 		assert_int_equal(feed("verbose", err), 0);
 	assert_int_equal(feed("verbose", err), -1);
-	assert_non_null(strstr(err, "more than 64 settings"));
+	assert_non_null(strstr(err, "more than 320 settings"));
 	assert_int_equal(F.n, OPTFILE_ENTRIES_MAX);
 
 	/* values beyond the arena are refused, and leave nothing behind */
@@ -250,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_defs),
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_bad_lines),
+		cmocka_unit_test(test_value_range),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_load),
 	};
