@@ -82,16 +82,23 @@ static int open_rekeying(struct flow *f, uint8_t *pkt, size_t len)
 	return -1;
 }
 
+/* Opens a sealed packet in place with whichever of the session's keys
+ * it was sealed with (a rekey's next or previous ones too). 0 or -1. */
+static int open_sealed(struct flow *f, uint8_t *pkt, size_t len)
+{
+	if (f->reject_ms && f->e->now_ms - f->keys_ms >= f->reject_ms)
+		return open_expired(f, pkt, len);
+	return f->open_next.ctx || f->open_prev.ctx ? open_rekeying(f, pkt, len)
+						    : aead_open(&f->open, pkt, len);
+}
+
 int receive_open(struct flow *f, uint8_t *pkt, size_t len)
 {
 	/* parity is over the sealed bytes: a DATA's are kept aside before
 	 * they are decrypted in place */
 	if (f->par_rx)
 		parity_rx_stash(f->par_rx, pkt, len);
-	if (f->reject_ms && f->e->now_ms - f->keys_ms >= f->reject_ms)
-		return open_expired(f, pkt, len);
-	if (!(f->open_next.ctx || f->open_prev.ctx ? open_rekeying(f, pkt, len)
-						     : aead_open(&f->open, pkt, len)))
+	if (!open_sealed(f, pkt, len))
 		return 0;
 	f->bad_tag++;
 	f->e->drops.n[DROP_BAD_TAG]++;
@@ -279,7 +286,7 @@ static void rebuilt(void *ctx, uint64_t seq, const uint8_t *bytes, size_t len)
 	pkt[0] = 0;			/* the path byte, outside the check */
 	memcpy(pkt + 1, bytes, len);
 	if (wire_parse(pkt, len + 1, e->key != NULL, &h, &plen) || h.type != MP_T_DATA ||
-	    h.session != f->id || h.seq != seq || (e->key && aead_open(&f->open, pkt, len + 1))) {
+	    h.session != f->id || h.seq != seq || (e->key && open_sealed(f, pkt, len + 1))) {
 		f->par.undecodable++;
 		return;
 	}

@@ -376,6 +376,11 @@ enum limits {
 	 * long after the switch (what was in flight). */
 	PREV_KEYS_KEEP_S = 10,
 	COOKIE_SECRET_S = 120,
+	/* The latest initiation's copies (the same bytes over the client's
+	 * other paths) get its stored response this long, while its session
+	 * has seen no packet under the keys; later, or once it has, they are
+	 * replays and get no answer. */
+	HANDSHAKE_COPY_MS = 1000,
 	/* Once the HELLO bucket has run empty, mpserver stays "under load"
 	 * this long (every initiation needs a cookie), as WireGuard does: a
 	 * flood then costs no DH at all, rather than the bucket's 2,000 a

@@ -57,6 +57,7 @@ struct cslot {
 	uint8_t last_ts[NOISE_TIMESTAMP_LEN];
 	uint8_t last_init[HSN_INIT_MAC2_OFF - 1];
 	uint8_t last_resp[HSN_RESP_LEN];
+	uint64_t last_ms;		/* when it was accepted */
 	uint64_t handshakes;
 	struct session *latest;		/* its newest live session, or NULL */
 };

@@ -2,9 +2,10 @@
  * checked in the order of docs/PROTOCOL.md, cheapest first, each drop
  * counted and none answered: exact length, kind and mac1 (one HMAC); the
  * HELLO limit, over which only a valid cookie passes (cookie.c); the
- * initiator's key (one DH) among the client lines; a
- * resent initiation (the same bytes: the stored response again, no more
- * DH); the second DH and the payload, whose timestamp must be newer than
+ * initiator's key (one DH) among the client lines; a copy of the latest
+ * initiation (the same bytes from another path: the stored response again,
+ * no more DH, while its session is unconfirmed and for HANDSHAKE_COPY_MS;
+ * after, a replay); the second DH and the payload, whose timestamp must be newer than
  * that client's last accepted (replay); then a session, new or (the
  * client's retry, or a rekey) given new keys, and the response. The
  * transport keys from noise_split seal and open as in shared-key mode. */
@@ -100,7 +101,15 @@ static void accept_init(struct server *srv, struct noise_hs *hs, const uint8_t *
 		return;
 	}
 	if (c->has_last && !CRYPTO_memcmp(c->last_init, pkt + 1, sizeof(c->last_init))) {
-		/* resent, or the same from another path: the same answer */
+		/* The same from another path, while the client may still be
+		 * waiting for its answer: the same answer. Later, or once a
+		 * packet under its keys came, a replay: none. */
+		struct session *was = session_find(srv, h->session, h->epoch);
+		if (!was || was->confirmed || srv->e.now_ms - c->last_ms >= HANDSHAKE_COPY_MS) {
+			srv->e.drops.n[DROP_REPLAYED_HANDSHAKE]++;
+			srv->hs.replayed++;
+			return;
+		}
 		c->last_resp[0] = h->path;
 		reply(srv, c->last_resp, HSN_RESP_LEN, from);
 		srv->hs.resent++;
@@ -132,6 +141,7 @@ static void accept_init(struct server *srv, struct noise_hs *hs, const uint8_t *
 	memcpy(c->last_init, pkt + 1, sizeof(c->last_init));
 	hsn_resp_build(c->last_resp, &rh, msg2, c->mac1_key);
 	c->has_last = 1;
+	c->last_ms = srv->e.now_ms;
 	c->handshakes++;
 	srv->hs.accepted++;
 	if (fresh)
