@@ -307,3 +307,19 @@ void engine_mtu_apply(struct engine *e, const struct mtu_min *m)
 	e->pmtu_reported = m->smallest;
 	e->ops->path_mtu(e->ctx, m->smallest);
 }
+
+int flow_cheapest(struct flow *f, uint32_t exclude, flow_path_cost *cost, const void *ctx)
+{
+	int best = -1;
+	uint64_t best_t = UINT64_MAX;
+
+	for (int pass = 0; pass < 2 && best < 0; pass++)
+		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+			if (!(f->view.usable & 1u << p) || (exclude >> p & 1 && !pass))
+				continue;
+			uint64_t t = cost(f, p, ctx);
+			if (t < best_t)
+				best_t = t, best = (int)p;
+		}
+	return best;
+}

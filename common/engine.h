@@ -10,7 +10,9 @@
  *              in batches; what parity rebuilds goes the same way.
  *   engine.c   setup, a flow's life, the scheduler's view of its paths
  *              (tiers, weights, reorder hold), path-MTU following.
- * send.c and receive.c use engine.c; engine.c uses neither.
+ *   recover.c  bond's loss recovery: the receiver's NACKs, the sender's
+ *              resends from the rescue ring (recover.h).
+ * send.c, receive.c and recover.c use engine.c; engine.c uses none of them.
  *
  * The programs keep what differs: who opens sessions and how they are
  * found, probing (mpclient) or answering (mpserver), the local sockets,
@@ -215,6 +217,11 @@ int engine_critical(const struct engine *e, const uint8_t *payload, size_t plen)
 void engine_clock(struct engine *e);
 /* Registers a send list flushed on fd by send_flush. */
 void engine_add_out(struct engine *e, int fd, struct sendlist *list);
+
+/* The usable path of least cost(f, p, ctx), outside exclude unless that
+ * leaves none; -1 if none is usable. */
+typedef uint64_t flow_path_cost(struct flow *f, unsigned p, const void *ctx);
+int flow_cheapest(struct flow *f, uint32_t exclude, flow_path_cost *cost, const void *ctx);
 
 /* A new flow with the program's options: fresh sequences (tx epoch
  * epoch), the scheduler, the reorder hold. No path yet (flow_path_add). */

@@ -57,32 +57,15 @@ static uint64_t lost_below(const struct flow *f, uint64_t *wake)
 /* Expected delivery on path p now: its one-way delay, what waits ahead in
  * its pacer's latency-critical queue, and for a path that loses, the round
  * trips of the resends it would take. */
-static uint64_t delivery_us(const struct flow *f, unsigned p)
+static uint64_t delivery_us(struct flow *f, unsigned p, const void *ctx)
 {
 	const struct health *h = &f->path[p].h;
 	uint64_t t = health_owd_us(h, f->e->now_us) +
 		     pace_backlog_us(&f->path[p].link->pace, f->e->now_us, 1);
 	uint64_t loss = h->send.ppm < 900000 ? h->send.ppm : 900000;
 
+	(void)ctx;
 	return t + (h->srtt_us + f->rec.wait_us) * loss / (1000000 - loss);
-}
-
-/* The usable path expected to deliver first, counting its loss, outside
- * `exclude` (unless that leaves none); -1 if none is usable. */
-static int best_path(const struct flow *f, uint32_t exclude)
-{
-	int best = -1;
-	uint64_t best_t = UINT64_MAX;
-
-	for (int pass = 0; pass < 2 && best < 0; pass++)
-		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-			if (!(f->view.usable & 1u << p) || (exclude >> p & 1 && !pass))
-				continue;
-			uint64_t t = delivery_us(f, p);
-			if (t < best_t)
-				best_t = t, best = (int)p;
-		}
-	return best;
 }
 
 /* One NACK, on the path expected to deliver it first (a lost one is
@@ -91,7 +74,7 @@ static void send_nack(struct flow *f, const struct mp_nack *n)
 {
 	uint8_t pkt[MP_HDR_LEN + MP_NACK_MAX_LEN + MP_MAX_TRAILER];
 	size_t plen = wire_put_nack(pkt + MP_HDR_LEN, n);
-	int q = best_path(f, 0);
+	int q = flow_cheapest(f, 0, delivery_us, NULL);
 
 	if (q < 0)
 		return;
@@ -220,7 +203,7 @@ static int resend_one(void *ctx, unsigned from, uint8_t *pkt, size_t len)
 		return -1;
 	}
 	/* not on the path that lost it, unless there is no other */
-	int best = best_path(f, 1u << from);
+	int best = flow_cheapest(f, 1u << from, delivery_us, NULL);
 	if (best < 0 || send_again(f, (unsigned)best, pkt, len))
 		return -1;
 	r->credit -= len;

@@ -331,23 +331,11 @@ static int paths_lose(const struct flow *f)
 	return 0;
 }
 
-/* The usable path that would deliver len bytes first (as bond_pick
- * reckons: its pacer's bulk queue, its rate, its one-way delay), outside
- * `exclude` unless that leaves none; -1 if none is usable. */
-static int first_arrival(struct flow *f, uint32_t exclude, size_t len)
+/* Parity's cost of a path: when it would deliver the shard (ctx: its
+ * length), behind what waits in its pacer. */
+static uint64_t shard_arrival_us(struct flow *f, unsigned p, const void *ctx)
 {
-	int best = -1;
-	uint64_t best_t = UINT64_MAX;
-
-	for (int pass = 0; pass < 2 && best < 0; pass++)
-		for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-			if (!(f->view.usable & 1u << p) || (exclude >> p & 1 && !pass))
-				continue;
-			uint64_t t = arrival_us(f, p, len, 0);
-			if (t < best_t)
-				best_t = t, best = (int)p;
-		}
-	return best;
+	return arrival_us(f, p, *(const size_t *)ctx, 0);
 }
 
 /* One parity shard of the group at base, sealed as a RECOVER packet of
@@ -401,7 +389,7 @@ static void close_group(struct flow *f)
 			f->par.over_budget += m - j;
 			break;
 		}
-		int q = first_arrival(f, used, len);
+		int q = flow_cheapest(f, used, shard_arrival_us, &len);
 		if (q < 0)
 			break;
 		used = (used | 1u << q) == f->view.usable ? 1u << most : used | 1u << q;
