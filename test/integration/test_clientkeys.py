@@ -531,6 +531,15 @@ def reset_for(pkt, server_pub_b64):
     return body + hmac.new(key, body[1:], hashlib.sha256).digest()[:16]
 
 
+def first_echo_after(app, t0, timeout=3.0):
+    """When app got its first echo after t0 (time.time()), or None within
+    timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not any(t > t0 for t in list(app.recv_time.values())):
+        time.sleep(0.01)
+    return min((t for t in list(app.recv_time.values()) if t > t0), default=None)
+
+
 def test_forged_reset_and_server_restart(net, tmp_path, monkeypatch):
     """A RESET is only a hint: a forged one (made from a captured packet and
     the server's public key) starts a handshake in the same session while
@@ -567,10 +576,7 @@ def test_forged_reset_and_server_restart(net, tmp_path, monkeypatch):
     srv2 = net.server(echo.port, port=port,
                       args=["-c", str(cfg), "--key-file", str(srv_keys.path)])
     t_up = time.time()
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline and not any(t > t_up for t in list(app.recv_time.values())):
-        time.sleep(0.01)
-    first = min((t for t in list(app.recv_time.values()) if t > t_up), default=None)
+    first = first_echo_after(app, t_up)
     stream.finish(drain=1.0)
     assert first is not None, "no echo after the server restarted"
     assert first - t_up < 1.0, f"resumed {first - t_up:.2f} s after the restart"
@@ -595,10 +601,7 @@ def test_client_restart_resumes(net, tmp_path, monkeypatch):
     time.sleep(0.3)
     net.restart_client(cli)
     t_up = time.time()
-    deadline = time.monotonic() + 3.0
-    while time.monotonic() < deadline and not any(t > t_up for t in list(app.recv_time.values())):
-        time.sleep(0.01)
-    first = min((t for t in list(app.recv_time.values()) if t > t_up), default=None)
+    first = first_echo_after(app, t_up)
     stream.finish(drain=1.0)
     assert first is not None, "no echo after mpclient restarted"
     assert first - t_up < 1.0, f"resumed {first - t_up:.2f} s after the restart"
