@@ -251,7 +251,8 @@ void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body)
 	struct engine *e = f->e;
 	struct flow_path *fp = &f->path[p];
 	const struct health *h = &fp->h;
-	int busy = e->now_us - fp->link->waited_us < RATE_BUSY_US;
+	int busy = rate_busy(&fp->est, e->now_us - fp->link->waited_us < RATE_BUSY_US,
+			     fp->link->pace.sent_bytes, e->now_us);
 
 	uint64_t cuts = fp->est.cuts;
 	enum rate_phase phase = fp->est.phase;

@@ -98,8 +98,9 @@ static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t rtt_us, uin
 		return;
 	r->phase_start_us = now_us;
 	if (r->phase == RATE_STARTUP) {
-		/* Only a round that kept the path busy says that it is full. */
-		if (!busy)
+		/* Only a round that kept the path busy, sending about what we
+		 * paced, says that it is full. */
+		if (!busy || !r->filling)
 			return;
 		if (r->bw_bps >= r->startup_best_bps + r->startup_best_bps / 8) {
 			r->startup_best_bps = r->bw_bps;
@@ -111,6 +112,18 @@ static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t rtt_us, uin
 		return;
 	}
 	r->cycle = (r->cycle + 1) % CYCLE_LEN;
+}
+
+int rate_busy(struct rate_est *r, int waited, uint64_t sent_bytes, uint64_t now_us)
+{
+	uint64_t dt_us = now_us - r->fed_us, sent = sent_bytes - r->fed_bytes;
+	int first = !r->fed_us;
+
+	r->fed_us = now_us;
+	r->fed_bytes = sent_bytes;
+	r->filling = waited && !first && dt_us &&
+		     sent * 8000000 / dt_us * 100 >= rate_pacing_bps(r) * RATE_BUSY_SHARE_PCT;
+	return waited;
 }
 
 void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t now_us,
@@ -231,7 +244,14 @@ static uint64_t initial_bps(const struct rate_est *r)
 
 uint64_t rate_pacing_bps(const struct rate_est *r)
 {
-	uint64_t bw = r->bw_bps ? r->bw_bps : initial_bps(r);
+	uint64_t bw = r->bw_bps;
+	/* Startup never paces below its initial window (as BBR's pacing rate
+	 * only rises before the path is found full): samples of an
+	 * application that sent only pings would otherwise leave its first
+	 * bulk paced at a tenth of that, and the search from there took a
+	 * second on a fast path. */
+	if (r->phase == RATE_STARTUP && bw < initial_bps(r))
+		bw = initial_bps(r);
 	unsigned gain8 = r->phase == RATE_STARTUP ? STARTUP_GAIN8 : cycle_gain8[r->cycle];
 	uint64_t bps = bw * gain8 / 8;
 

@@ -50,6 +50,8 @@ struct rate_est {
 	uint64_t last_cut_us;		/* the last cut (if cuts) */
 	int grew;			/* the last report grew the estimate */
 	uint32_t prev_rtt_us;		/* the last report's RTT sample */
+	uint64_t fed_bytes, fed_us;	/* rate_busy's last call */
+	int filling;			/* and what it found (rate_busy) */
 	/* the path's loss toward the peer, ppm (the caller's, before each
 	 * report): a lossy path delivers that much less than it is given */
 	uint32_t loss_ppm;
@@ -59,6 +61,15 @@ struct rate_est {
 void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us);
 /* A new cap (rate=, or what the client announced); 0 = none. */
 void rate_set_cap(struct rate_est *r, uint64_t cap_bps);
+/* Before each report: whether the path is busy (returned: datagrams
+ * waited in our pacer for it lately, waited), and whether it is being
+ * filled (kept: busy, and its link sent, since the last call, at least
+ * RATE_BUSY_SHARE_PCT of the pacing rate; sent_bytes is the link's running
+ * count). Only a startup round that filled the path may end startup: a
+ * sender whose bursts wait now and then but who sends far less than the
+ * pacing allows (pings, a handshake, TCP's acks) says nothing of the
+ * path's capacity. */
+int rate_busy(struct rate_est *r, int waited, uint64_t sent_bytes, uint64_t now_us);
 /* A report from the peer: it had received `bytes` on the path (modulo 2^32)
  * when its clock read ts_us. busy: datagrams waited in our pacer for this
  * path since the last report (the sample measures the path, not the

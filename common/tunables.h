@@ -194,6 +194,10 @@ enum limits {
 	/* A link is busy for the estimate if a datagram waited in its pacer
 	 * this recently (two probe intervals). */
 	RATE_BUSY_US = 100000,
+	/* A busy path is being filled if it also sent at least this share of
+	 * its pacing rate since the last report (below: the application, not
+	 * the path, set the pace; such a round does not end startup). */
+	RATE_BUSY_SHARE_PCT = 75,
 	/* Bulk datagrams arrive at most this long after the slowest usable
 	 * path's delay (beyond, they are dropped in mprelay: TCP's signal to
 	 * slow down). Short: the queue TCP fills should cost little latency. */
