@@ -254,7 +254,6 @@ void keying_free(struct session *s)
 	s->keying = KEYS_NONE;
 	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
 	noise_hs_wipe(&s->hs);
-	noise_hs_wipe(&s->prev_hs);
 	s->prev_seq = 0;
 	s->rekeying = 0;
 	aead_free(&s->f.seal_next);

@@ -639,3 +639,28 @@ def test_psk_second_factor(net, tmp_path, monkeypatch):
         if name == "no psk":
             assert not [p for p in tap.down if ptype(p) == T_WELCOME], name
     assert len(echo.snapshot()) == 11
+
+
+def test_rekey_over_slow_path(net, tmp_path, monkeypatch):
+    """A round trip longer than the first handshake retry (400 ms against
+    250 ms +- 25 %): each handshake sends a second initiation before the
+    first response is back, and the server answers both. The client must
+    take the keys the server kept (those of its latest initiation), or its
+    packets fail authentication there. The first handshake and rekeys every
+    second (MPRELAY_TEST_REKEY_MS): a 100/s stream loses nothing."""
+    srv_keys, ka = Keys(tmp_path, "srv"), Keys(tmp_path, "a")
+    echo = net.echo()
+    srv = start_server(net, tmp_path, echo, srv_keys, [("alice", ka, "")])
+    slow = net.impair(srv.port, "--delay", 200)
+    monkeypatch.setenv("MPRELAY_TEST_REKEY_MS", "1000")
+    cli = start_client(net, monkeypatch, [slow], ka, srv_keys.pub)
+    monkeypatch.delenv("MPRELAY_TEST_REKEY_MS")
+    app = net.app(1, cli)
+    app.flow([64], stall=3.0)
+    stream = net.stream(app, rate=100)
+    time.sleep(4.0)
+    stream.finish(drain=1.5, need=range(app.next_k))
+    app.assert_clean("over a 400 ms round trip, across rekeys")
+    assert cli.count_lines(r"new keys \(rekey\)") >= 2
+    st = srv.stats()
+    assert st["drop_bad_tag"] == 0, st.main
