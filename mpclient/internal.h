@@ -108,6 +108,7 @@ struct session {
 	uint32_t server_epoch;
 	uint64_t hello_sent_ms, hello_retry_ms, hello_started_ms;
 	uint64_t hellos, handshakes, resets;	/* sent, completed, received */
+	uint64_t hellos_at_start;	/* hellos when this handshake began */
 	struct hold *hold;		/* while keys are being agreed */
 	struct noise_hs hs;		/* per-client mode: the attempt under way */
 	uint8_t init_pkt[HSN_INIT_LEN];	/* its initiation (mac2 zero), for a cookie */
