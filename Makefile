@@ -111,6 +111,9 @@ $(B)/asan/unit/%: test/unit/%.c $(call obj,$(B)/asan,$(COMMON_SRC))
 $(B)/unit/test_route: $(B)/obj/mpserver/route.o
 $(B)/asan/unit/test_route: $(B)/asan/obj/mpserver/route.o
 $(B)/unit/test_route $(B)/asan/unit/test_route: ALL_CFLAGS += -iquote mpserver
+$(B)/unit/test_cookie: $(B)/obj/mpserver/cookie.o
+$(B)/asan/unit/test_cookie: $(B)/asan/obj/mpserver/cookie.o
+$(B)/unit/test_cookie $(B)/asan/unit/test_cookie: ALL_CFLAGS += -iquote mpserver
 
 # ---- targets people run ----------------------------------------------------
 deps:

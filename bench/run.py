@@ -2,8 +2,8 @@
 """mprelay's benchmark: every figure of the speed issue in one run, on 127.0.0.1.
 
   throughput  64 and 1,200-byte datagrams; mprelay with 1 and 3 bridges, in
-              duplicate and roundrobin, without and with a key; and the
-              reference chain of 3 plain batched relays (the same hops).
+              duplicate and roundrobin, without and with a key (rr3 also
+              with per-client keys: +ckey); and the reference chain of 3 plain batched relays (the same hops).
               Delivered packets/s and Mbit/s, CPU us per packet of every
               process, peak RSS of mpclient and mpserver. ROUNDS rounds,
               interleaved; medians; each ratio is taken within its round.
@@ -41,7 +41,7 @@ says so in its tables, and --readme refuses it.
 Usage: bench/run.py BUILD_DIR [--rounds N] [--duration S] [--out DIR]
                               [--only throughput,latency,sessions,bond]
                               [--bond-modes "bond roundrobin ..."]
-                              [--sizes 64,1200] [--chains rr3,rr3+key,...]
+                              [--sizes 64,1200] [--chains rr3,rr3+key,rr3+ckey,...]
                               [--rate PPS] [--extra-args "OPTIONS"]
        bench/run.py BUILD_DIR --readme [--out DIR]
 """
@@ -69,6 +69,9 @@ CHAINS = {
     "rr3": ("roundrobin", 3),
     "bond3": ("bond", 3),
 }
+# A chain's key: none, the shared key (+key), or per-client keys (+ckey:
+# Noise IK, one `client` line; the same sealing per datagram once agreed).
+KEYS = {"": False, "key": True, "ckey": "ckey"}
 DRAIN_S = 0.5               # after the sender stops, before the sink stops
 PING_RATE_PPS = 1000        # "a moderate rate"
 PING_COUNT = 2000
@@ -259,6 +262,18 @@ class Bench:
         self.mpserver = os.path.join(bindir, "mpserver")
         self.keyfile = os.path.join(tmp, "key")
         subprocess.run([self.mpclient, "--genkey", self.keyfile], check=True)
+        # per-client keys: the server's and one client's pair, its line
+        self.server_key = os.path.join(tmp, "server.key")
+        self.client_key = os.path.join(tmp, "client.key")
+        pubs = []
+        for k in (self.server_key, self.client_key):
+            subprocess.run([self.mpclient, "--genkey", k], check=True)
+            pubs.append(subprocess.run([self.mpclient, "--pubkey", k], check=True,
+                                       capture_output=True, text=True).stdout.strip())
+        self.server_pub = pubs[0]
+        self.clients_conf = os.path.join(tmp, "clients.conf")
+        with open(self.clients_conf, "w") as f:
+            f.write("client bench %s\n" % pubs[1])
         self.seq = 0
 
     def tag(self, name):
@@ -287,17 +302,21 @@ class Bench:
         (entry port, client, bridges, server)."""
         server_port, client_port, *bridge_ports = pick_ports(2 + nbridges)
         extra = ["--key-file", self.keyfile] if key else []
+        server_extra = client_extra = extra
+        if key == "ckey":
+            server_extra = ["-c", self.clients_conf, "--key-file", self.server_key]
+            client_extra = ["--key-file", self.client_key, "--server-pubkey", self.server_pub]
         conf = os.path.join(self.tmp, self.tag("conf"))
         with open(conf, "w") as f:
             for p in bridge_ports:
                 f.write("127.0.0.1 %d\n" % p)
         server = self.procs.start(self.tag("server"), [
-            self.mpserver, "-q", "--mode", mode, "--bind", "127.0.0.1", *extra,
+            self.mpserver, "-q", "--mode", mode, "--bind", "127.0.0.1", *server_extra,
             *self.extra_args, str(server_port), "127.0.0.1", str(sink_port)])
         bridges = [self.procs.start(self.tag("bridge"), [
             self.udpblast, "relay", str(p), str(server_port)]) for p in bridge_ports]
         client = self.procs.start(self.tag("client"), [
-            self.mpclient, "-q", "--mode", mode, *extra, *self.extra_args, *client_args,
+            self.mpclient, "-q", "--mode", mode, *client_extra, *self.extra_args, *client_args,
             str(client_port), conf])
         for p in [server_port, client_port, *bridge_ports]:
             wait_bound(p)
@@ -430,20 +449,28 @@ class Bench:
 # ---- stages -------------------------------------------------------------------
 
 def parse_chains(spec):
-    """"rr3,rr3+key" -> [("ref", False), ("rr3", False), ("rr3", True)]: the
-    reference first, always, as every ratio is taken against it."""
+    """"rr3,rr3+key,rr3+ckey" -> [("ref", False), ("rr3", False), ("rr3", True),
+    ("rr3", "ckey")]: the reference first, always, as every ratio is taken
+    against it."""
     order = [("ref", False)]
     for name in spec.split(","):
-        chain, plus, key = name.partition("+")
-        if chain not in CHAINS or (plus and key != "key"):
-            raise argparse.ArgumentTypeError("unknown chain %r: one of %s, each alone or "
-                                             "with +key" % (name, ", ".join(CHAINS)))
-        if (chain, bool(plus)) not in order:
-            order.append((chain, bool(plus)))
+        chain, _, suffix = name.partition("+")
+        if chain not in CHAINS or suffix not in KEYS or (name.endswith("+") and not suffix):
+            raise argparse.ArgumentTypeError("unknown chain %r: one of %s, each alone, "
+                                             "with +key or with +ckey" % (name, ", ".join(CHAINS)))
+        if (chain, KEYS[suffix]) not in order:
+            order.append((chain, KEYS[suffix]))
     return order
 
 
-ALL_CHAINS = ",".join(c + k for k in ("", "+key") for c in CHAINS)
+def key_suffix(key):
+    """The chain name's suffix for a key value of KEYS: "", "+key", "+ckey"."""
+    return {v: "+" + k if k else "" for k, v in KEYS.items()}[key]
+
+
+# every chain alone and with the shared key; per-client keys on rr3 (their
+# data path is the shared key's once the handshake is done)
+ALL_CHAINS = ",".join([c + k for k in ("", "+key") for c in CHAINS] + ["rr3+ckey"])
 
 
 def stage_throughput(b, rounds, sizes, order):
@@ -452,7 +479,7 @@ def stage_throughput(b, rounds, sizes, order):
         for size in sizes:
             for chain, key in order:
                 log("throughput: round %d/%d, %d B, %s%s" % (
-                    rnd, rounds, size, chain, " key" if key else ""))
+                    rnd, rounds, size, chain, key_suffix(key)))
                 for attempt in range(1 + NOISY_RETRIES):
                     r = b.throughput_run(chain, size, key)
                     if r["foreign_cpu_pct"] <= FOREIGN_MAX_PCT:
@@ -653,7 +680,7 @@ def targets(summary, latency, sessions, bond=None):
     row = next((r for r in summary if r["size_bytes"] == 1200 and r["chain"] == "rr3"
                 and not r["key"]), None)
     krow = next((r for r in summary if r["size_bytes"] == 1200 and r["chain"] == "rr3"
-                 and r["key"]), None)
+                 and r["key"] is True), None)
     # issue 11: over equal clean paths, bond at least as fast as roundrobin
     for size in (64, 1200):
         rr = next((r for r in summary if r["size_bytes"] == size and r["chain"] == "rr3"
@@ -713,6 +740,7 @@ def fmt(v, spec=".2f"):
     return "-" if v is None else format(v, spec)
 
 
+KEY_LABEL = {"": "", "+key": "yes", "+ckey": "per client"}
 LABEL = {"ref": "reference: 3 relays", "dup1": "duplicate, 1 bridge",
          "rr1": "roundrobin, 1 bridge", "dup3": "duplicate, 3 bridges",
          "rr3": "roundrobin, 3 bridges", "bond3": "bond, 3 bridges"}
@@ -735,7 +763,7 @@ def markdown(result):
             c = r["cpu_us_per_pkt"]
             rss = r.get("peak_rss_kib", {})
             lines.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                r["size_bytes"], LABEL[r["chain"]], "yes" if r["key"] else "",
+                r["size_bytes"], LABEL[r["chain"]], KEY_LABEL[key_suffix(r["key"])],
                 fmt(r["delivered_pps"], ".0f"), fmt(r["mbps"], ".0f"),
                 fmt(r["ratio_vs_ref"], ".3f"), "-" if not r["key"] else "%s, %s" % (
                     fmt(r.get("key_vs_plain_pps"), ".3f"), fmt(r.get("key_vs_plain_cpu"), ".3f")),
@@ -902,7 +930,7 @@ def chart(result, png):
     with open(dat, "w") as f:
         for r in rows:
             f.write('"%s %s%s" %f %f %f\n' % (
-                r["size_bytes"], r["chain"], "+key" if r["key"] else "",
+                r["size_bytes"], r["chain"], key_suffix(r["key"]),
                 r["ratio_vs_ref"] or 0, r["mpclient_cpu_vs_ref_hop"] or 0,
                 r["mpserver_cpu_vs_ref_hop"] or 0))
     script = """

@@ -91,7 +91,7 @@ long peers_route(const struct peers *ps, const struct ip_addr *a)
 /* allowed-ips=CIDR[,CIDR...] into p. */
 static int parse_allowed(struct peer *p, const char *list, char *err)
 {
-	char buf[PEER_ALLOWED_MAX * 44 + 1], text[48];
+	char buf[PEER_ALLOWED_MAX * 44 + 1], text[48], was[48];
 	char *save = NULL;
 	size_t n = strlen(list);
 
@@ -113,8 +113,9 @@ static int parse_allowed(struct peer *p, const char *list, char *err)
 				    tok, pf.len);
 		for (unsigned i = 0; i < p->nallowed; i++)
 			if (overlap(&p->allowed[i], &pf))
-				return fail(err, "allowed-ips: %s/%u overlaps %s",
-					    ip_ntop(&pf.addr, text), pf.len, tok);
+				return fail(err, "allowed-ips: %s/%u overlaps %s/%u",
+					    ip_ntop(&pf.addr, text), pf.len,
+					    ip_ntop(&p->allowed[i].addr, was), p->allowed[i].len);
 		p->allowed[p->nallowed++] = pf;
 	}
 	return 0;

@@ -108,11 +108,12 @@ struct session {
 	uint32_t server_epoch;
 	uint64_t hello_sent_ms, hello_retry_ms, hello_started_ms;
 	uint64_t hellos, handshakes, resets;	/* sent, completed, received */
+	uint64_t hellos_at_start;	/* hellos when this handshake began */
 	struct hold *hold;		/* while keys are being agreed */
 	struct noise_hs hs;		/* per-client mode: the attempt under way */
 	uint8_t init_pkt[HSN_INIT_LEN];	/* its initiation (mac2 zero), for a cookie */
-	/* the attempt before: its state, mac1 and seq (0 = none) */
-	struct noise_hs prev_hs;
+	/* the attempt before: its mac1 and seq (0 = none), for a late
+	 * cookie reply (its response no longer completes anything) */
 	uint8_t prev_mac1[HSN_MAC_LEN];
 	uint64_t prev_seq;
 	uint64_t cookies;		/* cookie replies taken */

@@ -50,6 +50,7 @@ void keying_start(struct client *c, struct session *s)
 	rand_bytes(s->client_random, sizeof(s->client_random));
 	s->hello_retry_ms = jitter(HELLO_RETRY_MS);
 	s->hello_started_ms = c->e.now_ms;
+	s->hellos_at_start = s->hellos;
 	send_hello(c, s);
 }
 
@@ -60,6 +61,7 @@ static void keying_rekey(struct client *c, struct session *s)
 	s->rekeying = 1;
 	s->hello_retry_ms = jitter(HELLO_RETRY_MS);
 	s->hello_started_ms = c->e.now_ms;
+	s->hellos_at_start = s->hellos;
 	send_hello(c, s);
 }
 
@@ -77,7 +79,7 @@ void keying_sweep(struct client *c, struct session *s)
 	    c->e.now_ms - s->hello_sent_ms + CLIENT_TICK_MS / 2 < s->hello_retry_ms)
 		return;
 	send_hello(c, s);
-	if (s->hellos == HELLO_WARN_AFTER)
+	if (s->hellos - s->hellos_at_start == HELLO_WARN_AFTER)
 		log_warnx("session %08x: no answer to %u HELLOs in %llu ms: is mpserver "
 			  "running, reachable through the bridges, with the same key?",
 			  s->f.id, HELLO_WARN_AFTER,
@@ -254,7 +256,6 @@ void keying_free(struct session *s)
 	s->keying = KEYS_NONE;
 	OPENSSL_cleanse(s->client_random, sizeof(s->client_random));
 	noise_hs_wipe(&s->hs);
-	noise_hs_wipe(&s->prev_hs);
 	s->prev_seq = 0;
 	s->rekeying = 0;
 	aead_free(&s->f.seal_next);

@@ -39,12 +39,14 @@ void noisekeys_send(struct client *c, struct session *s)
 	struct mp_hdr h = { .session = s->f.id, .epoch = s->f.tx.epoch, .seq = ++s->hellos };
 	uint8_t kind = kind_of(c);
 
-	/* the attempt before stays answerable (a busy server answers late) */
-	noise_hs_wipe(&s->prev_hs);
-	s->prev_hs = s->hs;
+	/* Only this attempt's response completes it: the server keeps the
+	 * keys of the latest initiation it accepted, so the response to an
+	 * earlier one (a round trip longer than the retry) has keys the
+	 * server may no longer hold. The attempt before stays known for a
+	 * late cookie reply, answered with this one. */
+	noise_hs_wipe(&s->hs);
 	memcpy(s->prev_mac1, s->init_pkt + HSN_INIT_MAC1_OFF, HSN_MAC_LEN);
-	s->prev_seq = s->hellos;
-	memset(&s->hs, 0, sizeof(s->hs));
+	s->prev_seq = s->hellos - 1;
 	hsn_prologue(kind, s->f.id, s->f.tx.epoch, prologue);
 	noise_timestamp(ts);
 	hsn_msg1_payload(payload, ts, (uint16_t)((c->tun.fd >= 0 ? HSN_FLAG_TUN : 0) |
@@ -76,10 +78,8 @@ int noisekeys_cookie(struct client *c, struct session *s, const uint8_t *pkt, si
 {
 	struct path *path;
 
-	/* for the attempt under way (its epoch, its seq, its mac1), on an
-	 * open path */
 	const uint8_t *mac1 = h->seq == s->hellos ? s->init_pkt + HSN_INIT_MAC1_OFF
-			      : h->seq == s->prev_seq ? s->prev_mac1 : NULL;
+			      : s->prev_seq && h->seq == s->prev_seq ? s->prev_mac1 : NULL;
 
 	/* for the attempt under way or the one before (its epoch, its seq,
 	 * its mac1: a busy server answers late), on an open path */
@@ -136,17 +136,14 @@ int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, s
 
 	if (hsn_resp_check(pkt, len, c->mac1_self))
 		return -1;
-	/* The response to this attempt or, late, to the one before. On a
-	 * copy: one that does not open (forged with our public key, or an
-	 * older attempt's) leaves both alive. */
-	rc = -1;
-	for (int i = 0; i < 2 && rc; i++) {
-		hs = i ? s->prev_hs : s->hs;
-		plen = noise_read_msg2(&hs, pkt + HSN_BODY_OFF, HSN_MSG2_LEN, payload);
-		rc = plen < 0 || hsn_msg2_payload_check(payload, plen, h->epoch) ||
-		     noise_split(&hs, &keys);
-		noise_hs_wipe(&hs);
-	}
+	/* The response to the attempt under way (noisekeys_send says why no
+	 * other), read on a copy: one that does not open (forged with our
+	 * public key, or an older attempt's) leaves the attempt alive. */
+	hs = s->hs;
+	plen = noise_read_msg2(&hs, pkt + HSN_BODY_OFF, HSN_MSG2_LEN, payload);
+	rc = plen < 0 || hsn_msg2_payload_check(payload, plen, h->epoch) ||
+	     noise_split(&hs, &keys);
+	noise_hs_wipe(&hs);
 	if (rc)
 		return -1;
 	keylog(s, h->epoch, &keys);
@@ -169,6 +166,5 @@ int noisekeys_welcome(struct client *c, struct session *s, const uint8_t *pkt, s
 	}
 	OPENSSL_cleanse(&keys, sizeof(keys));
 	noise_hs_wipe(&s->hs);
-	noise_hs_wipe(&s->prev_hs);
 	return rc ? -2 : 0;
 }

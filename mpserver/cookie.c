@@ -45,15 +45,19 @@ static void rotate(struct server *srv)
 	if (srv->e.now_ms - k->secret_ms < (uint64_t)COOKIE_SECRET_S * 1000)
 		return;
 	memcpy(k->prev, k->secret, sizeof(k->prev));
+	k->prev_ms = k->secret_ms;
 	k->has_prev = 1;
 	rand_bytes(k->secret, sizeof(k->secret));
 	k->secret_ms = srv->e.now_ms;
 }
 
 /* 1 if the initiation's mac2 is the cookie of its source under the
- * current or the previous secret; that cookie into cookie. */
-static int mac2_valid(const struct cookies *k, const uint8_t *pkt, const uint8_t *src,
-		      size_t n, uint8_t cookie[static HSN_MAC_LEN])
+ * current or the previous secret; that cookie into cookie. A secret
+ * checks for two periods from when it was made, never longer: the
+ * secret turns over only under load, so after a quiet hour the one
+ * before would otherwise still take cookies of an hour ago. */
+static int mac2_valid(const struct cookies *k, uint64_t now_ms, const uint8_t *pkt,
+		      const uint8_t *src, size_t n, uint8_t cookie[static HSN_MAC_LEN])
 {
 	static const uint8_t none[HSN_MAC_LEN];
 
@@ -62,7 +66,7 @@ static int mac2_valid(const struct cookies *k, const uint8_t *pkt, const uint8_t
 	hsn_cookie_of(k->secret, src, n, cookie);
 	if (!hsn_init_mac2_check(pkt, cookie))
 		return 1;
-	if (!k->has_prev)
+	if (!k->has_prev || now_ms - k->prev_ms >= 2 * (uint64_t)COOKIE_SECRET_S * 1000)
 		return 0;
 	hsn_cookie_of(k->prev, src, n, cookie);
 	return !hsn_init_mac2_check(pkt, cookie);
@@ -76,7 +80,7 @@ int cookie_admit(struct server *srv, const uint8_t *pkt, const struct mp_hdr *h,
 	size_t n = addr_bytes(from, src);
 
 	rotate(srv);
-	if (mac2_valid(k, pkt, src, n, cookie)) {
+	if (mac2_valid(k, srv->e.now_ms, pkt, src, n, cookie)) {
 		/* the bucket of this source: picked by its cookie (keyed) */
 		struct cookie_bucket *b = &k->bucket[(cookie[0] | cookie[1] << 8) % COOKIE_BUCKETS];
 

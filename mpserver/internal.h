@@ -73,7 +73,7 @@ struct cookie_bucket {
 struct cookies {
 	uint8_t secret[NOISE_KEY_LEN], prev[NOISE_KEY_LEN];
 	int has_prev;
-	uint64_t secret_ms;
+	uint64_t secret_ms, prev_ms;	/* when each was made */
 	uint8_t key[NOISE_KEY_LEN];	/* seals the cookie in its reply */
 	struct cookie_bucket bucket[COOKIE_BUCKETS];
 };

@@ -103,9 +103,12 @@ static void accept_init(struct server *srv, struct noise_hs *hs, const uint8_t *
 	if (c->has_last && !CRYPTO_memcmp(c->last_init, pkt + 1, sizeof(c->last_init))) {
 		/* The same from another path, while the client may still be
 		 * waiting for its answer: the same answer. Later, or once a
-		 * packet under its keys came, a replay: none. */
+		 * packet under its keys came, a replay: none. Its keys are the
+		 * session's, or for a rekey of a confirmed session its next
+		 * ones until a packet confirms them. */
 		struct session *was = session_find(srv, h->session, h->epoch);
-		if (!was || was->confirmed || srv->e.now_ms - c->last_ms >= HANDSHAKE_COPY_MS) {
+		if (!was || (was->confirmed && !was->f.open_next.ctx) ||
+		    srv->e.now_ms - c->last_ms >= HANDSHAKE_COPY_MS) {
 			srv->e.drops.n[DROP_REPLAYED_HANDSHAKE]++;
 			srv->hs.replayed++;
 			return;

@@ -97,8 +97,11 @@ static struct session *route_down(struct server *srv, const uint8_t *pkt, size_t
 		srv->e.drops.n[DROP_NOT_IP]++;
 		return NULL;
 	}
+	/* a learned route, while its client's allowed-ips still hold it (a
+	 * reload may have moved the address to another client) */
 	if (!route_lookup(&srv->routes, &in.dst, &owner) &&
-	    (s = session_find(srv, (uint32_t)(owner >> 32), (uint32_t)owner)))
+	    (s = session_find(srv, (uint32_t)(owner >> 32), (uint32_t)owner)) &&
+	    (!s->client || peer_allows(&s->client->cfg, &in.dst)))
 		return s;
 	/* not learned (yet): the allowed-ips say whose it is */
 	if (srv->per_client) {

@@ -24,6 +24,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -76,6 +77,7 @@ def topo(tmp_path_factory, request):
     group = ProcGroup(tmp)
     t = type("T", (), {})()
     t.a, t.b, t.s = a, b, s
+    t.tmp = tmp
     try:
         for ns in (a, b, s):
             sh("ip", "netns", "add", ns)
@@ -162,3 +164,31 @@ def test_source_outside_allowed_ips_dropped(topo):
         assert rx_packets(topo.s) - before_rx <= 5 + 2, rx_packets(topo.s) - before_rx
     finally:
         nsx(topo.a, "ip", "addr", "del", "10.97.0.3/32", "dev", "mpt0", check=False)
+
+
+def test_reload_moves_address_down_direction(topo):
+    """SIGHUP gives bob's 10.97.0.3 to alice. Bob's session had sent from
+    it (the learned route was his); from the reload on, what S sends to
+    10.97.0.3 goes to alice, whose allowed-ips now hold it, and none to
+    bob: a learned route outlives no allowed-ips. The lines are put back
+    after."""
+    cfg = topo.tmp / "mpserver.conf"
+    old = cfg.read_text()
+    a_pub, b_pub = (re.search(rf"client {n} (\S+)", old).group(1) for n in ("alice", "bob"))
+    out = nsx(topo.b, "ping", "-c", "3", "-i", "0.05", "-W", "1", "10.97.0.1").stdout
+    assert " 0% packet loss" in out, out
+    try:
+        since = topo.server.size()
+        cfg.write_text(f"client alice {a_pub} allowed-ips=10.97.0.2/32,10.97.0.3/32\n"
+                       f"client bob {b_pub} allowed-ips=10.97.100.0/24\n")
+        topo.server.signal(signal.SIGHUP)
+        topo.server.wait_line(r"reload: clients: 2 kept", since=since)
+        a0, b0 = rx_packets(topo.a), rx_packets(topo.b)
+        nsx(topo.s, "ping", "-c", "5", "-i", "0.05", "-W", "1", "10.97.0.3", check=False)
+        got_a, got_b = rx_packets(topo.a) - a0, rx_packets(topo.b) - b0
+        assert got_b == 0 and got_a == 5, (got_a, got_b)
+    finally:
+        since = topo.server.size()
+        cfg.write_text(old)
+        topo.server.signal(signal.SIGHUP)
+        topo.server.wait_line(r"reload: clients: 2 kept", since=since)
