@@ -144,6 +144,7 @@ struct flow {
 	uint64_t ro_last;		/* the last DATA seq before it */
 	uint64_t hold_us;		/* 0: not reordering */
 	int hold_auto;			/* --reorder-ms auto: hold_us follows the paths */
+	uint64_t rel_us;		/* release pacing's last tick (receive.c) */
 	ev_timer ro_timer;
 	uint64_t ro_deadline_us;
 	/* counters: sent = from the local side onto the paths; delivered =

@@ -30,6 +30,7 @@ struct reorder {
 	 * (test_fifo_full builds the fullest case). */
 	uint64_t *order;
 	unsigned order_cap, order_head, order_len;
+	uint64_t budget;	/* releases left (reorder_budget) */
 	struct reorder_stats stats;
 };
 
@@ -46,6 +47,7 @@ struct reorder *reorder_new(unsigned slots, size_t slot_bytes)
 	r->slots = slots;
 	r->slot_bytes = slot_bytes;
 	r->order_cap = 2 * slots;
+	r->budget = UINT64_MAX;
 	r->slot = calloc(slots, sizeof(*r->slot));
 	r->data = malloc(slots * slot_bytes);
 	r->order = calloc(r->order_cap, sizeof(*r->order));
@@ -101,16 +103,31 @@ static void release(struct reorder *r, uint64_t seq, reorder_deliver_fn *deliver
 
 	s->seq = 0;
 	r->held--;
+	if (r->budget)
+		r->budget--;
 	emit(deliver, ctx, s->control ? NULL : p, s->len);
 }
 
-/* Delivers the run of held packets starting at next. */
+/* Delivers the run of held packets starting at next, while the budget
+ * lasts. */
 static uint64_t drain(struct reorder *r, reorder_deliver_fn *deliver, void *ctx)
 {
 	uint64_t n = 0;
 
-	for (; r->held && is_held(r, r->next); r->next++, n++)
+	for (; r->held && r->budget && is_held(r, r->next); r->next++, n++)
 		release(r, r->next, deliver, ctx);
+	return n;
+}
+
+/* The same, whatever the budget (to make room: the slot of next is
+ * wanted); what it released is still taken from the budget. */
+static uint64_t drain_all(struct reorder *r, reorder_deliver_fn *deliver, void *ctx)
+{
+	uint64_t budget = r->budget;
+
+	r->budget = UINT64_MAX;
+	uint64_t n = drain(r, deliver, ctx);
+	r->budget = budget > n ? budget - n : 0;
 	return n;
 }
 
@@ -179,6 +196,9 @@ void reorder_expire(struct reorder *r, uint64_t now_us, uint64_t hold_us,
 		/* Everything held before the oldest arrived later, so it is
 		 * released early rather than late; the run after it follows. */
 		r->stats.released_late += skip_to(r, oldest, deliver, ctx);
+		/* it has waited its bound: it goes, budget or not */
+		release(r, r->next++, deliver, ctx);
+		r->stats.released_late++;
 		r->stats.released_late += drain(r, deliver, ctx);
 		order_trim(r);
 	}
@@ -195,7 +215,7 @@ void reorder_push(struct reorder *r, uint64_t seq, const uint8_t *payload, size_
 		emit(deliver, ctx, payload, len);
 		return;
 	}
-	if (seq > r->next && is_held(r, seq)) {
+	if (seq >= r->next && is_held(r, seq)) {
 		r->stats.dup++;
 		return;
 	}
@@ -203,7 +223,7 @@ void reorder_push(struct reorder *r, uint64_t seq, const uint8_t *payload, size_
 		/* More than a ring ahead: give up the oldest to make room. */
 		if (seq - r->next > r->slots) {
 			r->stats.overflow += skip_to(r, seq - r->slots, deliver, ctx);
-			r->stats.overflow += drain(r, deliver, ctx);
+			r->stats.overflow += drain_all(r, deliver, ctx);
 		}
 		if (seq > r->next) {
 			order_trim(r);	/* a live head keeps the FIFO bound */
@@ -325,4 +345,28 @@ uint64_t reorder_auto_hold_us(const uint32_t *srtt_us, const uint32_t *rttvar_us
 	if (hold_us > REORDER_AUTO_MAX_US)
 		return REORDER_AUTO_MAX_US;
 	return hold_us;
+}
+
+void reorder_budget(struct reorder *r, uint64_t n)
+{
+	r->budget = n;
+}
+
+uint64_t reorder_budget_left(const struct reorder *r)
+{
+	return r->budget;
+}
+
+int reorder_pending(const struct reorder *r)
+{
+	return r->held && r->next && is_held(r, r->next);
+}
+
+uint64_t reorder_resume(struct reorder *r, reorder_deliver_fn *deliver, void *ctx)
+{
+	uint64_t n = drain(r, deliver, ctx);
+
+	r->stats.filled += n;
+	order_trim(r);
+	return n;
 }

@@ -85,6 +85,18 @@ unsigned reorder_missing(const struct reorder *r, uint64_t from, uint64_t below,
  * if none). O(packets that arrived by before_us). */
 uint64_t reorder_waited(const struct reorder *r, uint64_t before_us, uint64_t *later_us);
 
+/* Release pacing (the caller's): at most n held packets are released
+ * in a run that a filled hole frees, from now on (UINT64_MAX, the start:
+ * no limit); what is left of it is read back after a push or expire. A
+ * run cut short stays held, ready (reorder_pending), until
+ * reorder_resume releases more of it. Packets released because their
+ * hold ran out, or to make room, are counted against it but never wait
+ * for it: the hold bound stands. */
+void reorder_budget(struct reorder *r, uint64_t n);
+uint64_t reorder_budget_left(const struct reorder *r);
+int reorder_pending(const struct reorder *r);
+uint64_t reorder_resume(struct reorder *r, reorder_deliver_fn *deliver, void *ctx);
+
 /* Number of packets held right now. */
 unsigned reorder_held(const struct reorder *r);
 /* The next seq to deliver in order (0 before the first push): for stats. */

@@ -146,6 +146,13 @@ enum limits {
 	 * (larger datagrams pass it, in order with what is before them).
 	 * Pages are touched only while the session actually reorders. */
 	REORDER_SLOTS = 256,
+	/* Release pacing (receive.c): a run that a filled hole frees goes to
+	 * the application this many at once, then this many more per datagram
+	 * that arrives, and at this rate while none do (checked every tick). */
+	RELEASE_BURST = 32,
+	RELEASE_PER_ARRIVAL = 2,
+	RELEASE_MIN_PPS = 10000,
+	RELEASE_TICK_US = 1000,
 	/* Bounds of the automatic hold (--reorder-ms auto). Below 1 ms the
 	 * buffer would release before timer granularity lets it wait at all;
 	 * above 500 ms TCP's own RTO (>= 200 ms min on Linux) fires anyway and

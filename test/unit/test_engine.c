@@ -304,6 +304,49 @@ static void reorder_releases_in_order_and_skips_holes(void **state)
 	rig_close();
 }
 
+/* What a filled hole frees goes to the application paced: RELEASE_BURST
+ * at once (the datagram that filled it before them), RELEASE_PER_ARRIVAL
+ * more with each arrival, the rest by the timer; all of it in order, none
+ * lost, none twice. (All at once, a run behind a hole of a few tens of ms
+ * overflowed wireguard-go's socket buffer.) */
+static void reorder_paces_what_a_hole_frees(void **state)
+{
+	enum { HELD = 100 };
+	uint8_t m[256];
+
+	(void)state;
+	rig_open(SCHED_ROUNDROBIN, 1000);
+	engine_clock(&rig.e);
+	arrive(1, 1);
+	for (unsigned s = 3; s < 3 + HELD; s++)
+		arrive(s, (uint8_t)s);
+	assert_int_equal(delivered(m, 256), 1);
+	arrive(2, 2);
+	assert_int_equal(delivered(m, 256), 1 + RELEASE_BURST);
+	for (unsigned i = 0; i < 1 + RELEASE_BURST; i++)
+		assert_int_equal(m[i], 2 + i);
+	/* an arrival (held: the run is ahead of it) releases its share */
+	arrive(3 + HELD, 3 + HELD);
+	assert_int_equal(delivered(m, 256), RELEASE_PER_ARRIVAL);
+	assert_int_equal(m[0], 3 + RELEASE_BURST);
+	/* the timer releases the rest, in order, within the hold */
+	unsigned want = HELD + 1 - RELEASE_BURST - RELEASE_PER_ARRIVAL, got = 0;
+	uint8_t next = 3 + RELEASE_BURST + RELEASE_PER_ARRIVAL;
+	for (int i = 0; i < 200 && got < want; i++) {
+		ev_run(rig.loop, EVRUN_ONCE);
+		unsigned n = delivered(m, 256);
+		for (unsigned j = 0; j < n; j++)
+			assert_int_equal(m[j], next++);
+		got += n;
+	}
+	assert_int_equal(got, want);
+	const struct reorder_stats *st = reorder_stats_get(rig.f.ro);
+	assert_int_equal(st->holes_skipped, 0);
+	assert_int_equal(st->released_late, 0);
+	assert_int_equal(rig.f.delivered_pkts, HELD + 3);	/* 1, 2, the run, the last */
+	rig_close();
+}
+
 /* A latency-critical datagram (here: small) is not held for the bulk it
  * overtook; its number is filled, so nothing waits for it and it is not
  * delivered twice. */
@@ -1540,6 +1583,7 @@ int main(void)
 		cmocka_unit_test(refused_sends_are_not_bytes),
 		cmocka_unit_test(duplicates_dropped_in_order_without_hold),
 		cmocka_unit_test(reorder_releases_in_order_and_skips_holes),
+		cmocka_unit_test(reorder_paces_what_a_hole_frees),
 		cmocka_unit_test(critical_passes_the_hold),
 		cmocka_unit_test(forged_packet_changes_nothing),
 		cmocka_unit_test(view_tiers),

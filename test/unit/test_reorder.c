@@ -629,6 +629,44 @@ static int by_time(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The release budget: a filled hole frees only what the budget allows,
+ * the rest stays held in order (pending) until resumed; but the hold
+ * bound and the ring's room are never the budget's to hold up. */
+static void test_budget(void **state)
+{
+	struct reorder *r = reorder_new(8, SLOT_BYTES);
+
+	(void)state;
+	memset(&rec, 0, sizeof(rec));
+	push_data(r, 1, payload_len(1), 0, 100);
+	for (uint64_t s = 3; s <= 7; s++)
+		push_data(r, s, payload_len(s), 0, 100);
+	reorder_budget(r, 2);
+	push_data(r, 2, payload_len(2), 10, 100);	/* itself, then 3 and 4 */
+	assert_int_equal(rec.n, 4);
+	assert_int_equal(reorder_budget_left(r), 0);
+	assert_true(reorder_pending(r));
+	assert_int_equal(reorder_next(r), 5);
+	reorder_budget(r, 1);
+	assert_int_equal(reorder_resume(r, record, &rec), 1);
+	assert_int_equal(rec.seq[rec.n - 1], 5);
+	/* no budget, but 6 has waited its 100 us: it and its run go */
+	expire_at(r, 100, 100);
+	assert_int_equal(rec.n, 7);
+	assert_false(reorder_pending(r));
+	/* no budget, and a seq a ring ahead: room is made all the same */
+	push_data(r, 9, payload_len(9), 200, 1000);
+	push_data(r, 10, payload_len(10), 200, 1000);
+	push_data(r, 11, payload_len(11), 200, 1000);	/* 19's slot */
+	reorder_budget(r, 0);
+	push_data(r, 8 + 8 + 3, payload_len(8 + 8 + 3), 200, 1000);
+	for (size_t k = 1; k < rec.n; k++)
+		assert_true(rec.seq[k] > rec.seq[k - 1]);
+	assert_int_equal(rec.seq[rec.n - 1], 11);
+	check_conservation(r, 11);
+	reorder_free(r);
+}
+
 /* Packets are sent every gap_us over two paths, one fast and one slow with
  * jitter, and some are lost; the buffer sees them in arrival order, with
  * expire called exactly at each deadline in between, as a timer would. */
@@ -778,6 +816,7 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_waited),
 		cmocka_unit_test(test_auto_hold),
+		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_property),
 	};
 
