@@ -473,26 +473,40 @@ def test_cookie_under_flood(net, tmp_path, monkeypatch):
     app_b.assert_clean("bob during the flood")
 
 
+def rekeying_stream(net, tmp_path, monkeypatch, bridges, rekey_ms, rate, seconds, drain,
+                    what, keylog=None, stall=2.0):
+    """alice's stream at rate/s through bridges(server port) for seconds,
+    the client rekeying every rekey_ms (MPRELAY_TEST_REKEY_MS, a test
+    build's hook); every datagram must come back. Returns (srv, cli, app)."""
+    srv_keys, ka = Keys(tmp_path, "srv"), Keys(tmp_path, "a")
+    echo = net.echo()
+    srv = start_server(net, tmp_path, echo, srv_keys, [("alice", ka, "")])
+    monkeypatch.setenv("MPRELAY_TEST_REKEY_MS", str(rekey_ms))
+    cli = start_client(net, monkeypatch, bridges(srv.port), ka, srv_keys.pub, keylog)
+    monkeypatch.delenv("MPRELAY_TEST_REKEY_MS")
+    app = net.app(1, cli)
+    app.flow([64], stall=stall)
+    stream = net.stream(app, rate=rate)
+    time.sleep(seconds)
+    stream.finish(drain=drain, need=range(app.next_k))
+    app.assert_clean(what)
+    return srv, cli, app
+
+
 def test_rekey_during_transfer(net, tmp_path, monkeypatch):
     """The client's rekey interval cut to 300 ms (MPRELAY_TEST_REKEY_MS, a
     test build's hook): a 300/s stream for 3 s crosses several rekeys and
     loses nothing, and the captured traffic shows the keys really changed:
     every DATA packet opens under exactly one of the logged key sets, and
     several key sets carried traffic each way."""
-    srv_keys, ka = Keys(tmp_path, "srv"), Keys(tmp_path, "a")
-    echo = net.echo()
-    srv = start_server(net, tmp_path, echo, srv_keys, [("alice", ka, "")])
-    tap = net.pybridge(srv.port, capture=10 ** 5)
-    log = tmp_path / "keylog"
-    monkeypatch.setenv("MPRELAY_TEST_REKEY_MS", "300")
-    cli = start_client(net, monkeypatch, [tap], ka, srv_keys.pub, log)
-    monkeypatch.delenv("MPRELAY_TEST_REKEY_MS")
-    app = net.app(1, cli)
-    app.flow([64])
-    stream = net.stream(app, rate=300)
-    time.sleep(3.0)
-    stream.finish(drain=2.0, need=range(app.next_k))
-    app.assert_clean("across rekeys")
+    taps, log = [], tmp_path / "keylog"
+
+    def bridges(port):
+        taps.append(net.pybridge(port, capture=10 ** 5))
+        return taps
+    srv, cli, app = rekeying_stream(net, tmp_path, monkeypatch, bridges, 300, 300, 3.0, 2.0,
+                                    "across rekeys", keylog=log)
+    tap = taps[0]
     assert app.next_k >= 300 * 2
 
     rekeys = cli.count_lines(r"new keys \(rekey\)")
@@ -648,19 +662,9 @@ def test_rekey_over_slow_path(net, tmp_path, monkeypatch):
     take the keys the server kept (those of its latest initiation), or its
     packets fail authentication there. The first handshake and rekeys every
     second (MPRELAY_TEST_REKEY_MS): a 100/s stream loses nothing."""
-    srv_keys, ka = Keys(tmp_path, "srv"), Keys(tmp_path, "a")
-    echo = net.echo()
-    srv = start_server(net, tmp_path, echo, srv_keys, [("alice", ka, "")])
-    slow = net.impair(srv.port, "--delay", 200)
-    monkeypatch.setenv("MPRELAY_TEST_REKEY_MS", "1000")
-    cli = start_client(net, monkeypatch, [slow], ka, srv_keys.pub)
-    monkeypatch.delenv("MPRELAY_TEST_REKEY_MS")
-    app = net.app(1, cli)
-    app.flow([64], stall=3.0)
-    stream = net.stream(app, rate=100)
-    time.sleep(4.0)
-    stream.finish(drain=1.5, need=range(app.next_k))
-    app.assert_clean("over a 400 ms round trip, across rekeys")
+    srv, cli, _ = rekeying_stream(net, tmp_path, monkeypatch,
+                                  lambda port: [net.impair(port, "--delay", 200)], 1000, 100,
+                                  4.0, 1.5, "over a 400 ms round trip, across rekeys", stall=3.0)
     assert cli.count_lines(r"new keys \(rekey\)") >= 2
     st = srv.stats()
     assert st["drop_bad_tag"] == 0, st.main
@@ -674,19 +678,9 @@ def test_rekey_copies_on_other_path_answered(net, tmp_path, monkeypatch):
     The server takes the first and answers the copy with the same stored
     response (its keys are the session's next ones, not confirmed yet): a
     copy is not a replay, and the counter of replays stays at zero."""
-    srv_keys, ka = Keys(tmp_path, "srv"), Keys(tmp_path, "a")
-    echo = net.echo()
-    srv = start_server(net, tmp_path, echo, srv_keys, [("alice", ka, "")])
-    taps = [net.pybridge(srv.port), net.pybridge(srv.port)]
-    monkeypatch.setenv("MPRELAY_TEST_REKEY_MS", "300")
-    cli = start_client(net, monkeypatch, taps, ka, srv_keys.pub)
-    monkeypatch.delenv("MPRELAY_TEST_REKEY_MS")
-    app = net.app(1, cli)
-    app.flow([64], stall=3.0)
-    stream = net.stream(app, rate=100)
-    time.sleep(2.0)
-    stream.finish(drain=1.0, need=range(app.next_k))
-    app.assert_clean("across rekeys on two paths")
+    srv, cli, _ = rekeying_stream(net, tmp_path, monkeypatch,
+                                  lambda port: [net.pybridge(port), net.pybridge(port)], 300, 100,
+                                  2.0, 1.0, "across rekeys on two paths", stall=3.0)
     assert cli.count_lines(r"new keys \(rekey\)") >= 3
     st = srv.stats()
     assert st["drop_replayed_handshake"] == 0, st.nonzero_drops()
