@@ -356,8 +356,10 @@ start_impair() {
     echo "$IMP_PID" >>"$PIDFILE"
     # How long it takes to start is not under test: a host stall (seen: the
     # hypervisor taking half the CPU) once held the line back past 5 s.
+    # The whole line, as sed reads it below: stderr may reach the file in
+    # more than one write, and a line read half written named no port.
     for _ in $(seq 1200); do
-        grep -q '^impair: listening on' "$IMP_LOG" && break
+        grep -q '^impair: listening on 127\.0\.0\.1:[0-9]* -> ' "$IMP_LOG" && break
         sleep 0.025
     done
     IMP_PORT=$(sed -n 's/^impair: listening on 127\.0\.0\.1:\([0-9]*\) -> .*/\1/p' "$IMP_LOG")
