@@ -205,11 +205,12 @@ static void release(void *ctx, const uint8_t *data, size_t len)
 static void release_refill(struct flow *f, unsigned arrivals)
 {
 	uint64_t now = f->e->now_us, add = (uint64_t)arrivals * RELEASE_PER_ARRIVAL;
-	uint64_t ticks = (now - f->rel_us) * RELEASE_MIN_PPS / 1000000;
 	uint64_t left = reorder_budget_left(f->ro);
 
-	if (ticks) {
-		add += ticks;
+	/* the time's share: at least one release's worth (no division per
+	 * datagram) */
+	if (now - f->rel_us >= 1000000 / RELEASE_MIN_PPS) {
+		add += (now - f->rel_us) * RELEASE_MIN_PPS / 1000000;
 		f->rel_us = now;
 	}
 	if (left > RELEASE_BURST)

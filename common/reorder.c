@@ -108,26 +108,15 @@ static void release(struct reorder *r, uint64_t seq, reorder_deliver_fn *deliver
 	emit(deliver, ctx, s->control ? NULL : p, s->len);
 }
 
-/* Delivers the run of held packets starting at next, while the budget
- * lasts. */
-static uint64_t drain(struct reorder *r, reorder_deliver_fn *deliver, void *ctx)
+/* Delivers the run of held packets starting at next, at most max of them
+ * (the budget, or UINT64_MAX to make room: the slot of next is wanted;
+ * either way what goes is taken from the budget). */
+static uint64_t drain(struct reorder *r, uint64_t max, reorder_deliver_fn *deliver, void *ctx)
 {
 	uint64_t n = 0;
 
-	for (; r->held && r->budget && is_held(r, r->next); r->next++, n++)
+	for (; n < max && r->held && is_held(r, r->next); r->next++, n++)
 		release(r, r->next, deliver, ctx);
-	return n;
-}
-
-/* The same, whatever the budget (to make room: the slot of next is
- * wanted); what it released is still taken from the budget. */
-static uint64_t drain_all(struct reorder *r, reorder_deliver_fn *deliver, void *ctx)
-{
-	uint64_t budget = r->budget;
-
-	r->budget = UINT64_MAX;
-	uint64_t n = drain(r, deliver, ctx);
-	r->budget = budget > n ? budget - n : 0;
 	return n;
 }
 
@@ -199,7 +188,7 @@ void reorder_expire(struct reorder *r, uint64_t now_us, uint64_t hold_us,
 		/* it has waited its bound: it goes, budget or not */
 		release(r, r->next++, deliver, ctx);
 		r->stats.released_late++;
-		r->stats.released_late += drain(r, deliver, ctx);
+		r->stats.released_late += drain(r, r->budget, deliver, ctx);
 		order_trim(r);
 	}
 }
@@ -223,7 +212,7 @@ void reorder_push(struct reorder *r, uint64_t seq, const uint8_t *payload, size_
 		/* More than a ring ahead: give up the oldest to make room. */
 		if (seq - r->next > r->slots) {
 			r->stats.overflow += skip_to(r, seq - r->slots, deliver, ctx);
-			r->stats.overflow += drain_all(r, deliver, ctx);
+			r->stats.overflow += drain(r, UINT64_MAX, deliver, ctx);
 		}
 		if (seq > r->next) {
 			order_trim(r);	/* a live head keeps the FIFO bound */
@@ -245,7 +234,7 @@ void reorder_push(struct reorder *r, uint64_t seq, const uint8_t *payload, size_
 	}
 	emit(deliver, ctx, payload, len);
 	r->next = seq + 1;
-	r->stats.filled += drain(r, deliver, ctx);
+	r->stats.filled += drain(r, r->budget, deliver, ctx);
 	order_trim(r);
 }
 
@@ -364,7 +353,7 @@ int reorder_pending(const struct reorder *r)
 
 uint64_t reorder_resume(struct reorder *r, reorder_deliver_fn *deliver, void *ctx)
 {
-	uint64_t n = drain(r, deliver, ctx);
+	uint64_t n = drain(r, r->budget, deliver, ctx);
 
 	r->stats.filled += n;
 	order_trim(r);
