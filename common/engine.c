@@ -94,6 +94,8 @@ void flow_free(struct flow *f)
 	}
 	if (f->ro) {			/* its timer runs from when it is made */
 		ev_timer_stop(f->e->loop, &f->ro_timer);
+		f->e->reorder_grown_bytes -=
+			(size_t)(reorder_slots(f->ro) - REORDER_SLOTS) * NET_STAGE_BYTES;
 		reorder_free(f->ro);
 		f->ro = NULL;
 	}

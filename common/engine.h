@@ -200,6 +200,8 @@ struct engine {
 	/* flows holding a parity coder (PARITY_TX_FLOWS_MAX) or a parity
 	 * receiver's state (PARITY_RX_FLOWS_MAX) */
 	unsigned parity_tx_flows, parity_rx_flows;
+	/* reorder rings' bytes beyond REORDER_SLOTS (REORDER_GROWN_MAX_BYTES) */
+	size_t reorder_grown_bytes;
 	unsigned pmtu_reported;		/* the last path MTU given to ops->path_mtu */
 };
 

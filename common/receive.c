@@ -255,6 +255,30 @@ void receive_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_timer(f);
 }
 
+
+/* seq would be more than the reorder ring's slots past what waits for a
+ * hole: the ring doubles (up to REORDER_SLOTS_MAX, within the process's
+ * REORDER_GROWN_MAX_BYTES) rather than give the oldest up early. */
+static void make_room(struct flow *f, uint64_t seq)
+{
+	struct engine *e = f->e;
+	uint64_t next = reorder_next(f->ro);
+	unsigned slots = reorder_slots(f->ro), want = slots;
+
+	if (!next || seq <= next + slots)
+		return;
+	while (want < REORDER_SLOTS_MAX && seq > next + want)
+		want *= 2;
+	if (want > REORDER_SLOTS_MAX)
+		want = REORDER_SLOTS_MAX;
+	size_t more = (size_t)(want - slots) * NET_STAGE_BYTES;
+	if (want == slots || e->reorder_grown_bytes + more > REORDER_GROWN_MAX_BYTES)
+		return;
+	if (reorder_grow(f->ro, want))
+		return;
+	e->reorder_grown_bytes += more;
+}
+
 /* An accepted DATA payload, from path p (MP_MAX_PATHS: rebuilt from
  * parity), to the local side in order; inplace: it stays where it lies
  * until receive_flush (else a released copy is staged). */
@@ -291,6 +315,7 @@ static void take(struct flow *f, unsigned p, uint64_t seq, const uint8_t *payloa
 		f->rel_us = e->now_us;
 	}
 	release_refill(f, 1);
+	make_room(f, seq);
 	reorder_push(f->ro, seq, payload, plen, e->now_us, f->hold_us, release, &r);
 	if (reorder_pending(f->ro))
 		reorder_resume(f->ro, release, &r);

@@ -58,6 +58,52 @@ struct reorder *reorder_new(unsigned slots, size_t slot_bytes)
 	return r;
 }
 
+int reorder_grow(struct reorder *r, unsigned slots)
+{
+	struct slot *slot;
+	uint8_t *data;
+	uint64_t *order;
+
+	if (slots <= r->slots || slots > UINT32_MAX / 2 || r->slot_bytes > SIZE_MAX / slots)
+		return -1;
+	slot = calloc(slots, sizeof(*slot));
+	data = malloc(slots * r->slot_bytes);
+	order = calloc(2 * (size_t)slots, sizeof(*order));
+	if (!slot || !data || !order) {
+		free(slot);
+		free(data);
+		free(order);
+		return -1;
+	}
+	/* Every held seq lies in (next, next + old slots]: distinct places
+	 * in the larger ring too. */
+	for (unsigned i = 0; i < r->slots; i++) {
+		const struct slot *s = &r->slot[i];
+		if (!s->seq)
+			continue;
+		slot[s->seq % slots] = *s;
+		memcpy(data + (size_t)(s->seq % slots) * r->slot_bytes,
+		       r->data + (size_t)i * r->slot_bytes, s->len);
+	}
+	for (unsigned i = 0; i < r->order_len; i++)
+		order[i] = r->order[(r->order_head + i) % r->order_cap];
+	free(r->slot);
+	free(r->data);
+	free(r->order);
+	r->slot = slot;
+	r->data = data;
+	r->order = order;
+	r->order_head = 0;
+	r->order_cap = 2 * slots;
+	r->slots = slots;
+	return 0;
+}
+
+unsigned reorder_slots(const struct reorder *r)
+{
+	return r->slots;
+}
+
 void reorder_free(struct reorder *r)
 {
 	if (!r)

@@ -7,7 +7,7 @@
  * every sequence number reaches it at most once.
  *
  * Memory: slots x slot_bytes of payload plus small per-slot bookkeeping, all
- * allocated by reorder_new; nothing is allocated per packet. Every call is
+ * allocated by reorder_new and reorder_grow; nothing is allocated per packet. Every call is
  * O(1) amortised and O(slots) at worst, whatever the jump in seq. */
 #ifndef MP_REORDER_H
 #define MP_REORDER_H
@@ -48,6 +48,12 @@ struct reorder_stats {
  * NULL on ENOMEM or zero/overflowing sizes. */
 struct reorder *reorder_new(unsigned slots, size_t slot_bytes);
 void reorder_free(struct reorder *r);
+
+/* More slots (slots > the current number), keeping what is held, in
+ * order; -1 on ENOMEM or a bad size, with the buffer unchanged. O(slots).
+ * Memory grows only when asked: the caller decides what it may cost. */
+int reorder_grow(struct reorder *r, unsigned slots);
+unsigned reorder_slots(const struct reorder *r);
 
 /* Forgets the sequence (the peer restarted): held packets are discarded
  * (counted in dropped) and the next push starts a new sequence. */

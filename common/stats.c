@@ -109,14 +109,30 @@ void stats_json_reorder(struct json *j, const struct reorder *ro, uint64_t hold_
 	json_kv_double(j, "hold_ms", hold_us / 1000.0, 1);
 	if (ro) {
 		const struct reorder_stats *st = reorder_stats_get(ro);
+		json_kv_u64(j, "slots", reorder_slots(ro));
 		json_kv_u64(j, "held_now", reorder_held(ro));
 		json_kv_u64(j, "buffered", st->buffered);
+		json_kv_u64(j, "filled", st->filled);
 		json_kv_u64(j, "released_late", st->released_late);
+		json_kv_u64(j, "overflow", st->overflow);
 		json_kv_u64(j, "holes_skipped", st->holes_skipped);
 		json_kv_u64(j, "late", st->late);
 		json_kv_u64(j, "bypass", st->bypass);
 	}
 	json_obj_end(j);
+}
+
+void stats_log_reorder(uint32_t session, const struct reorder *ro)
+{
+	if (!ro)
+		return;
+	const struct reorder_stats *st = reorder_stats_get(ro);
+	log_info("stats reorder id=%08x slots=%u buffered=%llu filled=%llu released_late=%llu "
+		 "holes_skipped=%llu late=%llu bypass=%llu overflow=%llu", session, reorder_slots(ro),
+		 (unsigned long long)st->buffered, (unsigned long long)st->filled,
+		 (unsigned long long)st->released_late, (unsigned long long)st->holes_skipped,
+		 (unsigned long long)st->late, (unsigned long long)st->bypass,
+		 (unsigned long long)st->overflow);
 }
 
 void stats_json_recover(struct json *j, const struct recover_stats *st)

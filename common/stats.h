@@ -81,6 +81,7 @@ void stats_json_flow_path(struct json *j, const struct flow *f, unsigned p);
 struct reorder;
 /* A session's "reorder" object (ro NULL: no buffer needed yet). */
 void stats_json_reorder(struct json *j, const struct reorder *ro, uint64_t hold_us);
+void stats_log_reorder(uint32_t session, const struct reorder *ro);
 
 /* Appends " drop_<reason>=N" for every reason; returns bytes written. */
 size_t stats_format_drops(const struct drops *d, char *buf, size_t len);

@@ -146,6 +146,14 @@ enum limits {
 	 * (larger datagrams pass it, in order with what is before them).
 	 * Pages are touched only while the session actually reorders. */
 	REORDER_SLOTS = 256,
+	/* A hole held while more than the slots arrive behind it would force
+	 * the oldest out early (overflow), out of order: a burst of what TCP
+	 * takes for loss. The ring doubles instead, up to this many slots
+	 * (4 MiB: 2048 datagrams are 100 ms at 230 Mbit/s, the longest hold
+	 * of a bond over lossy paths), while the process's grown rings stay
+	 * within REORDER_GROWN_MAX_BYTES; past that, overflow as before. */
+	REORDER_SLOTS_MAX = 2048,
+	REORDER_GROWN_MAX_BYTES = 64 << 20,
 	/* Release pacing (receive.c): a run that a filled hole frees goes to
 	 * the application this many at once, then this many more per datagram
 	 * that arrives, and at this rate while none do (checked every tick). */

@@ -302,6 +302,7 @@ void client_log_stats(const struct client *c)
 			 (unsigned long long)s->resets, (unsigned long long)s->cookies,
 			 (unsigned long long)s->f.rekeys, keys_name(c, s),
 			 (unsigned long long)(now - s->last_active_ms));
+		stats_log_reorder(s->f.id, s->f.ro);
 		stats_log_recover(s->f.id, &s->f.rec.st);
 		stats_log_parity(s->f.id, &s->f.par);
 		for (unsigned p = 0; p < c->npaths; p++) {

@@ -275,6 +275,7 @@ void server_log_stats(const struct server *srv)
 			 (unsigned long long)s->unreachable,
 			 (unsigned long long)(now - s->last_active_ms),
 			 s->client ? " client=" : "", s->client ? s->client->cfg.name : "");
+		stats_log_reorder(s->f.id, s->f.ro);
 		stats_log_recover(s->f.id, &s->f.rec.st);
 		stats_log_parity(s->f.id, &s->f.par);
 		for (int p = 0; p < MP_MAX_PATHS; p++) {

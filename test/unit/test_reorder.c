@@ -804,6 +804,85 @@ static void test_property(void **state)
 		assert_true(totals[i] > 100);
 }
 
+/* ---- growing: a ring that doubles before it would overflow ---------------- */
+
+/* A ring that starts small and grows just before each push that would
+ * overflow it (as receive.c does), and at random moments too, delivers exactly what one made large
+ * from the start does, at the same moments, with the same counters:
+ * growing keeps every held packet, its place in the order and its age. */
+static void test_grow(void **state)
+{
+	enum { N = 3000, BIG_RING = 4096 };
+	static struct recorder small_out;
+	static uint8_t pushed[N];
+	static const uint64_t bases[] = { 1, (UINT64_C(1) << 48) - N - 1 };
+
+	(void)state;
+	prng_state = 11;
+	for (uint64_t round = 0; round < 40; round++) {
+		uint64_t base = bases[round % 2], hold_us = round % 3 ? 50000 : 2000, t = 0;
+		unsigned start = 1u << prng_below(4), grows = 0;
+		struct reorder *small = reorder_new(start, SLOT_BYTES);
+		struct reorder *big = reorder_new(BIG_RING, SLOT_BYTES);
+
+		assert_non_null(small);
+		assert_non_null(big);
+		assert_int_equal(reorder_grow(small, start), -1);	/* not larger */
+		small_out.n = 0;
+		rec.n = 0;
+		memset(pushed, 0, sizeof(pushed));
+		for (uint64_t k = 0; k < N; k++) {
+			/* in order mostly; 5 % lost; 10 % held back up to 400 seqs */
+			uint64_t seq = base + k;
+			unsigned dice = prng_below(100);
+			if (dice < 5)
+				continue;
+			if (dice < 15 && k + 400 < N)
+				seq = base + k + 1 + prng_below(400);	/* arrives early */
+			t += prng_below(40);
+			if (pushed[seq - base]++)
+				continue;	/* the window's job: each seq once */
+			for (int twice = 0; twice < 2; twice++) {
+				struct reorder *r = twice ? big : small;
+				uint64_t next = reorder_next(r);
+				/* when it must, and now and then at random (with
+				 * the arrival FIFO wrapped, packets held, or none) */
+				if (!twice && ((next && seq > next + reorder_slots(r)) ||
+					       (prng_below(200) == 0 && reorder_slots(r) < BIG_RING))) {
+					unsigned want = reorder_slots(r) * 2;
+					while (next && seq > next + want)
+						want *= 2;
+					assert_int_equal(reorder_grow(r, want), 0);
+					assert_int_equal(reorder_slots(r), want);
+					grows++;
+				}
+				uint8_t p[BIG_BYTES];
+				payload_make(p, seq, payload_len(seq));
+				struct recorder *out = twice ? &rec : &small_out;
+				out->now_us = t;
+				reorder_push(r, seq, p, payload_len(seq), t, hold_us, record, out);
+			}
+		}
+		for (int twice = 0; twice < 2; twice++) {
+			struct reorder *r = twice ? big : small;
+			struct recorder *out = twice ? &rec : &small_out;
+			for (uint64_t d; (d = reorder_deadline(r, hold_us)) != UINT64_MAX;) {
+				out->now_us = d;
+				reorder_expire(r, d, hold_us, record, out);
+			}
+		}
+		const struct reorder_stats *a = reorder_stats_get(small), *b = reorder_stats_get(big);
+		assert_true(grows > 0);
+		assert_int_equal(a->overflow, 0);
+		assert_memory_equal(a, b, sizeof(*a));
+		assert_int_equal(small_out.n, rec.n);
+		assert_memory_equal(small_out.seq, rec.seq, rec.n * sizeof(rec.seq[0]));
+		assert_memory_equal(small_out.at_us, rec.at_us, rec.n * sizeof(rec.at_us[0]));
+		reorder_free(small);
+		reorder_free(big);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -817,6 +896,7 @@ int main(void)
 		cmocka_unit_test(test_waited),
 		cmocka_unit_test(test_auto_hold),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_grow),
 		cmocka_unit_test(test_property),
 	};
 
