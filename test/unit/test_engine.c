@@ -347,6 +347,62 @@ static void reorder_paces_what_a_hole_frees(void **state)
 	rig_close();
 }
 
+/* A hole held while more than the ring's slots arrive behind it: the ring
+ * doubles (to the first size that holds them) rather than give anything up
+ * early, within the process's REORDER_GROWN_MAX_BYTES; past that, the
+ * oldest go early as before. Freeing the flow gives the bytes back. */
+static void reorder_grows_within_the_budget(void **state)
+{
+	enum { AHEAD = 600, GROWN = 1024 };
+	uint8_t m[AHEAD + 2];
+
+	(void)state;
+	rig_open(SCHED_ROUNDROBIN, 1000);
+	engine_clock(&rig.e);
+	arrive(1, 1);
+	for (unsigned s = 3; s < 3 + AHEAD; s++)
+		arrive(s, (uint8_t)s);
+	assert_int_equal(delivered(m, AHEAD + 2), 1);
+	const struct reorder_stats *st = reorder_stats_get(rig.f.ro);
+	assert_int_equal(reorder_slots(rig.f.ro), GROWN);
+	assert_int_equal(reorder_held(rig.f.ro), AHEAD);
+	assert_int_equal(st->overflow, 0);
+	assert_int_equal(rig.e.reorder_grown_bytes, (size_t)(GROWN - REORDER_SLOTS) * NET_STAGE_BYTES);
+	arrive(2, 2);				/* the hole fills: all of it, in order */
+	unsigned got = delivered(m, AHEAD + 2);
+	for (int i = 0; i < 400 && got < AHEAD + 1; i++) {
+		ev_run(rig.loop, EVRUN_ONCE);
+		got += delivered(m + got, AHEAD + 2 - got);
+	}
+	assert_int_equal(got, AHEAD + 1);
+	for (unsigned i = 0; i < got; i++)
+		assert_int_equal(m[i], (uint8_t)(2 + i));
+	assert_int_equal(reorder_held(rig.f.ro), 0);
+	assert_int_equal(st->holes_skipped, 0);
+	assert_int_equal(st->filled, AHEAD);
+	assert_int_equal(rig.f.delivered_pkts, AHEAD + 2);
+	flow_free(&rig.f);
+	assert_int_equal(rig.e.reorder_grown_bytes, 0);
+	flow_init(&rig.f, &rig.e, 0x1234, 7);	/* for rig_close */
+	rig_close();
+
+	/* the budget all but spent: the ring stays, the oldest go early */
+	rig_open(SCHED_ROUNDROBIN, 1000);
+	engine_clock(&rig.e);
+	rig.e.reorder_grown_bytes = REORDER_GROWN_MAX_BYTES - NET_STAGE_BYTES;
+	arrive(1, 1);
+	for (unsigned s = 3; s < 3 + AHEAD; s++)
+		arrive(s, (uint8_t)s);
+	st = reorder_stats_get(rig.f.ro);
+	assert_int_equal(reorder_slots(rig.f.ro), REORDER_SLOTS);
+	assert_int_equal(st->holes_skipped, 1);
+	/* the hole given up at once, and all it held with it */
+	assert_int_equal(st->overflow, REORDER_SLOTS);
+	assert_int_equal(rig.e.reorder_grown_bytes, REORDER_GROWN_MAX_BYTES - NET_STAGE_BYTES);
+	rig.e.reorder_grown_bytes = 0;
+	rig_close();
+}
+
 /* A latency-critical datagram (here: small) is not held for the bulk it
  * overtook; its number is filled, so nothing waits for it and it is not
  * delivered twice. */
@@ -1584,6 +1640,7 @@ int main(void)
 		cmocka_unit_test(duplicates_dropped_in_order_without_hold),
 		cmocka_unit_test(reorder_releases_in_order_and_skips_holes),
 		cmocka_unit_test(reorder_paces_what_a_hole_frees),
+		cmocka_unit_test(reorder_grows_within_the_budget),
 		cmocka_unit_test(critical_passes_the_hold),
 		cmocka_unit_test(forged_packet_changes_nothing),
 		cmocka_unit_test(view_tiers),
