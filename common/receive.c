@@ -255,7 +255,6 @@ void receive_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_timer(f);
 }
 
-
 /* seq would be more than the reorder ring's slots past what waits for a
  * hole: the ring doubles (up to REORDER_SLOTS_MAX, within the process's
  * REORDER_GROWN_MAX_BYTES) rather than give the oldest up early. */

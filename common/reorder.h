@@ -7,8 +7,9 @@
  * every sequence number reaches it at most once.
  *
  * Memory: slots x slot_bytes of payload plus small per-slot bookkeeping, all
- * allocated by reorder_new and reorder_grow; nothing is allocated per packet. Every call is
- * O(1) amortised and O(slots) at worst, whatever the jump in seq. */
+ * allocated by reorder_new and reorder_grow; nothing is allocated per
+ * packet. Every call is O(1) amortised and O(slots) at worst, whatever the
+ * jump in seq. */
 #ifndef MP_REORDER_H
 #define MP_REORDER_H
 
