@@ -90,13 +90,22 @@ def test_metrics_pair(net):
     app = net.app(1, cli)
     app.flow(SIZES, window=8)
     app.assert_clean()
-    time.sleep(0.3)     # the last echoes' second copies
 
-    texts = {}
-    for name, port in (("mpclient", cport), ("mpserver", sport)):
-        texts[name] = scrape(f"http://{HOST}:{port}/metrics")
-        promtool_check(texts[name])
-    c, s = parse(texts["mpclient"]), parse(texts["mpserver"])
+    # The last echoes' second copies may still be on their way (behind the
+    # Python bridge, slow while the host stalls): read until both sides
+    # have counted N of them, or 10 s have passed; the counts below are
+    # then asserted exactly either way.
+    deadline = time.monotonic() + 10
+    while True:
+        texts = {name: scrape(f"http://{HOST}:{port}/metrics")
+                 for name, port in (("mpclient", cport), ("mpserver", sport))}
+        c, s = parse(texts["mpclient"]), parse(texts["mpserver"])
+        if all(value(x, "mprelay_deduplicated_total") >= N for x in (c, s)) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for text in texts.values():
+        promtool_check(text)
     payload = sum(SIZES)
     (sid,) = {dict(k[1])["session"] for k in c if k[0] == "mprelay_session_sent_bytes_total"}
     figure("metrics", f"session {sid}: {N} datagrams, {payload} payload bytes each "
