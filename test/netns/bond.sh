@@ -43,8 +43,8 @@
 #   the bottleneck, the fastest alone's included) change the uplinks; MPRELAY_EXTRA_ARGS adds options to
 #   mpclient and mpserver; KEEP=1 keeps the logs.
 # Exit status: 0 passed (or nothing asserted); 1 a failure; 75 a failure
-# during a measured host stall (STALL_STEAL_PCT: make bond runs it once
-# more, with BOND_RERUN=1, and that run stands); 2 a usage or
+# during a measured host stall (STALL_STEAL_PCT: make bond runs it again, at
+# most twice, the last time with BOND_RERUN=1, and that run stands); 2 a usage or
 # setup error; 77 skipped (not root, or no /dev/net/tun). With MP_REQUIRE_ALL=1
 # (CI=true implies it) a skip, or BOND_ASSERT=0, fails instead.
 # About 70 s with the defaults (MODES=bond: bond, then bond with rates), 40 s
@@ -170,7 +170,7 @@ MAX_IDLE_RTT_OVER_DELAY_MS=3
 #   QUEUE_MS more than idle.
 MIN_ALONE_QUEUE_SHOWN=0.5
 # A run whose bounds fail while the hypervisor took this share of the CPUs
-# (steal, /proc/stat) is run once more (exit 75 to make bond): on a quiet
+# (steal, /proc/stat) is run again (exit 75 to make bond): on a quiet
 # host steal is under 1 %, and the host that took 50 % for minutes turned
 # the same binary's 0.88 of the sum into 0.44.
 STALL_STEAL_PCT=10
@@ -641,7 +641,8 @@ say "figures in $JSON"
 
 # Bounds missed while the hypervisor took a measured share of the CPU: the
 # run said nothing about the relay. Exit 75 asks the caller (make bond) to
-# run it once more; that run's result stands, whatever the host does.
+# run it again (at most twice: a stall of minutes, 26-33 % steal, has met
+# two runs in a row); the last run's result stands, whatever the host does.
 if ((FAILS > 0)) && [[ $ASSERT != 0 && -z ${BOND_RERUN:-} ]] &&
 	num_ge "${FIG[meta.steal_pct]}" "$STALL_STEAL_PCT"; then
 	say "$FAILS bounds missed while the hypervisor took ${FIG[meta.steal_pct]} % of the CPU" \
