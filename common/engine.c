@@ -69,6 +69,7 @@ void flow_init(struct flow *f, struct engine *e, uint32_t id, uint32_t epoch)
 	f->ro_deadline_us = UINT64_MAX;
 	f->rec.wake_us = UINT64_MAX;
 	f->rec.credit = RECOVER_BUDGET_BURST;	/* the first losses come early */
+	f->rec.steps = RECOVER_ADAPT_STEPS;	/* the wait starts at its bound */
 	f->hold_auto = o->reorder_ms == CLI_REORDER_AUTO;
 	if (o->reorder_ms)
 		f->hold_us = o->reorder_ms > 0 ? o->reorder_ms * 1000ull : REORDER_AUTO_MIN_US;
@@ -189,6 +190,19 @@ static uint64_t late_by(const struct flow *f)
 	return f->sched.mode == SCHED_BOND ? late_us + BOND_QUEUE_MAX_US : late_us;
 }
 
+/* The largest rttvar of the usable paths with an RTT. */
+static uint32_t rttvar_max(const struct flow *f)
+{
+	uint32_t var = 0;
+
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
+		const struct health *h = &f->path[p].h;
+		if (f->view.usable & 1u << p && h->has_rtt && h->rttvar_us > var)
+			var = h->rttvar_us;
+	}
+	return var;
+}
+
 /* Loss recovery's clocks (recover.h), and --reorder-ms auto: what may come
  * late, and in bond mode with recovery two asks for a lost one as well. */
 static void view_times(struct flow *f)
@@ -202,12 +216,18 @@ static void view_times(struct flow *f)
 		if (f->view.usable & 1u << p && h->has_rtt && (!r->rtt_us || h->srtt_us < r->rtt_us))
 			r->rtt_us = h->srtt_us;
 	}
-	r->wait_us = late_us + RECOVER_WAIT_MIN_US;
+	r->wait_ceil_us = late_us + RECOVER_WAIT_MIN_US;
+	r->wait_floor_us = r->wait_ceil_us;
+	if (f->sched.mode == SCHED_BOND)
+		r->wait_floor_us = 2 * (uint64_t)rttvar_max(f) + BOND_IDLE_FILL_US +
+				   RECOVER_WAIT_MIN_US;
+	recover_wait(r);
 	r->reask_us = 2 * r->rtt_us + RECOVER_REASK_MARGIN_US;
 	if (!f->hold_auto)
 		return;
+	/* the hold covers the longest wait, whatever the wait is now */
 	if (f->sched.mode == SCHED_BOND && f->e->o->recover)
-		late_us += r->wait_us + RECOVER_HOLD_ASKS * r->reask_us;
+		late_us += r->wait_ceil_us + RECOVER_HOLD_ASKS * r->reask_us;
 	f->hold_us = late_us < REORDER_AUTO_MAX_US ? late_us : REORDER_AUTO_MAX_US;
 }
 

@@ -26,7 +26,7 @@ enum what {
 	W_STATE, W_RTT, W_LOSS, W_CAPACITY,
 	W_TX_PKTS, W_TX_BYTES, W_RX_PKTS, W_RX_BYTES,
 	W_SENT_PKTS, W_SENT_BYTES, W_DELIVERED_PKTS, W_DELIVERED_BYTES,
-	W_ASKED, W_RESENT, W_RESEND_REFUSED, W_RECOVERY_BYTES,
+	W_ASKED, W_ASKED_IN_VAIN, W_RESENT, W_RESEND_REFUSED, W_RECOVERY_BYTES,
 	W_PARITY_SENT, W_PARITY_RECEIVED, W_FEC_RECOVERED, W_FEC_UNDECODABLE, W_PATH_PARITY,
 };
 
@@ -64,6 +64,8 @@ static const struct family families[] = {
 	  "Expected duplicate copies the session received and discarded.", SESSION, W_DEDUP },
 	{ "mprelay_session_recovery_asked_total", "counter",
 	  "Lost datagrams the session asked the peer for (bond mode; again included).", SESSION, W_ASKED },
+	{ "mprelay_session_recovery_asked_in_vain_total", "counter",
+	  "Datagrams the session asked for that then came twice (late, not lost).", SESSION, W_ASKED_IN_VAIN },
 	{ "mprelay_session_resent_packets_total", "counter",
 	  "Datagrams the session sent again because the peer asked.", SESSION, W_RESENT },
 	{ "mprelay_session_resend_refused_total", "counter",
@@ -317,6 +319,7 @@ static void put_session(struct mtext *t, const struct family *fam,
 			     fam->what == W_DELIVERED_PKTS ? f->delivered_pkts :
 			     fam->what == W_DELIVERED_BYTES ? f->delivered_bytes :
 			     fam->what == W_ASKED ? rs->asked :
+			     fam->what == W_ASKED_IN_VAIN ? rs->asked_in_vain :
 			     fam->what == W_RESENT ? rs->resent :
 			     fam->what == W_PARITY_SENT ? f->par.sent :
 			     fam->what == W_PARITY_RECEIVED ? f->par.received :

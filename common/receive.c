@@ -111,7 +111,9 @@ void receive_count(struct flow *f, unsigned p, size_t len)
 	f->path[p].rx_bytes += len;
 }
 
-enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
+/* The window's verdict on a packet; from_path: it came from a path (not
+ * rebuilt from parity). */
+static enum seq_verdict window(struct flow *f, const struct mp_hdr *h, int from_path)
 {
 	struct drops *d = &f->e->drops;
 	int data = h->type == MP_T_DATA;
@@ -125,6 +127,8 @@ enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
 	case SEQ_DUP:
 		f->dedup++;
 		f->e->deduplicated++;
+		if (data && from_path)
+			recover_twice(f, h->seq);
 		break;
 	case SEQ_OLD:
 		f->old++;
@@ -142,11 +146,17 @@ enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
 			reorder_reset(f->ro);
 		f->ro_last = 0;
 		memset(f->rec.top, 0, sizeof(f->rec.top));
+		memset(f->rec.asked_seq, 0, sizeof(f->rec.asked_seq));
 		f->rec.asked_hi = 0;
 		if (f->par_rx)
 			parity_rx_reset(f->par_rx);
 	}
 	return v;
+}
+
+enum seq_verdict receive_window(struct flow *f, const struct mp_hdr *h)
+{
+	return window(f, h, 1);
 }
 
 void receive_flush(struct engine *e)
@@ -350,7 +360,7 @@ static void rebuilt(void *ctx, uint64_t seq, const uint8_t *bytes, size_t len)
 		f->par.undecodable++;
 		return;
 	}
-	if (receive_window(f, &h) != SEQ_ACCEPT)
+	if (window(f, &h, 0) != SEQ_ACCEPT)
 		return;
 	f->par.recovered++;
 	take(f, MP_MAX_PATHS, seq, pkt + MP_HDR_LEN, plen, NULL);

@@ -18,11 +18,54 @@ void recover_heard(struct flow *f, unsigned p, uint64_t seq, int critical)
 
 	/* latency-critical datagrams pass bulk in the sender's pacers: only
 	 * bulk keeps a path's order */
-	if (critical || p >= MP_MAX_PATHS)
+	if (p >= MP_MAX_PATHS) {
+		/* filled by parity: a resend of it coming too says nothing
+		 * of the paths' lateness */
+		if (r->asked_seq[seq % RECOVER_ASKED_SLOTS] == seq)
+			r->asked_seq[seq % RECOVER_ASKED_SLOTS] = 0;
+		return;
+	}
+	if (critical)
 		return;
 	if (seq > r->top[p])
 		r->top[p] = seq;
 	r->heard_us[p] = f->e->now_us;
+}
+
+void recover_wait(struct recover *r)
+{
+	uint64_t span = r->wait_ceil_us > r->wait_floor_us ? r->wait_ceil_us - r->wait_floor_us : 0;
+
+	r->wait_us = r->wait_floor_us + span * r->steps / RECOVER_ADAPT_STEPS;
+}
+
+void recover_twice(struct flow *f, uint64_t seq)
+{
+	struct recover *r = &f->rec;
+	uint64_t *slot = &r->asked_seq[seq % RECOVER_ASKED_SLOTS];
+
+	if (*slot != seq)
+		return;
+	*slot = 0;
+	r->st.asked_in_vain++;
+	r->clean = 0;
+	r->steps = r->steps + RECOVER_ADAPT_UP < RECOVER_ADAPT_STEPS ? r->steps + RECOVER_ADAPT_UP
+								     : RECOVER_ADAPT_STEPS;
+	recover_wait(r);
+}
+
+/* A hole asked for: kept, to know a second copy of it; every
+ * RECOVER_ADAPT_ASKS of them with none twice, the wait comes down half
+ * of the way to its floor. */
+static void asked(struct recover *r, uint64_t seq)
+{
+	r->st.asked++;
+	r->asked_seq[seq % RECOVER_ASKED_SLOTS] = seq;
+	if (++r->clean < RECOVER_ADAPT_ASKS)
+		return;
+	r->clean = 0;
+	r->steps /= 2;
+	recover_wait(r);
 }
 
 /* Every path that delivered bulk within RECOVER_ACTIVE_US has delivered
@@ -97,7 +140,8 @@ static void ask(struct flow *f, uint64_t from, uint64_t below)
 		if (!n.bits)
 			break;
 		for (unsigned i = 0; i < n.bits; i++)
-			f->rec.st.asked += n.map[i / 8] >> (i % 8) & 1;
+			if (n.map[i / 8] >> (i % 8) & 1)
+				asked(&f->rec, n.base + i);
 		send_nack(f, &n);
 		from = n.base + n.bits;
 	}

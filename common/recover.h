@@ -21,8 +21,8 @@
  * a burst has nothing after it to show it: a flow quiet for RECOVER_TAIL_US
  * sends its last datagram again, once.
  *
- * Memory: a few counters and one timer per flow; the datagrams are the
- * rescue ring's. */
+ * Memory: a few counters, the last RECOVER_ASKED_SLOTS seqs asked for and
+ * one timer per flow; the datagrams are the rescue ring's. */
 #ifndef MP_RECOVER_H
 #define MP_RECOVER_H
 
@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tunables.h"
 #include "wire.h"
 
 struct flow;
@@ -38,6 +39,7 @@ struct recover_stats {
 	/* receiver */
 	uint64_t nacks_tx;		/* NACKs sent */
 	uint64_t asked;			/* seqs asked for in them (again included) */
+	uint64_t asked_in_vain;		/* asked for, then came twice (late, not lost) */
 	/* sender */
 	uint64_t nacks_rx;		/* NACKs taken */
 	uint64_t bad_nack;		/* NACK bodies refused (malformed) */
@@ -62,6 +64,12 @@ struct recover {
 	 * a hole may still be on its way by another path, the fastest path's
 	 * RTT, and how long an ask takes to be answered */
 	uint64_t wait_us, rtt_us, reask_us;
+	/* bond mode: wait_us adapts between these (RECOVER_ADAPT_*): at
+	 * step `steps` of RECOVER_ADAPT_STEPS above the floor, after `clean`
+	 * holes asked for since one came twice */
+	uint64_t wait_floor_us, wait_ceil_us;
+	unsigned steps, clean;
+	uint64_t asked_seq[RECOVER_ASKED_SLOTS];	/* by seq % slots; 0: none */
 	ev_timer timer;
 	int timer_ready;
 	/* sender */
@@ -72,8 +80,14 @@ struct recover {
 	struct recover_stats st;
 };
 
-/* Receiver: DATA seq (bulk unless critical) came on path p and was taken. */
+/* Receiver: DATA seq (bulk unless critical) came on path p (MP_MAX_PATHS:
+ * rebuilt from parity) and was taken. */
 void recover_heard(struct flow *f, unsigned p, uint64_t seq, int critical);
+/* Receiver: a second copy of DATA seq came from a path. */
+void recover_twice(struct flow *f, uint64_t seq);
+/* Receiver: wait_us from its floor, ceiling and step (engine.c sets the
+ * first two with the flow's view). */
+void recover_wait(struct recover *r);
 /* Receiver: asks for what is lost, now or when its timer fires. */
 void recover_check(struct flow *f);
 /* Sender, on the program's tick: a flow quiet for RECOVER_TAIL_US sends

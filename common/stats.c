@@ -140,6 +140,7 @@ void stats_json_recover(struct json *j, const struct recover_stats *st)
 	json_kv_obj_begin(j, "recovery");
 	json_kv_u64(j, "nacks_sent", st->nacks_tx);
 	json_kv_u64(j, "asked", st->asked);
+	json_kv_u64(j, "asked_in_vain", st->asked_in_vain);
 	json_kv_u64(j, "nacks_received", st->nacks_rx);
 	json_kv_u64(j, "bad_nacks", st->bad_nack);
 	json_kv_u64(j, "resent", st->resent);
@@ -155,10 +156,12 @@ void stats_log_recover(uint32_t session, const struct recover_stats *st)
 {
 	if (!st->nacks_tx && !st->nacks_rx && !st->tail_probes)
 		return;
-	log_info("stats recovery id=%08x nacks_sent=%llu asked=%llu nacks_received=%llu "
+	log_info("stats recovery id=%08x nacks_sent=%llu asked=%llu asked_in_vain=%llu "
+		 "nacks_received=%llu "
 		 "bad_nacks=%llu resent=%llu resent_bytes=%llu not_kept=%llu spent=%llu "
 		 "over_budget=%llu tail_probes=%llu", session,
 		 (unsigned long long)st->nacks_tx, (unsigned long long)st->asked,
+		 (unsigned long long)st->asked_in_vain,
 		 (unsigned long long)st->nacks_rx, (unsigned long long)st->bad_nack,
 		 (unsigned long long)st->resent, (unsigned long long)st->resent_bytes,
 		 (unsigned long long)st->not_kept, (unsigned long long)st->spent,

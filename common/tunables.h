@@ -260,6 +260,19 @@ enum limits {
 	 * the moment: on clean 16/8/4 Mbit/s uplinks 11 % of the datagrams were
 	 * asked for, nearly all in vain.) */
 	RECOVER_WAIT_MIN_US = 2000,
+	/* In bond mode that wait adapts, as TCP's RACK adapts its reordering
+	 * window: it starts at the bound above and comes down towards what
+	 * earliest-arrival alone allows (twice the largest rttvar and
+	 * BOND_IDLE_FILL_US, the most a datagram may trail the ones sent
+	 * after it), by half of what is left every RECOVER_ADAPT_ASKS holes
+	 * asked for; a hole asked for that then comes twice (the datagram
+	 * was late, not lost) takes it back up by a quarter of the way. The
+	 * seqs asked for lately are kept, RECOVER_ASKED_SLOTS of them, to
+	 * know a second copy of one. */
+	RECOVER_ADAPT_ASKS = 16,
+	RECOVER_ADAPT_STEPS = 16,	/* the wait's place between the two, in steps */
+	RECOVER_ADAPT_UP = 4,
+	RECOVER_ASKED_SLOTS = 128,
 	/* The paths whose order counts: those that delivered bulk this lately. */
 	RECOVER_ACTIVE_US = 100000,
 	/* Asked again after two of the fastest path's RTTs and this. */

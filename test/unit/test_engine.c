@@ -997,6 +997,69 @@ static void recover_asks_after_a_quiet_spell(void **state)
 	}
 }
 
+/* The wait before a hole is asked for adapts: it starts at its bound (the
+ * spread, twice the rttvar, bond's queue bound, the minimum), comes down
+ * half of the way to its floor (twice the rttvar, BOND_IDLE_FILL_US, the
+ * minimum) with every RECOVER_ADAPT_ASKS holes asked for, and goes back up
+ * a quarter of the way when one asked for comes twice from the paths; one
+ * that parity rebuilt says nothing of the paths, however often it comes. */
+static void recover_wait_adapts(void **state)
+{
+	const uint64_t ceil = 10000 + 2 * 1000 + BOND_QUEUE_MAX_US + RECOVER_WAIT_MIN_US;
+	const uint64_t floor = 2 * 1000 + BOND_IDLE_FILL_US + RECOVER_WAIT_MIN_US;
+	const uint64_t span = ceil - floor;
+	uint64_t asked;
+
+	(void)state;
+	rig_open(SCHED_BOND, 500);
+	rig.o.recover = 1;
+	for (unsigned p = 0; p < PATHS; p++) {
+		rig.f.path[p].h.has_rtt = 1;
+		rig.f.path[p].h.srtt_us = p ? 30000 : 10000;
+		rig.f.path[p].h.rttvar_us = 1000;
+	}
+	rig.f.view_dirty = 1;
+	rig.e.now_us = 1000000;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.rec.wait_us, ceil);
+	/* RECOVER_ADAPT_ASKS holes (3, 5, ..., 33) asked for at once */
+	arrive_on(1, 1, 1);			/* path 1, then quiet */
+	for (unsigned k = 0; k <= RECOVER_ADAPT_ASKS; k++)
+		arrive_on(0, 2 + 2 * k, (uint8_t)k);
+	rig.e.now_us += ceil + RECOVER_NACK_GAP_US;
+	recover_check(&rig.f);
+	assert_int_equal(nacks(1, &asked), 1);
+	assert_int_equal(__builtin_popcountll(asked), RECOVER_ADAPT_ASKS);
+	assert_int_equal(rig.f.rec.st.asked, RECOVER_ADAPT_ASKS);
+	assert_int_equal(rig.f.rec.wait_us, floor + span / 2);
+	/* 3 comes (late), then its resend: asked in vain */
+	assert_int_equal(arrive_on(2, 3, 3), SEQ_ACCEPT);
+	assert_int_equal(rig.f.rec.st.asked_in_vain, 0);
+	assert_int_equal(arrive_on(0, 3, 3), SEQ_DUP);
+	assert_int_equal(rig.f.rec.st.asked_in_vain, 1);
+	assert_int_equal(rig.f.rec.wait_us,
+			 floor + span * (RECOVER_ADAPT_STEPS / 2 + RECOVER_ADAPT_UP) /
+				 RECOVER_ADAPT_STEPS);
+	/* once is all: a third copy changes nothing */
+	assert_int_equal(arrive_on(1, 3, 3), SEQ_DUP);
+	assert_int_equal(rig.f.rec.st.asked_in_vain, 1);
+	/* 5 rebuilt from parity, then the resend comes: not in vain */
+	recover_heard(&rig.f, MP_MAX_PATHS, 5, 0);
+	assert_int_equal(arrive_on(0, 5, 5), SEQ_ACCEPT);
+	assert_int_equal(arrive_on(1, 5, 5), SEQ_DUP);
+	assert_int_equal(rig.f.rec.st.asked_in_vain, 1);
+	/* a copy of one never asked for: nothing */
+	assert_int_equal(arrive_on(1, 2, 2), SEQ_DUP);
+	assert_int_equal(rig.f.rec.st.asked_in_vain, 1);
+	/* a new view keeps the step: the wait moves with the delays only */
+	rig.f.view_dirty = 1;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.rec.wait_us,
+			 floor + span * (RECOVER_ADAPT_STEPS / 2 + RECOVER_ADAPT_UP) /
+				 RECOVER_ADAPT_STEPS);
+	rig_close();
+}
+
 /* Builds the body of a NACK for the seqs in `seqs` (bit i = base + i). */
 static size_t nack_body(uint8_t *buf, uint64_t base, uint64_t seqs)
 {
@@ -1655,6 +1718,7 @@ int main(void)
 		cmocka_unit_test(bond_polices_the_critical_class),
 		cmocka_unit_test(recover_asks_what_every_path_has_passed),
 		cmocka_unit_test(recover_asks_after_a_quiet_spell),
+		cmocka_unit_test(recover_wait_adapts),
 		cmocka_unit_test(recover_resends_the_same_bytes_elsewhere),
 		cmocka_unit_test(recover_probes_the_tail),
 		cmocka_unit_test(recover_budget_bounds_a_liar),
