@@ -221,6 +221,8 @@ static void view_times(struct flow *f)
 	if (f->sched.mode == SCHED_BOND)
 		r->wait_floor_us = 2 * (uint64_t)rttvar_max(f) + BOND_IDLE_FILL_US +
 				   RECOVER_WAIT_MIN_US;
+	if (r->wait_floor_us > r->wait_ceil_us)	/* the bound's clamp (REORDER_AUTO_MAX_US) */
+		r->wait_floor_us = r->wait_ceil_us;
 	recover_wait(r);
 	r->reask_us = 2 * r->rtt_us + RECOVER_REASK_MARGIN_US;
 	if (!f->hold_auto)

@@ -1057,6 +1057,14 @@ static void recover_wait_adapts(void **state)
 	assert_int_equal(rig.f.rec.wait_us,
 			 floor + span * (RECOVER_ADAPT_STEPS / 2 + RECOVER_ADAPT_UP) /
 				 RECOVER_ADAPT_STEPS);
+	/* a jitter so large that the bound is clamped: the floor is too, so
+	 * the wait never passes the bound the hold is made from */
+	for (unsigned p = 0; p < PATHS; p++)
+		rig.f.path[p].h.rttvar_us = 400000;
+	rig.f.view_dirty = 1;
+	flow_view(&rig.f);
+	assert_int_equal(rig.f.rec.wait_us,
+			 REORDER_AUTO_MAX_US + BOND_QUEUE_MAX_US + RECOVER_WAIT_MIN_US);
 	rig_close();
 }
 
