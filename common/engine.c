@@ -170,65 +170,44 @@ static uint32_t usable_paths(const struct flow *f, uint32_t *spare)
 	return f->known;
 }
 
-/* How much later than those numbered after it a datagram may still come
- * by another path: from the RTT spread of the paths in use (see
- * reorder_auto_hold_us), and in bond mode the BOND_QUEUE_MAX_US the sender
- * keeps bulk past its bound before it drops (send.c). */
-static uint64_t late_by(const struct flow *f)
-{
-	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS];
-	unsigned n = 0;
-
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-		const struct health *h = &f->path[p].h;
-		if (f->view.usable & 1u << p && h->has_rtt) {
-			srtt[n] = h->srtt_us;
-			rttvar[n++] = h->rttvar_us;
-		}
-	}
-	uint64_t late_us = reorder_auto_hold_us(srtt, rttvar, n);
-	return f->sched.mode == SCHED_BOND ? late_us + BOND_QUEUE_MAX_US : late_us;
-}
-
-/* The largest rttvar of the usable paths with an RTT. */
-static uint32_t rttvar_max(const struct flow *f)
-{
-	uint32_t var = 0;
-
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-		const struct health *h = &f->path[p].h;
-		if (f->view.usable & 1u << p && h->has_rtt && h->rttvar_us > var)
-			var = h->rttvar_us;
-	}
-	return var;
-}
-
-/* Loss recovery's clocks (recover.h), and --reorder-ms auto: what may come
- * late, and in bond mode with recovery two asks for a lost one as well. */
+/* Loss recovery's clocks (recover.h), and --reorder-ms auto, from the
+ * usable paths' RTTs: how much later than those numbered after it a
+ * datagram may still come by another path (the RTT spread, see
+ * reorder_auto_hold_us, and in bond mode the BOND_QUEUE_MAX_US the sender
+ * keeps bulk past its bound before it drops, send.c), the wait before a
+ * hole is asked for, and in bond mode with recovery two asks for a lost
+ * one as well. */
 static void view_times(struct flow *f)
 {
 	struct recover *r = &f->rec;
-	uint64_t late_us = late_by(f);
+	uint32_t srtt[MP_MAX_PATHS], rttvar[MP_MAX_PATHS], var = 0;
+	unsigned n = 0;
+	int bond = f->sched.mode == SCHED_BOND;
 
 	r->rtt_us = 0;			/* the fastest measured */
 	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
 		const struct health *h = &f->path[p].h;
-		if (f->view.usable & 1u << p && h->has_rtt && (!r->rtt_us || h->srtt_us < r->rtt_us))
+		if (!(f->view.usable & 1u << p && h->has_rtt))
+			continue;
+		srtt[n] = h->srtt_us;
+		rttvar[n++] = h->rttvar_us;
+		if (!r->rtt_us || h->srtt_us < r->rtt_us)
 			r->rtt_us = h->srtt_us;
+		if (h->rttvar_us > var)
+			var = h->rttvar_us;
 	}
+	uint64_t late_us = reorder_auto_hold_us(srtt, rttvar, n) + (bond ? BOND_QUEUE_MAX_US : 0);
 	r->wait_ceil_us = late_us + RECOVER_WAIT_MIN_US;
 	r->wait_floor_us = r->wait_ceil_us;
-	if (f->sched.mode == SCHED_BOND)
-		r->wait_floor_us = 2 * (uint64_t)rttvar_max(f) + BOND_IDLE_FILL_US +
-				   RECOVER_WAIT_MIN_US;
-	if (r->wait_floor_us > r->wait_ceil_us)	/* the bound's clamp (REORDER_AUTO_MAX_US) */
-		r->wait_floor_us = r->wait_ceil_us;
+	/* never above the bound, which REORDER_AUTO_MAX_US may have clamped */
+	if (bond && 2 * (uint64_t)var + BOND_IDLE_FILL_US + RECOVER_WAIT_MIN_US < r->wait_ceil_us)
+		r->wait_floor_us = 2 * (uint64_t)var + BOND_IDLE_FILL_US + RECOVER_WAIT_MIN_US;
 	recover_wait(r);
 	r->reask_us = 2 * r->rtt_us + RECOVER_REASK_MARGIN_US;
 	if (!f->hold_auto)
 		return;
 	/* the hold covers the longest wait, whatever the wait is now */
-	if (f->sched.mode == SCHED_BOND && f->e->o->recover)
+	if (bond && f->e->o->recover)
 		late_us += r->wait_ceil_us + RECOVER_HOLD_ASKS * r->reask_us;
 	f->hold_us = late_us < REORDER_AUTO_MAX_US ? late_us : REORDER_AUTO_MAX_US;
 }

@@ -265,6 +265,10 @@ void receive_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	arm_timer(f);
 }
 
+_Static_assert(REORDER_SLOTS_MAX % REORDER_SLOTS == 0 &&
+	       (REORDER_SLOTS_MAX / REORDER_SLOTS & (REORDER_SLOTS_MAX / REORDER_SLOTS - 1)) == 0,
+	       "doubling from REORDER_SLOTS lands on REORDER_SLOTS_MAX");
+
 /* seq would be more than the reorder ring's slots past what waits for a
  * hole: the ring doubles (up to REORDER_SLOTS_MAX, within the process's
  * REORDER_GROWN_MAX_BYTES) rather than give the oldest up early. */
@@ -277,9 +281,7 @@ static void make_room(struct flow *f, uint64_t seq)
 	if (!next || seq <= next + slots)
 		return;
 	while (want < REORDER_SLOTS_MAX && seq > next + want)
-		want *= 2;
-	if (want > REORDER_SLOTS_MAX)
-		want = REORDER_SLOTS_MAX;
+		want *= 2;		/* lands on the max (above), never past it */
 	size_t more = (size_t)(want - slots) * NET_STAGE_BYTES;
 	if (want == slots || e->reorder_grown_bytes + more > REORDER_GROWN_MAX_BYTES)
 		return;

@@ -21,8 +21,9 @@ void recover_heard(struct flow *f, unsigned p, uint64_t seq, int critical)
 	if (p >= MP_MAX_PATHS) {
 		/* filled by parity: a resend of it coming too says nothing
 		 * of the paths' lateness */
-		if (r->asked_seq[seq % RECOVER_ASKED_SLOTS] == seq)
-			r->asked_seq[seq % RECOVER_ASKED_SLOTS] = 0;
+		uint64_t *slot = &r->asked_seq[seq % RECOVER_ASKED_SLOTS];
+		if (*slot == seq)
+			*slot = 0;
 		return;
 	}
 	if (critical)
