@@ -397,10 +397,13 @@ static void close_group(struct flow *f)
 	}
 }
 
-/* A group is sent its parity at the latest this long after it opened. */
+/* A group is sent its parity at the latest this long after it opened:
+ * from the wait's bound, not from where it has adapted to (recover.h),
+ * since groups that close sooner are smaller and cost more parity each;
+ * PARITY_AGE_MAX_US is below the adapted wait's floor all the same. */
 static uint64_t group_age_us(const struct flow *f)
 {
-	uint64_t age = f->rec.wait_us / PARITY_AGE_SHARE;
+	uint64_t age = f->rec.wait_ceil_us / PARITY_AGE_SHARE;
 
 	return age < PARITY_AGE_MIN_US ? PARITY_AGE_MIN_US
 	     : age > PARITY_AGE_MAX_US ? PARITY_AGE_MAX_US : age;

@@ -322,8 +322,9 @@ enum limits {
 	PARITY_BUDGET_PCT = 50,
 	PARITY_BUDGET_BURST = 32 * 1024,
 	/* A group closes when full or when its first datagram has waited a
-	 * quarter of the time the receiver waits before it asks for a hole
-	 * (recover.h's wait_us: the paths' delay spread and bond's queue),
+	 * quarter of the bound of the time the receiver waits before it asks
+	 * for a hole (recover.h's wait_ceil_us: the paths' delay spread and
+	 * bond's queue; the adapted wait is at least PARITY_AGE_MAX_US),
 	 * within these bounds: its parity then comes before a NACK would. */
 	PARITY_AGE_SHARE = 4,
 	PARITY_AGE_MIN_US = 2000,
@@ -450,5 +451,10 @@ enum limits {
 	HOOK_MAX_RUNNING = 8,
 	HOOK_MAX_ARGS = 8,
 };
+
+/* A group's parity goes before the receiver's adapted wait for a hole runs
+ * out, however far down the wait has come (PARITY_AGE_SHARE above). */
+_Static_assert(BOND_IDLE_FILL_US + RECOVER_WAIT_MIN_US > PARITY_AGE_MAX_US,
+	       "parity waits less than the shortest NACK wait");
 
 #endif
