@@ -161,9 +161,11 @@ static uint32_t pace_filter(struct flow *f, uint32_t mask, uint8_t *pkt, size_t 
  * for over a second of a transfer while the fastest one queued. */
 static void mark_wanted(struct flow *f, uint32_t held, const uint64_t *held_t, uint64_t by_us)
 {
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
-		if (held & 1u << p && held_t[p] <= by_us)
+	for (uint32_t m = held; m; m &= m - 1) {
+		unsigned p = (unsigned)__builtin_ctz(m);
+		if (held_t[p] <= by_us)
 			f->path[p].link->waited_us = f->e->now_us;
+	}
 }
 
 /* When path p would deliver len bytes sent now: after what waits in its
@@ -200,9 +202,9 @@ static uint32_t bond_pick(struct flow *f, size_t len, int critical)
 	uint64_t paced_bps = 0;		/* every usable path's pace (0: one is unpaced) */
 	int unpaced = 0, full = 0;
 
-	for (unsigned p = 0; p < MP_MAX_PATHS; p++) {
-		if (!(f->view.usable & 1u << p))
-			continue;
+	/* per datagram: only the usable paths' bits are walked */
+	for (uint32_t m = f->view.usable; m; m &= m - 1) {
+		unsigned p = (unsigned)__builtin_ctz(m);
 		struct pace *pc = &f->path[p].link->pace;
 		paced_bps += pc->rate_bps;
 		unpaced |= !pc->rate_bps;
