@@ -126,7 +126,7 @@ int pace_ready(struct pace *p, uint64_t now_us)
 
 void pace_spend(struct pace *p, size_t len)
 {
-	p->sent_bytes += len;
+	p->sent_bytes += len + PACE_IP_UDP_BYTES;
 	if (p->rate_bps)
 		p->tokens -= (double)(len + PACE_IP_UDP_BYTES);
 }

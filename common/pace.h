@@ -26,6 +26,9 @@ struct pace {
 	uint64_t last_us;
 	struct pace_fifo prio, bulk;
 	unsigned bulk_max;		/* slots the bulk queue may grow to */
+	/* sent_bytes: each datagram with its IP and UDP headers, as the
+	 * tokens are spent and as the peer counts what it received (a
+	 * capacity sample is compared with it: rate.h) */
 	uint64_t sent_bytes, queued, dropped;
 };
 
