@@ -220,13 +220,13 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	int queued = rtt_us > min_rtt_us + allow_us &&
 		     (pushed || prev_rtt_us > min_rtt_us + allow_us / 2);
 	/* And it grows: over the sample the path delivered less than we fed
-	 * it. A late RTT while it delivers all we give it is a host or a
-	 * radio that was slow for a moment, or a queue already going (the
-	 * drain phase takes out what a probe left): on loopback under a
-	 * blast, half of the cuts came with the path delivering as much as we
-	 * fed it or more, and bond dropped a third of what it read. Its loss
-	 * is not allowed for: a queue that overflows shows as loss too. */
-	int growing = !r->fed_bps || sample < r->fed_bps;
+	 * it (less its loss). A late RTT while it delivers all we give it is
+	 * a host or a radio that was slow for a moment, or a queue already
+	 * going (the drain phase takes out what a probe left): on loopback
+	 * under a blast, half of the cuts came with the path delivering as
+	 * much as we fed it or more, and bond dropped a third of what it
+	 * read. */
+	int growing = !r->fed_bps || sample < delivers(r, r->fed_bps);
 	if (feeding && min_rtt_us && queued && growing &&
 	    now_us >= r->no_cut_until_us) {
 		/* At most a quarter at once: a sample over an interval that was
