@@ -153,24 +153,18 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 		r->has_report = 1;
 		r->rep_bytes = bytes;
 		r->rep_ts_us = ts_us;
-		r->rep_fed_bytes = r->fed_bytes;
-		r->rep_fed_us = r->fed_us;
 		return;
 	}
 	uint32_t dt_us = ts_us - r->rep_ts_us;
 	if (dt_us < RATE_SAMPLE_MIN_US)
 		return;			/* too short to mean much: keep the start */
 	uint32_t got = bytes - r->rep_bytes;
-	uint64_t fed = r->fed_bytes - r->rep_fed_bytes, fed_us = r->fed_us - r->rep_fed_us;
 	r->rep_bytes = bytes;
 	r->rep_ts_us = ts_us;
-	r->rep_fed_bytes = r->fed_bytes;
-	r->rep_fed_us = r->fed_us;
 	if (dt_us > RATE_SAMPLE_MAX_US)
 		return;			/* the start is stale (or the peer restarted) */
 	uint64_t sample = (uint64_t)got * 8000000 / dt_us;
 	r->last_bps = sample;
-	r->fed_bps = r->rep_fed_us && fed_us ? fed * 8000000 / fed_us : 0;
 	r->samples++;
 	/* A sample while we were not keeping the path busy says what the
 	 * application sent, not what the path carries: it may raise the
@@ -219,15 +213,7 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 	int pushed = grew || paced_bps > r->bw_bps;
 	int queued = rtt_us > min_rtt_us + allow_us &&
 		     (pushed || prev_rtt_us > min_rtt_us + allow_us / 2);
-	/* And it grows: over the sample the path delivered less than we fed
-	 * it (less its loss). A late RTT while it delivers all we give it is
-	 * a host or a radio that was slow for a moment, or a queue already
-	 * going (the drain phase takes out what a probe left): on loopback
-	 * under a blast, half of the cuts came with the path delivering as
-	 * much as we fed it or more, and bond dropped a third of what it
-	 * read. */
-	int growing = !r->fed_bps || sample < delivers(r, r->fed_bps);
-	if (feeding && min_rtt_us && queued && growing &&
+	if (feeding && min_rtt_us && queued &&
 	    now_us >= r->no_cut_until_us) {
 		/* At most a quarter at once: a sample over an interval that was
 		 * not busy throughout reads low, and a real fall is followed by

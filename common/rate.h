@@ -11,9 +11,8 @@
  * probe when the path turns busy after a quiet second. A round-trip time
  * above its floor while we feed the path means a queue in its own buffer
  * (if the report before showed part of it, or we had just paced above the
- * estimate; one late sample alone is jitter), and if it delivered less
- * than we fed it, the queue grows: the estimate is too high, and it is cut
- * to what the path delivers now.
+ * estimate; one late sample alone is jitter): the estimate is too high,
+ * and it is cut to what the path delivers now.
  * A busy path that delivers all we pace with no queue, and has not been
  * cut for a window, grows an eighth on the first report, then a quarter
  * per report (its estimate is from a quieter time). Samples taken while we were not busy (the application
@@ -29,11 +28,9 @@
 enum rate_phase { RATE_STARTUP = 0, RATE_CRUISE };
 
 struct rate_est {
-	/* the peer's last report used as a sample's start, and what we had
-	 * fed the path then (rate_busy's count and clock) */
+	/* the peer's last report used as a sample's start */
 	int has_report;
 	uint32_t rep_bytes, rep_ts_us;
-	uint64_t rep_fed_bytes, rep_fed_us;
 	/* windowed maximum: RATE_BUCKETS buckets of RATE_BUCKET_MS each */
 	uint64_t bucket_start_us;
 	unsigned cur;
@@ -41,7 +38,6 @@ struct rate_est {
 	uint64_t bw_bps;		/* the estimate; 0 until the first sample */
 	uint32_t init_rtt_us;		/* before it: the RTT floor (0: none yet) */
 	uint64_t last_bps;		/* the last sample */
-	uint64_t fed_bps;		/* what we fed the path over it (0: unknown) */
 	uint64_t cap_bps;		/* never paced above this (rate=); 0 none */
 	/* pacing */
 	enum rate_phase phase;
