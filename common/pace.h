@@ -27,8 +27,8 @@ struct pace {
 	struct pace_fifo prio, bulk;
 	unsigned bulk_max;		/* slots the bulk queue may grow to */
 	/* sent_bytes: each datagram with its IP and UDP headers, as the
-	 * tokens are spent and as the peer counts what it received (a
-	 * capacity sample is compared with it: rate.h) */
+	 * tokens are spent (rate_busy compares it with the pacing rate) and
+	 * as the peer counts what it received */
 	uint64_t sent_bytes, queued, dropped;
 };
 

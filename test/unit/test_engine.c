@@ -151,11 +151,11 @@ static void duplicate_is_one_seal_on_every_path(void **state)
 	rig_close();
 }
 
-/* What a path was fed (its pacer's count, which a capacity sample is
- * compared with) is in the units the peer reports what it received in
- * (flow_fill_probe: each datagram on the wire and its IP/UDP headers).
- * Counted without the headers, a path of 64-byte datagrams would have
- * seemed to deliver 30 % more than it was fed, and never to queue. */
+/* What a path was fed (its pacer's count, which rate_busy compares with
+ * the pacing rate) is in the units the tokens are spent in and the peer
+ * reports what it received in (flow_fill_probe: each datagram on the wire
+ * and its IP/UDP headers). Without the headers, a path fed 64-byte
+ * datagrams at its pacing rate seemed to be fed 30 % less. */
 static void fed_is_counted_as_the_peer_counts(void **state)
 {
 	uint8_t buf[2048];
