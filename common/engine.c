@@ -197,11 +197,10 @@ static void view_times(struct flow *f)
 			var = h->rttvar_us;
 	}
 	uint64_t late_us = reorder_auto_hold_us(srtt, rttvar, n) + (bond ? BOND_QUEUE_MAX_US : 0);
+	uint64_t floor_us = 2 * (uint64_t)var + BOND_IDLE_FILL_US + RECOVER_WAIT_MIN_US;
 	r->wait_ceil_us = late_us + RECOVER_WAIT_MIN_US;
-	r->wait_floor_us = r->wait_ceil_us;
 	/* never above the bound, which REORDER_AUTO_MAX_US may have clamped */
-	if (bond && 2 * (uint64_t)var + BOND_IDLE_FILL_US + RECOVER_WAIT_MIN_US < r->wait_ceil_us)
-		r->wait_floor_us = 2 * (uint64_t)var + BOND_IDLE_FILL_US + RECOVER_WAIT_MIN_US;
+	r->wait_floor_us = bond && floor_us < r->wait_ceil_us ? floor_us : r->wait_ceil_us;
 	recover_wait(r);
 	r->reask_us = 2 * r->rtt_us + RECOVER_REASK_MARGIN_US;
 	if (!f->hold_auto)

@@ -12,20 +12,29 @@ static int recovering(const struct flow *f)
 
 /* ---- the receiver ---------------------------------------------------------- */
 
+/* Forgets seq among the holes asked for lately: 1 if it was there. */
+static int forget_asked(struct recover *r, uint64_t seq)
+{
+	uint64_t *slot = &r->asked_seq[seq % RECOVER_ASKED_SLOTS];
+
+	if (*slot != seq)
+		return 0;
+	*slot = 0;
+	return 1;
+}
+
 void recover_heard(struct flow *f, unsigned p, uint64_t seq, int critical)
 {
 	struct recover *r = &f->rec;
 
-	/* latency-critical datagrams pass bulk in the sender's pacers: only
-	 * bulk keeps a path's order */
+	/* filled by parity: a resend of it coming too says nothing of the
+	 * paths' lateness */
 	if (p >= MP_MAX_PATHS) {
-		/* filled by parity: a resend of it coming too says nothing
-		 * of the paths' lateness */
-		uint64_t *slot = &r->asked_seq[seq % RECOVER_ASKED_SLOTS];
-		if (*slot == seq)
-			*slot = 0;
+		forget_asked(r, seq);
 		return;
 	}
+	/* latency-critical datagrams pass bulk in the sender's pacers: only
+	 * bulk keeps a path's order */
 	if (critical)
 		return;
 	if (seq > r->top[p])
@@ -43,11 +52,9 @@ void recover_wait(struct recover *r)
 void recover_twice(struct flow *f, uint64_t seq)
 {
 	struct recover *r = &f->rec;
-	uint64_t *slot = &r->asked_seq[seq % RECOVER_ASKED_SLOTS];
 
-	if (*slot != seq)
+	if (!forget_asked(r, seq))
 		return;
-	*slot = 0;
 	r->st.asked_in_vain++;
 	r->clean = 0;
 	r->steps = r->steps + RECOVER_ADAPT_UP < RECOVER_ADAPT_STEPS ? r->steps + RECOVER_ADAPT_UP
