@@ -113,17 +113,36 @@ def log(msg):
 
 # ---- processes ---------------------------------------------------------------
 
+def pinned(cpus):
+    """A preexec_fn that keeps the process on cpus (None: no pinning)."""
+    return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
+
+
+def split_cpus():
+    """(load generator's CPUs, the chain's CPUs) for the throughput blast, or
+    (None, None) on a single CPU. The sender blasts flat out: sharing CPUs
+    with the chain it takes whatever the chain leaves idle, so a chain that
+    rations what it sends (bond's pacing) hands its CPU time to the load
+    generator and loses throughput to the scheduler, not to its paths. On a
+    CPU of its own it takes the same share from every chain."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, set(cpus[1:])
+
+
 class Procs:
     """Every process the benchmark starts, stopped on the way out."""
 
     def __init__(self, tmp):
         self.tmp = tmp
         self.live = []
+        self.cpus = None        # the CPUs what starts now may run on (None: any)
 
     def start(self, name, argv):
         out = open(os.path.join(self.tmp, name + ".out"), "w")
         err = open(os.path.join(self.tmp, name + ".err"), "w")
-        p = subprocess.Popen(argv, stdout=out, stderr=err)
+        p = subprocess.Popen(argv, stdout=out, stderr=err, preexec_fn=pinned(self.cpus))
         out.close()
         err.close()
         p.name = name
@@ -252,6 +271,7 @@ class Bench:
         self.send_rate_pps = send_rate_pps     # None: blast
         self.extra_args = list(extra_args)     # for every mpclient and mpserver
         self.procs = Procs(tmp)
+        self.sender_cpus = None                # the load generator's CPUs (blast)
         bindir = os.path.join(tmp, "bin")
         os.mkdir(bindir)
         # copies: one run measures one build even if BUILD is rebuilt meanwhile
@@ -335,7 +355,8 @@ class Bench:
         pace = ["--rate", str(self.send_rate_pps)] if self.send_rate_pps else []
         sent = subprocess.run([self.udpblast, "send", str(entry_port), "--size", str(size),
                                "--duration", str(self.duration_s), *pace],
-                              check=True, capture_output=True, text=True).stdout
+                              check=True, capture_output=True, text=True,
+                              preexec_fn=pinned(self.sender_cpus)).stdout
         time.sleep(DRAIN_S)
         for ps in groups.values():
             for p in ps:
@@ -349,6 +370,13 @@ class Bench:
         return fields(sent), fields(self.procs.output(sink).splitlines()[0]), cpu, foreign_pct
 
     def throughput_run(self, chain, size, key):
+        self.sender_cpus, self.procs.cpus = split_cpus()
+        try:
+            return self.throughput_pinned(chain, size, key)
+        finally:
+            self.sender_cpus = self.procs.cpus = None
+
+    def throughput_pinned(self, chain, size, key):
         sink_port = pick_ports(1)[0]
         sink = self.sink(sink_port)
         wait_bound(sink_port)
