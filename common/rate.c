@@ -220,12 +220,22 @@ void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t no
 		 * the next cuts, two RTTs apart. */
 		uint64_t floor_bps = r->bw_bps - r->bw_bps / 4;
 		uint64_t to = sample > floor_bps ? sample : floor_bps;
-		for (unsigned i = 0; i < RATE_BUCKETS; i++)
-			if (r->bucket_bps[i] > to)
-				r->bucket_bps[i] = to;
-		r->bw_bps = to > RATE_MIN_BPS ? to : RATE_MIN_BPS;
-		r->cuts++;
-		r->last_cut_us = now_us;
+		/* In startup, a path that delivers about what the estimate
+		 * says (7/8 of it) was paced above it: the queue is ours, and
+		 * the estimate is not too high. Startup ends and drains it, but
+		 * that is no cut, and does not hold growth off. A startup that
+		 * ended so on a path it had not yet filled (the scheduler had
+		 * given it a share of the flow, not all it could take; a late
+		 * sample from a host that stalled) left it there for a window:
+		 * on loopback, a third of a bond's capacity for the first 2 s. */
+		if (r->phase != RATE_STARTUP || sample * 8 < r->bw_bps * 7) {
+			for (unsigned i = 0; i < RATE_BUCKETS; i++)
+				if (r->bucket_bps[i] > to)
+					r->bucket_bps[i] = to;
+			r->bw_bps = to > RATE_MIN_BPS ? to : RATE_MIN_BPS;
+			r->cuts++;
+			r->last_cut_us = now_us;
+		}
 		r->phase = RATE_CRUISE;
 		r->cycle = 1;		/* drain */
 		r->phase_start_us = now_us;

@@ -12,7 +12,8 @@
  * above its floor while we feed the path means a queue in its own buffer
  * (if the report before showed part of it, or we had just paced above the
  * estimate; one late sample alone is jitter): the estimate is too high,
- * and it is cut to what the path delivers now.
+ * and it is cut to what the path delivers now (in startup, not if that is
+ * about the estimate: startup's own queue, drained without a cut).
  * A busy path that delivers all we pace with no queue, and has not been
  * cut for a window, grows an eighth on the first report, then a quarter
  * per report (its estimate is from a quieter time). Samples taken while we were not busy (the application
