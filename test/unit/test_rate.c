@@ -166,6 +166,19 @@ static void jitter_is_not_a_queue(void **state)
 	within((double)(s.delivered - before) * 8 / 4, 16e6, 0.10, "delivered");
 }
 
+/* An application that sends app_bps, less than the path carries, from
+ * nothing for dur_us, its bursts waiting in the pacer now and then (the
+ * path looks busy): still in startup after it. Returns the time. */
+static uint64_t bursty_from_nothing(struct rate_est *r, struct path_sim *s, uint64_t dur_us,
+				    double app_bps)
+{
+	s->bursty = 1;
+	rate_init(r, 0, 0);
+	uint64_t t = run(r, s, 0, dur_us, app_bps);
+	assert_int_equal(r->phase, RATE_STARTUP);
+	return t;
+}
+
 /* A session that starts with little (pings, a handshake) whose bursts
  * still wait in the pacer now and then: its paths look busy while the
  * application sends far less than they carry. That is no sign the path
@@ -180,10 +193,7 @@ static void bursts_do_not_end_startup(void **state)
 	struct path_sim s = path(100e6, 20, 50);
 
 	(void)state;
-	s.bursty = 1;
-	rate_init(&r, 0, 0);
-	uint64_t t = run(&r, &s, 0, 1000000, 1e6);
-	assert_int_equal(r.phase, RATE_STARTUP);
+	uint64_t t = bursty_from_nothing(&r, &s, 1000000, 1e6);
 	s.bursty = 0;
 	run(&r, &s, t, 1000000, 0);
 	within((double)r.bw_bps, 100e6, 0.15, "1 s after the application filled the path");
@@ -204,10 +214,7 @@ static void a_late_sample_in_startup_is_no_cut(void **state)
 	struct path_sim s = path(200e6, 20, 100);
 
 	(void)state;
-	s.bursty = 1;
-	rate_init(&r, 0, 0);
-	uint64_t t = run(&r, &s, 0, 500000, 40e6);
-	assert_int_equal(r.phase, RATE_STARTUP);
+	uint64_t t = bursty_from_nothing(&r, &s, 500000, 40e6);
 	s.late_once_us = 20000;
 	t = run(&r, &s, t, REPORT_US, 40e6);
 	assert_int_equal(r.phase, RATE_CRUISE);
