@@ -35,6 +35,12 @@ struct path_sim {
 	unsigned reports;
 };
 
+/* How long the bottleneck's buffer holds what is in it now. */
+static double queue_delay_us(const struct path_sim *s)
+{
+	return s->queue_bytes * 8 / s->cap_bps * 1e6;
+}
+
 /* Runs the path for dur_us from t0 with the sender paced by r (or at
  * app_bps if nonzero: an application that sends less). Returns the time. */
 static uint64_t run(struct rate_est *r, struct path_sim *s, uint64_t t0, uint64_t dur_us,
@@ -55,7 +61,7 @@ static uint64_t run(struct rate_est *r, struct path_sim *s, uint64_t t0, uint64_
 			out = s->queue_bytes;
 		s->queue_bytes -= out;
 		s->delivered += (uint64_t)(out * (1 - s->loss));
-		double q_us = s->queue_bytes * 8 / s->cap_bps * 1e6;
+		double q_us = queue_delay_us(s);
 		if (t > t0 + 1000000 && q_us > s->max_queue_us)
 			s->max_queue_us = q_us;
 		if ((t - t0) % REPORT_US == 0) {
@@ -223,7 +229,7 @@ static void a_late_sample_in_startup_is_no_cut(void **state)
 	double queue_us = 0;
 	while (t < t0 + 600000 && r.bw_bps < 200e6 * 0.85) {
 		t = run(&r, &s, t, REPORT_US, 0);
-		double q_us = s.queue_bytes * 8 / s.cap_bps * 1e6;
+		double q_us = queue_delay_us(&s);
 		if (q_us > queue_us)
 			queue_us = q_us;
 	}
@@ -289,7 +295,7 @@ static void busy_path_outgrows_a_low_estimate(void **state)
 		t = run(&r, &s, t, REPORT_US, 0);
 		if (!found_us && r.bw_bps >= 16e6 * 0.85)
 			found_us = t;
-		double q_us = s.queue_bytes * 8 / s.cap_bps * 1e6;
+		double q_us = queue_delay_us(&s);
 		if (q_us > queue_us)
 			queue_us = q_us;	/* the overshoot of the growth too */
 	}
@@ -326,7 +332,7 @@ static void lossy_path_outgrows_a_low_estimate(void **state)
 			t = run(&r, &s, t, REPORT_US, 0);
 			if (!found_us && r.bw_bps >= goal * 0.85)
 				found_us = t;
-			double q_us = s.queue_bytes * 8 / s.cap_bps * 1e6;
+			double q_us = queue_delay_us(&s);
 			if (q_us > queue_us)
 				queue_us = q_us;
 		}
