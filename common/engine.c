@@ -260,7 +260,7 @@ void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body)
 	enum rate_phase phase = fp->est.phase;
 	fp->est.loss_ppm = h->send.ppm;
 	rate_report(&fp->est, body->rx_bytes, body->ts_us, e->now_us, busy,
-		    h->last_rtt_us, h->min_rtt_us, h->srtt_us);
+		    health_out_rtt_us(h), h->min_rtt_us, h->srtt_us);
 	/* What a peer's reports change is logged through log_net: a peer
 	 * must not be able to flood the log. */
 	if (fp->est.phase != phase)
@@ -268,9 +268,9 @@ void flow_feedback(struct flow *f, unsigned p, const struct mp_probe *body)
 			fp->est.phase == RATE_CRUISE ? "found:" : "searched again from",
 			(unsigned long long)fp->est.bw_bps);
 	if (fp->est.cuts != cuts)
-		log_net(LOG_DEBUG, "session %08x: path %u capacity cut to %llu bit/s (rtt %u us, "
-			"floor %u)", f->id, p, (unsigned long long)fp->est.bw_bps,
-			h->last_rtt_us, h->min_rtt_us);
+		log_net(LOG_DEBUG, "session %08x: path %u capacity cut to %llu bit/s (delay "
+			"%u us, floor %u)", f->id, p, (unsigned long long)fp->est.bw_bps,
+			health_out_rtt_us(h), h->min_rtt_us);
 	if (f->sched.mode == SCHED_BOND)
 		pace_path(f, p);
 }

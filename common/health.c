@@ -231,6 +231,31 @@ static void answered(struct health *h, uint32_t id)
 	h->good_streak++;
 }
 
+/* The one-way delay out, up to a constant (the two clocks' offset): when
+ * the peer got the probe we sent (its clock: its answer's sending less how
+ * long it held our echo) less when we sent it (ours). Over its floor it is
+ * the queue on the way out. That queue is no longer than the round trip's
+ * own rise over its floor: a floor below what that allows (the peer's
+ * clock jumped; drift) is raised to it. */
+static void out_sample(struct health *h, const struct mp_probe *p, uint32_t rtt_us)
+{
+	uint32_t rel = p->ts_us - p->echo_hold_us - p->echo_ts_us;
+	uint32_t rise = rtt_us > h->min_rtt_us ? rtt_us - h->min_rtt_us : 0;
+	int32_t over = (int32_t)(rel - h->out_floor_us);
+
+	if (!h->has_out || over < 0)
+		h->out_floor_us = rel;
+	else if ((uint32_t)over > rise)
+		h->out_floor_us = rel - rise;
+	h->has_out = 1;
+	h->out_queue_us = rel - h->out_floor_us;
+}
+
+uint32_t health_out_rtt_us(const struct health *h)
+{
+	return h->has_out ? h->min_rtt_us + h->out_queue_us : h->last_rtt_us;
+}
+
 void health_input(struct health *h, const struct mp_probe *p, int ack,
 		  uint64_t now_us, uint32_t rx, uint32_t len)
 {
@@ -240,8 +265,10 @@ void health_input(struct health *h, const struct mp_probe *p, int ack,
 	if (p->echo_ts_us && p->echo_ts_us != h->last_echo_ts) {
 		uint32_t rtt = (uint32_t)now_us - p->echo_ts_us - p->echo_hold_us;
 		h->last_echo_ts = p->echo_ts_us;
-		if (rtt < 60u * 1000000)	/* else a clock wrap or nonsense */
+		if (rtt < 60u * 1000000) {	/* else a clock wrap or nonsense */
 			rtt_sample(h, rtt ? rtt : 1);
+			out_sample(h, p, rtt);
+		}
 		loss_sample(&h->send, p->echo_tx, p->echo_rx, now_us);
 	}
 	loss_sample(&h->recv, p->tx, rx, now_us);

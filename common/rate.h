@@ -7,9 +7,10 @@
  * while the estimate still grows (startup), then a cycle that probes 25 %
  * above it for one phase and drains 25 % below for the next, so more
  * capacity is found and the queue the probe made goes away (the drain ends
- * early once the RTT is back at its floor); the cycle starts over with its
- * probe when the path turns busy after a quiet second. A round-trip time
- * above its floor while we feed the path means a queue in its own buffer
+ * early once the delay is back at its floor); the cycle starts over with
+ * its probe when the path turns busy after a quiet second. A delay above
+ * its floor while we feed the path (the caller's: the RTT's floor plus the
+ * queue on the way out, health_out_rtt_us) means a queue in its own buffer
  * (if the report before showed part of it, or we had just paced above the
  * estimate; one late sample alone is jitter): the estimate is too high,
  * and it is cut to what the path delivers now (in startup, not if that is
@@ -46,6 +47,7 @@ struct rate_est {
 	unsigned cycle;			/* index in the gain cycle */
 	uint64_t startup_best_bps;	/* startup: the estimate a round ago */
 	unsigned startup_flat;		/* rounds it has not grown 12.5 % */
+	int startup_held;		/* a late sample: at the estimate for one */
 	uint64_t no_cut_until_us;	/* a cut's effect is not yet in the RTT */
 	uint64_t last_busy_us;		/* the last report of a busy path */
 	uint64_t last_cut_us;		/* the last cut (if cuts) */
@@ -74,8 +76,9 @@ int rate_busy(struct rate_est *r, int waited, uint64_t sent_bytes, uint64_t now_
 /* A report from the peer: it had received `bytes` on the path (modulo 2^32)
  * when its clock read ts_us. busy: datagrams waited in our pacer for this
  * path since the last report (the sample measures the path, not the
- * application). rtt_us, min_rtt_us, srtt_us: the path's last RTT sample,
- * its floor and its average (0 if none yet). */
+ * application). rtt_us: the path's last delay sample, as a round trip
+ * whose way back has no queue (health_out_rtt_us); min_rtt_us, srtt_us:
+ * the RTT's floor and average (0 if none yet). */
 void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t now_us,
 		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us);
 /* What to pace the path at now (bits/s, > 0): the estimate times the gain

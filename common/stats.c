@@ -78,6 +78,7 @@ void stats_json_health(struct json *j, const struct health *h)
 		json_kv_double(j, "rtt_ms", h->srtt_us / 1000.0, 3);
 		json_kv_double(j, "rttvar_ms", h->rttvar_us / 1000.0, 3);
 		json_kv_double(j, "min_rtt_ms", h->min_rtt_us / 1000.0, 3);
+		json_kv_double(j, "queue_out_ms", h->out_queue_us / 1000.0, 3);
 	} else {
 		json_key(j, "rtt_ms");
 		json_null(j);

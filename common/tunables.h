@@ -50,8 +50,17 @@ enum limits {
 	CLI_REORDER_MS_MAX = 2000,	/* longer only adds latency to a stall */
 	CLI_TARGET_LOSS_PPM_DEFAULT = 10000,	/* 1 %: what TCP shrugs off */
 	/* Probes every 50 ms while busy: a dead path is seen in ~100 ms, for
-	 * 20 probes/s (14 kbit/s) a path; 10 ms at most, 10 s at least. */
+	 * 20 probes/s (16 kbit/s) a path; 10 ms at most, 10 s at least. */
 	CLI_PROBE_MS_DEFAULT = 50,
+	/* In bond mode every 20 ms (40 kbit/s a path, each way): the probes
+	 * and their answers carry the capacity reports both ways, and
+	 * mpserver's delay samples wait for mpclient's next probe to echo
+	 * its answer (up to an interval later than mpclient's). At 50 ms,
+	 * TCP down a 16/8/4 Mbit/s bond carried 0.85-0.87 of the sum against
+	 * 0.88-0.89 up; at 20 ms 0.87-0.89 down, 0.89-0.90 up
+	 * (docs/PERFORMANCE.md). A capacity sample spans at least
+	 * RATE_SAMPLE_MIN_US: one every second report. */
+	CLI_PROBE_MS_BOND_DEFAULT = 20,
 	CLI_PROBE_MS_MIN = 10,
 	CLI_PROBE_MS_MAX = 10000,
 	CUTOFF_MS_MAX = 60000,		/* --rtt-cutoff: a minute is no cut-off */

@@ -61,7 +61,7 @@ static void usage(FILE *f)
 		"                       not with --tun)\n"
 		"  -n, --check-config   parse CONFIG_FILE, print it, and exit\n"
 		"  --probe-interval MS  probe every path this often while traffic flows\n"
-		"                       (default 50; 1 s when idle)\n"
+		"                       (default 50, 20 in bond mode; 1 s when idle)\n"
 		"  --rtt-cutoff MS|Nx   demote a path to backup while its RTT is over MS\n"
 		"                       milliseconds, or over N times the best path's\n"
 		"                       RTT\n"
@@ -184,7 +184,7 @@ int main(int argc, char **argv)
 		{ "psk-file", required_argument, NULL, OPT_PSK_FILE },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct client_opts o = { .probe_ms = CLI_PROBE_MS_DEFAULT };
+	struct client_opts o = { .probe_ms = 0 };	/* 0: the mode's default */
 	struct config config;
 	struct crypto_master master = { 0 };
 	static struct noise_keypair ident;
@@ -222,6 +222,9 @@ int main(int argc, char **argv)
 		return daemon_pubkey(o.common.pubkey);
 	if (cli_common_finish(&o.common))
 		goto bad_usage;
+	if (!o.probe_ms)
+		o.probe_ms = o.common.mode == SCHED_BOND ? CLI_PROBE_MS_BOND_DEFAULT
+							 : CLI_PROBE_MS_DEFAULT;
 	if (o.psk_file && !o.per_client) {
 		fprintf(stderr, "mpclient: --psk-file goes with --server-pubkey (per-client keys)\n");
 		goto bad_usage;

@@ -426,6 +426,68 @@ static void test_saturation_cap(void **state)
 	assert_int_equal(h.cap_ppm, 1000000);
 }
 
+/* One probe sent at t: `out` µs on the way out, held `hold` by the peer,
+ * whose clock reads ours plus `offset`, `back` µs on the way back. */
+static void exchange_ways(struct health *h, uint64_t t, uint32_t out, uint32_t hold,
+			  uint32_t back, uint32_t offset)
+{
+	struct mp_probe probe, ack;
+
+	health_fill(h, &probe, 0, 0, t, 20 * MS, 1);
+	memset(&ack, 0, sizeof(ack));
+	ack.ts_us = (uint32_t)(t + out + hold) + offset;
+	ack.echo_ts_us = probe.ts_us;
+	ack.echo_hold_us = hold;
+	health_input(h, &ack, 0, t + out + hold + back, 1, 0);
+}
+
+/* The delay signal of what we send: the round trip's floor plus the queue
+ * on the way out, whatever the peer's clock reads; a queue on the way back
+ * (the other direction's traffic) is not in it; a jump of the peer's clock
+ * either way shows no queue that the round trip does not show. */
+static void test_out_delay(void **state)
+{
+	enum { CREEP = 500 };
+	const uint32_t offset = 4000000000u;	/* the peer's clock wraps first */
+	struct health h;
+	uint64_t t = T0;
+
+	(void)state;
+	health_init(&h, T0);
+	assert_int_equal(health_out_rtt_us(&h), 0);		/* nothing yet */
+	for (int i = 0; i < 10; i++, t += 20 * MS)
+		exchange_ways(&h, t, 10 * MS, (uint32_t)(i % 3) * 7 * MS, 10 * MS, offset);
+	assert_int_equal(h.min_rtt_us, 20 * MS);
+	assert_int_equal(health_out_rtt_us(&h), 20 * MS);
+	/* 30 ms queued on the way back: the RTT shows it, the way out not */
+	for (int i = 0; i < 10; i++, t += 20 * MS)
+		exchange_ways(&h, t, 10 * MS, 5 * MS, 40 * MS, offset);
+	assert_int_equal(h.last_rtt_us, 50 * MS);
+	/* the RTT's floor creeps up by 1/1024 of srtt's excess per sample:
+	 * under 0.5 ms in all the samples of this test */
+	assert_in_range(health_out_rtt_us(&h), 20 * MS, 20 * MS + CREEP);
+	/* 30 ms queued on the way out: both */
+	exchange_ways(&h, t, 40 * MS, 5 * MS, 10 * MS, offset);
+	t += 20 * MS;
+	assert_in_range(health_out_rtt_us(&h), 50 * MS, 50 * MS + CREEP);
+	/* the queue goes */
+	exchange_ways(&h, t, 10 * MS, 5 * MS, 10 * MS, offset);
+	t += 20 * MS;
+	assert_in_range(health_out_rtt_us(&h), 20 * MS, 20 * MS + CREEP);
+	/* the peer's clock jumps ahead 10 s (it restarted): no queue out is
+	 * longer than the round trip's rise, here none */
+	exchange_ways(&h, t, 10 * MS, 5 * MS, 10 * MS, offset + 10000 * MS);
+	t += 20 * MS;
+	assert_in_range(health_out_rtt_us(&h), 20 * MS, 20 * MS + CREEP);
+	/* and from there a queue out is seen as before */
+	exchange_ways(&h, t, 25 * MS, 5 * MS, 10 * MS, offset + 10000 * MS);
+	t += 20 * MS;
+	assert_in_range(health_out_rtt_us(&h), 35 * MS, 35 * MS + CREEP);
+	/* back 20 s: the floor follows down at once */
+	exchange_ways(&h, t, 10 * MS, 5 * MS, 10 * MS, offset - 10000 * MS);
+	assert_in_range(health_out_rtt_us(&h), 20 * MS, 20 * MS + CREEP);
+}
+
 /* Rescue's window: from the last answer less one RTT, and only for a
  * path that was clean. */
 static void test_rescue_since(void **state)
@@ -457,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_rescue_since),
 		cmocka_unit_test(test_rtt_rfc6298),
 		cmocka_unit_test(test_rtt_hold_and_echo),
+		cmocka_unit_test(test_out_delay),
 		cmocka_unit_test(test_loss_estimate),
 		cmocka_unit_test(test_down_after),
 		cmocka_unit_test(test_state_machine_active),
