@@ -14,7 +14,8 @@
  * (if the report before showed part of it, or we had just paced above the
  * estimate; one late sample alone is jitter): the estimate is too high,
  * and it is cut to what the path delivers now (in startup, not if that is
- * about the estimate: startup's own queue, drained without a cut).
+ * about the estimate: startup's own queue, drained without a cut, after a
+ * second late sample; the first holds startup at the estimate).
  * A busy path that delivers all we pace with no queue, and has not been
  * cut for a window, grows an eighth on the first report, then a quarter
  * per report (its estimate is from a quieter time). Samples taken while we were not busy (the application
