@@ -838,7 +838,9 @@ def markdown(result):
     if lat:
         lines += ["Latency, %d-byte datagrams at %d pps, %d pings: round trip p50 / p99 us; "
                   "one-way transit per program (mpclient and mpserver averaged) and its excess "
-                  "over a plain relay (%s / %s us per hop, p50 / p99); medians of %d rounds." % (
+                  "over a plain relay (%s / %s us per hop, p50 / p99); medians of %d rounds. "
+                  "Percentiles do not subtract exactly: the p99 columns are an estimate, and "
+                  "one below 0 says that the reference chain's own stalls set its p99." % (
                       lat["size_bytes"], lat["rate_pps"], lat["count"],
                       fmt(lat["relay_hop_us_p50"], ".1f"), fmt(lat["relay_hop_us_p99"], ".1f"),
                       len(lat["rounds"])),
