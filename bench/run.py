@@ -971,6 +971,8 @@ set style fill solid 0.8 border -1
 set grid ytics
 set key top left maxrows 2
 set yrange [0:1.3]
+set xtics rotate by -20 scale 0
+set bmargin 5
 plot '{dat}' using 2:xtic(1) title "up", '' using 3 title "down", \
      {t} with lines dt 2 lc rgb "red" title "target ({t})", \
      {tr} with lines dt 3 lc rgb "dark-red" title "target with rate= ({tr})", \
