@@ -7,7 +7,7 @@
 
 /* Gains in eighths: probe up a quarter, drain a quarter, then cruise.
  * Startup paces half above the estimate, not twice it (BBR's doubling):
- * our reports come every 50 ms, so an overshoot lasts a report and an RTT
+ * a sample spans 40-50 ms of reports, so an overshoot lasts one and an RTT
  * before the queue it makes is seen, and twice a path's rate for that
  * long filled a 60 ms uplink buffer and dropped the tail of TCP's slow
  * start (the bond then carried little more than its fastest path for

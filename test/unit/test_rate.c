@@ -225,6 +225,14 @@ static void bulk_finds_the_path(struct rate_est *r, struct path_sim *s, uint64_t
 		fail_msg("queue up to %.0f us", queue_us);
 }
 
+/* One report of the bursty application's 40 Mbit/s whose RTT sample
+ * comes 20 ms late (a host that stalled). */
+static uint64_t late_report(struct rate_est *r, struct path_sim *s, uint64_t t)
+{
+	s->late_once_us = 20000;
+	return run(r, s, t, REPORT_US, 40e6);
+}
+
 /* One late RTT sample in startup while the path delivers what the estimate
  * says: the application sent less than the path carries (its bursts wait
  * in the pacer now and then), and a host stalled for a moment (on
@@ -240,8 +248,7 @@ static void a_late_sample_holds_startup(void **state)
 	(void)state;
 	uint64_t t = bursty_from_nothing(&r, &s, 500000, 40e6);
 	uint64_t paced = rate_pacing_bps(&r);
-	s.late_once_us = 20000;
-	t = run(&r, &s, t, REPORT_US, 40e6);
+	t = late_report(&r, &s, t);
 	assert_int_equal(r.phase, RATE_STARTUP);
 	assert_true(rate_pacing_bps(&r) < paced);	/* at the estimate */
 	t = run(&r, &s, t, REPORT_US, 40e6);		/* on time again */
@@ -265,10 +272,7 @@ static void late_samples_end_startup_without_a_cut(void **state)
 
 	(void)state;
 	uint64_t t = bursty_from_nothing(&r, &s, 500000, 40e6);
-	s.late_once_us = 20000;
-	t = run(&r, &s, t, REPORT_US, 40e6);
-	s.late_once_us = 20000;
-	t = run(&r, &s, t, REPORT_US, 40e6);
+	t = late_report(&r, &s, late_report(&r, &s, t));
 	assert_int_equal(r.phase, RATE_CRUISE);
 	assert_int_equal(r.cuts, 0);
 	bulk_finds_the_path(&r, &s, t);
