@@ -257,6 +257,34 @@ def test_status_socket(net):
     assert not os.path.exists(cs) and not os.path.exists(ss)
 
 
+@pytest.mark.parametrize("mode,cargs,every_ms", [
+    ("roundrobin", (), 50), ("bond", (), 20), ("bond", ("--probe-interval", "100"), 100)])
+def test_probe_interval(net, mode, cargs, every_ms):
+    """mpclient probes every 50 ms while busy, 20 ms in bond mode (whose
+    capacity reports and delay samples ride on the probes), or what
+    --probe-interval says; the status shows it, and a busy second carries
+    no more probes than that interval allows (mpclient's 10 ms tick makes
+    each up to 10 ms longer) and more than the next longer one could send."""
+    echo = net.echo()
+    srv, cli, _, cs, _ = stat_paths(net, echo, n=1, mode=mode, cargs=cargs, name=mode)
+    assert status(cs)["probe_interval_ms"] == every_ms
+    app = net.app(1, cli)
+    app.flow([200] * 5, window=1)                  # the session, its first probes
+    before = status(cs)["paths"][0]["probes"]
+    t0 = time.monotonic()
+    app.flow([200] * 200, window=4, rate=200)      # one busy second
+    t1 = time.monotonic()
+    sent = status(cs)["paths"][0]["probes"] - before
+    app.assert_clean()
+    longer = {20: 50, 50: 100, 100: 200}[every_ms]
+    figure("probes", f"{mode} {' '.join(cargs)}: {sent} probes in {t1 - t0:.2f} s")
+    timing_check(sent > (t1 - t0) * 1000 / longer + 2,
+                 f"{sent} probes in {t1 - t0:.2f} s: not every {every_ms} ms", t0, t1)
+    assert sent <= (t1 - t0) * 1000 / every_ms + 3, f"{sent} probes in {t1 - t0:.2f} s"
+    cli.stop()
+    srv.stop()
+
+
 # ---------------------------------------------------------------- 1. failover
 
 
