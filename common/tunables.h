@@ -52,7 +52,7 @@ enum limits {
 	/* Probes every 50 ms while busy: a dead path is seen in ~100 ms, for
 	 * 20 probes/s (16 kbit/s) a path; 10 ms at most, 10 s at least. */
 	CLI_PROBE_MS_DEFAULT = 50,
-	/* In bond mode every 20 ms (40 kbit/s a path, each way): the probes
+	/* In bond mode every 20 ms (up to 40 kbit/s a path, each way): the probes
 	 * and their answers carry the capacity reports both ways, and
 	 * mpserver's delay samples wait for mpclient's next probe to echo
 	 * its answer (up to an interval later than mpclient's). At 50 ms,
