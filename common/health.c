@@ -236,24 +236,22 @@ static void answered(struct health *h, uint32_t id)
  * long it held our echo) less when we sent it (ours). Over its floor it is
  * the queue on the way out. That queue is no longer than the round trip's
  * own rise over its floor: a floor below what that allows (the peer's
- * clock jumped; drift) is raised to it. */
+ * clock jumped; drift) is raised to it. Called after rtt_sample: the first
+ * sample is the RTT's floor, no rise, and so sets the floor here too. */
 static void out_sample(struct health *h, const struct mp_probe *p, uint32_t rtt_us)
 {
 	uint32_t rel = p->ts_us - p->echo_hold_us - p->echo_ts_us;
 	uint32_t rise = rtt_us > h->min_rtt_us ? rtt_us - h->min_rtt_us : 0;
 	int32_t over = (int32_t)(rel - h->out_floor_us);
 
-	if (!h->has_out || over < 0)
-		h->out_floor_us = rel;
-	else if ((uint32_t)over > rise)
-		h->out_floor_us = rel - rise;
-	h->has_out = 1;
+	if (over < 0 || (uint32_t)over > rise)
+		h->out_floor_us = over < 0 ? rel : rel - rise;
 	h->out_queue_us = rel - h->out_floor_us;
 }
 
 uint32_t health_out_rtt_us(const struct health *h)
 {
-	return h->has_out ? h->min_rtt_us + h->out_queue_us : h->last_rtt_us;
+	return h->min_rtt_us + h->out_queue_us;
 }
 
 void health_input(struct health *h, const struct mp_probe *p, int ack,

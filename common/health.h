@@ -46,7 +46,6 @@ struct health {
 	uint32_t last_echo_ts;		/* the echo that gave the last sample */
 	/* the way out alone: our probe's arrival (peer's clock) less its
 	 * sending (ours), whose floor absorbs the clocks' offset */
-	int has_out;
 	uint32_t out_floor_us, out_queue_us;
 	/* share cap while the path looks saturated (adaptive), ppm */
 	uint32_t cap_ppm;
@@ -77,7 +76,7 @@ uint64_t health_owd_us(const struct health *h, uint64_t now_us);
 /* The same without the doubt: half the smoothed RTT. */
 uint64_t health_srtt_owd_us(const struct health *h);
 /* The round trip as the way out alone would make it: the RTT's floor plus
- * the queue the last echo found on the way out (the last RTT before any).
+ * the queue the last echo found on the way out (0 before any).
  * The way back's queue, which traffic in the other direction fills, is
  * not in it: it is the delay signal of what we send (rate.h). */
 uint32_t health_out_rtt_us(const struct health *h);
