@@ -20,6 +20,14 @@
               uplink alone, ping under load, the fastest uplink's rate
               halved mid-transfer; for each of --bond-modes that mpclient
               knows, and bond and weighted with each path's rate= too.
+  recovery    bond's loss recovery (issue 12's targets): TCP through WireGuard
+              over three unlimited paths losing 5/10/15 %, bond against
+              duplicate in the same run, and the bytes bond puts on its paths
+              (test/netns/netns.sh); the uplinks of the bond stage losing
+              1/2/3 % (bond.sh); the same clean uplinks with --recover off,
+              against the bond stage's figure; an echo at 300 datagrams/s over
+              bridges losing 10/20/30 %, and over clean ones
+              (test/integration/test_recovery.py, the optimized build).
 
 Writes one directory per run, OUT/<UTC date>/ (OUT is BUILD_DIR/bench
 unless --out says otherwise): result.json (every figure of every round, the
@@ -39,7 +47,7 @@ mpserver given more options (--extra-args, e.g. "--copies 2"). Such a run
 says so in its tables, and --readme refuses it.
 
 Usage: bench/run.py BUILD_DIR [--rounds N] [--duration S] [--out DIR]
-                              [--only throughput,latency,sessions,bond]
+                              [--only throughput,latency,sessions,bond,recovery]
                               [--bond-modes "bond roundrobin ..."]
                               [--sizes 64,1200] [--chains rr3,rr3+key,rr3+ckey,...]
                               [--rate PPS] [--extra-args "OPTIONS"]
@@ -50,6 +58,7 @@ import datetime
 import json
 import os
 import random
+import re
 import resource
 import shlex
 import shutil
@@ -88,7 +97,7 @@ RELAY_HOPS = 3              # reference chain: send -> r1 -> r2 -> r3 -> sink
 FOREIGN_MAX_PCT = 20
 NOISY_RETRIES = 1
 
-STAGES = ("throughput", "latency", "sessions", "bond")
+STAGES = ("throughput", "latency", "sessions", "bond", "recovery")
 # The bond stage's modes (those the built mpclient does not know are left
 # out, and said so), and those of them also run with each path's rate=.
 BOND_MODES = "bond roundrobin adaptive weighted duplicate"
@@ -103,6 +112,19 @@ TARGET_KEY_RATIO = 0.85
 TARGET_LATENCY_P50_US = 50
 TARGET_RSS_100_MIB = 16
 # issue 11's, for the chart and the text (test/netns/bond.sh holds the bounds)
+NETNS_SCRIPT = os.path.join(os.path.dirname(BOND_SCRIPT), "netns.sh")
+RECOVERY_TEST = os.path.join(os.path.dirname(BOND_SCRIPT), "..", "integration",
+                             "test_recovery.py")
+BOND_LOSS_PCT = "1 2 3"
+# issue 12's: TCP over the lossy paths against duplicate, the bytes on the
+# paths per application byte, round trips of the echo lost (%: 0.1 % each
+# way) and its datagrams on the wire per datagram, TCP over the lossy
+# uplinks against their sum, clean bridges' datagrams per datagram, and
+# bond with recovery against without over the clean uplinks (one run of
+# each: bond.sh's own spread is about 0.02)
+RECOVERY_TARGETS = {"vs_duplicate": 3, "wire_per_app": 1.6, "echo_lost_pct": 0.2,
+                    "echo_wire": 1.6, "lossy_of_sum": 0.7, "clean_wire": 1.02,
+                    "clean_vs_off": 0.97}
 BOND_TARGETS = {"of_sum": 0.85, "of_sum_rate": 0.9, "rtt_ms": 25, "halved_of_new_sum": 0.8,
                 "recovery_s": 3}
 
@@ -728,7 +750,130 @@ def stage_bond(b, build, modes):
     return res
 
 
+def netns_skip():
+    if os.geteuid() != 0:
+        return "needs root (network namespaces, tun devices)"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun"
+    return None
+
+
+def run_bond_sh(b, build, out, extra_env):
+    """bond.sh for bond alone (no rate= run), its JSON, or why it could not."""
+    env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient), MODES="bond", RATE_MODES="",
+               MPRELAY_EXTRA_ARGS=" ".join(b.extra_args)) | extra_env
+    env.pop("BOND_ASSERT", None)
+    p = subprocess.run([BOND_SCRIPT, build, out], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if p.returncode not in (0, 1, 75) or not os.path.exists(out):
+        raise RuntimeError("bond.sh failed (%d): %s" % (p.returncode, p.stdout[-2000:]))
+    with open(out) as f:
+        return json.load(f)["runs"]["bond"]
+
+
+def netns_rows(text):
+    """netns.sh's summary: TCP up and down per relay mode, and its line of
+    bond against duplicate and bond's bytes on the paths."""
+    res = {}
+    for line in text.splitlines():
+        if line.startswith("WireGuard via mprelay"):
+            f = re.split(r"\s{2,}", line.strip())
+            res[f[1]] = {"tcp_up_mbps": float(f[5]), "tcp_down_mbps": float(f[6])}
+    m = re.search(r"TCP up and down: ([\d.]+)x ([\d.]+)x;.* up and down: ([\d.]+) ([\d.]+)",
+                  text)
+    if m:
+        res["vs_duplicate"] = [float(m.group(1)), float(m.group(2))]
+        res["wire_per_app"] = [float(m.group(3)), float(m.group(4))]
+    return res
+
+
+def echo_rows(text):
+    """test_recovery.py's figures: round trips lost and the datagrams on
+    the wire per datagram, per run."""
+    res = {}
+    for m in re.finditer(r"recovery: ([^:]*--recover on): round trip (\d+)/(\d+)"
+                         r"[^,]*, wire per datagram up ([\d.]+) down ([\d.]+)", text):
+        sent, got = int(m.group(3)), int(m.group(2))
+        res[m.group(1)] = {"lost_pct": 100.0 * (sent - got) / sent,
+                           "wire": [float(m.group(4)), float(m.group(5))]}
+    return res
+
+
+def stage_recovery(b, build):
+    """Issue 12's figures; see the module's docstring. Skipped like bond."""
+    why = netns_skip()
+    if why:
+        return {"skipped": why}
+    res = {"loss_pct": BOND_LOSS_PCT.replace(" ", "/")}
+    log("recovery: TCP over paths losing 5/10/15 %, duplicate and bond (about 40 s)")
+    summary = os.path.join(b.tmp, "netns.txt")
+    env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient), ONLY="wg-dup wg-bond",
+               MPRELAY_EXTRA_ARGS=" ".join(b.extra_args))
+    env.pop("MP_REQUIRE_ALL", None)
+    env.pop("CI", None)
+    p = subprocess.run([NETNS_SCRIPT, build, summary], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if p.returncode not in (0, 1) or not os.path.exists(summary):
+        raise RuntimeError("netns.sh failed (%d): %s" % (p.returncode, p.stdout[-2000:]))
+    with open(summary) as f:
+        res["lossy_paths"] = netns_rows(f.read())
+    log("recovery: bond over the bond stage's uplinks losing %s %% (about 60 s)" % BOND_LOSS_PCT)
+    res["lossy_uplinks"] = run_bond_sh(b, build, os.path.join(b.tmp, "bond-lossy.json"),
+                                       {"BOND_LOSS": BOND_LOSS_PCT})
+    log("recovery: bond over the clean uplinks with --recover off (about 60 s)")
+    res["clean_off"] = run_bond_sh(b, build, os.path.join(b.tmp, "bond-off.json"), {
+        "MPRELAY_EXTRA_ARGS": " ".join(b.extra_args + ["--recover", "off"])})
+    log("recovery: an echo over bridges losing 10/20/30 %, and over clean ones (about 45 s)")
+    env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient), MP_TOOLS=build)
+    p = subprocess.run(["/usr/bin/python3", "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                        RECOVERY_TEST], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    res["echo"] = echo_rows(p.stdout)
+    res["echo_passed"] = p.returncode == 0
+    return res
+
+
 # ---- targets, table, chart ------------------------------------------------------
+
+def recovery_targets(rec, bond):
+    t = []
+    if not rec or "skipped" in rec:
+        return t
+    T = RECOVERY_TARGETS
+
+    def add(name, value, limit, le=False):
+        t.append({"target": "recovery: " + name + (" <=" if le else " >="), "value": value,
+                  "limit": limit, "unit": "",
+                  "met": None if value is None else (value <= limit if le else value >= limit)})
+
+    lp = rec["lossy_paths"]
+    for i, d in enumerate(("up", "down")):
+        add("TCP %s over paths losing 5/10/15 %%, bond / duplicate" % d,
+            (lp.get("vs_duplicate") or [None, None])[i], T["vs_duplicate"])
+    for i, (d, who) in enumerate((("up", "mpclient"), ("down", "mpserver"))):
+        add("the same, bytes %s sent on its paths per application byte" % who,
+            (lp.get("wire_per_app") or [None, None])[i], T["wire_per_app"], True)
+    for label, e in sorted(rec.get("echo", {}).items()):
+        if label.startswith("clean"):
+            for i, d in enumerate(("up", "down")):
+                add("echo over clean bridges, datagrams on the wire per datagram %s" % d,
+                    e["wire"][i], T["clean_wire"], True)
+            continue
+        add("echo at 300/s over 10/20/30 %% loss (%s), round trips lost %%" % label,
+            e["lost_pct"], T["echo_lost_pct"], True)
+        for i, d in enumerate(("up", "down")):
+            add("the same, datagrams on the wire per datagram %s" % d, e["wire"][i],
+                T["echo_wire"], True)
+    for d in ("up", "down"):
+        add("TCP %s over the uplinks losing %s %%, / their sum" % (d, rec["loss_pct"]),
+            rec["lossy_uplinks"].get(d, {}).get("of_sum"), T["lossy_of_sum"])
+    on = ((bond or {}).get("runs") or {}).get("bond")
+    for d in ("up", "down"):
+        a, o = (on or {}).get(d, {}).get("of_sum"), rec["clean_off"].get(d, {}).get("of_sum")
+        add("TCP %s over the clean uplinks, bond / bond --recover off" % d,
+            None if not a or not o else round(a / o, 3), T["clean_vs_off"])
+    return t
+
 
 def targets(summary, latency, sessions, bond=None, pinned=None):
     t = []
@@ -889,6 +1034,9 @@ def markdown(result):
     bond = result.get("bond")
     if bond:
         lines += bond_markdown(bond)
+    rec = result.get("recovery")
+    if rec:
+        lines += recovery_markdown(rec)
     if result.get("targets"):
         lines += ["| target | measured | limit | met |", "|---|---:|---:|:-:|"]
         for t in result["targets"]:
@@ -949,6 +1097,31 @@ def bond_markdown(bond):
                   BOND_TARGETS["of_sum"], BOND_TARGETS["of_sum_rate"],
                   BOND_TARGETS["rtt_ms"], BOND_TARGETS["halved_of_new_sum"],
                   BOND_TARGETS["recovery_s"]), ""]
+    return lines
+
+
+def recovery_markdown(rec):
+    if "skipped" in rec:
+        return ["Loss recovery: skipped, %s." % rec["skipped"], ""]
+    lp, lu, off = rec["lossy_paths"], rec["lossy_uplinks"], rec["clean_off"]
+    lines = ["Loss recovery (`bond`): TCP through WireGuard over three unlimited paths losing "
+             "5/10/15 %% with 10/20/30 ms one way (test/netns/netns.sh), `duplicate` and `bond` "
+             "in the same run; the bond stage's uplinks losing %s %% and, clean, with "
+             "`--recover off`, one run each; the rows of the targets table below whose names "
+             "begin with \"recovery\" hold the ratios and the echo's figures "
+             "(test/integration/test_recovery.py)." % rec["loss_pct"], "",
+             "| run | TCP up Mbit/s | down | / sum up | down |", "|---|---:|---:|---:|---:|"]
+    for mode in ("duplicate", "bond"):
+        r = lp.get(mode, {})
+        lines.append("| lossy paths, %s | %s | %s | - | - |" % (
+            mode, fmt(r.get("tcp_up_mbps"), ".1f"), fmt(r.get("tcp_down_mbps"), ".1f")))
+    for label, r in (("uplinks losing %s %%, bond" % rec["loss_pct"], lu),
+                     ("clean uplinks, bond --recover off", off)):
+        up, down = r.get("up", {}), r.get("down", {})
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            label, fmt(up.get("mbps"), ".1f"), fmt(down.get("mbps"), ".1f"),
+            fmt(up.get("of_sum")), fmt(down.get("of_sum"))))
+    lines.append("")
     return lines
 
 
@@ -1176,6 +1349,8 @@ def main():
             result["sessions"] = stage_sessions(b)
         if "bond" in stages:
             result["bond"] = stage_bond(b, os.path.abspath(args.build), args.bond_modes)
+        if "recovery" in stages:
+            result["recovery"] = stage_recovery(b, os.path.abspath(args.build))
         ok = True
     finally:
         b.procs.stop_all()
@@ -1186,6 +1361,7 @@ def main():
     result["targets"] = targets(result.get("throughput", []), result.get("latency"),
                                 result.get("sessions"), result.get("bond"),
                                 result.get("bond_vs_rr_pinned"))
+    result["targets"] += recovery_targets(result.get("recovery"), result.get("bond"))
     run, md = write_run(result, args.out)
     print(md)
     log("written to %s/ (%s/latest); `make bench-readme` copies it into the README"

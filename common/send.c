@@ -6,7 +6,8 @@
  * kernel in one sendmmsg (UDP GSO where it can). Control packets go at once
  * (send_now). Rescue sends again what a failing path carried alone. In
  * bond mode with recovery, DATA also go into parity groups whose shards go
- * on other paths (parity.h keeps the groups, this file sends).
+ * on the paths that deliver them first (parity.h keeps the groups, this
+ * file sends).
  * Links allocate their pacing queues once (link_init), a flow its parity
  * coder when first needed; nothing here allocates per datagram, and
  * nothing here calls a program. */
@@ -333,11 +334,20 @@ static int paths_lose(const struct flow *f)
 	return 0;
 }
 
-/* Parity's cost of a path: when it would deliver the shard (ctx: its
- * length), behind what waits in its pacer. */
+/* Where a shard goes: its length, and the paths the group's data went on. */
+struct shard_way {
+	size_t len;
+	uint32_t carried;
+};
+
+/* Parity's cost of a path: when it would deliver the shard, behind what
+ * waits in its pacer, PARITY_SPREAD_US later on a path that carried some
+ * of the group. */
 static uint64_t shard_arrival_us(struct flow *f, unsigned p, const void *ctx)
 {
-	return arrival_us(f, p, *(const size_t *)ctx, 0);
+	const struct shard_way *w = ctx;
+
+	return arrival_us(f, p, w->len, 0) + (w->carried >> p & 1 ? PARITY_SPREAD_US : 0);
 }
 
 /* One parity shard of the group at base, sealed as a RECOVER packet of
@@ -361,19 +371,25 @@ static void send_shard(struct flow *f, unsigned q, const struct mp_parity *par)
 }
 
 /* Closes the open group: its parity (as many shards as its paths' loss
- * asks, parity_rate), each on another path than the one that carried
- * most of the group, the earliest arrival first, spread over the paths. */
+ * asks, parity_rate), each on the path that would deliver it first. A
+ * hole holds what follows it in the receiver until it is rebuilt, so the
+ * shard's delay is what every datagram behind the hole waits: from a path
+ * whose delay is longer than the group's own, the parity comes that much
+ * later, and TCP inside reads each such wait as a rise in its RTT. Where
+ * it costs little (PARITY_SPREAD_US), a path the group did not go on is
+ * preferred, so that one path's burst spares the parity too. */
 static void close_group(struct flow *f)
 {
 	struct parity_tx *t = &f->par_tx;
 	struct engine *e = f->e;
 	uint64_t base = t->base;
-	unsigned k = parity_tx_count(t), m = parity_rate(k, group_loss(f)), most = 0;
+	unsigned k = parity_tx_count(t), m = parity_rate(k, group_loss(f));
+	struct shard_way way = { 0 };
 
 	ev_timer_stop(e->loop, &f->par_timer);
-	for (unsigned p = 1; p < MP_MAX_PATHS; p++)
-		if (t->on[p] > t->on[most])
-			most = p;
+	for (unsigned p = 0; p < MP_MAX_PATHS; p++)
+		if (t->on[p])
+			way.carried |= 1u << p;
 	if (!m || parity_tx_seal(t, m)) {
 		parity_tx_drop(t);
 		return;
@@ -381,20 +397,18 @@ static void close_group(struct flow *f)
 	f->par.groups++;
 	if (f->view_dirty)
 		flow_view(f);
-	uint32_t used = 1u << most;
 	for (unsigned j = 0; j < m; j++) {
 		struct mp_parity par = { .base = base, .k = k, .m = m, .index = j };
 		par.shard = fec_enc_parity(&t->enc, j, &par.shard_len);
-		size_t len = MP_HDR_LEN + MP_PARITY_HDR_LEN + par.shard_len +
-			     wire_trailer_len(e->key != NULL);
-		if (parity_tx_spend(t, f->sent_bytes, len)) {
+		way.len = MP_HDR_LEN + MP_PARITY_HDR_LEN + par.shard_len +
+			  wire_trailer_len(e->key != NULL);
+		if (parity_tx_spend(t, f->sent_bytes, way.len)) {
 			f->par.over_budget += m - j;
 			break;
 		}
-		int q = flow_cheapest(f, used, shard_arrival_us, &len);
+		int q = flow_cheapest(f, 0, shard_arrival_us, &way);
 		if (q < 0)
 			break;
-		used = (used | 1u << q) == f->view.usable ? 1u << most : used | 1u << q;
 		send_shard(f, (unsigned)q, &par);
 	}
 }

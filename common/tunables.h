@@ -338,6 +338,11 @@ enum limits {
 	PARITY_AGE_SHARE = 4,
 	PARITY_AGE_MIN_US = 2000,
 	PARITY_AGE_MAX_US = 20000,
+	/* A shard goes on the path that would deliver it first, or on one the
+	 * group did not go on if that delivers it at most this much later:
+	 * under the 4 ms rise of the RTT that ends a cubic slow start
+	 * (HyStart), which the wait for a shard shows TCP inside. */
+	PARITY_SPREAD_US = 2000,
 	/* The receiver keeps the last this many sealed DATA of a flow (any
 	 * group's data, while its parity may still come: 8 groups of 16) and
 	 * the parity of this many groups. */

@@ -14,8 +14,8 @@
  *   - loss recovery: what is asked for and when, what is sent again and
  *     where, and the bounds a lying peer meets;
  *   - forward error correction: no parity on clean paths (or without
- *     --recover, or outside bond); the rate rule; parity on another path
- *     than the group's; erased DATA delivered byte for byte from parity
+ *     --recover, or outside bond); the rate rule; parity on the path it
+ *     reaches first, another than the group's within 2 ms; erased DATA delivered byte for byte from parity
  *     alone, plaintext and keyed; wrong parity never delivers junk; a slow
  *     group closed by time; malformed, conflicting and stale parity
  *     refused; the parity budget against a peer reporting 90 % loss. */
@@ -1518,7 +1518,8 @@ static void parity_keyed_rebuilds_and_authenticates(void **state)
 }
 
 /* Path 0 (the faster: it carries the whole group) loses 30 %: each full
- * group of 16 gets 4 shards, all on path 1. The receiver, erasing any 4
+ * group of 16 gets 4 shards, all on path 0 too, since path 1 would deliver
+ * them 10 ms later (PARITY_SPREAD_US is 2). The receiver, erasing any 4
  * DATA of a group, delivers every datagram byte for byte, in order, with
  * no NACK answered (none is fed back): parity alone rebuilt them. */
 static void parity_rebuilds_what_a_path_lost(void **state)
@@ -1532,7 +1533,7 @@ static void parity_rebuilds_what_a_path_lost(void **state)
 	assert_int_equal(n_wpar, 3 * 4);
 	for (unsigned j = 0; j < n_wpar; j++) {
 		struct mp_parity par;
-		assert_int_equal(wpar[j].path, 1);
+		assert_int_equal(wpar[j].path, 0);
 		assert_int_equal(wire_get_parity(wpar[j].bytes + MP_HDR_LEN,
 						 wpar[j].len - MP_HDR_LEN - MP_CRC_LEN, &par), 0);
 		assert_int_equal(par.base, 1 + 16 * (j / 4));
@@ -1572,9 +1573,45 @@ static void parity_rebuilds_what_a_path_lost(void **state)
 	assert_int_equal(rig.f.dedup, 2);
 	assert_int_equal(rig.f.par.undecodable, 0);
 	/* rebuilt ones are no path's news */
-	assert_int_equal(rig.f.path[0].rx_pkts, 48 - 6);	/* copies included */
-	assert_int_equal(rig.f.path[1].rx_pkts, 12);
+	assert_int_equal(rig.f.path[0].rx_pkts, 48 - 6 + 12);	/* copies and parity */
+	assert_int_equal(rig.f.path[1].rx_pkts, 0);
 	rig_close();
+}
+
+/* Where a group's shards go: on the path that delivers them first, but on
+ * one the group did not go on when that is at most PARITY_SPREAD_US later.
+ * Both paths lose 30 % and are idle; path 0 delivers after 5 ms one way,
+ * path 1 after 5 + `later` (the DATA all take path 0). */
+static void parity_goes_where_it_arrives_first(void **state)
+{
+	static const struct {
+		uint64_t later_us;
+		unsigned path;
+	} cases[] = {
+		{ 0, 1 },				/* as soon: the other path */
+		{ PARITY_SPREAD_US - 200, 1 },		/* within the spread */
+		{ PARITY_SPREAD_US + 200, 0 },		/* past it: the group's own */
+		{ 10000, 0 },
+	};
+
+	(void)state;
+	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		rig_fec(300000);
+		rig.f.path[1].h.send.ppm = 300000;
+		rig.f.path[1].h.srtt_us = 10000 + 2 * cases[c].later_us;
+		for (unsigned i = 0; i < 16; i++)
+			send_nth(i);
+		capture();
+		for (unsigned s = 1; s <= 16; s++)
+			assert_int_equal(wdata[s].path, 0);
+		assert_int_equal(n_wpar, 4);
+		for (unsigned j = 0; j < n_wpar; j++)
+			if (wpar[j].path != cases[c].path)
+				fail_msg("%llu us later: shard %u on path %u, not %u",
+					 (unsigned long long)cases[c].later_us, j, wpar[j].path,
+					 cases[c].path);
+		rig_close();
+	}
 }
 
 /* More losses than shards: nothing is made up; the datagrams that came
@@ -1772,6 +1809,7 @@ int main(void)
 		cmocka_unit_test(parity_rate_follows_the_loss),
 		cmocka_unit_test(parity_none_on_clean_paths),
 		cmocka_unit_test(parity_rebuilds_what_a_path_lost),
+		cmocka_unit_test(parity_goes_where_it_arrives_first),
 		cmocka_unit_test(parity_keyed_rebuilds_and_authenticates),
 		cmocka_unit_test(parity_never_delivers_junk),
 		cmocka_unit_test(parity_refuses_what_does_not_fit),
