@@ -778,7 +778,8 @@ def netns_rows(text):
     for line in text.splitlines():
         if line.startswith("WireGuard via mprelay"):
             f = re.split(r"\s{2,}", line.strip())
-            res[f[1]] = {"tcp_up_mbps": float(f[5]), "tcp_down_mbps": float(f[6])}
+            res[f[1]] = {"ping_loss_pct": float(f[3]), "tcp_up_mbps": float(f[5]),
+                         "tcp_down_mbps": float(f[6])}
     m = re.search(r"TCP up and down: ([\d.]+)x ([\d.]+)x;.* up and down: ([\d.]+) ([\d.]+)",
                   text)
     if m:
@@ -850,6 +851,7 @@ def recovery_targets(rec, bond):
     for i, d in enumerate(("up", "down")):
         add("TCP %s over paths losing 5/10/15 %%, bond / duplicate" % d,
             (lp.get("vs_duplicate") or [None, None])[i], T["vs_duplicate"])
+    add("the same, ping loss through bond, %", lp.get("bond", {}).get("ping_loss_pct"), 0, True)
     for i, (d, who) in enumerate((("up", "mpclient"), ("down", "mpserver"))):
         add("the same, bytes %s sent on its paths per application byte" % who,
             (lp.get("wire_per_app") or [None, None])[i], T["wire_per_app"], True)
@@ -1110,15 +1112,17 @@ def recovery_markdown(rec):
              "`--recover off`, one run each; the rows of the targets table below whose names "
              "begin with \"recovery\" hold the ratios and the echo's figures "
              "(test/integration/test_recovery.py)." % rec["loss_pct"], "",
-             "| run | TCP up Mbit/s | down | / sum up | down |", "|---|---:|---:|---:|---:|"]
+             "| run | ping loss % | TCP up Mbit/s | down | / sum up | down |",
+             "|---|---:|---:|---:|---:|---:|"]
     for mode in ("duplicate", "bond"):
         r = lp.get(mode, {})
-        lines.append("| lossy paths, %s | %s | %s | - | - |" % (
-            mode, fmt(r.get("tcp_up_mbps"), ".1f"), fmt(r.get("tcp_down_mbps"), ".1f")))
+        lines.append("| lossy paths, %s | %s | %s | %s | - | - |" % (
+            mode, fmt(r.get("ping_loss_pct"), ".1f"), fmt(r.get("tcp_up_mbps"), ".1f"),
+            fmt(r.get("tcp_down_mbps"), ".1f")))
     for label, r in (("uplinks losing %s %%, bond" % rec["loss_pct"], lu),
                      ("clean uplinks, bond --recover off", off)):
         up, down = r.get("up", {}), r.get("down", {})
-        lines.append("| %s | %s | %s | %s | %s |" % (
+        lines.append("| %s | - | %s | %s | %s | %s |" % (
             label, fmt(up.get("mbps"), ".1f"), fmt(down.get("mbps"), ".1f"),
             fmt(up.get("of_sum")), fmt(down.get("of_sum"))))
     lines.append("")

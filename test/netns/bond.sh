@@ -40,8 +40,10 @@
 #   BOND_ASSERT=0 prints the figures and asserts nothing (experiments);
 #   BOND_RATES="16 8 4" (Mbit/s; 0: no limit), BOND_DELAYS="5 15 30" (ms),
 #   BOND_QUEUE_MS=60, BOND_LOSS="0 0 0" (random loss each way, %, after
-#   the bottleneck, the fastest alone's included) change the uplinks; MPRELAY_EXTRA_ARGS adds options to
-#   mpclient and mpserver; KEEP=1 keeps the logs.
+#   the bottleneck, the fastest alone's included) change the uplinks (with
+#   loss, bond's bound is issue 12's 0.7 of the sum, and its floor 0.6);
+#   MPRELAY_EXTRA_ARGS adds options to mpclient and mpserver; KEEP=1 keeps
+#   the logs.
 # Exit status: 0 passed (or nothing asserted); 1 a failure; 75 a failure
 # during a measured host stall (STALL_STEAL_PCT: make bond runs it again, at
 # most twice, the last time with BOND_RERUN=1, and that run stands); 2 a usage or
@@ -157,6 +159,17 @@ MIN_OF_FASTEST=1.1
 #   measured 12-23 ms; 42 ms before latency-critical datagrams passed the
 #   receiver's hold
 MAX_LOADED_RTT_FLOOR_MS=35
+# Over uplinks that also lose at random (BOND_LOSS, `make bond` runs
+# "1 2 3" after the clean run), issue 12's target, asserted with
+# BOND_TARGETS=1 (make bench's recovery stage reports it):
+#   "unequal rate-limited paths with 1-3 % random loss: TCP >= 0.7 of the
+#   sum of the rates" (for bond; the fastest alone carries about 0.5 of
+#   its rate there, so the instrument's check of it below is not asserted)
+MIN_OF_SUM_LOSSY=0.7
+#   and the floor make check holds bond to there: measured 0.71-0.74 on a
+#   quiet host, 0.64-0.68 with 3-21 % steal; every spreading mode carried
+#   0.05-0.1 of the sum there before loss recovery (issue 12)
+MIN_OF_SUM_LOSSY_FLOOR=0.6
 TARGETS=${BOND_TARGETS:-0}
 # The instrument's own sanity, asserted in every run (BOND_ASSERT=0 aside):
 #   the fastest uplink alone carries TCP at >= 0.8 of its rate each way (the
@@ -202,6 +215,10 @@ calc() {
 }
 
 SUM_MBIT=$(calc 'a + b + c' a="${RATE_MBIT[0]}" b="${RATE_MBIT[1]}" c="${RATE_MBIT[2]}")
+LOSSY=
+for l in "${LOSS_PCT[@]}"; do
+	[[ $l == 0 ]] || LOSSY=1
+done
 UNLIMITED=
 for r in "${RATE_MBIT[@]}"; do
 	[[ $r != 0 ]] || UNLIMITED=1
@@ -462,15 +479,17 @@ check() {
 }
 
 check_all() {
-	local tag key dir asserted floor min idle
+	local tag key dir asserted floor min idle filled
 	asserted=$([[ $ASSERT != 0 && -z $UNLIMITED ]] && echo true || echo false)
+	# a lossy uplink alone is not filled by TCP: only its idle RTT is checked
+	filled=$([[ -z $LOSSY ]] && echo "$asserted" || echo false)
 	idle=${FIG[runs.alone.idle_ping.p50_ms]}
 	for dir in up down; do
 		check "fastest alone: TCP $dir / its rate (the rate limit limits)" \
-			"${FIG[runs.alone.$dir.of_rate]}" ge "$MIN_ALONE_OF_RATE" "$asserted"
+			"${FIG[runs.alone.$dir.of_rate]}" ge "$MIN_ALONE_OF_RATE" "$filled"
 		check "fastest alone: ping under TCP $dir, p50 over idle, ms (the queue is there)" \
 			"$(calc 'l - i' l="${FIG[runs.alone.$dir.ping.p50_ms]}" i="$idle")" ge \
-			"$(calc 'f * q' f=$MIN_ALONE_QUEUE_SHOWN q="$QUEUE_MS")" "$asserted"
+			"$(calc 'f * q' f=$MIN_ALONE_QUEUE_SHOWN q="$QUEUE_MS")" "$filled"
 	done
 	check "fastest alone: idle RTT over twice its delay, ms" \
 		"$(calc 'i - 2 * d' i="$idle" d="${DELAY_MS[$BEST]}")" le "$MAX_IDLE_RTT_OVER_DELAY_MS" "$asserted"
@@ -486,8 +505,12 @@ check_all() {
 		[[ $TARGETS == 0 ]] || asserted=$floor
 		min=$MIN_OF_SUM
 		[[ ${FIG[$key.rate_opts]} == false ]] || min=$MIN_OF_SUM_WITH_RATE
+		[[ -z $LOSSY ]] || min=$MIN_OF_SUM_LOSSY
 		for dir in up down; do
 			check "$tag: TCP $dir / sum of the rates" "${FIG[$key.$dir.of_sum]}" ge "$min" "$asserted"
+			[[ -z $LOSSY ]] ||
+				check "$tag: TCP $dir / sum of the rates, uplinks losing ${LOSS_PCT[*]} % (floor)" \
+					"${FIG[$key.$dir.of_sum]}" ge "$MIN_OF_SUM_LOSSY_FLOOR" "$floor"
 			check "$tag: TCP $dir / the fastest alone (floor)" "${FIG[$key.$dir.of_fastest]}" ge \
 				"$MIN_OF_FASTEST" "$floor"
 			check "$tag: ping loss under TCP $dir, %" "${FIG[$key.$dir.ping.loss_pct]}" le \
