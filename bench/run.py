@@ -104,6 +104,12 @@ BOND_MODES = "bond roundrobin adaptive weighted duplicate"
 BOND_RATE_MODES = ("bond", "weighted")
 BOND_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "test", "netns",
                            "bond.sh")
+# The recovery stage's: netns.sh's lossy paths, bond.sh's uplinks with this
+# loss, and the echo over lossy bridges.
+NETNS_SCRIPT = os.path.join(os.path.dirname(BOND_SCRIPT), "netns.sh")
+RECOVERY_TEST = os.path.join(os.path.dirname(BOND_SCRIPT), "..", "integration",
+                             "test_recovery.py")
+BOND_LOSS_PCT = "1 2 3"
 
 # The issue's targets.
 TARGET_RR3_PPS_RATIO = 0.8
@@ -111,11 +117,6 @@ TARGET_CPU_VS_REF_HOP = 1.5
 TARGET_KEY_RATIO = 0.85
 TARGET_LATENCY_P50_US = 50
 TARGET_RSS_100_MIB = 16
-# issue 11's, for the chart and the text (test/netns/bond.sh holds the bounds)
-NETNS_SCRIPT = os.path.join(os.path.dirname(BOND_SCRIPT), "netns.sh")
-RECOVERY_TEST = os.path.join(os.path.dirname(BOND_SCRIPT), "..", "integration",
-                             "test_recovery.py")
-BOND_LOSS_PCT = "1 2 3"
 # issue 12's: TCP over the lossy paths against duplicate, the bytes on the
 # paths per application byte, round trips of the echo lost (%: 0.1 % each
 # way) and its datagrams on the wire per datagram, TCP over the lossy
@@ -125,6 +126,7 @@ BOND_LOSS_PCT = "1 2 3"
 RECOVERY_TARGETS = {"vs_duplicate": 3, "wire_per_app": 1.6, "echo_lost_pct": 0.2,
                     "echo_wire": 1.6, "lossy_of_sum": 0.7, "clean_wire": 1.02,
                     "clean_vs_off": 0.97}
+# issue 11's, for the chart and the text (test/netns/bond.sh holds the bounds)
 BOND_TARGETS = {"of_sum": 0.85, "of_sum_rate": 0.9, "rtt_ms": 25, "halved_of_new_sum": 0.8,
                 "recovery_s": 3}
 
@@ -713,44 +715,8 @@ def known_modes(mpclient):
     return set(words.replace(",", " ").replace(" or ", " ").split())
 
 
-def stage_bond(b, build, modes):
-    """test/netns/bond.sh with b's copies of mpclient and mpserver (impair
-    from BUILD), every figure from its JSON. Its own bounds (issue 11's
-    targets, for bond) are in "checks"; that it fails them does not stop
-    the benchmark. Skipped, saying why, without root or /dev/net/tun."""
-    if os.geteuid() != 0:
-        return {"skipped": "needs root (network namespaces, tun devices)"}
-    if not os.path.exists("/dev/net/tun"):
-        return {"skipped": "no /dev/net/tun"}
-    known = known_modes(b.mpclient)
-    run = [m for m in modes.split() if m in known]
-    left_out = [m for m in modes.split() if m not in known]
-    if left_out:
-        log("bond: mpclient has no mode %s: left out" % ", ".join(left_out))
-    if not run:
-        return {"skipped": "mpclient knows none of the modes " + modes}
-    out = os.path.join(b.tmp, "bond.json")
-    env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient), MODES=" ".join(run),
-               RATE_MODES=" ".join(m for m in run if m in BOND_RATE_MODES),
-               MPRELAY_EXTRA_ARGS=" ".join(b.extra_args))
-    env.pop("BOND_ASSERT", None)
-    log("bond: %s (about %d s)" % (" ".join(run), 30 + 40 * len(run)
-                                   + 20 * len(env["RATE_MODES"].split())))
-    p = subprocess.run([BOND_SCRIPT, build, out], env=env, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    if p.returncode == 77:
-        return {"skipped": p.stdout.strip().splitlines()[-1]}
-    # 75: bounds missed during a measured host stall (steal); the figures stand as figures
-    if p.returncode not in (0, 1, 75) or not os.path.exists(out):
-        raise RuntimeError("bond.sh failed (%d): %s" % (p.returncode, p.stdout[-2000:]))
-    with open(out) as f:
-        res = json.load(f)
-    res["modes_left_out"] = left_out
-    res["table"] = p.stdout[p.stdout.find("\nuplinks ") + 1:p.stdout.rfind("\nresult:")]
-    return res
-
-
 def netns_skip():
+    """Why a stage in network namespaces cannot run here, or None."""
     if os.geteuid() != 0:
         return "needs root (network namespaces, tun devices)"
     if not os.path.exists("/dev/net/tun"):
@@ -758,17 +724,57 @@ def netns_skip():
     return None
 
 
-def run_bond_sh(b, build, out, extra_env):
-    """bond.sh for bond alone (no rate= run), its JSON, or why it could not."""
-    env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient), MODES="bond", RATE_MODES="",
-               MPRELAY_EXTRA_ARGS=" ".join(b.extra_args)) | extra_env
+def run_bond_sh(b, build, out, env):
+    """test/netns/bond.sh with b's copies of mpclient and mpserver (impair
+    from BUILD) and env over the process's own: its JSON and its output,
+    or None and the line that says why it skipped. Its bounds missed do
+    not stop the benchmark (exit 1, or 75 during a measured host stall:
+    the figures stand as figures)."""
+    env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient),
+               MPRELAY_EXTRA_ARGS=" ".join(b.extra_args)) | env
     env.pop("BOND_ASSERT", None)
     p = subprocess.run([BOND_SCRIPT, build, out], env=env, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True)
+    if p.returncode == 77:
+        return None, p.stdout.strip().splitlines()[-1]
     if p.returncode not in (0, 1, 75) or not os.path.exists(out):
         raise RuntimeError("bond.sh failed (%d): %s" % (p.returncode, p.stdout[-2000:]))
     with open(out) as f:
-        return json.load(f)["runs"]["bond"]
+        return json.load(f), p.stdout
+
+
+def stage_bond(b, build, modes):
+    """bond.sh, every figure from its JSON. Its own bounds (issue 11's
+    targets, for bond) are in "checks". Skipped, saying why, without root
+    or /dev/net/tun."""
+    why = netns_skip()
+    if why:
+        return {"skipped": why}
+    known = known_modes(b.mpclient)
+    run = [m for m in modes.split() if m in known]
+    left_out = [m for m in modes.split() if m not in known]
+    if left_out:
+        log("bond: mpclient has no mode %s: left out" % ", ".join(left_out))
+    if not run:
+        return {"skipped": "mpclient knows none of the modes " + modes}
+    rate_modes = [m for m in run if m in BOND_RATE_MODES]
+    log("bond: %s (about %d s)" % (" ".join(run), 30 + 40 * len(run) + 20 * len(rate_modes)))
+    res, out = run_bond_sh(b, build, os.path.join(b.tmp, "bond.json"),
+                           {"MODES": " ".join(run), "RATE_MODES": " ".join(rate_modes)})
+    if res is None:
+        return {"skipped": out}
+    res["modes_left_out"] = left_out
+    res["table"] = out[out.find("\nuplinks ") + 1:out.rfind("\nresult:")]
+    return res
+
+
+def bond_alone(b, build, name, env):
+    """bond.sh for bond alone (no rate= run): its figures of bond."""
+    res, _ = run_bond_sh(b, build, os.path.join(b.tmp, name),
+                         {"MODES": "bond", "RATE_MODES": ""} | env)
+    if res is None:
+        raise RuntimeError("bond.sh skipped after netns.sh ran")
+    return res["runs"]["bond"]
 
 
 def netns_rows(text):
@@ -819,10 +825,9 @@ def stage_recovery(b, build):
     with open(summary) as f:
         res["lossy_paths"] = netns_rows(f.read())
     log("recovery: bond over the bond stage's uplinks losing %s %% (about 60 s)" % BOND_LOSS_PCT)
-    res["lossy_uplinks"] = run_bond_sh(b, build, os.path.join(b.tmp, "bond-lossy.json"),
-                                       {"BOND_LOSS": BOND_LOSS_PCT})
+    res["lossy_uplinks"] = bond_alone(b, build, "bond-lossy.json", {"BOND_LOSS": BOND_LOSS_PCT})
     log("recovery: bond over the clean uplinks with --recover off (about 60 s)")
-    res["clean_off"] = run_bond_sh(b, build, os.path.join(b.tmp, "bond-off.json"), {
+    res["clean_off"] = bond_alone(b, build, "bond-off.json", {
         "MPRELAY_EXTRA_ARGS": " ".join(b.extra_args + ["--recover", "off"])})
     log("recovery: an echo over bridges losing 10/20/30 %, and over clean ones (about 45 s)")
     env = dict(os.environ, MP_BIN=os.path.dirname(b.mpclient), MP_TOOLS=build)
@@ -1111,7 +1116,8 @@ def recovery_markdown(rec):
              "in the same run; the bond stage's uplinks losing %s %% and, clean, with "
              "`--recover off`, one run each; the rows of the targets table below whose names "
              "begin with \"recovery\" hold the ratios and the echo's figures "
-             "(test/integration/test_recovery.py)." % rec["loss_pct"], "",
+             "(test/integration/test_recovery.py, whose own assertions %s)." % (
+                 rec["loss_pct"], "passed" if rec.get("echo_passed") else "**failed**"), "",
              "| run | ping loss % | TCP up Mbit/s | down | / sum up | down |",
              "|---|---:|---:|---:|---:|---:|"]
     for mode in ("duplicate", "bond"):

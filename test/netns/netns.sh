@@ -148,10 +148,13 @@ declare -A MIN_TCP_GAIN=(
 	[wg-bond]=15
 )
 # bond against duplicate in the same run, TCP each way: issue 12's target
-# is 3 times (printed, met or missed); the floor asserted is 1.5, under the
-# 2.0-10.1 of 16 runs (3.2 or more in 31 of their 32 figures; the parity
-# placement before December 2026 gave 1.1-4.0). What each side sent on its
-# paths per byte the application gave it: issue 12's bound, 1.6, asserted
+# is 3 times, printed met or missed, not asserted: 2.0-11.7 in 22 runs, 3.2
+# or more in 43 of their 44 figures; the one miss (a download in a CI run)
+# is not understood yet (docs/PERFORMANCE.md, "Parity where it arrives
+# first"). Asserted: a floor of 1.5, bond clearly ahead of duplicate; where
+# parity goes, which took bond from 1.1-4.0 to this, test_engine pins
+# (parity_goes_where_it_arrives_first). What each side sent on its paths
+# per byte the application gave it: issue 12's bound, 1.6, asserted
 # (1.30-1.37 measured; duplicate sends 3).
 TARGET_BOND_OVER_DUP=3
 MIN_BOND_OVER_DUP=1.5
@@ -493,6 +496,10 @@ for tag in "${RELAYED[@]}"; do
 		GAIN[$tag.$dir]=$(ratio "${FIG[$tag.$dir]:--}" "${FIG[${tag%%-*}-base.$dir]:--}")
 	done
 done
+# GAIN[bond-dup.DIR]: TCP through bond over TCP through duplicate, same run.
+for dir in tcp tcpdown; do
+	GAIN[bond-dup.$dir]=$(ratio "${FIG[wg-bond.$dir]:--}" "${FIG[wg-dup.$dir]:--}")
+done
 
 if [[ -z $EXPERIMENT ]]; then
 	for tag in wg-dup wg-key ovpn-dup; do
@@ -516,11 +523,11 @@ if [[ -z $EXPERIMENT ]]; then
 			"$MAX_BASELINE_PING_LOSS_PCT"
 	done
 	for dir in tcp tcpdown; do
-		over=$(ratio "${FIG[wg-bond.$dir]:--}" "${FIG[wg-dup.$dir]:--}")
 		name="wg-bond: TCP $([[ $dir == tcp ]] && echo up || echo down) through bond / through duplicate"
-		assert_ge "$name (wg-dup)" "$over" "$MIN_BOND_OVER_DUP"
-		say "(not asserted) $name: $over, issue 12's target >= $TARGET_BOND_OVER_DUP:" \
-			"$(num_ge "$over" "$TARGET_BOND_OVER_DUP" && echo met || echo missed)"
+		assert_ge "$name (wg-dup)" "${GAIN[bond-dup.$dir]}" "$MIN_BOND_OVER_DUP"
+		say "(not asserted) $name: ${GAIN[bond-dup.$dir]}, issue 12's target >=" \
+			"$TARGET_BOND_OVER_DUP: $(num_ge "${GAIN[bond-dup.$dir]}" "$TARGET_BOND_OVER_DUP" &&
+				echo met || echo missed)"
 	done
 	assert_le "wg-bond: bytes mpclient sent on its paths per byte from WireGuard" \
 		"${FIG[wg-bond.wire.up]:--}" "$MAX_BOND_WIRE_PER_APP"
@@ -554,8 +561,7 @@ fi
 		printf '  %-9s %6sx %6sx %6sx\n' "$tag" "${GAIN[$tag.tcp]}" "${GAIN[$tag.tcpdown]}" \
 			"${GAIN[$tag.rtt]}"
 	done
-	echo "bond / duplicate, TCP up and down: $(ratio "${FIG[wg-bond.tcp]:--}" \
-		"${FIG[wg-dup.tcp]:--}")x $(ratio "${FIG[wg-bond.tcpdown]:--}" "${FIG[wg-dup.tcpdown]:--}")x;" \
+	echo "bond / duplicate, TCP up and down: ${GAIN[bond-dup.tcp]}x ${GAIN[bond-dup.tcpdown]}x;" \
 		"bond's bytes on the paths per application byte, up and down: ${FIG[wg-bond.wire.up]:--}" \
 		"${FIG[wg-bond.wire.down]:--}"
 	echo "result: $RESULT"

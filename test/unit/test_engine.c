@@ -15,10 +15,11 @@
  *     where, and the bounds a lying peer meets;
  *   - forward error correction: no parity on clean paths (or without
  *     --recover, or outside bond); the rate rule; parity on the path it
- *     reaches first, another than the group's within 2 ms; erased DATA delivered byte for byte from parity
- *     alone, plaintext and keyed; wrong parity never delivers junk; a slow
- *     group closed by time; malformed, conflicting and stale parity
- *     refused; the parity budget against a peer reporting 90 % loss. */
+ *     reaches first, another than the group's within 2 ms; erased DATA
+ *     delivered byte for byte from parity alone, plaintext and keyed;
+ *     wrong parity never delivers junk; a slow group closed by time;
+ *     malformed, conflicting and stale parity refused; the parity budget
+ *     against a peer reporting 90 % loss. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
