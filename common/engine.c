@@ -236,12 +236,37 @@ void flow_fill_probe(const struct flow *f, unsigned p, struct mp_probe *body)
 	body->rx_bytes = (uint32_t)(fp->rx_bytes + fp->rx_pkts * PACE_IP_UDP_BYTES);
 }
 
-/* Bond mode paces every path at its estimate (within its cap). mpclient's
- * links carry all its sessions: the last estimate wins (one session is
- * the common case; see docs/PROTOCOL.md, "Capacity"). */
+/* Whether p is the lead: the usable path that earliest arrival fills
+ * first, its RTT floor under two thirds of every other's and
+ * BOND_LEAD_MARGIN_US under it (paths of about the same delay share the
+ * bulk, and none leads: one open among them would take all of it, its
+ * pacer never waiting). */
+static int lead_path(const struct flow *f, unsigned p)
+{
+	uint64_t mine = f->path[p].h.min_rtt_us;
+
+	if (!(f->view.usable & 1u << p) || !f->path[p].h.has_rtt)
+		return 0;
+	for (uint32_t m = f->view.usable & ~(1u << p); m; m &= m - 1) {
+		const struct health *h = &f->path[__builtin_ctz(m)].h;
+		if (h->has_rtt && (2 * (uint64_t)h->min_rtt_us < 3 * mine ||
+				   h->min_rtt_us < mine + BOND_LEAD_MARGIN_US))
+			return 0;
+	}
+	return 1;
+}
+
+/* Bond mode paces every path at its estimate (within its cap); the lead
+ * path starts open (rate.h). mpclient's links carry all its sessions: the
+ * last estimate wins (one session is the common case; see
+ * docs/PROTOCOL.md, "Capacity"). */
 static void pace_path(struct flow *f, unsigned p)
 {
 	struct link *l = f->path[p].link;
+
+	if (f->view_dirty)
+		flow_view(f);
+	rate_set_lead(&f->path[p].est, lead_path(f, p));
 	uint64_t bps = rate_pacing_bps(&f->path[p].est);
 
 	if (bps != l->pace.rate_bps && !pace_set_rate(&l->pace, bps, f->e->now_us))

@@ -114,6 +114,11 @@ static void next_phase(struct rate_est *r, uint64_t now_us, uint32_t rtt_us, uin
 	r->cycle = (r->cycle + 1) % CYCLE_LEN;
 }
 
+void rate_set_lead(struct rate_est *r, int lead)
+{
+	r->lead = lead;
+}
+
 int rate_busy(struct rate_est *r, int waited, uint64_t sent_bytes, uint64_t now_us)
 {
 	uint64_t dt_us = now_us - r->fed_us, sent = sent_bytes - r->fed_bytes;
@@ -262,8 +267,9 @@ static uint64_t initial_bps(const struct rate_est *r)
 {
 	uint64_t bps = RATE_INITIAL_WINDOW_BYTES * 8000000ull /
 		       (r->init_rtt_us ? r->init_rtt_us : RATE_NOMINAL_RTT_US);
+	uint64_t floor_bps = r->lead ? RATE_OPEN_BPS : RATE_INITIAL_BPS;
 
-	return bps > RATE_INITIAL_BPS ? bps : RATE_INITIAL_BPS;
+	return bps > floor_bps ? bps : floor_bps;
 }
 
 uint64_t rate_pacing_bps(const struct rate_est *r)

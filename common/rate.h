@@ -42,6 +42,8 @@ struct rate_est {
 	uint32_t init_rtt_us;		/* before it: the RTT floor (0: none yet) */
 	uint64_t last_bps;		/* the last sample */
 	uint64_t cap_bps;		/* never paced above this (rate=); 0 none */
+	int lead;			/* the path earliest arrival fills first
+					   (the caller's: rate_set_lead) */
 	/* pacing */
 	enum rate_phase phase;
 	uint64_t phase_start_us;
@@ -65,6 +67,9 @@ struct rate_est {
 void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us);
 /* A new cap (rate=, or what the client announced); 0 = none. */
 void rate_set_cap(struct rate_est *r, uint64_t cap_bps);
+/* Whether this is the usable path of least delay: in startup it is paced
+ * at no less than RATE_OPEN_BPS (tunables.h says why). */
+void rate_set_lead(struct rate_est *r, int lead);
 /* Before each report: whether the path is busy (returned: datagrams
  * waited in our pacer for it lately, waited), and whether it is being
  * filled (kept: busy, and its link sent, since the last call, at least
@@ -83,9 +88,9 @@ int rate_busy(struct rate_est *r, int waited, uint64_t sent_bytes, uint64_t now_
 void rate_report(struct rate_est *r, uint32_t bytes, uint32_t ts_us, uint64_t now_us,
 		 int busy, uint32_t rtt_us, uint32_t min_rtt_us, uint32_t srtt_us);
 /* What to pace the path at now (bits/s, > 0): the estimate times the gain
- * of the phase, within the cap. Before any sample: ten segments per RTT
- * floor (or per nominal millisecond) times the startup gain, or the cap
- * (tunables.h, RATE_INITIAL_WINDOW_BYTES). */
+ * of the phase, within the cap. In startup no less than ten segments per
+ * RTT floor (or per nominal millisecond) times the startup gain, or
+ * RATE_OPEN_BPS on the lead path (tunables.h, RATE_INITIAL_WINDOW_BYTES). */
 uint64_t rate_pacing_bps(const struct rate_est *r);
 
 #endif

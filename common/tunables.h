@@ -215,6 +215,22 @@ enum limits {
 	RATE_NOMINAL_RTT_US = 1000,
 	RATE_INITIAL_BPS = 2000000,
 	RATE_MIN_BPS = 64000,
+	/* ...but the lead, the usable path that earliest arrival fills first
+	 * (its RTT floor clearly under every other's: BOND_LEAD_MARGIN_US),
+	 * is paced at no less than this in startup (a cap still bounds it):
+	 * open. What the bond carries is another's congestion control, TCP
+	 * inside, whose slow start doubles each round trip; a pacer that
+	 * grows by half a report (50 ms) from ten segments is its bottleneck
+	 * within 30 ms, and cubic's HyStart then ends slow start at a few
+	 * dozen segments, which cubic grows by one a round trip (TCP down
+	 * over test/netns's lossy paths after the upload: 16, 23, 30, 39
+	 * Mbit/s; docs/PERFORMANCE.md). Open, the path's own queue ends
+	 * startup. Only that path: the others take what overflows it, and
+	 * one open would take all of it (its pacer never waits) however
+	 * slow it is (with every path open, a 4 Mbit/s uplink took a 16
+	 * Mbit/s one's overflow for 3 s of startup, and the bond lost up to
+	 * half its rate); among paths of about the same delay none leads. */
+	RATE_OPEN_BPS = 1000000000,
 	/* A link is busy for the estimate if a datagram waited in its pacer
 	 * this recently (two probe intervals). */
 	RATE_BUSY_US = 100000,
@@ -247,6 +263,11 @@ enum limits {
 	BOND_CRITICAL_PPS = 10000,
 	BOND_CRITICAL_BURST = 500,
 	BOND_SLOWEST_OWD_MAX_US = 150000,
+	/* The lead (rate.h: the path paced open in startup) has an RTT floor
+	 * at least this much under every other usable path's (and under two
+	 * thirds of it): closer, which one earliest arrival fills first is
+	 * jitter (loopback's bridges differ by microseconds). */
+	BOND_LEAD_MARGIN_US = 5000,
 
 	/* ---- rescue (rescue.c) --------------------------------------------- */
 	/* The last datagrams sent on one path alone, any session: seconds at

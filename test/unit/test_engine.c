@@ -655,6 +655,53 @@ static void bond_spreads_by_capacity(void **state)
 	rig_close();
 }
 
+/* In startup the usable path whose RTT floor is under two thirds of every
+ * other's, which earliest arrival fills first, is paced open
+ * (RATE_OPEN_BPS: TCP's slow start inside must not find the bond's pacer
+ * its bottleneck); the others from their initial window, so that what
+ * overflows the first does not all go to one of them however slow; paths
+ * of about the same floor all start from theirs. The lead follows the
+ * floors; once a path's capacity is found it is paced at its estimate,
+ * lead or not. */
+static void the_lead_path_starts_open(void **state)
+{
+	struct mp_probe body;
+
+	(void)state;
+	memset(&body, 0, sizeof(body));
+	rig_open(SCHED_BOND, 0);
+	for (unsigned p = 0; p < PATHS; p++) {
+		rig.f.path[p].h.has_rtt = 1;
+		rig.f.path[p].h.min_rtt_us = rig.f.path[p].h.srtt_us = p ? 40000 : 20000;
+	}
+	rig.f.view_dirty = 1;
+	for (unsigned p = 0; p < PATHS; p++)
+		flow_feedback(&rig.f, p, &body);
+	assert_true(rig.link[0].pace.rate_bps >= RATE_OPEN_BPS);
+	/* ten segments per 40 ms, times startup's gain of 1.5 */
+	assert_int_equal(rig.link[1].pace.rate_bps,
+			 RATE_INITIAL_WINDOW_BYTES * 8000000ull / 40000 * 3 / 2);
+	/* about the same floors (under 1.5 times): no lead */
+	rig.f.path[0].h.min_rtt_us = 30000;
+	for (unsigned p = 0; p < PATHS; p++)
+		flow_feedback(&rig.f, p, &body);
+	for (unsigned p = 0; p < PATHS; p++)
+		assert_true(rig.link[p].pace.rate_bps < RATE_OPEN_BPS);
+	/* path 0's floor rises past path 1's: path 1 leads */
+	rig.f.path[0].h.min_rtt_us = 60000;
+	for (unsigned p = 0; p < PATHS; p++)
+		flow_feedback(&rig.f, p, &body);
+	assert_true(rig.link[0].pace.rate_bps < RATE_OPEN_BPS);
+	assert_true(rig.link[1].pace.rate_bps >= RATE_OPEN_BPS);
+	/* capacity found: the estimate, not the opening */
+	rig.f.path[1].est.phase = RATE_CRUISE;
+	rig.f.path[1].est.cycle = 2;		/* a cruise phase, gain 1 */
+	rig.f.path[1].est.bw_bps = 16000000;
+	flow_feedback(&rig.f, 1, &body);
+	assert_int_equal(rig.link[1].pace.rate_bps, 16000000);
+	rig_close();
+}
+
 /* Bond mode over two paths at 8 Mbit/s and 10 ms RTT, capacity found. */
 static void rig_bond_equal(void)
 {
@@ -1793,6 +1840,7 @@ int main(void)
 		cmocka_unit_test(forged_packet_changes_nothing),
 		cmocka_unit_test(view_tiers),
 		cmocka_unit_test(bond_spreads_by_capacity),
+		cmocka_unit_test(the_lead_path_starts_open),
 		cmocka_unit_test(bond_leaves_out_the_slow_path),
 		cmocka_unit_test(bond_drops_once_per_round_trip),
 		cmocka_unit_test(bond_passes_over_a_full_queue),

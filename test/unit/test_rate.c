@@ -476,6 +476,31 @@ static void wraps_and_stale_reports(void **state)
  * and a round trip, under 0.6 s; paced from the pings' 0.1 Mbit/s it took
  * 0.9 s, and a WireGuard download through a clean bond had ended its slow
  * start long before. */
+/* The lead path starts open (RATE_OPEN_BPS times startup's gain, within a
+ * cap): a sender as greedy as its pacer floods a 16 Mbit/s path's buffer
+ * at once, and the queue it shows ends startup with the estimate at the
+ * path's rate, paced at it from then on, the queue short again. */
+static void the_lead_starts_open_and_finds_the_path(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(16e6, 20, 60);
+
+	(void)state;
+	s.min_rtt_us = 20000;		/* the probes' floor, from before the flood */
+	rate_init(&r, 0, 0);
+	rate_set_lead(&r, 1);
+	assert_int_equal(rate_pacing_bps(&r), RATE_OPEN_BPS / 8 * 12);
+	run(&r, &s, 0, 2000000, 0);
+	assert_int_equal(r.phase, RATE_CRUISE);
+	within((double)r.bw_bps, 16e6, 0.15, "estimate after 2 s");
+	assert_true(rate_pacing_bps(&r) <= 16e6 * 1.25 * 1.15);
+	/* after the first second, a probe's worth of queue (12.5 ms seen) */
+	assert_true(s.max_queue_us < 25000);
+	rate_init(&r, 10000000, 0);
+	rate_set_lead(&r, 1);
+	assert_int_equal(rate_pacing_bps(&r), 10000000);	/* the cap */
+}
+
 static void pings_do_not_slow_startup(void **state)
 {
 	struct rate_est r;
@@ -509,6 +534,7 @@ int main(void)
 		cmocka_unit_test(jitter_is_not_a_queue),
 		cmocka_unit_test(bursts_do_not_end_startup),
 		cmocka_unit_test(pings_do_not_slow_startup),
+		cmocka_unit_test(the_lead_starts_open_and_finds_the_path),
 		cmocka_unit_test(a_late_sample_holds_startup),
 		cmocka_unit_test(late_samples_end_startup_without_a_cut),
 	};
