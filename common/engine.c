@@ -240,7 +240,7 @@ void flow_fill_probe(const struct flow *f, unsigned p, struct mp_probe *body)
  * first, its RTT floor under two thirds of every other's and
  * BOND_LEAD_MARGIN_US under it (paths of about the same delay share the
  * bulk, and none leads: one open among them would take all of it, its
- * pacer never waiting). */
+ * pacer never waiting). None while another's floor is not known yet. */
 static int lead_path(const struct flow *f, unsigned p)
 {
 	uint64_t mine = f->path[p].h.min_rtt_us;
@@ -249,8 +249,8 @@ static int lead_path(const struct flow *f, unsigned p)
 		return 0;
 	for (uint32_t m = f->view.usable & ~(1u << p); m; m &= m - 1) {
 		const struct health *h = &f->path[__builtin_ctz(m)].h;
-		if (h->has_rtt && (2 * (uint64_t)h->min_rtt_us < 3 * mine ||
-				   h->min_rtt_us < mine + BOND_LEAD_MARGIN_US))
+		if (!h->has_rtt || 2 * (uint64_t)h->min_rtt_us < 3 * mine ||
+		    h->min_rtt_us < mine + BOND_LEAD_MARGIN_US)
 			return 0;
 	}
 	return 1;

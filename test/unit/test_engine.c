@@ -674,7 +674,11 @@ static void the_lead_path_starts_open(void **state)
 		rig.f.path[p].h.has_rtt = 1;
 		rig.f.path[p].h.min_rtt_us = rig.f.path[p].h.srtt_us = p ? 40000 : 20000;
 	}
+	rig.f.path[1].h.has_rtt = 0;		/* path 1's floor not known yet */
 	rig.f.view_dirty = 1;
+	flow_feedback(&rig.f, 0, &body);
+	assert_true(rig.link[0].pace.rate_bps < RATE_OPEN_BPS);
+	rig.f.path[1].h.has_rtt = 1;
 	for (unsigned p = 0; p < PATHS; p++)
 		flow_feedback(&rig.f, p, &body);
 	assert_true(rig.link[0].pace.rate_bps >= RATE_OPEN_BPS);
