@@ -67,8 +67,9 @@ struct rate_est {
 void rate_init(struct rate_est *r, uint64_t cap_bps, uint64_t now_us);
 /* A new cap (rate=, or what the client announced); 0 = none. */
 void rate_set_cap(struct rate_est *r, uint64_t cap_bps);
-/* Whether this is the usable path of least delay: in startup it is paced
- * at no less than RATE_OPEN_BPS (tunables.h says why). */
+/* Whether this is the lead, the path earliest arrival fills first (the
+ * caller decides: engine.c's lead_path): in startup it is paced at no less
+ * than RATE_OPEN_BPS (tunables.h says why). */
 void rate_set_lead(struct rate_est *r, int lead);
 /* Before each report: whether the path is busy (returned: datagrams
  * waited in our pacer for it lately, waited), and whether it is being
