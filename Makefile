@@ -52,7 +52,7 @@ render_unit = sed 's|@BINDIR@|$(1)|g; s|@SBINDIR@|$(1)|g; s|@SYSCONFDIR@|$(2)|g'
 
 .PHONY: all deps check unit tools-test units units-run routes integration netns bond demo bench \
 	bench-readme install uninstall install-test man-lint deb clean
-all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast $(B)/noise_peer
+all: $(B)/mpclient $(B)/mpserver $(B)/impair $(B)/udpblast $(B)/noise_peer $(B)/sockbuf
 
 .SECONDEXPANSION:
 
@@ -78,6 +78,10 @@ $(B)/impair: $(B)/obj/test/tools/impair.o
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(EV_LIBS) -lm
 
 $(B)/udpblast: $(B)/obj/test/tools/udpblast.o
+	$(call say,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@
+
+$(B)/sockbuf: $(B)/obj/test/tools/sockbuf.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@
 

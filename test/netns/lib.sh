@@ -179,15 +179,25 @@ build_topology() {
 }
 
 # The applications' servers stay up for the whole run: WireGuard and iperf3.
+# wireguard-go's UDP sockets get WG_SOCKBUF bytes each way, what wireguard-go
+# has set itself since 0.0.20230223 (7 MiB, SO_RCVBUFFORCE); Debian 12's
+# 0.0.20220316 leaves the kernel default, 208 KiB, about 90 datagrams, which a
+# 2-CPU host running both ends, iperf3 and the relay overflows when
+# wireguard-go is not scheduled (docs/PERFORMANCE.md, "The application's
+# socket"), and net.core.rmem_default cannot be set in a namespace.
+# WG_SOCKBUF=0 keeps Debian's default.
+WG_SOCKBUF=${WG_SOCKBUF:-$((7 << 20))}
+WG_PIDS=()
 start_wireguard() {
 	wg genkey >"$TMP/wgc.key"
 	wg genkey >"$TMP/wgs.key"
-	local cpub spub ns dev
+	local cpub spub ns dev pid
 	cpub=$(wg pubkey <"$TMP/wgc.key")
 	spub=$(wg pubkey <"$TMP/wgs.key")
 	for ns in "$NSC" "$NSS"; do
 		dev=$([[ $ns == "$NSC" ]] && echo "$WGC" || echo "$WGS")
 		start "$ns" "$dev" env WG_PROCESS_FOREGROUND=1 wireguard-go "$dev"
+		WG_PIDS+=("$LAST_PID")
 		wait_for 5 ip -n "$ns" link show "$dev" || die "wireguard-go did not create $dev"
 		wait_for 5 test -S "/run/wireguard/$dev.sock" ||
 			die "wireguard-go did not open its socket for $dev"
@@ -202,6 +212,23 @@ start_wireguard() {
 	wg_mtu "$WG_MTU"
 	ip -n "$NSC" link set "$WGC" up
 	ip -n "$NSS" link set "$WGS" up
+	((WG_SOCKBUF > 0)) || return 0
+	# the device binds its socket once it is up, a moment after `link set up`
+	for pid in "${WG_PIDS[@]}"; do
+		wait_for 5 "$BUILD/sockbuf" "$pid" "$WG_SOCKBUF" ||
+			die "wireguard-go's socket buffers: $("$BUILD/sockbuf" "$pid" "$WG_SOCKBUF" 2>&1)"
+	done
+}
+
+# wg_drops: datagrams wireguard-go's UDP sockets have dropped so far, their
+# receive queue full (the kernel's per-socket count), client and server: "C S".
+wg_drops() {
+	local ns
+	for ns in "$NSC" "$NSS"; do
+		ip netns exec "$ns" ss -uanmpH 2>/dev/null | paste - - | awk '
+			/"wireguard-go"/ && match($0, /,d[0-9]+\)/) { n += substr($0, RSTART + 2, RLENGTH - 3) }
+			END { printf "%d ", n }'
+	done
 }
 
 wg_mtu() {
