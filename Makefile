@@ -137,9 +137,13 @@ integration: deps all $(B)/asan/mpclient $(B)/asan/mpserver
 	$(Q)MP_BIN=$(CURDIR)/$(B)/asan MP_TOOLS=$(CURDIR)/$(B) \
 		$(PYTHON) -m pytest -q -rfEs -p no:cacheprovider test/integration
 
-# The impairing relay is a test instrument: it is tested before it is trusted.
-tools-test: deps $(B)/impair
+# The impairing relay and sockbuf are test instruments: tested before they
+# are trusted (sockbuf skips, exit 77, unless root: as netns).
+tools-test: deps $(B)/impair $(B)/sockbuf
 	$(Q)test/tools/test_impair.sh $(CURDIR)/$(B)/impair
+	$(Q)test/tools/test_sockbuf.sh $(CURDIR)/$(B)/sockbuf || \
+		{ rc=$$?; [ $$rc -eq 77 ] && echo "== sockbuf test SKIPPED: make check did not run it" \
+			|| exit $$rc; }
 
 # WireGuard and OpenVPN through the relay, in network namespaces, with ping
 # and iperf3 figures against the best path alone (test/netns/netns.sh).
