@@ -10,19 +10,15 @@ set -euo pipefail
 
 BIN=$(readlink -f "${1:?usage: $0 PATH_TO_SOCKBUF_BINARY}")
 [[ -x $BIN ]] || { echo "not executable: $BIN" >&2; exit 2; }
-if ((EUID != 0)); then
-	if [[ ${MP_REQUIRE_ALL:-0} != 0 || ${CI:-} == true ]]; then
-		echo "sockbuf: FAIL: cannot run (not root), and MP_REQUIRE_ALL wants every stage run"
-		exit 1
-	fi
-	echo "sockbuf: SKIPPED: not root"
-	exit 77
-fi
+ME=sockbuf
+# shellcheck source=test/netns/lib.sh
+. "$(dirname "$(readlink -f "$0")")/../netns/lib.sh"	# skip()
+((EUID == 0)) || skip "not root"
 
 # A child holds the sockets, so that sockbuf works on another process, as on
 # wireguard-go; it prints their sizes before and after.
 /usr/bin/python3 - "$BIN" <<'PY'
-import os, signal, socket, subprocess, sys, time
+import subprocess, sys
 
 BIN = sys.argv[1]
 SIZE = 3 << 20

@@ -476,6 +476,23 @@ static void wraps_and_stale_reports(void **state)
  * and a round trip, under 0.6 s; paced from the pings' 0.1 Mbit/s it took
  * 0.9 s, and a WireGuard download through a clean bond had ended its slow
  * start long before. */
+static void pings_do_not_slow_startup(void **state)
+{
+	struct rate_est r;
+	struct path_sim s = path(100e6, 20, 60);
+
+	(void)state;
+	rate_init(&r, 0, 0);
+	uint64_t t = run(&r, &s, 0, 5000000, 100000);
+	assert_int_equal(r.phase, RATE_STARTUP);
+	assert_true(rate_pacing_bps(&r) >= RATE_INITIAL_WINDOW_BYTES * 8ull * 1000000 / 20000);
+	uint64_t t0 = t;
+	while (t < t0 + 600000 && r.bw_bps < 100e6 * 0.85)
+		t = run(&r, &s, t, REPORT_US, 0);
+	if (r.bw_bps < 100e6 * 0.85)
+		fail_msg("0.6 s after the bulk began: %llu bit/s", (unsigned long long)r.bw_bps);
+}
+
 /* The lead path starts open (RATE_OPEN_BPS times startup's gain, within a
  * cap): a sender as greedy as its pacer floods a 16 Mbit/s path's buffer
  * at once, and the queue it shows ends startup with the estimate at the
@@ -499,23 +516,6 @@ static void the_lead_starts_open_and_finds_the_path(void **state)
 	rate_init(&r, 10000000, 0);
 	rate_set_lead(&r, 1);
 	assert_int_equal(rate_pacing_bps(&r), 10000000);	/* the cap */
-}
-
-static void pings_do_not_slow_startup(void **state)
-{
-	struct rate_est r;
-	struct path_sim s = path(100e6, 20, 60);
-
-	(void)state;
-	rate_init(&r, 0, 0);
-	uint64_t t = run(&r, &s, 0, 5000000, 100000);
-	assert_int_equal(r.phase, RATE_STARTUP);
-	assert_true(rate_pacing_bps(&r) >= RATE_INITIAL_WINDOW_BYTES * 8ull * 1000000 / 20000);
-	uint64_t t0 = t;
-	while (t < t0 + 600000 && r.bw_bps < 100e6 * 0.85)
-		t = run(&r, &s, t, REPORT_US, 0);
-	if (r.bw_bps < 100e6 * 0.85)
-		fail_msg("0.6 s after the bulk began: %llu bit/s", (unsigned long long)r.bw_bps);
 }
 
 int main(void)
